@@ -1,0 +1,351 @@
+package reconcile
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Executor carries out a SecretPlan through the seams in ports.go, journaling intent before every side
+// effect, and rolls back when anything fails before the new value is verified everywhere.
+type Executor struct {
+	Values   func(secret string) (string, bool) // desired plaintext values, in memory only
+	Reader   ValueReader
+	Writer   ValueWriter
+	Snap     Snapshotter
+	Restorer Restorer
+	Roller   Roller
+	Health   HealthGate
+	Verifier Verifier
+	Journal  Journal
+	Now      func() time.Time
+	NewID    func() string
+	Progress func(Event) // optional
+	// RollbackTimeout bounds a rollback that runs after the caller's context was cancelled.
+	RollbackTimeout time.Duration
+}
+
+// Event reports progress to the user interface.
+type Event struct {
+	Time    time.Time     `json:"time"`
+	Secret  string        `json:"secret"`
+	Txn     string        `json:"txn,omitempty"`
+	Step    string        `json:"step"`
+	Status  string        `json:"status"` // start, ok, failed
+	Elapsed time.Duration `json:"elapsed_ns,omitempty"`
+	Err     string        `json:"error,omitempty"`
+}
+
+// Result is what happened to one secret.
+type Result struct {
+	Secret  string       `json:"secret"`
+	Action  Action       `json:"action"`
+	Outcome Outcome      `json:"outcome"`
+	Txn     string       `json:"txn,omitempty"`
+	FromFP  string       `json:"from_fp,omitempty"`
+	ToFP    string       `json:"to_fp,omitempty"`
+	Note    string       `json:"note,omitempty"`
+	Reason  string       `json:"reason,omitempty"`
+	Steps   []StepResult `json:"steps,omitempty"`
+}
+
+// StepResult is one executed step.
+type StepResult struct {
+	Step    string        `json:"step"`
+	Elapsed time.Duration `json:"elapsed_ns"`
+	Err     string        `json:"error,omitempty"`
+}
+
+// run is the state of one plan's execution.
+type run struct {
+	e      *Executor
+	sp     SecretPlan
+	txn    string
+	phase  Phase
+	since  time.Time
+	rolled []Consumer
+	res    Result
+}
+
+// Run executes one secret's plan and reports its outcome. It never panics on adapter errors: every
+// failure ends in a recorded outcome.
+func (e *Executor) Run(ctx context.Context, sp SecretPlan) Result {
+	r := &run{e: e, sp: sp, since: e.Now()}
+	r.res = Result{Secret: sp.Secret, Action: sp.Action, FromFP: sp.FromFP, ToFP: sp.ToFP, Note: sp.Note}
+	switch {
+	case sp.Action == ActionRotate:
+		r.txn = e.NewID()
+	case sp.Txn != nil:
+		r.txn, r.phase = sp.Txn.ID, sp.Txn.Phase
+	}
+	r.res.Txn = r.txn
+	for _, st := range sp.Steps {
+		if err := r.timed(ctx, st, func() error { return r.do(ctx, st) }); err != nil {
+			r.fail(ctx, st, err)
+			return r.res
+		}
+	}
+	if r.res.Outcome == "" {
+		r.res.Outcome = outcomeOf(sp.Action)
+	}
+	return r.res
+}
+
+func outcomeOf(a Action) Outcome {
+	switch a {
+	case ActionRotate:
+		return OutcomeRotated
+	case ActionFinalize:
+		return OutcomeFinalized
+	case ActionRecover:
+		return OutcomeRecovered
+	case ActionWait:
+		return OutcomeWaiting
+	}
+	return OutcomeInSync
+}
+
+// timed runs f for step st, reporting progress and keeping the step's result.
+func (r *run) timed(ctx context.Context, st Step, f func() error) error {
+	start := r.e.Now()
+	r.emit(Event{Step: st.String(), Status: "start"})
+	err := ctx.Err()
+	if err == nil {
+		err = f()
+	}
+	el := r.e.Now().Sub(start)
+	sr := StepResult{Step: st.String(), Elapsed: el}
+	ev := Event{Step: st.String(), Status: "ok", Elapsed: el}
+	if err != nil {
+		sr.Err, ev.Status, ev.Err = err.Error(), "failed", err.Error()
+	}
+	r.res.Steps = append(r.res.Steps, sr)
+	r.emit(ev)
+	return err
+}
+
+func (r *run) emit(ev Event) {
+	if r.e.Progress == nil {
+		return
+	}
+	ev.Time, ev.Secret, ev.Txn = r.e.Now(), r.sp.Secret, r.txn
+	r.e.Progress(ev)
+}
+
+func (r *run) record(ctx context.Context, rec Record) error {
+	rec.Time, rec.Txn, rec.Secret = r.e.Now(), r.txn, r.sp.Secret
+	if rec.Revision == "" {
+		rec.Revision = r.sp.Revision
+	}
+	if err := r.e.Journal.Record(ctx, rec); err != nil {
+		return fmt.Errorf("failed to write the journal: %w", err)
+	}
+	return nil
+}
+
+// effect journals intent, runs the side effect, and journals its success.
+func (r *run) effect(ctx context.Context, st Step, f func() error) error {
+	if err := r.record(ctx, Record{Type: RecordIntent, Step: st.String(), Consumer: st.rolledConsumer()}); err != nil {
+		return err
+	}
+	if err := f(); err != nil {
+		return err
+	}
+	return r.record(ctx, Record{Type: RecordDone, Step: st.String()})
+}
+
+func (s Step) rolledConsumer() string {
+	if s.Kind == StepRoll {
+		return s.Consumer
+	}
+	return ""
+}
+
+// enter records a phase change before the side effects of that phase, during a rotation only.
+func (r *run) enter(ctx context.Context, p Phase) error {
+	if r.sp.Action != ActionRotate || r.phase >= p {
+		return nil
+	}
+	if err := r.record(ctx, Record{Type: RecordPhase, Phase: p}); err != nil {
+		return err
+	}
+	r.phase = p
+	return nil
+}
+
+func (r *run) do(ctx context.Context, st Step) error {
+	switch st.Kind {
+	case StepBegin:
+		return r.begin(ctx)
+	case StepSnapshot:
+		return r.effect(ctx, st, func() error { return r.e.Snap.Snapshot(ctx, r.txn, st.Files) })
+	case StepWrite:
+		return r.write(ctx, st)
+	case StepRoll:
+		return r.roll(ctx, st)
+	case StepHealth:
+		return r.e.Health.WaitHealthy(ctx, st.Consumer)
+	case StepVerify:
+		return r.e.Verifier.Verify(ctx, *st.Check, Scope{Consumers: r.rolledNames(), Since: r.since})
+	case StepVerified:
+		r.res.Outcome = OutcomeVerified
+		return r.setPhase(ctx, PhaseVerified, st.After)
+	case StepFinalize:
+		r.rolled = nil // from here on, a rollback only undoes the finalize
+		return r.setPhase(ctx, PhaseFinalizing, time.Time{})
+	case StepRestore:
+		return r.effect(ctx, st, func() error { return r.e.Restorer.Restore(ctx, r.txn) })
+	case StepCommitted:
+		r.res.Outcome = outcomeOf(r.sp.Action)
+		return r.record(ctx, Record{Type: RecordEnd, Outcome: r.res.Outcome})
+	}
+	return fmt.Errorf("unknown step %q", st.Kind)
+}
+
+func (r *run) begin(ctx context.Context) error {
+	if old := r.sp.Txn; old != nil {
+		rec := Record{Type: RecordEnd, Outcome: OutcomeSuperseded, Reason: "a newer desired value arrived"}
+		rec.Time, rec.Txn, rec.Secret = r.e.Now(), old.ID, r.sp.Secret
+		if err := r.e.Journal.Record(ctx, rec); err != nil {
+			return fmt.Errorf("failed to write the journal: %w", err)
+		}
+	}
+	if err := r.record(ctx, Record{Type: RecordBegin, FromFP: r.sp.FromFP, ToFP: r.sp.ToFP}); err != nil {
+		return err
+	}
+	r.phase = PhaseStarted
+	return nil
+}
+
+func (r *run) setPhase(ctx context.Context, p Phase, after time.Time) error {
+	if err := r.record(ctx, Record{Type: RecordPhase, Phase: p, FinalizeAfter: after}); err != nil {
+		return err
+	}
+	r.phase = p
+	return nil
+}
+
+func (r *run) write(ctx context.Context, st Step) error {
+	if err := r.enter(ctx, PhaseWriting); err != nil {
+		return err
+	}
+	v, err := r.value(ctx, st)
+	if err != nil {
+		return err
+	}
+	return r.effect(ctx, st, func() error { return r.e.Writer.WriteValue(ctx, st.Location, v) })
+}
+
+func (r *run) value(ctx context.Context, st Step) (string, error) {
+	switch st.Value {
+	case ValueDesired:
+		v, ok := r.e.Values(r.sp.Secret)
+		if !ok {
+			return "", fmt.Errorf("secret %s has no desired value", r.sp.Secret)
+		}
+		return v, nil
+	case ValueOldCurrent:
+		return r.e.Reader.ReadValue(ctx, st.From)
+	case ValueEmpty:
+		return "", nil
+	}
+	return "", fmt.Errorf("unknown value %q", st.Value)
+}
+
+func (r *run) roll(ctx context.Context, st Step) error {
+	if err := r.enter(ctx, PhaseRolling); err != nil {
+		return err
+	}
+	c := Consumer{Name: st.Consumer, Action: st.Roll}
+	r.rolled = append(r.rolled, c)
+	return r.effect(ctx, st, func() error { return r.e.Roller.Roll(ctx, c) })
+}
+
+func (r *run) rolledNames() []string {
+	names := make([]string, len(r.rolled))
+	for i, c := range r.rolled {
+		names[i] = c.Name
+	}
+	return names
+}
+
+// fail records the failure and undoes what the plan changed, as far as the phase allows.
+func (r *run) fail(ctx context.Context, st Step, cause error) {
+	r.res.Reason = fmt.Sprintf("%s: %v", st, cause)
+	ctx, cancel := r.rollbackContext(ctx)
+	defer cancel()
+	_ = r.record(ctx, Record{Type: RecordFailed, Step: st.String(), Reason: r.res.Reason})
+	switch {
+	case r.sp.Action == ActionRotate && r.phase < PhaseVerified:
+		r.undo(ctx, OutcomeRolledBack, r.phase >= PhaseWriting)
+	case r.phase == PhaseFinalizing:
+		r.undoFinalize(ctx)
+	default:
+		// A failed recovery or a failed journal write: leave the transaction open so the next run retries.
+		r.res.Outcome = OutcomeFailed
+	}
+}
+
+func (r *run) rollbackContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	d := r.e.RollbackTimeout
+	if d == 0 {
+		d = 5 * time.Minute
+	}
+	return context.WithTimeout(context.WithoutCancel(ctx), d)
+}
+
+// undo restores the snapshot, re-rolls what was rolled, and ends the transaction with outcome.
+func (r *run) undo(ctx context.Context, outcome Outcome, restore bool) {
+	if err := r.revert(ctx, restore); err != nil {
+		r.res.Outcome = OutcomeFailed
+		r.res.Reason += "; rollback failed: " + err.Error()
+		return
+	}
+	r.res.Outcome = outcome
+	if err := r.record(ctx, Record{Type: RecordEnd, Outcome: outcome, Reason: r.res.Reason}); err != nil {
+		r.res.Reason += "; " + err.Error()
+	}
+}
+
+func (r *run) undoFinalize(ctx context.Context) {
+	if err := r.revert(ctx, true); err != nil {
+		r.res.Outcome = OutcomeFailed
+		r.res.Reason += "; restoring the previous value failed: " + err.Error()
+		return
+	}
+	r.res.Outcome = OutcomeFinalizeFailed
+	// Back to verified: the previous value is in place again and the next run may try to drop it again.
+	if err := r.setPhase(ctx, PhaseVerified, time.Time{}); err != nil {
+		r.res.Reason += "; " + err.Error()
+	}
+}
+
+func (r *run) revert(ctx context.Context, restore bool) error {
+	if restore {
+		st := Step{Kind: StepRestore}
+		if err := r.timed(ctx, st, func() error { return r.do(ctx, st) }); err != nil {
+			return err
+		}
+	}
+	var errs []error
+	for _, c := range r.rolled {
+		if err := r.reroll(ctx, c); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// reroll rolls a consumer back onto the restored values and waits for it to be healthy.
+func (r *run) reroll(ctx context.Context, c Consumer) error {
+	roll := Step{Kind: StepRoll, Consumer: c.Name, Roll: c.Action}
+	err := r.timed(ctx, roll, func() error {
+		return r.effect(ctx, roll, func() error { return r.e.Roller.Roll(ctx, c) })
+	})
+	if err != nil {
+		return err
+	}
+	health := Step{Kind: StepHealth, Consumer: c.Name}
+	return r.timed(ctx, health, func() error { return r.e.Health.WaitHealthy(ctx, c.Name) })
+}

@@ -1,0 +1,120 @@
+// Package reconcile holds rekey's model of desired and observed secret state, the pure planner that turns
+// the difference into a Plan, and the executor that carries a Plan out through small interfaces that the
+// adapters at the edge implement. It imports only the standard library.
+package reconcile
+
+import (
+	"fmt"
+	"time"
+)
+
+// Kind says how a secret can overlap old and new values during a rotation.
+type Kind string
+
+const (
+	// KindAppKey is a key the application accepts under two names: the current one signs, the previous
+	// one is still accepted. Rotation stages current=new, previous=old, and clears previous at the end.
+	KindAppKey Kind = "app-key"
+	// KindToken is a single value with no overlap: consumers switch as they roll.
+	KindToken Kind = "token"
+)
+
+// Location is one place a value is written: a variable in a dotenv-style file, or a whole file.
+type Location struct {
+	Path string // absolute host path
+	Key  string // variable name; "" means the whole file is the value
+}
+
+func (l Location) String() string {
+	if l.Key == "" {
+		return l.Path
+	}
+	return l.Path + ":" + l.Key
+}
+
+// RollAction is what a consumer needs to pick up a new value.
+type RollAction string
+
+const (
+	// Recreate rebuilds the container from the compose model (environment changed).
+	Recreate RollAction = "recreate"
+	// Restart restarts the container in place (a mounted file changed; compose does not notice).
+	Restart RollAction = "restart"
+	// NoRoll is for consumers rekey cannot restart (host scripts): they are only verified.
+	NoRoll RollAction = "none"
+)
+
+// Consumer is a compose service or a host consumer of a secret.
+type Consumer struct {
+	Name   string     // service name, or the host file for host consumers
+	Action RollAction // how it picks up a new value
+	Via    []string   // why it is a consumer, for humans (e.g. "interpolation:environment")
+	Checks []Check    // verification specific to this consumer
+}
+
+// Secret is the desired state of one secret, with everything the plan needs to know about it.
+type Secret struct {
+	Name         string
+	Kind         Kind
+	Current      []Location // every place that holds the current value
+	Previous     []Location // app-key: every place that holds the previous value
+	Consumers    []Consumer // in roll order
+	Checks       []Check    // run after each consumer rolls
+	KeepPrevious time.Duration
+	DesiredFP    string // fingerprint of the value in Git
+}
+
+// Desired is the whole desired state, secrets sorted by name.
+type Desired struct {
+	Revision string // the commit the desired state comes from
+	Secrets  []Secret
+}
+
+// Observed is what is live: fingerprints at every location and unfinished transactions.
+type Observed struct {
+	Now     time.Time
+	Secrets map[string]SecretState
+}
+
+// SecretState is the observed state of one secret. Fingerprints are "" where the value is missing or empty.
+type SecretState struct {
+	Current  map[Location]string
+	Previous map[Location]string
+	Txn      *Txn // the unfinished transaction from the journal, if any
+}
+
+// Phase is how far a transaction got. The order matters: a transaction that crashed before
+// PhaseVerified is rolled back, one at or after it is finished forward.
+type Phase int
+
+const (
+	PhaseStarted    Phase = iota + 1 // snapshot taken or being taken
+	PhaseWriting                     // sources may have been changed
+	PhaseRolling                     // consumers may have been rolled
+	PhaseVerified                    // every consumer verified the new value
+	PhaseFinalizing                  // previous value being dropped
+)
+
+var phaseNames = map[Phase]string{
+	PhaseStarted: "started", PhaseWriting: "writing", PhaseRolling: "rolling",
+	PhaseVerified: "verified", PhaseFinalizing: "finalizing",
+}
+
+func (p Phase) String() string {
+	if s, ok := phaseNames[p]; ok {
+		return s
+	}
+	return fmt.Sprintf("phase(%d)", int(p))
+}
+
+// Txn is an unfinished rotation as the journal remembers it.
+type Txn struct {
+	ID            string
+	Secret        string
+	Revision      string
+	Phase         Phase
+	FromFP, ToFP  string
+	Rolled        []string // consumers that may have been rolled (intent recorded)
+	FinalizeAfter time.Time
+	Started       time.Time
+}

@@ -1,0 +1,143 @@
+package reconcile
+
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Action is what a plan does for one secret.
+type Action string
+
+const (
+	ActionNone     Action = "in-sync"  // nothing to do
+	ActionRotate   Action = "rotate"   // move every location and consumer to the desired value
+	ActionFinalize Action = "finalize" // drop the previous value of a verified rotation
+	ActionWait     Action = "wait"     // previous value kept until its window ends
+	ActionRecover  Action = "recover"  // roll back a transaction interrupted before it verified
+)
+
+// StepKind names a step of a plan.
+type StepKind string
+
+const (
+	StepBegin     StepKind = "begin"     // record the transaction in the journal
+	StepSnapshot  StepKind = "snapshot"  // encrypted backup of the files the transaction changes
+	StepWrite     StepKind = "write"     // write a value to a location, in place
+	StepRoll      StepKind = "roll"      // recreate or restart a consumer
+	StepHealth    StepKind = "health"    // wait until a consumer is healthy
+	StepVerify    StepKind = "verify"    // run a check
+	StepVerified  StepKind = "verified"  // record that every consumer verified the new value
+	StepRestore   StepKind = "restore"   // put the snapshot back in place
+	StepFinalize  StepKind = "finalize"  // record that the previous value is being dropped
+	StepCommitted StepKind = "committed" // record the end of the transaction
+)
+
+// ValueRef says which value a write step writes, without carrying it.
+type ValueRef string
+
+const (
+	ValueDesired    ValueRef = "desired"     // the value from Git
+	ValueOldCurrent ValueRef = "old-current" // the value the current location held before the transaction
+	ValueEmpty      ValueRef = "empty"       // clears the location
+)
+
+// Step is one action of a plan. It names values by fingerprint only.
+type Step struct {
+	Kind     StepKind
+	Location Location   // write
+	Value    ValueRef   // write
+	From     Location   // write of ValueOldCurrent: where the old value is read
+	FP       string     // write: fingerprint of the value written ("" when empty)
+	Files    []string   // snapshot
+	Consumer string     // roll, health
+	Roll     RollAction // roll
+	Check    *Check     // verify
+	After    time.Time  // verified: when the previous value may be dropped
+}
+
+func (s Step) String() string {
+	switch s.Kind {
+	case StepSnapshot:
+		return "snapshot " + strings.Join(s.Files, ", ")
+	case StepWrite:
+		if s.Value == ValueEmpty {
+			return fmt.Sprintf("clear %s", s.Location)
+		}
+		return fmt.Sprintf("write %s = %s (%s)", s.Location, s.FP, s.Value)
+	case StepRoll:
+		return fmt.Sprintf("%s %s", s.Roll, s.Consumer)
+	case StepHealth:
+		return "wait healthy " + s.Consumer
+	case StepVerify:
+		return "verify " + s.Check.String()
+	case StepVerified:
+		if !s.After.IsZero() {
+			return "record verified; keep previous until " + s.After.UTC().Format(time.RFC3339)
+		}
+		return "record verified"
+	}
+	return string(s.Kind)
+}
+
+// SecretPlan is the plan for one secret.
+type SecretPlan struct {
+	Secret   string
+	Kind     Kind
+	Action   Action
+	FromFP   string // fingerprint live now ("" if missing)
+	ToFP     string // fingerprint after the plan
+	Note     string // why, for humans
+	Steps    []Step
+	Txn      *Txn // recover/finalize: the transaction being finished
+	Revision string
+}
+
+// Plan is the ordered work for every secret. Secrets are independent transactions.
+type Plan struct {
+	Secrets []SecretPlan
+}
+
+// Pending reports whether the plan changes anything.
+func (p Plan) Pending() bool {
+	for _, sp := range p.Secrets {
+		if len(sp.Steps) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// String renders the plan deterministically; planner tests compare against it.
+func (p Plan) String() string {
+	var b strings.Builder
+	for _, sp := range p.Secrets {
+		b.WriteString(sp.header())
+		b.WriteByte('\n')
+		for i, st := range sp.Steps {
+			fmt.Fprintf(&b, "  %d. %s\n", i+1, st)
+		}
+	}
+	return b.String()
+}
+
+func (sp SecretPlan) header() string {
+	h := fmt.Sprintf("secret %s (%s): %s", sp.Secret, sp.Kind, sp.Action)
+	switch sp.Action {
+	case ActionRotate:
+		h += fmt.Sprintf(" %s → %s", orNone(sp.FromFP), sp.ToFP)
+	case ActionNone:
+		h += " " + orNone(sp.ToFP)
+	}
+	if sp.Note != "" {
+		h += " — " + sp.Note
+	}
+	return h
+}
+
+func orNone(fp string) string {
+	if fp == "" {
+		return "(none)"
+	}
+	return fp
+}

@@ -1,0 +1,176 @@
+package reconcile
+
+import (
+	"sort"
+	"time"
+)
+
+// MakePlan compares desired and observed state and returns the work for every secret. It is a pure
+// function: same inputs, same plan.
+func MakePlan(d Desired, o Observed) Plan {
+	var p Plan
+	for _, s := range d.Secrets {
+		sp := planSecret(s, o.Secrets[s.Name], o.Now)
+		sp.Revision = d.Revision
+		p.Secrets = append(p.Secrets, sp)
+	}
+	return p
+}
+
+func planSecret(s Secret, st SecretState, now time.Time) SecretPlan {
+	sp := SecretPlan{Secret: s.Name, Kind: s.Kind, ToFP: s.DesiredFP}
+	sp.FromFP, sp.Note = liveFP(s, st)
+	t := st.Txn
+	switch {
+	case t != nil && t.Phase < PhaseVerified:
+		return planRecover(sp, s, t)
+	case t != nil && t.ToFP != s.DesiredFP && t.Phase == PhaseVerified:
+		// Git moved on while the previous value was kept: the new rotation supersedes the old one.
+		sp = planRotate(sp, s, now)
+		sp.Txn, sp.Note = t, "supersedes "+t.ID
+		return sp
+	case t != nil && t.Phase == PhaseFinalizing:
+		return planFinalize(sp, s, t, false)
+	case t != nil && now.Before(t.FinalizeAfter):
+		sp.Action, sp.Txn = ActionWait, t
+		sp.Note = "previous value kept until " + t.FinalizeAfter.UTC().Format(time.RFC3339)
+		return sp
+	case t != nil:
+		return planFinalize(sp, s, t, true)
+	case inSync(s, st):
+		sp.Action = ActionNone
+		return sp
+	}
+	return planRotate(sp, s, now)
+}
+
+// liveFP is the fingerprint consumers use now: the value at the first current location. When
+// locations disagree, the note says so; the rotation writes them all anyway.
+func liveFP(s Secret, st SecretState) (string, string) {
+	if len(s.Current) == 0 {
+		return "", ""
+	}
+	first := st.Current[s.Current[0]]
+	for _, l := range s.Current[1:] {
+		if st.Current[l] != first {
+			return first, "live locations disagree"
+		}
+	}
+	return first, ""
+}
+
+func inSync(s Secret, st SecretState) bool {
+	for _, l := range s.Current {
+		if st.Current[l] != s.DesiredFP {
+			return false
+		}
+	}
+	return len(s.Current) > 0
+}
+
+func planRotate(sp SecretPlan, s Secret, now time.Time) SecretPlan {
+	sp.Action = ActionRotate
+	steps := []Step{{Kind: StepBegin}, {Kind: StepSnapshot, Files: files(s)}}
+	if s.Kind == KindAppKey {
+		for _, l := range s.Previous {
+			steps = append(steps, Step{Kind: StepWrite, Location: l, Value: ValueOldCurrent,
+				From: s.Current[0], FP: sp.FromFP})
+		}
+	}
+	for _, l := range s.Current {
+		steps = append(steps, Step{Kind: StepWrite, Location: l, Value: ValueDesired, FP: s.DesiredFP})
+	}
+	steps = append(steps, rollAll(s, s.Consumers)...)
+	verified := Step{Kind: StepVerified}
+	if s.Kind == KindAppKey && s.KeepPrevious > 0 {
+		verified.After = now.Add(s.KeepPrevious)
+		sp.Steps = append(steps, verified)
+		return sp
+	}
+	steps = append(steps, verified)
+	if s.Kind == KindAppKey {
+		steps = append(steps, finalizeSteps(s, true)...)
+	}
+	sp.Steps = append(steps, Step{Kind: StepCommitted})
+	return sp
+}
+
+func planFinalize(sp SecretPlan, s Secret, t *Txn, snapshot bool) SecretPlan {
+	sp.Action, sp.Txn = ActionFinalize, t
+	if s.Kind != KindAppKey {
+		// Nothing to drop: the transaction only needs its end recorded.
+		sp.Steps = []Step{{Kind: StepCommitted}}
+		return sp
+	}
+	sp.Steps = append(finalizeSteps(s, snapshot), Step{Kind: StepCommitted})
+	return sp
+}
+
+// finalizeSteps clear the previous value and roll every consumer so none keeps accepting it. A resumed
+// finalize takes no new snapshot: the one from before the interruption still holds the previous value.
+func finalizeSteps(s Secret, snapshot bool) []Step {
+	steps := []Step{{Kind: StepFinalize}}
+	if snapshot {
+		steps = append(steps, Step{Kind: StepSnapshot, Files: files(s)})
+	}
+	for _, l := range s.Previous {
+		steps = append(steps, Step{Kind: StepWrite, Location: l, Value: ValueEmpty})
+	}
+	return append(steps, rollAll(s, s.Consumers)...)
+}
+
+// planRecover rolls back a transaction interrupted before it verified: put the snapshot back and re-roll
+// every consumer that may have picked up the new value.
+func planRecover(sp SecretPlan, s Secret, t *Txn) SecretPlan {
+	sp.Action, sp.Txn = ActionRecover, t
+	sp.Note = "interrupted while " + t.Phase.String() + "; rolling back"
+	var steps []Step
+	if t.Phase >= PhaseWriting {
+		steps = append(steps, Step{Kind: StepRestore})
+	}
+	rolled := map[string]bool{}
+	for _, c := range t.Rolled {
+		rolled[c] = true
+	}
+	var again []Consumer
+	for _, c := range s.Consumers {
+		if rolled[c.Name] {
+			again = append(again, c)
+		}
+	}
+	steps = append(steps, rollAll(s, again)...)
+	sp.Steps = append(steps, Step{Kind: StepCommitted})
+	return sp
+}
+
+// rollAll rolls consumers one at a time, each gated on health and on every check.
+func rollAll(s Secret, cs []Consumer) []Step {
+	var steps []Step
+	for _, c := range cs {
+		if c.Action != NoRoll {
+			steps = append(steps,
+				Step{Kind: StepRoll, Consumer: c.Name, Roll: c.Action},
+				Step{Kind: StepHealth, Consumer: c.Name})
+		}
+		for i := range c.Checks {
+			steps = append(steps, Step{Kind: StepVerify, Consumer: c.Name, Check: &c.Checks[i]})
+		}
+		for i := range s.Checks {
+			steps = append(steps, Step{Kind: StepVerify, Consumer: c.Name, Check: &s.Checks[i]})
+		}
+	}
+	return steps
+}
+
+func files(s Secret) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, l := range append(append([]Location{}, s.Current...), s.Previous...) {
+		if !seen[l.Path] {
+			seen[l.Path] = true
+			out = append(out, l.Path)
+		}
+	}
+	sort.Strings(out)
+	return out
+}

@@ -1,0 +1,235 @@
+package reconcile
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+var t0 = time.Date(2026, 11, 26, 3, 0, 0, 0, time.UTC)
+
+const env = "/srv/shop/.env"
+
+func sessionKey(keep time.Duration) Secret {
+	return Secret{
+		Name:     "session-key",
+		Kind:     KindAppKey,
+		Current:  []Location{{Path: env, Key: "SESSION_SECRET"}},
+		Previous: []Location{{Path: env, Key: "SESSION_SECRET_PREVIOUS"}},
+		Consumers: []Consumer{
+			{Name: "app", Action: Recreate},
+			{Name: "worker", Action: Recreate},
+		},
+		Checks:       []Check{{Kind: CheckHTTP, URL: "http://127.0.0.1:8080/healthz", Status: 200}},
+		KeepPrevious: keep,
+		DesiredFP:    "hmac:new",
+	}
+}
+
+func webhookToken() Secret {
+	return Secret{
+		Name:    "webhook-token",
+		Kind:    KindToken,
+		Current: []Location{{Path: "/srv/shop/secrets/webhook_token.txt"}},
+		Consumers: []Consumer{
+			{Name: "app", Action: Restart},
+			{Name: "/etc/shop/backup.env", Action: NoRoll, Checks: []Check{{Kind: CheckCmd, Cmd: []string{"/usr/local/bin/check"}}}},
+		},
+		DesiredFP: "hmac:tok2",
+	}
+}
+
+func observed(cur, prev string, txn *Txn) Observed {
+	return Observed{Now: t0, Secrets: map[string]SecretState{
+		"session-key": {
+			Current:  map[Location]string{{Path: env, Key: "SESSION_SECRET"}: cur},
+			Previous: map[Location]string{{Path: env, Key: "SESSION_SECRET_PREVIOUS"}: prev},
+			Txn:      txn,
+		},
+	}}
+}
+
+func TestPlanString(t *testing.T) {
+	tests := []struct {
+		name string
+		d    Desired
+		o    Observed
+		want string
+	}{{
+		name: "in sync",
+		d:    Desired{Secrets: []Secret{sessionKey(0)}},
+		o:    observed("hmac:new", "", nil),
+		want: "secret session-key (app-key): in-sync hmac:new\n",
+	}, {
+		name: "app key rotation finalizes at once without a window",
+		d:    Desired{Secrets: []Secret{sessionKey(0)}},
+		o:    observed("hmac:old", "", nil),
+		want: `secret session-key (app-key): rotate hmac:old → hmac:new
+  1. begin
+  2. snapshot /srv/shop/.env
+  3. write /srv/shop/.env:SESSION_SECRET_PREVIOUS = hmac:old (old-current)
+  4. write /srv/shop/.env:SESSION_SECRET = hmac:new (desired)
+  5. recreate app
+  6. wait healthy app
+  7. verify http http://127.0.0.1:8080/healthz → 200
+  8. recreate worker
+  9. wait healthy worker
+  10. verify http http://127.0.0.1:8080/healthz → 200
+  11. record verified
+  12. finalize
+  13. snapshot /srv/shop/.env
+  14. clear /srv/shop/.env:SESSION_SECRET_PREVIOUS
+  15. recreate app
+  16. wait healthy app
+  17. verify http http://127.0.0.1:8080/healthz → 200
+  18. recreate worker
+  19. wait healthy worker
+  20. verify http http://127.0.0.1:8080/healthz → 200
+  21. committed
+`,
+	}, {
+		name: "app key rotation keeps previous for its window",
+		d:    Desired{Secrets: []Secret{sessionKey(24 * time.Hour)}},
+		o:    observed("hmac:old", "", nil),
+		want: `secret session-key (app-key): rotate hmac:old → hmac:new
+  1. begin
+  2. snapshot /srv/shop/.env
+  3. write /srv/shop/.env:SESSION_SECRET_PREVIOUS = hmac:old (old-current)
+  4. write /srv/shop/.env:SESSION_SECRET = hmac:new (desired)
+  5. recreate app
+  6. wait healthy app
+  7. verify http http://127.0.0.1:8080/healthz → 200
+  8. recreate worker
+  9. wait healthy worker
+  10. verify http http://127.0.0.1:8080/healthz → 200
+  11. record verified; keep previous until 2026-11-27T03:00:00Z
+`,
+	}, {
+		name: "window still open",
+		d:    Desired{Secrets: []Secret{sessionKey(24 * time.Hour)}},
+		o: observed("hmac:new", "hmac:old", &Txn{ID: "t1", Phase: PhaseVerified, FromFP: "hmac:old", ToFP: "hmac:new",
+			FinalizeAfter: t0.Add(time.Hour)}),
+		want: "secret session-key (app-key): wait — previous value kept until 2026-11-26T04:00:00Z\n",
+	}, {
+		name: "window over",
+		d:    Desired{Secrets: []Secret{sessionKey(24 * time.Hour)}},
+		o: observed("hmac:new", "hmac:old", &Txn{ID: "t1", Phase: PhaseVerified, FromFP: "hmac:old", ToFP: "hmac:new",
+			FinalizeAfter: t0.Add(-time.Second)}),
+		want: `secret session-key (app-key): finalize
+  1. finalize
+  2. snapshot /srv/shop/.env
+  3. clear /srv/shop/.env:SESSION_SECRET_PREVIOUS
+  4. recreate app
+  5. wait healthy app
+  6. verify http http://127.0.0.1:8080/healthz → 200
+  7. recreate worker
+  8. wait healthy worker
+  9. verify http http://127.0.0.1:8080/healthz → 200
+  10. committed
+`,
+	}, {
+		name: "interrupted finalize resumes without a new snapshot",
+		d:    Desired{Secrets: []Secret{sessionKey(0)}},
+		o:    observed("hmac:new", "", &Txn{ID: "t1", Phase: PhaseFinalizing, ToFP: "hmac:new"}),
+		want: `secret session-key (app-key): finalize
+  1. finalize
+  2. clear /srv/shop/.env:SESSION_SECRET_PREVIOUS
+  3. recreate app
+  4. wait healthy app
+  5. verify http http://127.0.0.1:8080/healthz → 200
+  6. recreate worker
+  7. wait healthy worker
+  8. verify http http://127.0.0.1:8080/healthz → 200
+  9. committed
+`,
+	}, {
+		name: "interrupted while rolling is rolled back, re-rolling only what was rolled",
+		d:    Desired{Secrets: []Secret{sessionKey(0)}},
+		o:    observed("hmac:new", "hmac:old", &Txn{ID: "t1", Phase: PhaseRolling, ToFP: "hmac:new", Rolled: []string{"app"}}),
+		want: `secret session-key (app-key): recover — interrupted while rolling; rolling back
+  1. restore
+  2. recreate app
+  3. wait healthy app
+  4. verify http http://127.0.0.1:8080/healthz → 200
+  5. committed
+`,
+	}, {
+		name: "interrupted before any write needs no restore",
+		d:    Desired{Secrets: []Secret{sessionKey(0)}},
+		o:    observed("hmac:old", "", &Txn{ID: "t1", Phase: PhaseStarted, ToFP: "hmac:new"}),
+		want: `secret session-key (app-key): recover — interrupted while started; rolling back
+  1. committed
+`,
+	}, {
+		name: "a new commit supersedes a kept rotation",
+		d:    Desired{Secrets: []Secret{sessionKey(time.Hour)}},
+		o: observed("hmac:mid", "hmac:old", &Txn{ID: "t1", Phase: PhaseVerified, ToFP: "hmac:mid",
+			FinalizeAfter: t0.Add(time.Hour)}),
+		want: `secret session-key (app-key): rotate hmac:mid → hmac:new — supersedes t1
+  1. begin
+  2. snapshot /srv/shop/.env
+  3. write /srv/shop/.env:SESSION_SECRET_PREVIOUS = hmac:mid (old-current)
+  4. write /srv/shop/.env:SESSION_SECRET = hmac:new (desired)
+  5. recreate app
+  6. wait healthy app
+  7. verify http http://127.0.0.1:8080/healthz → 200
+  8. recreate worker
+  9. wait healthy worker
+  10. verify http http://127.0.0.1:8080/healthz → 200
+  11. record verified; keep previous until 2026-11-26T04:00:00Z
+`,
+	}, {
+		name: "token: file consumer restarts, host consumer only verifies",
+		d:    Desired{Secrets: []Secret{webhookToken()}},
+		o:    Observed{Now: t0, Secrets: map[string]SecretState{"webhook-token": {Current: map[Location]string{{Path: "/srv/shop/secrets/webhook_token.txt"}: "hmac:tok1"}}}},
+		want: `secret webhook-token (token): rotate hmac:tok1 → hmac:tok2
+  1. begin
+  2. snapshot /srv/shop/secrets/webhook_token.txt
+  3. write /srv/shop/secrets/webhook_token.txt = hmac:tok2 (desired)
+  4. restart app
+  5. wait healthy app
+  6. verify host cmd: /usr/local/bin/check
+  7. record verified
+  8. committed
+`,
+	}, {
+		name: "a missing value is rotated in",
+		d:    Desired{Secrets: []Secret{webhookToken()}},
+		o:    Observed{Now: t0},
+		want: "secret webhook-token (token): rotate (none) → hmac:tok2\n",
+	}}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got := MakePlan(tc.d, tc.o).String()
+			if tc.name == "a missing value is rotated in" {
+				got = strings.SplitN(got, "\n", 2)[0] + "\n"
+			}
+			if got != tc.want {
+				t.Errorf("plan mismatch\n--- got\n%s--- want\n%s", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestPlanIsDeterministic(t *testing.T) {
+	d := Desired{Secrets: []Secret{sessionKey(0), webhookToken()}}
+	o := observed("hmac:old", "", nil)
+	first := MakePlan(d, o).String()
+	for i := 0; i < 20; i++ {
+		if got := MakePlan(d, o).String(); got != first {
+			t.Fatalf("plan changed between runs:\n%s\nvs\n%s", got, first)
+		}
+	}
+}
+
+func TestTokenVerifiedTxnOnlyCommits(t *testing.T) {
+	d := Desired{Secrets: []Secret{webhookToken()}}
+	o := Observed{Now: t0, Secrets: map[string]SecretState{"webhook-token": {
+		Current: map[Location]string{{Path: "/srv/shop/secrets/webhook_token.txt"}: "hmac:tok2"},
+		Txn:     &Txn{ID: "t9", Phase: PhaseVerified, ToFP: "hmac:tok2"},
+	}}}
+	want := "secret webhook-token (token): finalize\n  1. committed\n"
+	if got := MakePlan(d, o).String(); got != want {
+		t.Errorf("got\n%s\nwant\n%s", got, want)
+	}
+}

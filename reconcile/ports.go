@@ -1,0 +1,60 @@
+package reconcile
+
+import (
+	"context"
+	"time"
+)
+
+// The executor's seams. Adapters at the edge implement them; each is as small as the executor needs.
+
+// ValueReader reads the value at a location ("" when missing).
+type ValueReader interface {
+	ReadValue(ctx context.Context, l Location) (string, error)
+}
+
+// ValueWriter writes a value to a location in place.
+type ValueWriter interface {
+	WriteValue(ctx context.Context, l Location, value string) error
+}
+
+// Snapshotter keeps an encrypted copy of files for a transaction, replacing any earlier copy.
+type Snapshotter interface {
+	Snapshot(ctx context.Context, txn string, files []string) error
+}
+
+// Restorer puts a transaction's snapshot back in place.
+type Restorer interface {
+	Restore(ctx context.Context, txn string) error
+}
+
+// Roller makes a consumer pick up the values now in its sources.
+type Roller interface {
+	Roll(ctx context.Context, c Consumer) error
+}
+
+// HealthGate waits until a consumer is healthy.
+type HealthGate interface {
+	WaitHealthy(ctx context.Context, consumer string) error
+}
+
+// Verifier runs one check. Scope says which consumers rolled in this transaction, and since when.
+type Verifier interface {
+	Verify(ctx context.Context, c Check, scope Scope) error
+}
+
+// Scope is what a check may look at.
+type Scope struct {
+	Consumers []string  // consumers rolled so far in this transaction, in order
+	Since     time.Time // when the transaction started
+}
+
+// Journal records intent before each side effect and outcome after it. Record must be durable when it
+// returns.
+type Journal interface {
+	Record(ctx context.Context, r Record) error
+}
+
+// Observer reads what is live: fingerprints at every location and unfinished transactions.
+type Observer interface {
+	Observe(ctx context.Context, d Desired) (Observed, error)
+}
