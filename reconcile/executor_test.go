@@ -121,8 +121,8 @@ func (w *world) Observe(_ context.Context, d Desired) (Observed, error) {
 
 func (w *world) executor(values map[string]string) *Executor {
 	return &Executor{
-		Values:  func(s string) (string, bool) { v, ok := values[s]; return v, ok },
-		Reader:  w, Writer: w, Snap: w, Restorer: w, Roller: w, Health: w, Verifier: w, Journal: w,
+		Values: func(s string) (string, bool) { v, ok := values[s]; return v, ok },
+		Reader: w, Writer: w, Snap: w, Restorer: w, Roller: w, Health: w, Verifier: w, Journal: w,
 		Now:   func() time.Time { return w.now },
 		NewID: func() string { w.ids++; return fmt.Sprintf("txn%d", w.ids) },
 	}
