@@ -1,0 +1,124 @@
+// Package config reads rekey.yaml, the plaintext half of the desired state: which stack, which secrets,
+// where they live, who else consumes them, and how to verify a rotation.
+package config
+
+import (
+	"regexp"
+	"time"
+)
+
+// Config is a parsed and validated rekey.yaml.
+type Config struct {
+	Version       int                `yaml:"version"`
+	Compose       Compose            `yaml:"compose"`
+	Values        string             `yaml:"values"`
+	HealthTimeout Duration           `yaml:"health_timeout"`
+	Secrets       map[string]*Secret `yaml:"secrets"`
+	Verify        []Check            `yaml:"verify"`
+
+	// File is the name the config was read from, for messages.
+	File string `yaml:"-"`
+	// lines maps a dotted path (secrets.x.type) to its line in File.
+	lines map[string]int
+}
+
+// Compose says which Compose project the secrets belong to.
+type Compose struct {
+	ProjectDir  string   `yaml:"project_dir"`
+	ProjectName string   `yaml:"project_name"`
+	Files       []string `yaml:"files"`
+	Command     []string `yaml:"command"`
+}
+
+// Secret is one secret's declaration.
+type Secret struct {
+	Type         string     `yaml:"type"`
+	Env          *Env       `yaml:"env"`
+	File         string     `yaml:"file"`
+	KeepPrevious Duration   `yaml:"keep_previous"`
+	Consumers    []Consumer `yaml:"consumers"`
+	Verify       []Check    `yaml:"verify"`
+}
+
+// Env names the variables that carry a secret. A token has one (Value); an app key has Current and
+// Previous, the fallback the application still accepts during the rotation window.
+type Env struct {
+	Value    string `yaml:"value"`
+	Current  string `yaml:"current"`
+	Previous string `yaml:"previous"`
+}
+
+// Consumer is a consumer compose cannot show: a service that reads the secret some other way, or a file on
+// the host (cron and backup scripts).
+type Consumer struct {
+	Service  string `yaml:"service"`
+	HostFile string `yaml:"host_file"`
+	Key      string `yaml:"key"`
+	Verify   *Check `yaml:"verify"`
+}
+
+// Check is one verification; exactly one field is set.
+type Check struct {
+	HTTP *HTTPCheck `yaml:"http"`
+	Exec *ExecCheck `yaml:"exec"`
+	Logs *LogsCheck `yaml:"logs"`
+	Cmd  []string   `yaml:"cmd"`
+}
+
+// HTTPCheck requests URL from rekey's side and expects Status.
+type HTTPCheck struct {
+	URL     string   `yaml:"url"`
+	Status  int      `yaml:"status"`
+	Timeout Duration `yaml:"timeout"`
+}
+
+// ExecCheck runs Cmd inside a container of Service; exit 0 passes.
+type ExecCheck struct {
+	Service string   `yaml:"service"`
+	Cmd     []string `yaml:"cmd"`
+}
+
+// LogsCheck fails when a Deny pattern appears in the logs of Service (default: every consumer rolled in
+// the transaction) since the transaction started.
+type LogsCheck struct {
+	Service string   `yaml:"service"`
+	Deny    []string `yaml:"deny"`
+}
+
+// Duration is a time.Duration that also accepts days ("90d").
+type Duration struct{ time.Duration }
+
+// Types of secret.
+const (
+	TypeAppKey = "app-key"
+	TypeToken  = "token"
+)
+
+var (
+	secretName = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]{0,62}$`)
+	varName    = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+)
+
+// Line returns the line of a dotted path in the file, or 0.
+func (c *Config) Line(path string) int { return c.lines[path] }
+
+// Names returns the secret names, sorted.
+func (c *Config) Names() []string {
+	names := make([]string, 0, len(c.Secrets))
+	for n := range c.Secrets {
+		names = append(names, n)
+	}
+	sortStrings(names)
+	return names
+}
+
+// Vars returns the variables that carry a secret, current first.
+func (s *Secret) Vars() (current, previous string) {
+	if s.Env == nil {
+		return "", ""
+	}
+	if s.Env.Value != "" {
+		return s.Env.Value, ""
+	}
+	return s.Env.Current, s.Env.Previous
+}

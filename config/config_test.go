@@ -1,0 +1,106 @@
+package config
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+const good = `version: 1
+compose:
+  project_dir: /srv/shop
+  project_name: shop
+values: secrets.sops.yaml
+secrets:
+  session-key:
+    type: app-key
+    env: {current: SESSION_SECRET, previous: SESSION_SECRET_PREVIOUS}
+    keep_previous: 1d
+  webhook-token:
+    type: token
+    file: secrets/webhook_token.txt
+  backup-key:
+    type: token
+    env: {value: BACKUP_KEY}
+    consumers:
+      - host_file: /etc/shop/backup.env
+        key: BACKUP_KEY
+        verify: {cmd: ["/usr/local/bin/shop-backup", "--check"]}
+verify:
+  - http: {url: "http://127.0.0.1:8080/healthz", status: 200}
+  - logs: {deny: ["invalid signature"]}
+`
+
+func TestParseGood(t *testing.T) {
+	c, err := Parse("rekey.yaml", []byte(good))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(c.Names(), ","); got != "backup-key,session-key,webhook-token" {
+		t.Errorf("names = %s", got)
+	}
+	s := c.Secrets["session-key"]
+	if cur, prev := s.Vars(); cur != "SESSION_SECRET" || prev != "SESSION_SECRET_PREVIOUS" {
+		t.Errorf("vars = %s, %s", cur, prev)
+	}
+	if s.KeepPrevious.Duration != 24*time.Hour {
+		t.Errorf("keep_previous = %v", s.KeepPrevious)
+	}
+	if cur, _ := c.Secrets["backup-key"].Vars(); cur != "BACKUP_KEY" {
+		t.Errorf("token var = %s", cur)
+	}
+	if c.Line("secrets.webhook-token") != 11 {
+		t.Errorf("line of webhook-token = %d", c.Line("secrets.webhook-token"))
+	}
+	if c.Verify[0].HTTP.Status != 200 || c.Verify[1].Logs.Deny[0] != "invalid signature" {
+		t.Errorf("verify = %+v", c.Verify)
+	}
+}
+
+func TestParseErrorsNameFileAndLine(t *testing.T) {
+	tests := []struct{ name, edit, want string }{
+		{"unknown field", "    keep_previous: 1d\n", "    keep_previous: 1d\n    keep_prevous: 2d\n"},
+		{"unknown type", "    type: token\n    file:", "    type: tokn\n    file:"},
+		{"app key without previous", "{current: SESSION_SECRET, previous: SESSION_SECRET_PREVIOUS}", "{current: SESSION_SECRET}"},
+		{"bad duration", "keep_previous: 1d", "keep_previous: soon"},
+		{"malformed yaml", "secrets:\n", "secrets:\n  - [\n"},
+		{"check with two kinds", `  - logs: {deny: ["invalid signature"]}`, `  - logs: {deny: ["x"]}` + "\n    cmd: [true]"},
+		{"relative host file", "host_file: /etc/shop/backup.env", "host_file: etc/backup.env"},
+	}
+	wants := map[string]string{
+		"unknown field":            `rekey.yaml:11: field keep_prevous is not a known field of config.Secret`,
+		"unknown type":             `rekey.yaml:12: secret webhook-token: unknown type "tokn" (want app-key or token)`,
+		"app key without previous": `rekey.yaml:9: secret session-key: an app-key needs env.current and env.previous`,
+		"bad duration":             `rekey.yaml:10: invalid duration "soon"`,
+		"malformed yaml":           `rekey.yaml:6: did not find expected`,
+		"check with two kinds":     `rekey.yaml:23: a check has exactly one of http, exec, logs or cmd`,
+		"relative host file":       `rekey.yaml:18: secret backup-key: host_file must be an absolute path`,
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			src := strings.Replace(good, tc.edit, tc.want, 1)
+			if src == good {
+				t.Fatalf("edit %q did not apply", tc.edit)
+			}
+			_, err := Parse("rekey.yaml", []byte(src))
+			if err == nil {
+				t.Fatal("no error")
+			}
+			if !strings.Contains(err.Error(), wants[tc.name]) {
+				t.Errorf("error %q does not contain %q", err, wants[tc.name])
+			}
+		})
+	}
+}
+
+func TestParseRequiresBasics(t *testing.T) {
+	_, err := Parse("rekey.yaml", []byte("version: 2\nsecrets: {}\n"))
+	for _, want := range []string{"rekey.yaml:1: version must be 1", "compose.project_dir is required", "values is required", "no secrets declared"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v does not contain %q", err, want)
+		}
+	}
+	if _, err := Parse("rekey.yaml", nil); err == nil || !strings.Contains(err.Error(), "empty file") {
+		t.Errorf("empty: %v", err)
+	}
+}

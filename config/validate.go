@@ -1,0 +1,161 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+	"sort"
+	"strings"
+)
+
+// problems collects validation errors with their lines.
+type problems struct {
+	c    *Config
+	errs []*Error
+}
+
+func (p *problems) add(path, format string, args ...any) {
+	line := p.c.Line(path)
+	for line == 0 && strings.Contains(path, ".") { // fall back to the nearest enclosing key
+		path = path[:strings.LastIndex(path, ".")]
+		line = p.c.Line(path)
+	}
+	p.errs = append(p.errs, &Error{File: p.c.File, Line: line, Msg: fmt.Sprintf(format, args...)})
+}
+
+func (p *problems) err() error {
+	sort.SliceStable(p.errs, func(i, j int) bool { return p.errs[i].Line < p.errs[j].Line })
+	errs := make([]error, len(p.errs))
+	for i, e := range p.errs {
+		errs[i] = e
+	}
+	return errors.Join(errs...)
+}
+
+func (c *Config) validate() error {
+	p := &problems{c: c}
+	if c.Version != 1 {
+		p.add("version", "version must be 1 (got %d)", c.Version)
+	}
+	if c.Compose.ProjectDir == "" {
+		p.add("compose", "compose.project_dir is required: the directory of the Compose project on this host")
+	}
+	if c.Values == "" {
+		p.add("values", "values is required: the SOPS-encrypted values file in this repository, e.g. secrets.sops.yaml")
+	} else if filepath.IsAbs(c.Values) || strings.HasPrefix(filepath.Clean(c.Values), "..") {
+		p.add("values", "values must be a path inside the repository, got %q", c.Values)
+	}
+	if len(c.Secrets) == 0 {
+		p.add("secrets", "no secrets declared")
+	}
+	for _, name := range c.Names() {
+		c.Secrets[name].validate(p, name)
+	}
+	validateChecks(p, "verify", c.Verify)
+	return p.err()
+}
+
+func (s *Secret) validate(p *problems, name string) {
+	at := "secrets." + name
+	if s == nil {
+		p.add(at, "secret %s: empty declaration", name)
+		return
+	}
+	if !secretName.MatchString(name) {
+		p.add(at, "secret %s: names use lowercase letters, digits, '-', '_' and '.'", name)
+	}
+	switch s.Type {
+	case TypeAppKey:
+		if s.Env == nil || s.Env.Current == "" || s.Env.Previous == "" || s.Env.Value != "" {
+			p.add(at+".env", "secret %s: an app-key needs env.current and env.previous (the fallback variable the application accepts during the rotation)", name)
+		}
+		if s.File != "" {
+			p.add(at+".file", "secret %s: an app-key lives in variables, not in a file", name)
+		}
+	case TypeToken:
+		if s.Env != nil && (s.Env.Value == "" || s.Env.Current != "" || s.Env.Previous != "") {
+			p.add(at+".env", "secret %s: a token takes env.value (one variable)", name)
+		}
+		if s.KeepPrevious.Duration != 0 {
+			p.add(at+".keep_previous", "secret %s: keep_previous needs a previous variable: use type app-key", name)
+		}
+	case "":
+		p.add(at, "secret %s: type is required (app-key or token)", name)
+	default:
+		p.add(at+".type", "secret %s: unknown type %q (want app-key or token)", name, s.Type)
+	}
+	if s.Env == nil && s.File == "" && !s.hasHostFile() {
+		p.add(at, "secret %s: say where it lives: env, file, or a consumer with host_file", name)
+	}
+	s.validateVars(p, at, name)
+	for i, c := range s.Consumers {
+		c.validate(p, fmt.Sprintf("%s.consumers.%d", at, i), name)
+	}
+	validateChecks(p, at+".verify", s.Verify)
+}
+
+func (s *Secret) validateVars(p *problems, at, name string) {
+	if s.Env == nil {
+		return
+	}
+	for _, v := range []string{s.Env.Value, s.Env.Current, s.Env.Previous} {
+		if v != "" && !varName.MatchString(v) {
+			p.add(at+".env", "secret %s: %q is not a valid variable name", name, v)
+		}
+	}
+	if s.Env.Current != "" && s.Env.Current == s.Env.Previous {
+		p.add(at+".env", "secret %s: env.current and env.previous must differ", name)
+	}
+}
+
+func (s *Secret) hasHostFile() bool {
+	for _, c := range s.Consumers {
+		if c.HostFile != "" {
+			return true
+		}
+	}
+	return false
+}
+
+func (c Consumer) validate(p *problems, at, secret string) {
+	switch {
+	case (c.Service == "") == (c.HostFile == ""):
+		p.add(at, "secret %s: a consumer has exactly one of service or host_file", secret)
+	case c.HostFile != "" && !filepath.IsAbs(c.HostFile):
+		p.add(at+".host_file", "secret %s: host_file must be an absolute path, got %q", secret, c.HostFile)
+	case c.Service != "" && (c.Key != "" || c.Verify != nil && c.Verify.Cmd != nil):
+		p.add(at, "secret %s: key and host verify commands belong to host_file consumers", secret)
+	}
+	if c.Key != "" && !varName.MatchString(c.Key) {
+		p.add(at+".key", "secret %s: %q is not a valid variable name", secret, c.Key)
+	}
+	if c.Verify != nil {
+		validateChecks(p, at+".verify", []Check{*c.Verify})
+	}
+}
+
+func validateChecks(p *problems, at string, checks []Check) {
+	for i, ck := range checks {
+		where := fmt.Sprintf("%s.%d", at, i)
+		n := 0
+		for _, set := range []bool{ck.HTTP != nil, ck.Exec != nil, ck.Logs != nil, ck.Cmd != nil} {
+			if set {
+				n++
+			}
+		}
+		if n != 1 {
+			p.add(where, "a check has exactly one of http, exec, logs or cmd")
+			continue
+		}
+		switch {
+		case ck.HTTP != nil && ck.HTTP.URL == "":
+			p.add(where, "http check needs url")
+		case ck.Exec != nil && (ck.Exec.Service == "" || len(ck.Exec.Cmd) == 0):
+			p.add(where, "exec check needs service and cmd")
+		case ck.Logs != nil && len(ck.Logs.Deny) == 0:
+			p.add(where, "logs check needs at least one deny pattern")
+		case ck.Cmd != nil && len(ck.Cmd) == 0:
+			p.add(where, "cmd check needs a command")
+		}
+	}
+}
