@@ -1,0 +1,274 @@
+// Package journal is rekey's durable state under --state-dir: the intent/outcome journal of every
+// transaction and the age-encrypted snapshots of the files a transaction changes.
+//
+// Layout of the state dir (mode 0700, refused if group or world writable):
+//
+//	journal.db    bbolt database, mode 0600, flock-ed while a Journal is open
+//	  records     bucket: big-endian uint64 sequence -> JSON reconcile.Record
+//	  snapshots   bucket: one nested bucket per transaction id, holding
+//	                "files"        -> age(JSON list of {path, mode, data})
+//	                "blob/<name>"  -> age(data)
+//	snapshot.key  age X25519 identity the snapshots are encrypted to, mode 0600,
+//	              created on first use, refused if readable by group or other
+//
+// Records hold fingerprints, never values. Snapshot plaintext is encrypted in memory before it is
+// written to journal.db, so it never touches disk outside the original files.
+package journal
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
+
+	"github.com/rekeyhq/rekey/reconcile"
+)
+
+const (
+	dbName  = "journal.db"
+	keyName = "snapshot.key"
+
+	dirMode  os.FileMode = 0o700
+	fileMode os.FileMode = 0o600
+
+	defaultLockTimeout = 2 * time.Second
+)
+
+var (
+	bucketRecords   = []byte("records")
+	bucketSnapshots = []byte("snapshots")
+)
+
+// ErrInUse is wrapped by the error of Open when another process holds the state dir.
+var ErrInUse = errors.New("in use by another rekey process")
+
+// Journal is the durable journal and snapshot store of one state dir. It implements
+// reconcile.Journal, reconcile.Snapshotter and reconcile.Restorer. It is safe for concurrent use.
+type Journal struct {
+	dir string
+	db  *bolt.DB
+
+	killAfter int
+
+	mu       sync.Mutex // guards recorded and key creation
+	recorded int
+}
+
+// Option configures Open.
+type Option func(*options)
+
+type options struct {
+	lockTimeout time.Duration
+	killAfter   int
+}
+
+// WithLockTimeout sets how long Open waits for another process to release the state dir
+// (default 2s).
+func WithLockTimeout(d time.Duration) Option {
+	return func(o *options) { o.lockTimeout = d }
+}
+
+// WithKillAfter is a debug/test hook for crash tests: right after the n-th record written through
+// this Journal is committed (durable), the process sends itself SIGKILL, exactly as a kill -9 between
+// two steps would. n <= 0 disables it (the default). Never use it outside tests and debugging.
+func WithKillAfter(n int) Option {
+	return func(o *options) { o.killAfter = n }
+}
+
+// Open opens the journal in stateDir, creating the directory (0700) and journal.db (0600) if
+// missing. It holds an exclusive lock on journal.db until Close; if another process holds it for
+// longer than the lock timeout, Open fails with an error wrapping ErrInUse.
+func Open(stateDir string, opts ...Option) (*Journal, error) {
+	o := options{lockTimeout: defaultLockTimeout}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if stateDir == "" {
+		return nil, errors.New("failed to open the journal: empty state dir")
+	}
+	if err := prepareDir(stateDir); err != nil {
+		return nil, err
+	}
+
+	path := filepath.Join(stateDir, dbName)
+	if fi, err := os.Lstat(path); err == nil {
+		if !fi.Mode().IsRegular() {
+			return nil, fmt.Errorf("failed to open the journal: %s is not a regular file", path)
+		}
+		if fi.Mode().Perm()&0o077 != 0 {
+			return nil, fmt.Errorf("failed to open the journal: %s has mode %v, accessible by group or other: run chmod 600 %s",
+				path, fi.Mode().Perm(), path)
+		}
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("failed to stat %s: %w", path, err)
+	}
+
+	timeout := o.lockTimeout
+	if timeout <= 0 {
+		timeout = time.Millisecond // bbolt waits forever on 0
+	}
+	db, err := bolt.Open(path, fileMode, &bolt.Options{Timeout: timeout})
+	if err != nil {
+		if errors.Is(err, berrors.ErrTimeout) {
+			return nil, fmt.Errorf("state dir %s is %w (lock on %s not released within %v): wait for it to finish or stop it",
+				stateDir, ErrInUse, path, timeout)
+		}
+		return nil, fmt.Errorf("failed to open the journal %s: %w", path, err)
+	}
+	// bbolt creates the file with 0600 minus the umask; a umask that removed user bits would make
+	// the next Open fail.
+	if fi, err := os.Stat(path); err == nil && fi.Mode().Perm() != fileMode {
+		if err := os.Chmod(path, fileMode); err != nil {
+			_ = db.Close()
+			return nil, fmt.Errorf("failed to set mode %v on %s: %w", fileMode, path, err)
+		}
+	}
+	if err := db.Update(func(tx *bolt.Tx) error {
+		for _, b := range [][]byte{bucketRecords, bucketSnapshots} {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return fmt.Errorf("failed to create bucket %s: %w", b, err)
+			}
+		}
+		return nil
+	}); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("failed to initialise the journal %s: %w", path, err)
+	}
+	return &Journal{dir: stateDir, db: db, killAfter: o.killAfter}, nil
+}
+
+// prepareDir creates dir with mode 0700 if missing and refuses one that is group or world writable.
+func prepareDir(dir string) error {
+	fi, err := os.Stat(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		if err := os.MkdirAll(dir, dirMode); err != nil {
+			return fmt.Errorf("failed to create state dir %s: %w", dir, err)
+		}
+		// The umask can only have removed bits; make it exactly 0700.
+		if err := os.Chmod(dir, dirMode); err != nil {
+			return fmt.Errorf("failed to set mode %v on state dir %s: %w", dirMode, dir, err)
+		}
+		fi, err = os.Stat(dir)
+	}
+	if err != nil {
+		return fmt.Errorf("failed to stat state dir %s: %w", dir, err)
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("state dir %s is not a directory", dir)
+	}
+	if fi.Mode().Perm()&0o022 != 0 {
+		return fmt.Errorf("state dir %s is writable by group or other (mode %v): run chmod 700 %s", dir, fi.Mode().Perm(), dir)
+	}
+	return nil
+}
+
+// Dir returns the state dir.
+func (j *Journal) Dir() string { return j.dir }
+
+// Close releases the state dir.
+func (j *Journal) Close() error {
+	if err := j.db.Close(); err != nil {
+		return fmt.Errorf("failed to close the journal: %w", err)
+	}
+	return nil
+}
+
+// Record appends r to the journal. The record is durable (fsynced) when Record returns.
+func (j *Journal) Record(ctx context.Context, r reconcile.Record) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("failed to record: %w", err)
+	}
+	data, err := json.Marshal(r)
+	if err != nil {
+		return fmt.Errorf("failed to encode a journal record: %w", err)
+	}
+	if err := j.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketRecords)
+		seq, err := b.NextSequence()
+		if err != nil {
+			return err
+		}
+		return b.Put(seqKey(seq), data)
+	}); err != nil {
+		return fmt.Errorf("failed to write a journal record: %w", err)
+	}
+
+	j.mu.Lock()
+	j.recorded++
+	kill := j.killAfter > 0 && j.recorded == j.killAfter
+	j.mu.Unlock()
+	if kill {
+		killSelf()
+	}
+	return nil
+}
+
+// killSelf is the WithKillAfter hook: SIGKILL to this process, and never return.
+func killSelf() {
+	_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
+	for {
+		time.Sleep(time.Hour)
+	}
+}
+
+func seqKey(seq uint64) []byte {
+	var k [8]byte
+	binary.BigEndian.PutUint64(k[:], seq)
+	return k[:]
+}
+
+// All returns every record, oldest first.
+func (j *Journal) All() ([]reconcile.Record, error) {
+	return j.records(func(reconcile.Record) bool { return true })
+}
+
+// Records returns the records of one secret, oldest first.
+func (j *Journal) Records(secret string) ([]reconcile.Record, error) {
+	return j.records(func(r reconcile.Record) bool { return r.Secret == secret })
+}
+
+func (j *Journal) records(keep func(reconcile.Record) bool) ([]reconcile.Record, error) {
+	var out []reconcile.Record
+	err := j.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketRecords).ForEach(func(k, v []byte) error {
+			var r reconcile.Record
+			if err := json.Unmarshal(v, &r); err != nil {
+				return fmt.Errorf("failed to decode journal record %x: %w", k, err)
+			}
+			if keep(r) {
+				out = append(out, r)
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("failed to read the journal: %w", err)
+	}
+	return out, nil
+}
+
+// Txn returns the unfinished transaction of secret, or nil if its last transaction ended
+// (reconcile.Replay over its records).
+func (j *Journal) Txn(secret string) (*reconcile.Txn, error) {
+	recs, err := j.Records(secret)
+	if err != nil {
+		return nil, err
+	}
+	return reconcile.Replay(recs), nil
+}
+
+var (
+	_ reconcile.Journal     = (*Journal)(nil)
+	_ reconcile.Snapshotter = (*Journal)(nil)
+	_ reconcile.Restorer    = (*Journal)(nil)
+)
