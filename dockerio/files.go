@@ -1,0 +1,93 @@
+package dockerio
+
+import (
+	"archive/tar"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"path"
+	"strings"
+)
+
+// Env returns the container's configured environment (Config.Env) as a map.
+// Values may be secrets: the caller fingerprints them and drops them.
+func (e *Engine) Env(ctx context.Context, id string) (map[string]string, error) {
+	insp, err := e.cli.ContainerInspect(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("failed to inspect container %s: %w", shortID(id), e.safe(err))
+	}
+	env := map[string]string{}
+	if insp.Config == nil {
+		return env, nil
+	}
+	for _, kv := range insp.Config.Env {
+		k, v, _ := strings.Cut(kv, "=")
+		env[k] = v
+	}
+	return env, nil
+}
+
+// maxFileSize bounds what MountedFile reads into memory.
+const maxFileSize = 16 << 20
+
+// MountedFile returns the content of a regular file inside the container
+// (running or not), read through the engine's archive endpoint, which sees
+// bind mounts, volumes and secrets as the container does. Symbolic links are
+// followed (at most 8 hops). Files over 16 MiB and non-regular files are
+// errors.
+func (e *Engine) MountedFile(ctx context.Context, id, target string) ([]byte, error) {
+	if !path.IsAbs(target) {
+		return nil, fmt.Errorf("failed to read %s from container %s: path is not absolute", target, shortID(id))
+	}
+	p := path.Clean(target)
+	for range 8 {
+		data, link, err := e.copyOne(ctx, id, p)
+		if err != nil {
+			return nil, fmt.Errorf("failed to read %s from container %s: %w", target, shortID(id), e.safe(err))
+		}
+		if link == "" {
+			return data, nil
+		}
+		if !path.IsAbs(link) {
+			link = path.Join(path.Dir(p), link)
+		}
+		p = path.Clean(link)
+	}
+	return nil, fmt.Errorf("failed to read %s from container %s: too many symbolic links", target, shortID(id))
+}
+
+// copyOne reads a single path: its content if it is a regular file, or its
+// link target if it is a symbolic link.
+func (e *Engine) copyOne(ctx context.Context, id, p string) ([]byte, string, error) {
+	rc, _, err := e.cli.CopyFromContainer(ctx, id, p)
+	if err != nil {
+		return nil, "", err
+	}
+	defer rc.Close()
+	tr := tar.NewReader(rc)
+	hdr, err := tr.Next()
+	if errors.Is(err, io.EOF) {
+		return nil, "", errors.New("empty archive")
+	}
+	if err != nil {
+		return nil, "", fmt.Errorf("failed to read the archive: %w", err)
+	}
+	switch hdr.Typeflag {
+	case tar.TypeSymlink:
+		return nil, hdr.Linkname, nil
+	case tar.TypeReg:
+	case tar.TypeDir:
+		return nil, "", errors.New("is a directory")
+	default:
+		return nil, "", fmt.Errorf("not a regular file (tar type %q)", hdr.Typeflag)
+	}
+	if hdr.Size > maxFileSize {
+		return nil, "", fmt.Errorf("file is larger than %d bytes", maxFileSize)
+	}
+	data := make([]byte, hdr.Size)
+	if _, err := io.ReadFull(tr, data); err != nil {
+		return nil, "", fmt.Errorf("failed to read the archive: %w", err)
+	}
+	return data, "", nil
+}
