@@ -1,0 +1,143 @@
+package main
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+)
+
+const defaultWebhookTokenFile = "/run/secrets/webhook_token"
+
+// webConfig is what the web mode reads at startup.
+type webConfig struct {
+	Current      string // SESSION_SECRET
+	Previous     string // SESSION_SECRET_PREVIOUS, "" = none
+	WebhookToken string // content of WEBHOOK_TOKEN_FILE, "" = none
+}
+
+// loadWebConfig reads and validates the web mode's configuration.
+func loadWebConfig(getenv func(string) string) (webConfig, error) {
+	cfg := webConfig{
+		Current:  getenv("SESSION_SECRET"),
+		Previous: getenv("SESSION_SECRET_PREVIOUS"),
+	}
+	if err := checkSecret("SESSION_SECRET", cfg.Current); err != nil {
+		return cfg, err
+	}
+	if cfg.Previous != "" && len(cfg.Previous) < minSecretLen {
+		return cfg, errors.New("SESSION_SECRET_PREVIOUS is too short")
+	}
+	path := getenv("WEBHOOK_TOKEN_FILE")
+	if path == "" {
+		path = defaultWebhookTokenFile
+	}
+	token, err := readTokenFile(path)
+	if err != nil {
+		return cfg, err
+	}
+	cfg.WebhookToken = token
+	return cfg, nil
+}
+
+// readTokenFile returns the token in path without trailing newlines; a missing
+// file is no token.
+func readTokenFile(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("failed to read webhook token file %s: %w", path, errors.Unwrap(err))
+	}
+	return strings.TrimRight(string(b), "\r\n"), nil
+}
+
+// sign returns hex(HMAC-SHA256(key, body)).
+func sign(key string, body []byte) string {
+	m := hmac.New(sha256.New, []byte(key))
+	m.Write(body)
+	return hex.EncodeToString(m.Sum(nil))
+}
+
+// validSignature reports whether sigHex is the HMAC of body under key.
+func validSignature(key string, body []byte, sigHex string) bool {
+	if key == "" {
+		return false
+	}
+	sig, err := hex.DecodeString(strings.TrimSpace(sigHex))
+	if err != nil {
+		return false
+	}
+	m := hmac.New(sha256.New, []byte(key))
+	m.Write(body)
+	return hmac.Equal(sig, m.Sum(nil))
+}
+
+// newWebHandler serves /healthz, /fingerprint and /jobs for cfg.
+func newWebHandler(cfg webConfig, logger *log.Logger) http.Handler {
+	fps := map[string]string{
+		"session_key":          fingerprint(cfg.Current),
+		"session_key_previous": fingerprintOrEmpty(cfg.Previous),
+		"webhook_token":        fingerprintOrEmpty(cfg.WebhookToken),
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "ok")
+	})
+	mux.HandleFunc("GET /fingerprint", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, fps)
+	})
+	mux.HandleFunc("POST /jobs", func(w http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 1<<20))
+		if err != nil {
+			http.Error(w, "bad request", http.StatusBadRequest)
+			return
+		}
+		sig := r.Header.Get("X-Signature")
+		switch {
+		case validSignature(cfg.Current, body, sig):
+			io.WriteString(w, "accepted")
+		case validSignature(cfg.Previous, body, sig):
+			io.WriteString(w, "accepted (previous key)")
+		default:
+			logger.Printf("job from %s rejected: invalid signature", r.RemoteAddr)
+			http.Error(w, "invalid signature", http.StatusUnauthorized)
+		}
+	})
+	return mux
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(v)
+}
+
+func runWeb(getenv func(string) string) int {
+	cfg, err := loadWebConfig(getenv)
+	if err != nil {
+		log.Printf("fatal: %v", err)
+		return 1
+	}
+	log.Printf("web: listening on :8080 session_key=%s session_key_previous=%s webhook_token=%s",
+		fingerprint(cfg.Current), fingerprintOrEmpty(cfg.Previous), fingerprintOrEmpty(cfg.WebhookToken))
+	srv := &http.Server{
+		Addr:              ":8080",
+		Handler:           newWebHandler(cfg, log.Default()),
+		ReadHeaderTimeout: 5 * time.Second,
+	}
+	if err := serve(srv); err != nil {
+		log.Printf("fatal: %v", err)
+		return 1
+	}
+	return 0
+}
