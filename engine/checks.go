@@ -1,0 +1,176 @@
+package engine
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os/exec"
+	"strings"
+	"time"
+
+	"github.com/rekeyhq/rekey/dockerio"
+	"github.com/rekeyhq/rekey/reconcile"
+)
+
+// Checks runs verifications against the live stack.
+type Checks struct {
+	Engine  *dockerio.Engine
+	Project string
+	HTTP    *http.Client
+	// HostEnv is the whole environment of host check commands: never a secret.
+	HostEnv []string
+	Redact  func(string) string
+	// LogSettle is how long a logs check waits before it reads, so that failures that follow a start by a
+	// moment are seen.
+	LogSettle time.Duration
+}
+
+// Verify runs one check.
+func (k *Checks) Verify(ctx context.Context, c reconcile.Check, scope reconcile.Scope) error {
+	switch c.Kind {
+	case reconcile.CheckHTTP:
+		return k.http(ctx, c)
+	case reconcile.CheckExec:
+		return k.exec(ctx, c)
+	case reconcile.CheckLogs:
+		return k.logs(ctx, c, scope)
+	case reconcile.CheckCmd:
+		return k.cmd(ctx, c)
+	}
+	return fmt.Errorf("unknown check %q", c.Kind)
+}
+
+// http polls the URL until it answers the expected status or the check's timeout passes: a service that
+// just turned healthy may still be warming up behind a proxy.
+func (k *Checks) http(ctx context.Context, c reconcile.Check) error {
+	ctx, cancel := context.WithTimeout(ctx, orDefault(c.Timeout, 10*time.Second))
+	defer cancel()
+	client := k.HTTP
+	if client == nil {
+		client = &http.Client{Timeout: 5 * time.Second}
+	}
+	var last string
+	for {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.URL, nil)
+		if err != nil {
+			return fmt.Errorf("invalid url %s: %w", c.URL, err)
+		}
+		resp, err := client.Do(req)
+		if err == nil {
+			io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
+			resp.Body.Close()
+			if resp.StatusCode == c.Status {
+				return nil
+			}
+			last = fmt.Sprintf("status %d, want %d", resp.StatusCode, c.Status)
+		} else {
+			last = k.redact(err.Error())
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("GET %s: %s", c.URL, last)
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
+func (k *Checks) exec(ctx context.Context, c reconcile.Check) error {
+	id, err := k.running(ctx, c.Service)
+	if err != nil {
+		return err
+	}
+	code, _, err := k.Engine.Exec(ctx, id, c.Cmd, nil)
+	if err != nil {
+		return fmt.Errorf("exec in %s: %w", c.Service, err)
+	}
+	if code != 0 {
+		return fmt.Errorf("exec in %s: %s exited %d", c.Service, strings.Join(c.Cmd, " "), code)
+	}
+	return nil
+}
+
+func (k *Checks) running(ctx context.Context, service string) (string, error) {
+	cs, err := k.Engine.Containers(ctx, k.Project, service)
+	if err != nil {
+		return "", err
+	}
+	for _, c := range cs {
+		if c.Running {
+			return c.ID, nil
+		}
+	}
+	return "", fmt.Errorf("service %s has no running container", service)
+}
+
+// logs scans the rolled services (or the named one) for deny patterns since the transaction started.
+// It reports the pattern, never the log line, which may hold a secret.
+func (k *Checks) logs(ctx context.Context, c reconcile.Check, scope reconcile.Scope) error {
+	services := []string{c.Service}
+	if c.Service == "" {
+		services = nil
+		for _, s := range scope.Consumers {
+			if !isHost(s) {
+				services = append(services, s)
+			}
+		}
+	}
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(k.LogSettle):
+	}
+	for _, svc := range services {
+		cs, err := k.Engine.Containers(ctx, k.Project, svc)
+		if err != nil {
+			return err
+		}
+		for _, ct := range cs {
+			m, err := k.Engine.LogsMatch(ctx, ct.ID, scope.Since, c.Deny)
+			if err != nil {
+				return err
+			}
+			if m != "" {
+				return fmt.Errorf("logs of %s contain %q", ct.Name, m)
+			}
+		}
+	}
+	return nil
+}
+
+// cmd runs a host command with an explicit environment and no secret in argv or env.
+func (k *Checks) cmd(ctx context.Context, c reconcile.Check) error {
+	cmd := exec.CommandContext(ctx, c.Cmd[0], c.Cmd[1:]...)
+	cmd.Env = k.HostEnv
+	if cmd.Env == nil {
+		cmd.Env = []string{}
+	}
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return fmt.Errorf("%s exited %d: %s", c.Cmd[0], ee.ExitCode(), k.redact(tail(out.String(), 5)))
+	}
+	if err != nil {
+		return fmt.Errorf("failed to run %s: %w", c.Cmd[0], err)
+	}
+	return nil
+}
+
+func (k *Checks) redact(s string) string {
+	if k.Redact == nil {
+		return s
+	}
+	return k.Redact(s)
+}
+
+func tail(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, " | ")
+}

@@ -1,0 +1,56 @@
+package engine
+
+import (
+	"context"
+	"time"
+
+	"github.com/rekeyhq/rekey/reconcile"
+)
+
+// TxnReader returns the unfinished transaction of a secret.
+type TxnReader interface {
+	Txn(secret string) (*reconcile.Txn, error)
+}
+
+// Observer reads fingerprints at every location and the journal's unfinished transactions. Values are
+// hashed and dropped at once.
+type Observer struct {
+	Files Files
+	FP    func(string) string
+	Txns  TxnReader
+	Now   func() time.Time
+}
+
+// Observe implements reconcile.Observer.
+func (o *Observer) Observe(ctx context.Context, d reconcile.Desired) (reconcile.Observed, error) {
+	obs := reconcile.Observed{Now: o.Now(), Secrets: map[string]reconcile.SecretState{}}
+	for _, s := range d.Secrets {
+		st := reconcile.SecretState{Current: map[reconcile.Location]string{}, Previous: map[reconcile.Location]string{}}
+		if err := o.fingerprints(ctx, s.Current, st.Current); err != nil {
+			return obs, err
+		}
+		if err := o.fingerprints(ctx, s.Previous, st.Previous); err != nil {
+			return obs, err
+		}
+		txn, err := o.Txns.Txn(s.Name)
+		if err != nil {
+			return obs, err
+		}
+		st.Txn = txn
+		obs.Secrets[s.Name] = st
+	}
+	return obs, nil
+}
+
+func (o *Observer) fingerprints(ctx context.Context, locs []reconcile.Location, into map[reconcile.Location]string) error {
+	for _, l := range locs {
+		v, err := o.Files.ReadValue(ctx, l)
+		if err != nil {
+			return err
+		}
+		if v != "" {
+			into[l] = o.FP(v)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,94 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"syscall"
+
+	"github.com/rekeyhq/rekey/envfile"
+	"github.com/rekeyhq/rekey/internal/fsx"
+	"github.com/rekeyhq/rekey/reconcile"
+)
+
+// Files reads and writes values where the stack reads them: variables in dotenv-style files and whole
+// secret files. Writes happen in place (same inode) because single-file bind mounts follow the inode;
+// a missing file is created 0600.
+type Files struct{}
+
+// ReadValue returns the value at l, "" when the file or variable is missing.
+func (Files) ReadValue(_ context.Context, l reconcile.Location) (string, error) {
+	data, err := os.ReadFile(l.Path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("failed to read %s: %w", l.Path, err)
+	}
+	if l.Key == "" {
+		return string(data), nil
+	}
+	f, err := envfile.Parse(data)
+	if err != nil {
+		return "", fmt.Errorf("failed to parse %s: %w", l.Path, err)
+	}
+	v, _ := f.Get(l.Key)
+	return v, nil
+}
+
+// WriteValue writes value at l, keeping every other byte of a dotenv file as it was.
+func (Files) WriteValue(_ context.Context, l reconcile.Location, value string) error {
+	data, err := os.ReadFile(l.Path)
+	missing := errors.Is(err, fs.ErrNotExist)
+	if err != nil && !missing {
+		return fmt.Errorf("failed to read %s: %w", l.Path, err)
+	}
+	out := []byte(value)
+	if l.Key != "" {
+		f, err := envfile.Parse(data)
+		if err != nil {
+			return fmt.Errorf("failed to parse %s: %w", l.Path, err)
+		}
+		if err := f.Set(l.Key, value); err != nil {
+			return fmt.Errorf("failed to set %s in %s: %w", l.Key, l.Path, err)
+		}
+		out = f.Bytes()
+	}
+	if missing {
+		return fsx.CreateFile(l.Path, out, 0o600)
+	}
+	return fsx.WriteInPlace(l.Path, out)
+}
+
+// Preflight checks that every location can be written, before anything is changed.
+func Preflight(d reconcile.Desired) error {
+	var errs []error
+	seen := map[string]bool{}
+	for _, s := range d.Secrets {
+		for _, l := range append(append([]reconcile.Location{}, s.Current...), s.Previous...) {
+			if seen[l.Path] {
+				continue
+			}
+			seen[l.Path] = true
+			if err := writable(l.Path); err != nil {
+				errs = append(errs, fmt.Errorf("secret %s: %w", s.Name, err))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func writable(path string) error {
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		// The file will be created: its directory must take a new file.
+		dir := filepath.Dir(path)
+		if err := syscall.Access(dir, 2 /* W_OK */); err != nil {
+			return fmt.Errorf("cannot create %s: directory %s is not writable (%w); fix its permissions or create the file", path, dir, err)
+		}
+		return nil
+	}
+	return fsx.CheckWritable(path)
+}

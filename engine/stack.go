@@ -1,0 +1,60 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/rekeyhq/rekey/dockerio"
+	"github.com/rekeyhq/rekey/reconcile"
+)
+
+// Stack rolls compose services: Recreate goes through the Compose CLI, so the containers carry the
+// config hash compose expects and a later `docker compose up -d` recreates nothing; Restart goes through
+// the Docker API, for file consumers whose configuration did not change.
+type Stack struct {
+	Engine        *dockerio.Engine
+	Compose       dockerio.Compose
+	HealthTimeout time.Duration
+	StopTimeout   time.Duration
+}
+
+// Roll makes one consumer pick up the current values of its sources.
+func (s *Stack) Roll(ctx context.Context, c reconcile.Consumer) error {
+	switch c.Action {
+	case reconcile.Recreate:
+		return s.Compose.Up(ctx, c.Name)
+	case reconcile.Restart:
+		return s.restart(ctx, c.Name)
+	case reconcile.NoRoll:
+		return nil
+	}
+	return fmt.Errorf("unknown roll action %q for %s", c.Action, c.Name)
+}
+
+func (s *Stack) restart(ctx context.Context, service string) error {
+	cs, err := s.Engine.Containers(ctx, s.Compose.Project, service)
+	if err != nil {
+		return err
+	}
+	if len(cs) == 0 {
+		return fmt.Errorf("service %s has no containers: is the stack up?", service)
+	}
+	for _, c := range cs {
+		if err := s.Engine.Restart(ctx, c.ID, orDefault(s.StopTimeout, 10*time.Second)); err != nil {
+			return fmt.Errorf("failed to restart %s: %w", c.Name, err)
+		}
+	}
+	return nil
+}
+
+// WaitHealthy waits for a service's containers; host consumers have nothing to wait for.
+func (s *Stack) WaitHealthy(ctx context.Context, consumer string) error {
+	if isHost(consumer) {
+		return nil
+	}
+	return s.Engine.WaitHealthy(ctx, s.Compose.Project, consumer, orDefault(s.HealthTimeout, time.Minute))
+}
+
+// isHost tells host consumers (absolute paths) from compose services.
+func isHost(consumer string) bool { return len(consumer) > 0 && consumer[0] == '/' }
