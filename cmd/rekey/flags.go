@@ -1,0 +1,65 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"path/filepath"
+)
+
+// options are the flags shared by the commands that read the desired state.
+type options struct {
+	repo, ref, ageKeyFile, stateDir, output, dockerHost string
+	quiet                                               bool
+	killAfter                                           int // hidden: SIGKILL after N journal records (crash tests)
+}
+
+func newFlagSet(name string, stderr io.Writer, o *options) *flag.FlagSet {
+	fs := flag.NewFlagSet("rekey "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&o.repo, "repo", ".", "desired-state repository: a local path or a git URL")
+	fs.StringVar(&o.ref, "ref", "", "branch, tag or commit to read (default: HEAD, or the remote's default branch)")
+	fs.StringVar(&o.ageKeyFile, "age-key-file", "", "age identities file (default $SOPS_AGE_KEY_FILE, then ~/.config/sops/age/keys.txt)")
+	fs.StringVar(&o.stateDir, "state-dir", "/var/lib/rekey", "directory for the journal, keys and snapshots")
+	fs.StringVar(&o.output, "output", "text", "output format: text or json")
+	fs.StringVar(&o.dockerHost, "docker-host", "", "Docker engine address (default $DOCKER_HOST, then the local socket)")
+	fs.BoolVar(&o.quiet, "quiet", false, "print only the result, no progress")
+	fs.IntVar(&o.killAfter, "debug-kill-after-records", 0, "testing only: SIGKILL rekey right after N journal records")
+	return fs
+}
+
+func (o *options) parse(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if err == flag.ErrHelp {
+			return &codeError{code: exitOK}
+		}
+		return &codeError{code: exitUsage}
+	}
+	if fs.NArg() > 0 {
+		return usageError("unexpected argument %q", fs.Arg(0))
+	}
+	if o.output != "text" && o.output != "json" {
+		return usageError("--output must be text or json, got %q", o.output)
+	}
+	if abs, err := filepath.Abs(o.stateDir); err == nil {
+		o.stateDir = abs
+	}
+	return nil
+}
+
+func (o *options) json() bool { return o.output == "json" }
+
+// keyFile resolves the age key file the way SOPS does, from the environment the CLI passes in.
+func (o *options) keyFile(e env) (string, error) {
+	if o.ageKeyFile != "" {
+		return o.ageKeyFile, nil
+	}
+	if f := e.getenv("SOPS_AGE_KEY_FILE"); f != "" {
+		return f, nil
+	}
+	home := e.getenv("HOME")
+	if home == "" {
+		return "", fmt.Errorf("no age key: pass --age-key-file or set SOPS_AGE_KEY_FILE")
+	}
+	return filepath.Join(home, ".config", "sops", "age", "keys.txt"), nil
+}

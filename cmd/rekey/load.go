@@ -1,0 +1,115 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/rekeyhq/rekey/composeio"
+	"github.com/rekeyhq/rekey/config"
+	"github.com/rekeyhq/rekey/engine"
+	"github.com/rekeyhq/rekey/gitsync"
+	"github.com/rekeyhq/rekey/internal/fingerprint"
+	"github.com/rekeyhq/rekey/internal/redact"
+	"github.com/rekeyhq/rekey/reconcile"
+	"github.com/rekeyhq/rekey/sopsio"
+)
+
+// configFile is the name of the plaintext desired state at the root of the repository.
+const configFile = "rekey.yaml"
+
+// session is the loaded desired state, ready to plan or apply.
+type session struct {
+	o       *options
+	e       env
+	commit  gitsync.Commit
+	cfg     *config.Config
+	values  map[string]string
+	project *composeio.Project
+	fp      fingerprint.Key
+	desired reconcile.Desired
+	redact  *redact.Redactor
+}
+
+// load reads the desired state at the ref, decrypts the values, loads the Compose project and builds the
+// desired state. It changes nothing outside the state dir.
+func load(ctx context.Context, o *options, e env) (*session, error) {
+	s := &session{o: o, e: e}
+	repo, err := gitsync.Open(ctx, o.repo, gitsync.WithCacheDir(filepath.Join(o.stateDir, "repos")))
+	if err != nil {
+		return nil, err
+	}
+	if s.commit, err = repo.Resolve(o.ref); err != nil {
+		return nil, err
+	}
+	raw, err := repo.ReadFile(s.commit.Hash, configFile)
+	if err != nil {
+		return nil, fmt.Errorf("failed to read %s from %s: %w", configFile, repo, err)
+	}
+	if s.cfg, err = config.Parse(configFile, raw); err != nil {
+		return nil, err
+	}
+	if s.values, err = s.decrypt(repo); err != nil {
+		return nil, err
+	}
+	secrets := make([]string, 0, len(s.values))
+	for _, v := range s.values {
+		secrets = append(secrets, v)
+	}
+	s.redact = redact.New(secrets...)
+	if s.project, err = s.loadProject(ctx); err != nil {
+		return nil, s.redact.Error(err)
+	}
+	if s.fp, err = fingerprint.LoadOrCreateKey(o.stateDir); err != nil {
+		return nil, err
+	}
+	s.desired, err = engine.Build(ctx, engine.Input{Config: s.cfg, Project: s.project, Values: s.values,
+		FP: s.fp.Of, Revision: s.commit.Hash})
+	return s, s.redact.Error(err)
+}
+
+func (s *session) decrypt(repo *gitsync.Repo) (map[string]string, error) {
+	keyFile, err := s.o.keyFile(s.e)
+	if err != nil {
+		return nil, err
+	}
+	keys, err := os.ReadFile(keyFile)
+	if err != nil {
+		return nil, fmt.Errorf("failed to read the age key file: %w; pass --age-key-file", err)
+	}
+	ids, err := sopsio.LoadIdentities(bytes.NewReader(keys))
+	if err != nil {
+		return nil, fmt.Errorf("failed to read age identities from %s: %w", keyFile, err)
+	}
+	data, err := repo.ReadFile(s.commit.Hash, s.cfg.Values)
+	if err != nil {
+		return nil, fmt.Errorf("failed to read the values file named in %s:%d: %w", configFile, s.cfg.Line("values"), err)
+	}
+	return sopsio.DecryptValues(data, s.cfg.Values, ids)
+}
+
+func (s *session) loadProject(ctx context.Context) (*composeio.Project, error) {
+	c := s.cfg.Compose
+	var opts []composeio.Option
+	if c.ProjectName != "" {
+		opts = append(opts, composeio.WithProjectName(c.ProjectName))
+	}
+	if len(c.Files) > 0 {
+		opts = append(opts, composeio.WithFiles(c.Files...))
+	}
+	return composeio.Load(ctx, c.ProjectDir, opts...)
+}
+
+func (s *session) value(name string) (string, bool) {
+	v, ok := s.values[name]
+	return v, ok
+}
+
+func newTxnID() string {
+	var b [3]byte
+	_, _ = randRead(b[:])
+	return fmt.Sprintf("%s-%x", time.Now().UTC().Format("20060102T150405Z"), b)
+}

@@ -1,0 +1,104 @@
+// Command rekey rotates secrets on a Docker Compose stack from a SOPS-encrypted Git repository.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// Exit codes, documented in docs/cli.md.
+const (
+	exitOK         = 0 // everything in sync, rotated, or waiting for its window
+	exitError      = 1 // bad input or an unreachable dependency: nothing was changed
+	exitUsage      = 2 // wrong command line
+	exitRolledBack = 3 // a rotation failed verification and was rolled back: the old value is live
+	exitAttention  = 4 // a rollback or recovery did not complete: run `rekey apply` again, then inspect `rekey status`
+)
+
+// env is the process environment as the CLI passes it down; nothing below main reads os.Getenv.
+type env struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+	getenv         func(string) string
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], env{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv})
+	stop()
+	os.Exit(code)
+}
+
+var commands = map[string]func(context.Context, []string, env) error{
+	"plan":    cmdPlan,
+	"apply":   cmdApply,
+	"status":  cmdStatus,
+	"values":  cmdValues,
+	"version": cmdVersion,
+}
+
+const usage = `rekey rotates secrets on a Docker Compose stack from a SOPS-encrypted Git repository.
+
+Usage:
+  rekey plan    [flags]          show what apply would do, with fingerprints
+  rekey apply   [flags]          rotate what differs from Git, verify, then drop old values
+  rekey status  [flags]          live state, unfinished transactions and last outcomes
+  rekey values set SECRET        encrypt a new value (read from stdin) into the values file
+  rekey version
+
+Common flags:
+  --repo PATH|URL      desired-state repository (default .)
+  --ref REF            branch, tag or commit (default: HEAD / the remote's default branch)
+  --age-key-file FILE  age identities (default $SOPS_AGE_KEY_FILE, then ~/.config/sops/age/keys.txt)
+  --state-dir DIR      journal, keys and snapshots (default /var/lib/rekey)
+  --output text|json   output format (default text)
+
+Run 'rekey COMMAND -h' for the flags of a command. Exit codes: 0 ok, 1 error (nothing changed),
+2 usage, 3 rolled back, 4 needs attention.
+`
+
+func run(ctx context.Context, args []string, e env) int {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		fmt.Fprint(e.stderr, usage)
+		if len(args) == 0 {
+			return exitUsage
+		}
+		return exitOK
+	}
+	cmd, ok := commands[args[0]]
+	if !ok {
+		fmt.Fprintf(e.stderr, "rekey: unknown command %q\n\n%s", args[0], usage)
+		return exitUsage
+	}
+	err := cmd(ctx, args[1:], e)
+	var ex *codeError
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.As(err, &ex):
+		if ex.msg != "" {
+			fmt.Fprintf(e.stderr, "rekey: %s\n", ex.msg)
+		}
+		return ex.code
+	default:
+		fmt.Fprintf(e.stderr, "rekey: %v\n", err)
+		return exitError
+	}
+}
+
+// codeError ends a command with a specific exit code.
+type codeError struct {
+	code int
+	msg  string
+}
+
+func (e *codeError) Error() string { return e.msg }
+
+func usageError(format string, args ...any) error {
+	return &codeError{code: exitUsage, msg: fmt.Sprintf(format, args...)}
+}

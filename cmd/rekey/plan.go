@@ -1,0 +1,106 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/rekeyhq/rekey/engine"
+	"github.com/rekeyhq/rekey/journal"
+	"github.com/rekeyhq/rekey/reconcile"
+)
+
+func cmdPlan(ctx context.Context, args []string, e env) error {
+	var o options
+	if err := o.parse(newFlagSet("plan", e.stderr, &o), args); err != nil {
+		return err
+	}
+	s, err := load(ctx, &o, e)
+	if err != nil {
+		return err
+	}
+	j, err := journal.Open(o.stateDir)
+	if err != nil {
+		return err
+	}
+	defer j.Close()
+	obs := &engine.Observer{FP: s.fp.Of, Txns: j, Now: time.Now}
+	observed, err := obs.Observe(ctx, s.desired)
+	if err != nil {
+		return s.redact.Error(err)
+	}
+	p := reconcile.MakePlan(s.desired, observed)
+	if o.json() {
+		return writeJSON(e.stdout, planJSON(s, p))
+	}
+	printPlan(e.stdout, s, p)
+	return nil
+}
+
+func printPlan(w io.Writer, s *session, p reconcile.Plan) {
+	fmt.Fprintf(w, "desired state: %s at %s (%s)\n", s.o.repo, short(s.commit.Hash), firstLine(s.commit.Message))
+	fmt.Fprintf(w, "compose project: %s in %s\n\n", s.project.Name(), s.project.Dir())
+	for i, sp := range p.Secrets {
+		sec := s.desired.Secrets[i]
+		fmt.Fprintln(w, strings.SplitN(reconcile.Plan{Secrets: []reconcile.SecretPlan{sp}}.String(), "\n", 2)[0])
+		fmt.Fprintf(w, "  consumers, in roll order: %s\n", consumerList(sec.Consumers))
+		for j, st := range sp.Steps {
+			fmt.Fprintf(w, "  %d. %s\n", j+1, st)
+		}
+		fmt.Fprintln(w)
+	}
+}
+
+func consumerList(cs []reconcile.Consumer) string {
+	if len(cs) == 0 {
+		return "(none)"
+	}
+	parts := make([]string, len(cs))
+	for i, c := range cs {
+		parts[i] = fmt.Sprintf("%s [%s; %s]", c.Name, c.Action, strings.Join(c.Via, ", "))
+	}
+	return strings.Join(parts, " → ")
+}
+
+type planOut struct {
+	Revision string       `json:"revision"`
+	Project  string       `json:"project"`
+	Secrets  []secretPlan `json:"secrets"`
+}
+
+type secretPlan struct {
+	Secret    string               `json:"secret"`
+	Kind      reconcile.Kind       `json:"kind"`
+	Action    reconcile.Action     `json:"action"`
+	FromFP    string               `json:"from_fp,omitempty"`
+	ToFP      string               `json:"to_fp"`
+	Note      string               `json:"note,omitempty"`
+	Consumers []reconcile.Consumer `json:"consumers"`
+	Steps     []string             `json:"steps"`
+}
+
+func planJSON(s *session, p reconcile.Plan) planOut {
+	out := planOut{Revision: s.commit.Hash, Project: s.project.Name()}
+	for i, sp := range p.Secrets {
+		steps := make([]string, len(sp.Steps))
+		for j, st := range sp.Steps {
+			steps[j] = st.String()
+		}
+		out.Secrets = append(out.Secrets, secretPlan{Secret: sp.Secret, Kind: sp.Kind, Action: sp.Action,
+			FromFP: sp.FromFP, ToFP: sp.ToFP, Note: sp.Note, Consumers: s.desired.Secrets[i].Consumers, Steps: steps})
+	}
+	return out
+}
+
+func short(hash string) string {
+	if len(hash) > 12 {
+		return hash[:12]
+	}
+	return hash
+}
+
+func firstLine(s string) string {
+	return strings.TrimSpace(strings.SplitN(s, "\n", 2)[0])
+}
