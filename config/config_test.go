@@ -68,7 +68,7 @@ func TestParseErrorsNameFileAndLine(t *testing.T) {
 		{"relative host file", "host_file: /etc/shop/backup.env", "host_file: etc/backup.env"},
 	}
 	wants := map[string]string{
-		"unknown field":            `rekey.yaml:11: field keep_prevous is not a known field of config.Secret`,
+		"unknown field":            `rekey.yaml:11: field keep_prevous is not a known field of a secret`,
 		"unknown type":             `rekey.yaml:12: secret webhook-token: unknown type "tokn" (want app-key or token)`,
 		"app key without previous": `rekey.yaml:9: secret session-key: an app-key needs env.current and env.previous`,
 		"bad duration":             `rekey.yaml:10: invalid duration "soon"`,

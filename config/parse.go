@@ -61,6 +61,12 @@ func Parse(name string, data []byte) (*Config, error) {
 	return &c, nil
 }
 
+// typeNames turns Go type names in yaml.v3 messages into the words of the config reference.
+var typeNames = strings.NewReplacer(
+	"config.Config", "the top level", "config.Compose", "compose", "config.Secret", "a secret",
+	"config.Env", "env", "config.Consumer", "a consumer", "config.Check", "a check",
+	"config.HTTPCheck", "an http check", "config.ExecCheck", "an exec check", "config.LogsCheck", "a logs check")
+
 var yamlLine = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
 
 // yamlError turns yaml.v3's "line N: msg" errors into file:line errors, one per problem.
@@ -75,7 +81,7 @@ func yamlError(name string, err error) error {
 		e := &Error{File: name, Msg: m}
 		if g := yamlLine.FindStringSubmatch(m); g != nil {
 			e.Line, _ = strconv.Atoi(g[1])
-			e.Msg = strings.Replace(g[2], "not found in type", "is not a known field of", 1)
+			e.Msg = typeNames.Replace(strings.Replace(g[2], "not found in type", "is not a known field of", 1))
 		}
 		errs = append(errs, e)
 	}

@@ -39,6 +39,8 @@ func (c *Config) validate() error {
 	}
 	if c.Compose.ProjectDir == "" {
 		p.add("compose", "compose.project_dir is required: the directory of the Compose project on this host")
+	} else if !filepath.IsAbs(c.Compose.ProjectDir) {
+		p.add("compose.project_dir", "compose.project_dir must be an absolute path, got %q", c.Compose.ProjectDir)
 	}
 	if c.Values == "" {
 		p.add("values", "values is required: the SOPS-encrypted values file in this repository, e.g. secrets.sops.yaml")

@@ -328,9 +328,11 @@ func (r *run) revert(ctx context.Context, restore bool) error {
 			return err
 		}
 	}
+	// Undo in reverse order, mirroring the rollout: the consumers rolled first (the ones that accept
+	// both values) go back last, so no consumer meets a peer that rejects its value.
 	var errs []error
-	for _, c := range r.rolled {
-		if err := r.reroll(ctx, c); err != nil {
+	for i := len(r.rolled) - 1; i >= 0; i-- {
+		if err := r.reroll(ctx, r.rolled[i]); err != nil {
 			errs = append(errs, err)
 		}
 	}

@@ -77,12 +77,30 @@ func (w *world) Restore(_ context.Context, txn string) error {
 
 func (w *world) Roll(_ context.Context, c Consumer) error {
 	w.loaded[c.Name] = [2]string{w.files[cur], w.files[prev]}
+	return w.signatures()
+}
+
+// signatures fails the test the moment any consumer runs a key the app rejects: at no point of a
+// rotation, a rollback or a recovery may a job be refused.
+func (w *world) signatures() error {
+	app := w.loaded["app"]
+	for name, got := range w.loaded {
+		if got[0] != app[0] && got[0] != app[1] {
+			w.t.Errorf("%s signs with a key the app rejects (app accepts %q/%q, %s signs with %q)", name, app[0], app[1], name, got[0])
+			return errors.New("invalid signature")
+		}
+	}
 	return nil
 }
 
 func (w *world) WaitHealthy(context.Context, string) error { return nil }
 
+// Verify models the demo stack: the app accepts jobs signed with its current or previous key, and every
+// consumer signs with its current key. A consumer whose key the app rejects is an invalid signature.
 func (w *world) Verify(_ context.Context, c Check, s Scope) error {
+	if err := w.signatures(); err != nil {
+		return err
+	}
 	if w.failWhen != nil {
 		return w.failWhen(c, s)
 	}

@@ -132,9 +132,10 @@ func planRecover(sp SecretPlan, s Secret, t *Txn) SecretPlan {
 	for _, c := range t.Rolled {
 		rolled[c] = true
 	}
+	// Re-roll in reverse order, as the executor's own rollback does.
 	var again []Consumer
-	for _, c := range s.Consumers {
-		if rolled[c.Name] {
+	for i := len(s.Consumers) - 1; i >= 0; i-- {
+		if c := s.Consumers[i]; rolled[c.Name] {
 			again = append(again, c)
 		}
 	}

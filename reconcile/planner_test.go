@@ -154,6 +154,20 @@ func TestPlanString(t *testing.T) {
   5. committed
 `,
 	}, {
+		name: "recovery re-rolls in reverse order, so the app keeps accepting the worker's key",
+		d:    Desired{Secrets: []Secret{sessionKey(0)}},
+		o:    observed("hmac:new", "hmac:old", &Txn{ID: "t1", Phase: PhaseRolling, ToFP: "hmac:new", Rolled: []string{"app", "worker"}}),
+		want: `secret session-key (app-key): recover — interrupted while rolling; rolling back
+  1. restore
+  2. recreate worker
+  3. wait healthy worker
+  4. verify http http://127.0.0.1:8080/healthz → 200
+  5. recreate app
+  6. wait healthy app
+  7. verify http http://127.0.0.1:8080/healthz → 200
+  8. committed
+`,
+	}, {
 		name: "interrupted before any write needs no restore",
 		d:    Desired{Secrets: []Secret{sessionKey(0)}},
 		o:    observed("hmac:old", "", &Txn{ID: "t1", Phase: PhaseStarted, ToFP: "hmac:new"}),
