@@ -1,18 +1,18 @@
 // Package journal is rekey's durable state under --state-dir: the intent/outcome journal of every
-// transaction and the age-encrypted snapshots of the files a transaction changes.
+// transaction and, age-encrypted, the values a transaction is about to replace (its stash), so that a
+// rollback can put them back.
 //
 // Layout of the state dir (mode 0700, refused if group or world writable):
 //
 //	journal.db    bbolt database, mode 0600, flock-ed while a Journal is open
 //	  records     bucket: big-endian uint64 sequence -> JSON reconcile.Record
-//	  snapshots   bucket: one nested bucket per transaction id, holding
-//	                "files"        -> age(JSON list of {path, mode, data})
-//	                "blob/<name>"  -> age(data)
-//	snapshot.key  age X25519 identity the snapshots are encrypted to, mode 0600,
-//	              created on first use, refused if readable by group or other
+//	  stash       bucket: transaction id -> age(data given to Save)
+//	snapshot.key  age X25519 identity the stashes are encrypted to, mode 0600,
+//	              created on first Save, refused if readable by group or other
 //
-// Records hold fingerprints, never values. Snapshot plaintext is encrypted in memory before it is
-// written to journal.db, so it never touches disk outside the original files.
+// Records hold fingerprints, never values. Stashed data is encrypted in memory before it is written
+// to journal.db, so old values never touch disk in the clear, and Drop removes them once their
+// transaction has ended.
 package journal
 
 import (
@@ -45,15 +45,15 @@ const (
 )
 
 var (
-	bucketRecords   = []byte("records")
-	bucketSnapshots = []byte("snapshots")
+	bucketRecords = []byte("records")
+	bucketStash   = []byte("stash")
 )
 
 // ErrInUse is wrapped by the error of Open when another process holds the state dir.
 var ErrInUse = errors.New("in use by another rekey process")
 
-// Journal is the durable journal and snapshot store of one state dir. It implements
-// reconcile.Journal, reconcile.Snapshotter and reconcile.Restorer. It is safe for concurrent use.
+// Journal is the durable journal and stash of one state dir. It implements reconcile.Journal and
+// reconcile.Stash. It is safe for concurrent use.
 type Journal struct {
 	dir string
 	db  *bolt.DB
@@ -134,7 +134,7 @@ func Open(stateDir string, opts ...Option) (*Journal, error) {
 		}
 	}
 	if err := db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketRecords, bucketSnapshots} {
+		for _, b := range [][]byte{bucketRecords, bucketStash} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return fmt.Errorf("failed to create bucket %s: %w", b, err)
 			}
@@ -267,8 +267,4 @@ func (j *Journal) Txn(secret string) (*reconcile.Txn, error) {
 	return reconcile.Replay(recs), nil
 }
 
-var (
-	_ reconcile.Journal     = (*Journal)(nil)
-	_ reconcile.Snapshotter = (*Journal)(nil)
-	_ reconcile.Restorer    = (*Journal)(nil)
-)
+var _ reconcile.Journal = (*Journal)(nil)

@@ -148,9 +148,9 @@ func TestTxnReplay(t *testing.T) {
 		{Time: t0, Txn: "t1", Secret: "app-key", Revision: "abc", Type: reconcile.RecordBegin, FromFP: "f1", ToFP: "f2"},
 		{Time: t0, Txn: "t1", Secret: "app-key", Type: reconcile.RecordPhase, Phase: reconcile.PhaseVerified, FinalizeAfter: fin},
 		{Time: t0, Txn: "t9", Secret: "other", Type: reconcile.RecordBegin},
-		{Time: t0, Txn: "t1", Secret: "app-key", Type: reconcile.RecordIntent, Step: "roll web", Consumer: "web"},
+		{Time: t0, Txn: "t1", Secret: "app-key", Type: reconcile.RecordIntent, Step: "roll web", Consumer: "web", Roll: reconcile.Recreate},
 		{Time: t0, Txn: "t1", Secret: "app-key", Type: reconcile.RecordDone, Step: "roll web"},
-		{Time: t0, Txn: "t1", Secret: "app-key", Type: reconcile.RecordIntent, Step: "roll worker", Consumer: "worker"},
+		{Time: t0, Txn: "t1", Secret: "app-key", Type: reconcile.RecordIntent, Step: "roll worker", Consumer: "worker", Roll: reconcile.Restart},
 		{Time: t0, Txn: "t9", Secret: "other", Type: reconcile.RecordEnd, Outcome: reconcile.OutcomeRotated},
 	} {
 		if err := j.Record(ctx, r); err != nil {
@@ -162,7 +162,8 @@ func TestTxnReplay(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := &reconcile.Txn{ID: "t1", Secret: "app-key", Revision: "abc", Phase: reconcile.PhaseVerified,
-		FromFP: "f1", ToFP: "f2", Rolled: []string{"web", "worker"}, FinalizeAfter: fin, Started: t0}
+		FromFP: "f1", ToFP: "f2", FinalizeAfter: fin, Started: t0,
+		Rolled: []reconcile.Consumer{{Name: "web", Action: reconcile.Recreate}, {Name: "worker", Action: reconcile.Restart}}}
 	if !reflect.DeepEqual(txn, want) {
 		t.Fatalf("Txn(app-key) = %+v, want %+v", txn, want)
 	}
@@ -214,11 +215,7 @@ func TestModes(t *testing.T) {
 
 			dir := filepath.Join(t.TempDir(), "a", "state")
 			j := open(t, dir)
-			src := filepath.Join(t.TempDir(), ".env")
-			if err := os.WriteFile(src, []byte("A=1\n"), 0o600); err != nil {
-				t.Fatal(err)
-			}
-			if err := j.Snapshot(context.Background(), "t1", []string{src}); err != nil {
+			if err := j.Save(context.Background(), "t1", []byte("A=1\n")); err != nil {
 				t.Fatal(err)
 			}
 			for path, want := range map[string]os.FileMode{

@@ -3,7 +3,6 @@ package journal
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -17,223 +16,76 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/rekeyhq/rekey/internal/fsx"
+	"github.com/rekeyhq/rekey/reconcile"
 )
 
-// ErrNoSnapshot is wrapped by the errors of Restore and Blob when there is nothing stored.
+// ErrNoSnapshot is wrapped by the error of Load when nothing is stashed under the transaction.
 var ErrNoSnapshot = errors.New("no snapshot")
 
-const (
-	keyFiles   = "files"
-	blobPrefix = "blob/"
+const maxKeySize = 64 << 10
 
-	maxKeySize = 64 << 10
-)
+var _ reconcile.Stash = (*Journal)(nil)
 
-// snapFile is one file of a snapshot. It is only ever written encrypted.
-type snapFile struct {
-	Path string      `json:"path"`
-	Mode os.FileMode `json:"mode"`
-	Data []byte      `json:"data"`
-}
-
-type snapManifest struct {
-	Version int        `json:"version"`
-	Files   []snapFile `json:"files"`
-}
-
-// Snapshot reads files and stores them, with their absolute paths and modes, age-encrypted to the
-// snapshot key under txn, replacing the files of any earlier snapshot of txn in one transaction.
-// Blobs stored with SnapshotBlob are kept.
-func (j *Journal) Snapshot(ctx context.Context, txn string, files []string) error {
+// Save stores data age-encrypted to the snapshot key under txn, replacing any earlier data of txn.
+// The plaintext is encrypted in memory; only the ciphertext is written to journal.db. The key is
+// created (0600) on first use.
+func (j *Journal) Save(ctx context.Context, txn string, data []byte) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("failed to stash txn %s: %w", txn, err)
+	}
 	if txn == "" {
-		return errors.New("failed to snapshot: empty transaction id")
-	}
-	m := snapManifest{Version: 1}
-	seen := map[string]bool{}
-	for _, f := range files {
-		if err := ctx.Err(); err != nil {
-			return fmt.Errorf("failed to snapshot txn %s: %w", txn, err)
-		}
-		abs, err := filepath.Abs(f)
-		if err != nil {
-			return fmt.Errorf("failed to snapshot %s: %w", f, err)
-		}
-		if seen[abs] {
-			continue
-		}
-		seen[abs] = true
-		sf, err := readSnapFile(abs)
-		if err != nil {
-			return err
-		}
-		m.Files = append(m.Files, sf)
-	}
-	plain, err := json.Marshal(m)
-	if err != nil {
-		return fmt.Errorf("failed to encode the snapshot of txn %s: %w", txn, err)
-	}
-	defer clear(plain)
-	ct, err := j.encrypt(plain)
-	if err != nil {
-		return fmt.Errorf("failed to snapshot txn %s: %w", txn, err)
-	}
-	if err := j.put(txn, keyFiles, ct); err != nil {
-		return fmt.Errorf("failed to store the snapshot of txn %s: %w", txn, err)
-	}
-	return nil
-}
-
-func readSnapFile(path string) (snapFile, error) {
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
-	if err != nil {
-		return snapFile{}, fmt.Errorf("failed to open %s for a snapshot: %w", path, err)
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return snapFile{}, fmt.Errorf("failed to stat %s: %w", path, err)
-	}
-	if !fi.Mode().IsRegular() {
-		return snapFile{}, fmt.Errorf("failed to snapshot %s: not a regular file", path)
-	}
-	data, err := io.ReadAll(f)
-	if err != nil {
-		return snapFile{}, fmt.Errorf("failed to read %s: %w", path, err)
-	}
-	return snapFile{Path: path, Mode: fi.Mode().Perm(), Data: data}, nil
-}
-
-// Restore writes every file of txn's snapshot back in place (same inode: open without O_TRUNC,
-// write, truncate, fsync), skipping files whose content is already the snapshot's. A file that no
-// longer exists is created again with its snapshot mode. It restores as many files as it can and
-// returns the errors of the others; it fails with ErrNoSnapshot if txn has no snapshot.
-func (j *Journal) Restore(ctx context.Context, txn string) error {
-	ct, err := j.get(txn, keyFiles)
-	if err != nil {
-		return fmt.Errorf("failed to restore txn %s: %w", txn, err)
-	}
-	plain, err := j.decrypt(ct)
-	if err != nil {
-		return fmt.Errorf("failed to restore txn %s: %w", txn, err)
-	}
-	defer clear(plain)
-	var m snapManifest
-	if err := json.Unmarshal(plain, &m); err != nil {
-		return fmt.Errorf("failed to restore txn %s: the snapshot is corrupt", txn)
-	}
-	defer func() {
-		for _, f := range m.Files {
-			clear(f.Data)
-		}
-	}()
-	var errs []error
-	for _, f := range m.Files {
-		if err := ctx.Err(); err != nil {
-			errs = append(errs, fmt.Errorf("failed to restore txn %s: %w", txn, err))
-			break
-		}
-		if err := restoreFile(f); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	return errors.Join(errs...)
-}
-
-func restoreFile(f snapFile) error {
-	cur, err := os.ReadFile(f.Path)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		mode := f.Mode.Perm()
-		if mode == 0 {
-			mode = fileMode
-		}
-		if err := fsx.CreateFile(f.Path, f.Data, mode); err != nil {
-			return fmt.Errorf("failed to restore %s: %w", f.Path, err)
-		}
-		return nil
-	case err == nil && bytes.Equal(cur, f.Data):
-		clear(cur)
-		return nil
-	}
-	clear(cur)
-	if err := fsx.WriteInPlace(f.Path, f.Data); err != nil {
-		return fmt.Errorf("failed to restore %s: %w", f.Path, err)
-	}
-	return nil
-}
-
-// SnapshotBlob stores data age-encrypted under txn and name, replacing any earlier blob of that
-// name. It is for extra material a rollback needs, such as the rendered compose config.
-func (j *Journal) SnapshotBlob(txn, name string, data []byte) error {
-	if txn == "" || name == "" {
-		return errors.New("failed to store a blob: empty transaction id or name")
+		return errors.New("failed to stash: empty transaction id")
 	}
 	ct, err := j.encrypt(data)
 	if err != nil {
-		return fmt.Errorf("failed to store blob %s of txn %s: %w", name, txn, err)
+		return fmt.Errorf("failed to stash txn %s: %w", txn, err)
 	}
-	if err := j.put(txn, blobPrefix+name, ct); err != nil {
-		return fmt.Errorf("failed to store blob %s of txn %s: %w", name, txn, err)
+	if err := j.db.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketStash).Put([]byte(txn), ct)
+	}); err != nil {
+		return fmt.Errorf("failed to store the stash of txn %s: %w", txn, err)
 	}
 	return nil
 }
 
-// Blob returns the blob stored under txn and name, decrypted. It fails with ErrNoSnapshot if there
-// is none.
-func (j *Journal) Blob(txn, name string) ([]byte, error) {
-	ct, err := j.get(txn, blobPrefix+name)
-	if err != nil {
-		return nil, fmt.Errorf("failed to read blob %s of txn %s: %w", name, txn, err)
+// Load returns the data stashed under txn, decrypted. It fails with an error wrapping ErrNoSnapshot
+// if there is none. It never creates the snapshot key: without it, the data cannot be decrypted.
+func (j *Journal) Load(ctx context.Context, txn string) ([]byte, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("failed to load the stash of txn %s: %w", txn, err)
+	}
+	var ct []byte
+	if err := j.db.View(func(tx *bolt.Tx) error {
+		v := tx.Bucket(bucketStash).Get([]byte(txn))
+		if v == nil {
+			return ErrNoSnapshot
+		}
+		ct = bytes.Clone(v) // v is only valid inside the transaction
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("failed to load the stash of txn %s: %w", txn, err)
 	}
 	data, err := j.decrypt(ct)
 	if err != nil {
-		return nil, fmt.Errorf("failed to read blob %s of txn %s: %w", name, txn, err)
+		return nil, fmt.Errorf("failed to load the stash of txn %s: %w", txn, err)
 	}
 	return data, nil
 }
 
-// DropSnapshot deletes everything stored under txn (files and blobs). Dropping a missing snapshot
-// is not an error.
-func (j *Journal) DropSnapshot(txn string) error {
-	err := j.db.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketSnapshots)
-		if b.Bucket([]byte(txn)) == nil {
-			return nil
-		}
-		return b.DeleteBucket([]byte(txn))
-	})
-	if err != nil {
-		return fmt.Errorf("failed to drop the snapshot of txn %s: %w", txn, err)
+// Drop deletes the data stashed under txn. Dropping a missing stash is not an error.
+func (j *Journal) Drop(ctx context.Context, txn string) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("failed to drop the stash of txn %s: %w", txn, err)
+	}
+	if txn == "" {
+		return nil // nothing can be stored under an empty id
+	}
+	if err := j.db.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketStash).Delete([]byte(txn))
+	}); err != nil {
+		return fmt.Errorf("failed to drop the stash of txn %s: %w", txn, err)
 	}
 	return nil
-}
-
-func (j *Journal) put(txn, key string, value []byte) error {
-	return j.db.Update(func(tx *bolt.Tx) error {
-		b, err := tx.Bucket(bucketSnapshots).CreateBucketIfNotExists([]byte(txn))
-		if err != nil {
-			return err
-		}
-		return b.Put([]byte(key), value)
-	})
-}
-
-// get returns a copy of the value at txn/key, or an error wrapping ErrNoSnapshot.
-func (j *Journal) get(txn, key string) ([]byte, error) {
-	var out []byte
-	err := j.db.View(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketSnapshots).Bucket([]byte(txn))
-		if b == nil {
-			return ErrNoSnapshot
-		}
-		v := b.Get([]byte(key))
-		if v == nil {
-			return ErrNoSnapshot
-		}
-		out = bytes.Clone(v)
-		return nil
-	})
-	return out, err
 }
 
 func (j *Journal) encrypt(plain []byte) ([]byte, error) {
@@ -283,7 +135,7 @@ func (j *Journal) identity(create bool) (*age.X25519Identity, error) {
 	id, err := loadKey(path)
 	if err == nil || !errors.Is(err, fs.ErrNotExist) || !create {
 		if errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("snapshot key %s is missing: snapshots cannot be decrypted: %w", path, err)
+			return nil, fmt.Errorf("snapshot key %s is missing: stashed values cannot be decrypted: %w", path, err)
 		}
 		return id, err
 	}

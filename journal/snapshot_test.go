@@ -7,11 +7,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 )
 
-const plaintext = "DB_PASSWORD=correct-horse-battery-staple-4f1c9a\n"
+const plaintext = `[{"path":"/srv/shop/.env","key":"DB_PASSWORD","value":"correct-horse-battery-staple-4f1c9a"}]`
 
 func writeFile(t *testing.T, path, content string, perm os.FileMode) {
 	t.Helper()
@@ -23,149 +22,77 @@ func writeFile(t *testing.T, path, content string, perm os.FileMode) {
 	}
 }
 
-func readFile(t *testing.T, path string) string {
+func save(t *testing.T, j *Journal, txn, data string) {
 	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
+	if err := j.Save(context.Background(), txn, []byte(data)); err != nil {
+		t.Fatalf("Save %s: %v", txn, err)
 	}
-	return string(b)
 }
 
-func inode(t *testing.T, path string) uint64 {
+func load(t *testing.T, j *Journal, txn string) string {
 	t.Helper()
-	fi, err := os.Stat(path)
+	got, err := j.Load(context.Background(), txn)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("Load %s: %v", txn, err)
 	}
-	return fi.Sys().(*syscall.Stat_t).Ino
+	return string(got)
 }
 
-func TestSnapshotRestoreRoundTrip(t *testing.T) {
-	ctx := context.Background()
-	j := open(t, t.TempDir())
-	src := t.TempDir()
-	env := filepath.Join(src, ".env")
-	secret := filepath.Join(src, "db_password.txt")
-	writeFile(t, env, "# comment\n"+plaintext, 0o640)
-	writeFile(t, secret, "s3cr3t-file-value", 0o600)
-	envIno, secretIno := inode(t, env), inode(t, secret)
-
-	if err := j.Snapshot(ctx, "t1", []string{env, secret, env}); err != nil {
-		t.Fatal(err)
+func TestStashRoundTrip(t *testing.T) {
+	dir := t.TempDir()
+	j := open(t, dir)
+	save(t, j, "t1", plaintext)
+	save(t, j, "t2", "other")
+	if got := load(t, j, "t1"); got != plaintext {
+		t.Errorf("Load t1 = %q, want %q", got, plaintext)
+	}
+	if got := load(t, j, "t2"); got != "other" {
+		t.Errorf("Load t2 = %q, want other", got)
+	}
+	// Loading twice is harmless, and an empty value round-trips.
+	if got := load(t, j, "t1"); got != plaintext {
+		t.Errorf("second Load t1 = %q", got)
+	}
+	save(t, j, "t3", "")
+	if got := load(t, j, "t3"); got != "" {
+		t.Errorf("Load of empty data = %q", got)
 	}
 
-	// Change both in place: one longer (restore must truncate), one shorter.
-	writeFile(t, env, "# comment\nDB_PASSWORD=a-much-longer-new-value-that-is-not-the-old-one-at-all\n", 0o640)
-	writeFile(t, secret, "x", 0o600)
-
-	if err := j.Restore(ctx, "t1"); err != nil {
-		t.Fatal(err)
-	}
-	if got := readFile(t, env); got != "# comment\n"+plaintext {
-		t.Errorf("restored .env = %q", got)
-	}
-	if got := readFile(t, secret); got != "s3cr3t-file-value" {
-		t.Errorf("restored secret file = %q", got)
-	}
-	if inode(t, env) != envIno || inode(t, secret) != secretIno {
-		t.Error("restore changed an inode: it must write in place")
-	}
-	if got := mode(t, env); got != 0o640 {
-		t.Errorf("mode of restored .env = %v, want 0640", got)
-	}
-	if got := mode(t, secret); got != 0o600 {
-		t.Errorf("mode of restored secret = %v, want 0600", got)
-	}
-
-	// Restoring again is harmless, and the snapshot survives a reopen.
-	if err := j.Restore(ctx, "t1"); err != nil {
-		t.Fatal(err)
-	}
-	dir := j.Dir()
+	// The data survives a Close and Open.
 	if err := j.Close(); err != nil {
 		t.Fatal(err)
 	}
-	writeFile(t, secret, "changed again", 0o600)
 	j = open(t, dir)
-	if err := j.Restore(ctx, "t1"); err != nil {
-		t.Fatal(err)
+	if got := load(t, j, "t1"); got != plaintext {
+		t.Errorf("Load t1 after reopen = %q", got)
 	}
-	if got := readFile(t, secret); got != "s3cr3t-file-value" || inode(t, secret) != secretIno {
-		t.Errorf("restore after reopen: %q", got)
+	if got := load(t, j, "t2"); got != "other" {
+		t.Errorf("Load t2 after reopen = %q", got)
 	}
 }
 
-func TestSnapshotRelativePath(t *testing.T) {
-	ctx := context.Background()
+func TestStashSaveReplacesEarlier(t *testing.T) {
 	j := open(t, t.TempDir())
-	src := t.TempDir()
-	t.Chdir(src)
-	writeFile(t, ".env", "A=1\n", 0o600)
-	if err := j.Snapshot(ctx, "t1", []string{".env"}); err != nil {
+	save(t, j, "t1", "first, and longer than the second")
+	save(t, j, "t1", "second")
+	if got := load(t, j, "t1"); got != "second" {
+		t.Fatalf("Load after a second Save = %q, want second", got)
+	}
+	// One Drop forgets it: nothing of the first Save is left behind.
+	if err := j.Drop(context.Background(), "t1"); err != nil {
 		t.Fatal(err)
 	}
-	writeFile(t, ".env", "A=2\n", 0o600)
-	t.Chdir(t.TempDir()) // the snapshot holds the absolute path
-	if err := j.Restore(ctx, "t1"); err != nil {
-		t.Fatal(err)
-	}
-	if got := readFile(t, filepath.Join(src, ".env")); got != "A=1\n" {
-		t.Fatalf("restored = %q", got)
+	if _, err := j.Load(context.Background(), "t1"); !errors.Is(err, ErrNoSnapshot) {
+		t.Fatalf("Load after Drop of a replaced stash: %v", err)
 	}
 }
 
-func TestSnapshotReplacesEarlier(t *testing.T) {
-	ctx := context.Background()
-	j := open(t, t.TempDir())
-	src := t.TempDir()
-	a, b := filepath.Join(src, "a"), filepath.Join(src, "b")
-	writeFile(t, a, "a1", 0o600)
-	writeFile(t, b, "b1", 0o600)
-	if err := j.Snapshot(ctx, "t1", []string{a, b}); err != nil {
-		t.Fatal(err)
-	}
-	if err := j.SnapshotBlob("t1", "compose", []byte("services: {}")); err != nil {
-		t.Fatal(err)
-	}
-	writeFile(t, a, "a2", 0o600)
-	if err := j.Snapshot(ctx, "t1", []string{a}); err != nil {
-		t.Fatal(err)
-	}
-	writeFile(t, a, "a3", 0o600)
-	writeFile(t, b, "b3", 0o600)
-	if err := j.Restore(ctx, "t1"); err != nil {
-		t.Fatal(err)
-	}
-	if got := readFile(t, a); got != "a2" {
-		t.Errorf("a = %q, want the second snapshot's a2", got)
-	}
-	if got := readFile(t, b); got != "b3" {
-		t.Errorf("b = %q, want b3 (not in the second snapshot)", got)
-	}
-	// Blobs are kept by a new Snapshot.
-	if got, err := j.Blob("t1", "compose"); err != nil || string(got) != "services: {}" {
-		t.Errorf("Blob after a second Snapshot = %q, %v", got, err)
-	}
-}
-
-func TestSnapshotIsEncryptedOnDisk(t *testing.T) {
-	ctx := context.Background()
+func TestStashIsEncryptedOnDisk(t *testing.T) {
 	dir := t.TempDir()
 	j := open(t, dir)
-	src := filepath.Join(t.TempDir(), ".env")
-	writeFile(t, src, plaintext, 0o600)
-	if err := j.Snapshot(ctx, "t1", []string{src}); err != nil {
-		t.Fatal(err)
-	}
-	if err := j.SnapshotBlob("t1", "compose", []byte("blob "+plaintext)); err != nil {
-		t.Fatal(err)
-	}
-	if got, err := j.Blob("t1", "compose"); err != nil || string(got) != "blob "+plaintext {
-		t.Fatalf("Blob = %q, %v", got, err)
-	}
-	if err := j.Restore(ctx, "t1"); err != nil {
-		t.Fatal(err)
+	save(t, j, "t1", plaintext)
+	if got := load(t, j, "t1"); got != plaintext {
+		t.Fatalf("Load = %q", got)
 	}
 	if err := j.Close(); err != nil {
 		t.Fatal(err)
@@ -186,7 +113,7 @@ func TestSnapshotIsEncryptedOnDisk(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, needle := range []string{"correct-horse-battery-staple", "DB_PASSWORD"} {
+	for _, needle := range []string{"correct-horse-battery-staple", "DB_PASSWORD", "/srv/shop/.env"} {
 		if bytes.Contains(raw, []byte(needle)) {
 			t.Errorf("journal.db contains the plaintext %q", needle)
 		}
@@ -196,73 +123,71 @@ func TestSnapshotIsEncryptedOnDisk(t *testing.T) {
 	}
 }
 
-func TestRestoreMissingSnapshot(t *testing.T) {
+func TestStashMissing(t *testing.T) {
 	ctx := context.Background()
 	j := open(t, t.TempDir())
-	if err := j.Restore(ctx, "nope"); !errors.Is(err, ErrNoSnapshot) {
-		t.Fatalf("Restore of a missing snapshot: %v", err)
+	if _, err := j.Load(ctx, "nope"); !errors.Is(err, ErrNoSnapshot) || !strings.Contains(err.Error(), "nope") {
+		t.Fatalf("Load of an unknown txn: %v", err)
 	}
-	if _, err := j.Blob("nope", "compose"); !errors.Is(err, ErrNoSnapshot) {
-		t.Fatalf("Blob of a missing snapshot: %v", err)
+	if _, err := j.Load(ctx, ""); !errors.Is(err, ErrNoSnapshot) {
+		t.Fatalf("Load of an empty txn: %v", err)
+	}
+	if err := j.Save(ctx, "", []byte("x")); err == nil {
+		t.Fatal("Save under an empty txn succeeded")
+	}
+	if err := j.Drop(ctx, "nope"); err != nil {
+		t.Fatalf("Drop of an unknown txn: %v", err)
 	}
 
-	src := filepath.Join(t.TempDir(), ".env")
-	writeFile(t, src, "A=1\n", 0o600)
-	if err := j.SnapshotBlob("t1", "compose", []byte("x")); err != nil {
+	save(t, j, "t1", plaintext)
+	save(t, j, "t2", "kept")
+	if err := j.Drop(ctx, "t1"); err != nil {
 		t.Fatal(err)
 	}
-	// Only a blob: no files to restore.
-	if err := j.Restore(ctx, "t1"); !errors.Is(err, ErrNoSnapshot) {
-		t.Fatalf("Restore of a txn with only a blob: %v", err)
+	if err := j.Drop(ctx, "t1"); err != nil {
+		t.Fatalf("second Drop: %v", err)
 	}
-	if err := j.Snapshot(ctx, "t1", []string{src}); err != nil {
-		t.Fatal(err)
+	if _, err := j.Load(ctx, "t1"); !errors.Is(err, ErrNoSnapshot) {
+		t.Fatalf("Load after Drop: %v", err)
 	}
-	if _, err := j.Blob("t1", "other"); !errors.Is(err, ErrNoSnapshot) {
-		t.Fatalf("Blob of a missing name: %v", err)
+	// Drop forgets only its own transaction.
+	if got := load(t, j, "t2"); got != "kept" {
+		t.Fatalf("Load of another txn after Drop = %q", got)
 	}
-	if err := j.DropSnapshot("t1"); err != nil {
-		t.Fatal(err)
-	}
-	if err := j.DropSnapshot("t1"); err != nil {
-		t.Fatalf("second DropSnapshot: %v", err)
-	}
-	if err := j.Restore(ctx, "t1"); !errors.Is(err, ErrNoSnapshot) {
-		t.Fatalf("Restore after DropSnapshot: %v", err)
-	}
-	if _, err := j.Blob("t1", "compose"); !errors.Is(err, ErrNoSnapshot) {
-		t.Fatalf("Blob after DropSnapshot: %v", err)
+	// A dropped txn can be stashed again.
+	save(t, j, "t1", "again")
+	if got := load(t, j, "t1"); got != "again" {
+		t.Fatalf("Load after Save of a dropped txn = %q", got)
 	}
 }
 
-func TestSnapshotMissingFile(t *testing.T) {
+func TestStashCanceledContext(t *testing.T) {
 	j := open(t, t.TempDir())
-	missing := filepath.Join(t.TempDir(), "missing")
-	err := j.Snapshot(context.Background(), "t1", []string{missing})
-	if !errors.Is(err, os.ErrNotExist) || !strings.Contains(err.Error(), missing) {
-		t.Fatalf("Snapshot of a missing file: %v", err)
+	save(t, j, "t1", "before")
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := j.Save(ctx, "t1", []byte("after")); !errors.Is(err, context.Canceled) {
+		t.Errorf("Save with a canceled context: %v", err)
 	}
-	if err := j.Snapshot(context.Background(), "t1", []string{t.TempDir()}); err == nil {
-		t.Fatal("Snapshot of a directory succeeded")
+	if _, err := j.Load(ctx, "t1"); !errors.Is(err, context.Canceled) {
+		t.Errorf("Load with a canceled context: %v", err)
 	}
-}
+	if err := j.Drop(ctx, "t1"); !errors.Is(err, context.Canceled) {
+		t.Errorf("Drop with a canceled context: %v", err)
+	}
+	// Nothing was changed.
+	if got := load(t, j, "t1"); got != "before" {
+		t.Errorf("Load after canceled calls = %q, want before", got)
+	}
 
-func TestRestoreRecreatesDeletedFile(t *testing.T) {
-	ctx := context.Background()
-	j := open(t, t.TempDir())
-	src := filepath.Join(t.TempDir(), "secret")
-	writeFile(t, src, "value", 0o640)
-	if err := j.Snapshot(ctx, "t1", []string{src}); err != nil {
-		t.Fatal(err)
+	// A canceled context does not create the key either.
+	dir := t.TempDir()
+	j = open(t, dir)
+	if err := j.Save(ctx, "t1", []byte("x")); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Save with a canceled context: %v", err)
 	}
-	if err := os.Remove(src); err != nil {
-		t.Fatal(err)
-	}
-	if err := j.Restore(ctx, "t1"); err != nil {
-		t.Fatal(err)
-	}
-	if got := readFile(t, src); got != "value" || mode(t, src) != 0o640 {
-		t.Fatalf("recreated file = %q mode %v", got, mode(t, src))
+	if _, err := os.Stat(filepath.Join(dir, keyName)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("Save with a canceled context created the key: %v", err)
 	}
 }
 
@@ -270,29 +195,28 @@ func TestRefusesGroupReadableKey(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	j := open(t, dir)
-	src := filepath.Join(t.TempDir(), ".env")
-	writeFile(t, src, "A=1\n", 0o600)
-	if err := j.Snapshot(ctx, "t1", []string{src}); err != nil {
-		t.Fatal(err)
-	}
+	save(t, j, "t1", plaintext)
 	key := filepath.Join(dir, keyName)
 	if err := os.Chmod(key, 0o640); err != nil {
 		t.Fatal(err)
 	}
+	_, loadErr := j.Load(ctx, "t1")
 	for name, err := range map[string]error{
-		"Snapshot":     j.Snapshot(ctx, "t2", []string{src}),
-		"Restore":      j.Restore(ctx, "t1"),
-		"SnapshotBlob": j.SnapshotBlob("t1", "x", []byte("x")),
+		"Save": j.Save(ctx, "t2", []byte("x")),
+		"Load": loadErr,
 	} {
 		if err == nil || !strings.Contains(err.Error(), "chmod 600 "+key) {
 			t.Errorf("%s with a group-readable key: %v", name, err)
 		}
 	}
+	if _, err := j.Load(ctx, "t2"); !errors.Is(err, ErrNoSnapshot) {
+		t.Errorf("the refused Save stored something: %v", err)
+	}
 	if err := os.Chmod(key, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if err := j.Restore(ctx, "t1"); err != nil {
-		t.Fatalf("Restore once the key is 0600 again: %v", err)
+	if got := load(t, j, "t1"); got != plaintext {
+		t.Fatalf("Load once the key is 0600 again = %q", got)
 	}
 }
 
@@ -300,39 +224,47 @@ func TestMissingKeyCannotDecrypt(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	j := open(t, dir)
-	src := filepath.Join(t.TempDir(), ".env")
-	writeFile(t, src, "A=1\n", 0o600)
-	if err := j.Snapshot(ctx, "t1", []string{src}); err != nil {
+	save(t, j, "t1", plaintext)
+	key := filepath.Join(dir, keyName)
+	if err := os.Remove(key); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.Remove(filepath.Join(dir, keyName)); err != nil {
-		t.Fatal(err)
+	if _, err := j.Load(ctx, "t1"); err == nil || !strings.Contains(err.Error(), "is missing") {
+		t.Fatalf("Load without the key: %v", err)
 	}
-	if err := j.Restore(ctx, "t1"); err == nil || !strings.Contains(err.Error(), "is missing") {
-		t.Fatalf("Restore without the key: %v", err)
+	if _, err := os.Stat(key); !errors.Is(err, os.ErrNotExist) {
+		t.Fatal("Load created a new key")
 	}
-	if _, err := os.Stat(filepath.Join(dir, keyName)); !errors.Is(err, os.ErrNotExist) {
-		t.Fatal("Restore created a new key")
+	// A new key (created by a new Save) cannot decrypt the old stash.
+	save(t, j, "t2", "x")
+	if _, err := os.Stat(key); err != nil {
+		t.Fatalf("Save did not create a new key: %v", err)
 	}
-	// A new key (created by a new snapshot) cannot decrypt the old one.
-	if err := j.SnapshotBlob("t2", "x", []byte("x")); err != nil {
-		t.Fatal(err)
+	if got, err := j.Load(ctx, "t1"); err == nil {
+		t.Fatalf("Load with a different key succeeded: %q", got)
 	}
-	if err := j.Restore(ctx, "t1"); err == nil {
-		t.Fatal("Restore with a different key succeeded")
+	if got := load(t, j, "t2"); got != "x" {
+		t.Fatalf("Load with the new key = %q", got)
 	}
 }
 
 func TestBadKeyErrorHasNoContent(t *testing.T) {
+	ctx := context.Background()
 	dir := t.TempDir()
 	j := open(t, dir)
+	save(t, j, "t1", "x")
 	const bogus = "AGE-SECRET-KEY-1NOTAREALKEYBUTLOOKSLIKEONE"
 	writeFile(t, filepath.Join(dir, keyName), bogus+"\n", 0o600)
-	err := j.SnapshotBlob("t1", "x", []byte("x"))
-	if err == nil {
-		t.Fatal("SnapshotBlob with a bogus key succeeded")
-	}
-	if strings.Contains(err.Error(), "NOTAREALKEY") {
-		t.Fatalf("error quotes the key file: %v", err)
+	_, loadErr := j.Load(ctx, "t1")
+	for name, err := range map[string]error{
+		"Save": j.Save(ctx, "t2", []byte("x")),
+		"Load": loadErr,
+	} {
+		if err == nil {
+			t.Fatalf("%s with a bogus key succeeded", name)
+		}
+		if strings.Contains(err.Error(), "NOTAREALKEY") {
+			t.Fatalf("%s error quotes the key file: %v", name, err)
+		}
 	}
 }

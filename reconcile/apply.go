@@ -3,6 +3,7 @@ package reconcile
 import (
 	"context"
 	"fmt"
+	"sort"
 )
 
 // maxRounds bounds observe→plan→execute rounds in one Apply: a recovery, a rotation and a finalize
@@ -10,10 +11,12 @@ import (
 const maxRounds = 4
 
 // Apply observes, plans and executes until nothing is left to do. Each secret is its own transaction:
-// one failing does not stop the others. A secret gets at most one attempt per action in one call, so a
-// rotation that rolled back is not retried in a loop; after a recovery the rotation is tried once more.
+// one failing does not stop the others. Interrupted transactions are finished first, so that no new
+// rotation starts on top of a half-applied one. A secret gets one attempt per call — a rotation that
+// rolled back or a finalize that failed is not retried in a loop — except that after a recovery its
+// rotation is tried once more.
 func Apply(ctx context.Context, d Desired, obs Observer, ex *Executor) ([]Result, error) {
-	tried := map[string]bool{}
+	attempts := map[string][]Action{}
 	var results []Result
 	var last Plan
 	for round := 0; round < maxRounds; round++ {
@@ -23,12 +26,12 @@ func Apply(ctx context.Context, d Desired, obs Observer, ex *Executor) ([]Result
 		}
 		last = MakePlan(d, o)
 		acted := false
-		for _, sp := range last.Secrets {
-			key := sp.Secret + "/" + string(sp.Action)
-			if len(sp.Steps) == 0 || tried[key] {
+		for _, sp := range byUrgency(last.Secrets) {
+			if len(sp.Steps) == 0 || !mayAttempt(attempts[sp.Secret]) {
 				continue
 			}
-			tried[key], acted = true, true
+			attempts[sp.Secret] = append(attempts[sp.Secret], sp.Action)
+			acted = true
 			results = append(results, ex.Run(ctx, sp))
 			if ctx.Err() != nil {
 				return results, ctx.Err()
@@ -39,6 +42,19 @@ func Apply(ctx context.Context, d Desired, obs Observer, ex *Executor) ([]Result
 		}
 	}
 	return append(results, idle(last, results)...), nil
+}
+
+// mayAttempt allows a first attempt, and one more after a recovery.
+func mayAttempt(done []Action) bool {
+	return len(done) == 0 || len(done) == 1 && done[0] == ActionRecover
+}
+
+// byUrgency orders plans: recoveries, then finalizes, then rotations; by name within each.
+func byUrgency(sps []SecretPlan) []SecretPlan {
+	rank := map[Action]int{ActionRecover: 0, ActionFinalize: 1, ActionRotate: 2}
+	out := append([]SecretPlan(nil), sps...)
+	sort.SliceStable(out, func(i, j int) bool { return rank[out[i].Action] < rank[out[j].Action] })
+	return out
 }
 
 // idle reports the secrets that had nothing to do.

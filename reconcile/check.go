@@ -18,13 +18,13 @@ const (
 
 // Check is one verification step. Only the fields of its Kind are set.
 type Check struct {
-	Kind    CheckKind
-	URL     string
-	Status  int
-	Service string   // exec: where to run; logs: which service ("" = every consumer rolled so far)
-	Cmd     []string // exec and cmd
-	Deny    []string // logs
-	Timeout time.Duration
+	Kind    CheckKind     `json:"kind"`
+	URL     string        `json:"url,omitempty"`
+	Status  int           `json:"status,omitempty"`
+	Service string        `json:"service,omitempty"` // exec: where to run; logs: which service ("" = every consumer rolled so far)
+	Cmd     []string      `json:"cmd,omitempty"`     // exec and cmd
+	Deny    []string      `json:"deny,omitempty"`    // logs
+	Timeout time.Duration `json:"timeout_ns,omitempty"`
 }
 
 func (c Check) String() string {

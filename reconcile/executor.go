@@ -2,6 +2,7 @@ package reconcile
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -13,8 +14,7 @@ type Executor struct {
 	Values   func(secret string) (string, bool) // desired plaintext values, in memory only
 	Reader   ValueReader
 	Writer   ValueWriter
-	Snap     Snapshotter
-	Restorer Restorer
+	Stash    Stash
 	Roller   Roller
 	Health   HealthGate
 	Verifier Verifier
@@ -22,7 +22,10 @@ type Executor struct {
 	Now      func() time.Time
 	NewID    func() string
 	Progress func(Event) // optional
-	// RollbackTimeout bounds a rollback that runs after the caller's context was cancelled.
+	// Redact removes secret values from error text before it is reported or journaled (optional).
+	Redact func(string) string
+	// RollbackTimeout bounds every rollback; a rollback runs even after the caller's context was
+	// cancelled (SIGINT), so that an interrupted rotation never stays half-applied.
 	RollbackTimeout time.Duration
 }
 
@@ -118,11 +121,19 @@ func (r *run) timed(ctx context.Context, st Step, f func() error) error {
 	sr := StepResult{Step: st.String(), Elapsed: el}
 	ev := Event{Step: st.String(), Status: "ok", Elapsed: el}
 	if err != nil {
-		sr.Err, ev.Status, ev.Err = err.Error(), "failed", err.Error()
+		sr.Err, ev.Status, ev.Err = r.text(err), "failed", r.text(err)
 	}
 	r.res.Steps = append(r.res.Steps, sr)
 	r.emit(ev)
 	return err
+}
+
+// text is an error as it may be shown and journaled: with every known secret value removed.
+func (r *run) text(err error) string {
+	if r.e.Redact == nil {
+		return err.Error()
+	}
+	return r.e.Redact(err.Error())
 }
 
 func (r *run) emit(ev Event) {
@@ -146,7 +157,11 @@ func (r *run) record(ctx context.Context, rec Record) error {
 
 // effect journals intent, runs the side effect, and journals its success.
 func (r *run) effect(ctx context.Context, st Step, f func() error) error {
-	if err := r.record(ctx, Record{Type: RecordIntent, Step: st.String(), Consumer: st.rolledConsumer()}); err != nil {
+	intent := Record{Type: RecordIntent, Step: st.String()}
+	if st.Kind == StepRoll {
+		intent.Consumer, intent.Roll = st.Consumer, st.Roll
+	}
+	if err := r.record(ctx, intent); err != nil {
 		return err
 	}
 	if err := f(); err != nil {
@@ -155,11 +170,20 @@ func (r *run) effect(ctx context.Context, st Step, f func() error) error {
 	return r.record(ctx, Record{Type: RecordDone, Step: st.String()})
 }
 
-func (s Step) rolledConsumer() string {
-	if s.Kind == StepRoll {
-		return s.Consumer
+// undoEffect is effect for rollbacks: a rollback moves back towards a state the journal already
+// describes, so it goes ahead even when the journal cannot record it (a full disk must not strand a
+// half-applied rotation).
+func (r *run) undoEffect(ctx context.Context, st Step, f func() error) error {
+	intent := Record{Type: RecordIntent, Step: st.String()}
+	if st.Kind == StepRoll {
+		intent.Consumer, intent.Roll = st.Consumer, st.Roll
 	}
-	return ""
+	_ = r.record(ctx, intent)
+	if err := f(); err != nil {
+		return err
+	}
+	_ = r.record(ctx, Record{Type: RecordDone, Step: st.String()})
+	return nil
 }
 
 // enter records a phase change before the side effects of that phase, during a rotation only.
@@ -179,7 +203,7 @@ func (r *run) do(ctx context.Context, st Step) error {
 	case StepBegin:
 		return r.begin(ctx)
 	case StepSnapshot:
-		return r.effect(ctx, st, func() error { return r.e.Snap.Snapshot(ctx, r.txn, st.Files) })
+		return r.snapshot(ctx, st)
 	case StepWrite:
 		return r.write(ctx, st)
 	case StepRoll:
@@ -190,32 +214,97 @@ func (r *run) do(ctx context.Context, st Step) error {
 		return r.e.Verifier.Verify(ctx, *st.Check, Scope{Consumers: r.rolledNames(), Since: r.since})
 	case StepVerified:
 		r.res.Outcome = OutcomeVerified
-		return r.setPhase(ctx, PhaseVerified, st.After)
+		if err := r.setPhase(ctx, PhaseVerified, st.After); err != nil {
+			return err
+		}
+		return r.supersede(ctx)
 	case StepFinalize:
 		r.rolled = nil // from here on, a rollback only undoes the finalize
 		return r.setPhase(ctx, PhaseFinalizing, time.Time{})
 	case StepRestore:
-		return r.effect(ctx, st, func() error { return r.e.Restorer.Restore(ctx, r.txn) })
+		return r.effect(ctx, st, func() error { return r.restore(ctx) })
 	case StepCommitted:
 		r.res.Outcome = outcomeOf(r.sp.Action)
-		return r.record(ctx, Record{Type: RecordEnd, Outcome: r.res.Outcome})
+		return r.end(ctx, r.res.Outcome, "")
 	}
 	return fmt.Errorf("unknown step %q", st.Kind)
 }
 
 func (r *run) begin(ctx context.Context) error {
-	if old := r.sp.Txn; old != nil {
-		rec := Record{Type: RecordEnd, Outcome: OutcomeSuperseded, Reason: "a newer desired value arrived"}
-		rec.Time, rec.Txn, rec.Secret = r.e.Now(), old.ID, r.sp.Secret
-		if err := r.e.Journal.Record(ctx, rec); err != nil {
-			return fmt.Errorf("failed to write the journal: %w", err)
-		}
-	}
 	if err := r.record(ctx, Record{Type: RecordBegin, FromFP: r.sp.FromFP, ToFP: r.sp.ToFP}); err != nil {
 		return err
 	}
 	r.phase = PhaseStarted
 	return nil
+}
+
+// supersede ends the kept rotation this one replaces, once the new value is verified everywhere: until
+// then, a rollback returns to the kept rotation and its window.
+func (r *run) supersede(ctx context.Context) error {
+	old := r.sp.Txn
+	if r.sp.Action != ActionRotate || old == nil {
+		return nil
+	}
+	rec := Record{Type: RecordEnd, Outcome: OutcomeSuperseded, Reason: "superseded by " + r.txn}
+	rec.Time, rec.Txn, rec.Secret, rec.Revision = r.e.Now(), old.ID, r.sp.Secret, r.sp.Revision
+	if err := r.e.Journal.Record(ctx, rec); err != nil {
+		return fmt.Errorf("failed to write the journal: %w", err)
+	}
+	_ = r.e.Stash.Drop(ctx, old.ID)
+	return nil
+}
+
+// end records the end of the transaction and forgets its stashed values.
+func (r *run) end(ctx context.Context, outcome Outcome, reason string) error {
+	if err := r.record(ctx, Record{Type: RecordEnd, Outcome: outcome, Reason: reason}); err != nil {
+		return err
+	}
+	_ = r.e.Stash.Drop(ctx, r.txn) // best effort: a leftover stash is encrypted and replaced by the next one
+	return nil
+}
+
+// stashed is one location's value before the transaction, as kept in the stash.
+type stashed struct {
+	Path  string `json:"path"`
+	Key   string `json:"key,omitempty"`
+	Value string `json:"value"`
+}
+
+// snapshot reads the values at every location and stashes them (encrypted by the Stash).
+func (r *run) snapshot(ctx context.Context, st Step) error {
+	saved := make([]stashed, 0, len(st.Locations))
+	for _, l := range st.Locations {
+		v, err := r.e.Reader.ReadValue(ctx, l)
+		if err != nil {
+			return err
+		}
+		saved = append(saved, stashed{Path: l.Path, Key: l.Key, Value: v})
+	}
+	data, err := json.Marshal(saved)
+	if err != nil {
+		return fmt.Errorf("failed to encode the snapshot: %w", err)
+	}
+	return r.effect(ctx, st, func() error { return r.e.Stash.Save(ctx, r.txn, data) })
+}
+
+// restore writes every stashed value back to its location. Only the secret's own locations are
+// touched, so another secret's change to the same file survives.
+func (r *run) restore(ctx context.Context) error {
+	data, err := r.e.Stash.Load(ctx, r.txn)
+	if err != nil {
+		return err
+	}
+	var saved []stashed
+	if err := json.Unmarshal(data, &saved); err != nil {
+		return fmt.Errorf("failed to decode the snapshot: %w", err)
+	}
+	var errs []error
+	for _, s := range saved {
+		if err := r.e.Writer.WriteValue(ctx, Location{Path: s.Path, Key: s.Key}, s.Value); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
 }
 
 func (r *run) setPhase(ctx context.Context, p Phase, after time.Time) error {
@@ -272,7 +361,7 @@ func (r *run) rolledNames() []string {
 
 // fail records the failure and undoes what the plan changed, as far as the phase allows.
 func (r *run) fail(ctx context.Context, st Step, cause error) {
-	r.res.Reason = fmt.Sprintf("%s: %v", st, cause)
+	r.res.Reason = st.String() + ": " + r.text(cause)
 	ctx, cancel := r.rollbackContext(ctx)
 	defer cancel()
 	_ = r.record(ctx, Record{Type: RecordFailed, Step: st.String(), Reason: r.res.Reason})
@@ -281,6 +370,9 @@ func (r *run) fail(ctx context.Context, st Step, cause error) {
 		r.undo(ctx, OutcomeRolledBack, r.phase >= PhaseWriting)
 	case r.phase == PhaseFinalizing:
 		r.undoFinalize(ctx)
+	case r.phase == PhaseVerified && r.sp.Kind == KindAppKey:
+		// Failed before dropping anything (the finalize snapshot): the verified state stands.
+		r.res.Outcome = OutcomeFinalizeFailed
 	default:
 		// A failed recovery or a failed journal write: leave the transaction open so the next run retries.
 		r.res.Outcome = OutcomeFailed
@@ -303,7 +395,7 @@ func (r *run) undo(ctx context.Context, outcome Outcome, restore bool) {
 		return
 	}
 	r.res.Outcome = outcome
-	if err := r.record(ctx, Record{Type: RecordEnd, Outcome: outcome, Reason: r.res.Reason}); err != nil {
+	if err := r.end(ctx, outcome, r.res.Reason); err != nil {
 		r.res.Reason += "; " + err.Error()
 	}
 }
@@ -324,7 +416,7 @@ func (r *run) undoFinalize(ctx context.Context) {
 func (r *run) revert(ctx context.Context, restore bool) error {
 	if restore {
 		st := Step{Kind: StepRestore}
-		if err := r.timed(ctx, st, func() error { return r.do(ctx, st) }); err != nil {
+		if err := r.timed(ctx, st, func() error { return r.undoEffect(ctx, st, func() error { return r.restore(ctx) }) }); err != nil {
 			return err
 		}
 	}
@@ -343,7 +435,7 @@ func (r *run) revert(ctx context.Context, restore bool) error {
 func (r *run) reroll(ctx context.Context, c Consumer) error {
 	roll := Step{Kind: StepRoll, Consumer: c.Name, Roll: c.Action}
 	err := r.timed(ctx, roll, func() error {
-		return r.effect(ctx, roll, func() error { return r.e.Roller.Roll(ctx, c) })
+		return r.undoEffect(ctx, roll, func() error { return r.e.Roller.Roll(ctx, c) })
 	})
 	if err != nil {
 		return err

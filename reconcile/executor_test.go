@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"strings"
 	"testing"
 	"time"
@@ -16,24 +15,28 @@ type world struct {
 	t        *testing.T
 	now      time.Time
 	files    map[Location]string
-	snaps    map[string]map[Location]string
+	stash    map[string][]byte
+	failSave func(txn string) error
+	failRoll func(consumer string) error
 	loaded   map[string][2]string // consumer → (current, previous) it runs with
 	records  []Record
 	crashAt  int // panic right after the crashAt-th journal record, as a kill -9 would stop the process
 	failWhen func(c Check, scope Scope) error
 	ids      int
+	hook     string // the token value the hook consumer runs
 }
 
 type crash struct{}
 
 var (
-	cur  = Location{Path: env, Key: "SESSION_SECRET"}
-	prev = Location{Path: env, Key: "SESSION_SECRET_PREVIOUS"}
+	cur      = Location{Path: env, Key: "SESSION_SECRET"}
+	prev     = Location{Path: env, Key: "SESSION_SECRET_PREVIOUS"}
+	tokenLoc = Location{Path: env, Key: "HOOK_TOKEN"} // a second secret in the same file
 )
 
 func newWorld(t *testing.T, value string) *world {
 	w := &world{t: t, now: t0, files: map[Location]string{cur: value, prev: ""},
-		snaps: map[string]map[Location]string{}, loaded: map[string][2]string{}}
+		stash: map[string][]byte{}, loaded: map[string][2]string{}}
 	w.loaded["app"] = [2]string{value, ""}
 	w.loaded["worker"] = [2]string{value, ""}
 	return w
@@ -49,33 +52,44 @@ func fp(v string) string {
 func (w *world) ReadValue(_ context.Context, l Location) (string, error) { return w.files[l], nil }
 
 func (w *world) WriteValue(_ context.Context, l Location, v string) error {
-	if l == prev && v == "" {
-		// The safety rule: previous is dropped only when every consumer runs the current value.
-		for c, got := range w.loaded {
-			if got[0] != w.files[cur] {
-				w.t.Errorf("previous cleared while %s still runs an old value", c)
-			}
-		}
-	}
 	w.files[l] = v
 	return nil
 }
 
-func (w *world) Snapshot(_ context.Context, txn string, _ []string) error {
-	w.snaps[txn] = maps.Clone(w.files)
+func (w *world) Save(_ context.Context, txn string, data []byte) error {
+	if w.failSave != nil {
+		if err := w.failSave(txn); err != nil {
+			return err
+		}
+	}
+	w.stash[txn] = data
 	return nil
 }
 
-func (w *world) Restore(_ context.Context, txn string) error {
-	s, ok := w.snaps[txn]
+func (w *world) Load(_ context.Context, txn string) ([]byte, error) {
+	s, ok := w.stash[txn]
 	if !ok {
-		return fmt.Errorf("no snapshot for %s", txn)
+		return nil, fmt.Errorf("no snapshot for %s", txn)
 	}
-	w.files = maps.Clone(s)
+	return s, nil
+}
+
+func (w *world) Drop(_ context.Context, txn string) error {
+	delete(w.stash, txn)
 	return nil
 }
 
 func (w *world) Roll(_ context.Context, c Consumer) error {
+	if w.failRoll != nil {
+		if err := w.failRoll(c.Name); err != nil {
+			return err
+		}
+	}
+	if c.Name == "hook" { // the token's consumer
+		w.loaded[c.Name] = [2]string{w.files[cur], ""}
+		w.hook = w.files[tokenLoc]
+		return nil
+	}
 	w.loaded[c.Name] = [2]string{w.files[cur], w.files[prev]}
 	return w.signatures()
 }
@@ -85,6 +99,9 @@ func (w *world) Roll(_ context.Context, c Consumer) error {
 func (w *world) signatures() error {
 	app := w.loaded["app"]
 	for name, got := range w.loaded {
+		if name == "hook" {
+			continue
+		}
 		if got[0] != app[0] && got[0] != app[1] {
 			w.t.Errorf("%s signs with a key the app rejects (app accepts %q/%q, %s signs with %q)", name, app[0], app[1], name, got[0])
 			return errors.New("invalid signature")
@@ -140,7 +157,7 @@ func (w *world) Observe(_ context.Context, d Desired) (Observed, error) {
 func (w *world) executor(values map[string]string) *Executor {
 	return &Executor{
 		Values: func(s string) (string, bool) { v, ok := values[s]; return v, ok },
-		Reader: w, Writer: w, Snap: w, Restorer: w, Roller: w, Health: w, Verifier: w, Journal: w,
+		Reader: w, Writer: w, Stash: w, Roller: w, Health: w, Verifier: w, Journal: w,
 		Now:   func() time.Time { return w.now },
 		NewID: func() string { w.ids++; return fmt.Sprintf("txn%d", w.ids) },
 	}
@@ -340,4 +357,94 @@ func TestJournalNeverHoldsValues(t *testing.T) {
 			t.Errorf("record holds a value: %s", s)
 		}
 	}
+}
+
+// TestRestoreTouchesOnlyTheSecretsLocations: a transaction left open (its recovery failed) is recovered
+// after another secret in the same file rotated; restoring must not put the other secret's old value back.
+func TestRestoreTouchesOnlyTheSecretsLocations(t *testing.T) {
+	w := newWorld(t, "old-value")
+	w.files[tokenLoc], w.hook = "tok1", "tok1"
+	d := desired(0)
+	d.Secrets = append(d.Secrets, Secret{Name: "token", Kind: KindToken, Current: []Location{tokenLoc},
+		Consumers: []Consumer{{Name: "hook", Action: Recreate}}, DesiredFP: fp("tok2")})
+	vals := map[string]string{"session-key": "new-value", "token": "tok2"}
+	w.crashAt = 13 // app and worker rolled onto the new session key
+	if _, crashed := w.apply(d, vals); !crashed {
+		t.Fatal("no crash")
+	}
+	w.crashAt = 0
+	w.failRoll = func(c string) error {
+		if c == "worker" {
+			return errors.New("engine busy")
+		}
+		return nil
+	}
+	res, _ := w.apply(d, vals) // recovery fails; the token still rotates
+	got := map[string]Outcome{}
+	for _, r := range res {
+		got[r.Secret] = r.Outcome
+	}
+	if got["session-key"] != OutcomeFailed || got["token"] != OutcomeRotated {
+		t.Fatalf("outcomes = %v", got)
+	}
+	w.failRoll = nil
+	w.apply(d, vals)
+	if w.files[tokenLoc] != "tok2" || w.hook != "tok2" {
+		t.Errorf("token after recovering the session key: file %q, hook runs %q; want tok2", w.files[tokenLoc], w.hook)
+	}
+	w.assertConverged(t)
+}
+
+// TestFinalizeSnapshotFailureChangesNothing: when the snapshot before a finalize fails, nothing is
+// restored from the rotation's older snapshot; the verified state stays and the next run finalizes.
+func TestFinalizeSnapshotFailureChangesNothing(t *testing.T) {
+	w := newWorld(t, "old-value")
+	w.failSave = func(txn string) error {
+		if _, again := w.stash[txn]; again {
+			return errors.New("disk full")
+		}
+		return nil
+	}
+	res, _ := w.apply(desired(0), values)
+	if res[0].Outcome != OutcomeFinalizeFailed {
+		t.Fatalf("outcome = %s (%s)", res[0].Outcome, res[0].Reason)
+	}
+	if w.files[cur] != "new-value" || w.files[prev] != "old-value" {
+		t.Fatalf("files = %q/%q, want the verified state new/old", w.files[cur], w.files[prev])
+	}
+	w.failSave = nil
+	if res, _ := w.apply(desired(0), values); res[0].Outcome != OutcomeFinalized {
+		t.Fatalf("next apply = %s (%s)", res[0].Outcome, res[0].Reason)
+	}
+	w.assertConverged(t)
+}
+
+// TestSupersedingRotationRollsBackToTheKeptOne: a newer commit arrives during a keep_previous window and
+// fails; the kept rotation is open again, with its window, and is finalized when the window ends.
+func TestSupersedingRotationRollsBackToTheKeptOne(t *testing.T) {
+	w := newWorld(t, "old-value")
+	w.apply(desired(time.Hour), values)
+	kept := Replay(w.records)
+	if kept == nil || kept.Phase != PhaseVerified {
+		t.Fatalf("no kept rotation: %+v", kept)
+	}
+	d := desired(time.Hour)
+	d.Secrets[0].DesiredFP = fp("third-value")
+	w.failWhen = func(Check, Scope) error { return errors.New("503") }
+	res, _ := w.apply(d, map[string]string{"session-key": "third-value"})
+	if res[0].Outcome != OutcomeRolledBack {
+		t.Fatalf("outcome = %s", res[0].Outcome)
+	}
+	if w.files[cur] != "new-value" || w.files[prev] != "old-value" {
+		t.Errorf("files = %q/%q after rollback, want new/old", w.files[cur], w.files[prev])
+	}
+	if txn := Replay(w.records); txn == nil || txn.ID != kept.ID || !txn.FinalizeAfter.Equal(kept.FinalizeAfter) {
+		t.Fatalf("open transaction after rollback = %+v, want the kept %s", txn, kept.ID)
+	}
+	w.failWhen = nil
+	w.now = t0.Add(2 * time.Hour)
+	if res, _ := w.apply(desired(time.Hour), values); res[0].Outcome != OutcomeFinalized {
+		t.Fatalf("after the window: %s", res[0].Outcome)
+	}
+	w.assertConverged(t)
 }

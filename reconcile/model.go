@@ -46,10 +46,10 @@ const (
 
 // Consumer is a compose service or a host consumer of a secret.
 type Consumer struct {
-	Name   string     // service name, or the host file for host consumers
-	Action RollAction // how it picks up a new value
-	Via    []string   // why it is a consumer, for humans (e.g. "interpolation:environment")
-	Checks []Check    // verification specific to this consumer
+	Name   string     `json:"name"`             // service name, or the host file for host consumers
+	Action RollAction `json:"action"`           // how it picks up a new value
+	Via    []string   `json:"via,omitempty"`    // why it is a consumer, for humans (e.g. "interpolation:environment")
+	Checks []Check    `json:"checks,omitempty"` // verification specific to this consumer
 }
 
 // Secret is the desired state of one secret, with everything the plan needs to know about it.
@@ -100,6 +100,23 @@ var phaseNames = map[Phase]string{
 	PhaseVerified: "verified", PhaseFinalizing: "finalizing",
 }
 
+// MarshalText writes the phase by name, for JSON output.
+func (p Phase) MarshalText() ([]byte, error) { return []byte(p.String()), nil }
+
+// UnmarshalText reads a phase by name or number.
+func (p *Phase) UnmarshalText(b []byte) error {
+	for k, v := range phaseNames {
+		if v == string(b) {
+			*p = k
+			return nil
+		}
+	}
+	if _, err := fmt.Sscanf(string(b), "%d", (*int)(p)); err != nil {
+		return fmt.Errorf("unknown phase %q", b)
+	}
+	return nil
+}
+
 func (p Phase) String() string {
 	if s, ok := phaseNames[p]; ok {
 		return s
@@ -109,12 +126,14 @@ func (p Phase) String() string {
 
 // Txn is an unfinished rotation as the journal remembers it.
 type Txn struct {
-	ID            string
-	Secret        string
-	Revision      string
-	Phase         Phase
-	FromFP, ToFP  string
-	Rolled        []string // consumers that may have been rolled (intent recorded)
-	FinalizeAfter time.Time
-	Started       time.Time
+	ID            string     `json:"id"`
+	Secret        string     `json:"secret"`
+	Revision      string     `json:"revision,omitempty"`
+	Phase         Phase      `json:"phase"`
+	FromFP        string     `json:"from_fp,omitempty"`
+	ToFP          string     `json:"to_fp,omitempty"`
+	Rolled        []Consumer `json:"rolled,omitempty"` // consumers that may have been rolled (intent recorded), in order
+	FinalizeAfter time.Time  `json:"finalize_after,omitzero"`
+	Started       time.Time  `json:"started"`
+	Kept          *Txn       `json:"kept,omitempty"` // a verified rotation this one supersedes once it verifies
 }

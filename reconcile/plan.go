@@ -22,7 +22,7 @@ type StepKind string
 
 const (
 	StepBegin     StepKind = "begin"     // record the transaction in the journal
-	StepSnapshot  StepKind = "snapshot"  // encrypted backup of the files the transaction changes
+	StepSnapshot  StepKind = "snapshot"  // stash the values at the locations the transaction changes
 	StepWrite     StepKind = "write"     // write a value to a location, in place
 	StepRoll      StepKind = "roll"      // recreate or restart a consumer
 	StepHealth    StepKind = "health"    // wait until a consumer is healthy
@@ -49,7 +49,7 @@ type Step struct {
 	Value    ValueRef   // write
 	From     Location   // write of ValueOldCurrent: where the old value is read
 	FP       string     // write: fingerprint of the value written ("" when empty)
-	Files    []string   // snapshot
+	Locations []Location // snapshot
 	Consumer string     // roll, health
 	Roll     RollAction // roll
 	Check    *Check     // verify
@@ -59,7 +59,11 @@ type Step struct {
 func (s Step) String() string {
 	switch s.Kind {
 	case StepSnapshot:
-		return "snapshot " + strings.Join(s.Files, ", ")
+		names := make([]string, len(s.Locations))
+		for i, l := range s.Locations {
+			names[i] = l.String()
+		}
+		return "snapshot " + strings.Join(names, ", ")
 	case StepWrite:
 		if s.Value == ValueEmpty {
 			return fmt.Sprintf("clear %s", s.Location)

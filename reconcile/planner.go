@@ -1,9 +1,6 @@
 package reconcile
 
-import (
-	"sort"
-	"time"
-)
+import "time"
 
 // MakePlan compares desired and observed state and returns the work for every secret. It is a pure
 // function: same inputs, same plan.
@@ -70,7 +67,7 @@ func inSync(s Secret, st SecretState) bool {
 
 func planRotate(sp SecretPlan, s Secret, now time.Time) SecretPlan {
 	sp.Action = ActionRotate
-	steps := []Step{{Kind: StepBegin}, {Kind: StepSnapshot, Files: files(s)}}
+	steps := []Step{{Kind: StepBegin}, {Kind: StepSnapshot, Locations: locations(s)}}
 	if s.Kind == KindAppKey {
 		for _, l := range s.Previous {
 			steps = append(steps, Step{Kind: StepWrite, Location: l, Value: ValueOldCurrent,
@@ -106,13 +103,15 @@ func planFinalize(sp SecretPlan, s Secret, t *Txn, snapshot bool) SecretPlan {
 	return sp
 }
 
-// finalizeSteps clear the previous value and roll every consumer so none keeps accepting it. A resumed
-// finalize takes no new snapshot: the one from before the interruption still holds the previous value.
+// finalizeSteps clear the previous value and roll every consumer so none keeps accepting it. The
+// snapshot comes before the finalizing phase is recorded, so a finalize that fails always has the
+// previous value to put back; a resumed finalize keeps the snapshot from before the interruption.
 func finalizeSteps(s Secret, snapshot bool) []Step {
-	steps := []Step{{Kind: StepFinalize}}
+	var steps []Step
 	if snapshot {
-		steps = append(steps, Step{Kind: StepSnapshot, Files: files(s)})
+		steps = append(steps, Step{Kind: StepSnapshot, Locations: locations(s)})
 	}
+	steps = append(steps, Step{Kind: StepFinalize})
 	for _, l := range s.Previous {
 		steps = append(steps, Step{Kind: StepWrite, Location: l, Value: ValueEmpty})
 	}
@@ -128,16 +127,17 @@ func planRecover(sp SecretPlan, s Secret, t *Txn) SecretPlan {
 	if t.Phase >= PhaseWriting {
 		steps = append(steps, Step{Kind: StepRestore})
 	}
-	rolled := map[string]bool{}
-	for _, c := range t.Rolled {
-		rolled[c] = true
-	}
-	// Re-roll in reverse order, as the executor's own rollback does.
+	// Re-roll what the journal says was rolled, in reverse order as the executor's own rollback does,
+	// with the action recorded then: the config may have changed since.
 	var again []Consumer
-	for i := len(s.Consumers) - 1; i >= 0; i-- {
-		if c := s.Consumers[i]; rolled[c.Name] {
-			again = append(again, c)
+	for i := len(t.Rolled) - 1; i >= 0; i-- {
+		c := t.Rolled[i]
+		for _, known := range s.Consumers {
+			if known.Name == c.Name {
+				c.Checks = known.Checks
+			}
 		}
+		again = append(again, c)
 	}
 	steps = append(steps, rollAll(s, again)...)
 	sp.Steps = append(steps, Step{Kind: StepCommitted})
@@ -163,15 +163,7 @@ func rollAll(s Secret, cs []Consumer) []Step {
 	return steps
 }
 
-func files(s Secret) []string {
-	seen := map[string]bool{}
-	var out []string
-	for _, l := range append(append([]Location{}, s.Current...), s.Previous...) {
-		if !seen[l.Path] {
-			seen[l.Path] = true
-			out = append(out, l.Path)
-		}
-	}
-	sort.Strings(out)
-	return out
+// locations are every place the secret's values live, current first.
+func locations(s Secret) []Location {
+	return append(append([]Location{}, s.Current...), s.Previous...)
 }

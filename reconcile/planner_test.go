@@ -66,7 +66,7 @@ func TestPlanString(t *testing.T) {
 		o:    observed("hmac:old", "", nil),
 		want: `secret session-key (app-key): rotate hmac:old → hmac:new
   1. begin
-  2. snapshot /srv/shop/.env
+  2. snapshot /srv/shop/.env:SESSION_SECRET, /srv/shop/.env:SESSION_SECRET_PREVIOUS
   3. write /srv/shop/.env:SESSION_SECRET_PREVIOUS = hmac:old (old-current)
   4. write /srv/shop/.env:SESSION_SECRET = hmac:new (desired)
   5. recreate app
@@ -76,8 +76,8 @@ func TestPlanString(t *testing.T) {
   9. wait healthy worker
   10. verify http http://127.0.0.1:8080/healthz → 200
   11. record verified
-  12. finalize
-  13. snapshot /srv/shop/.env
+  12. snapshot /srv/shop/.env:SESSION_SECRET, /srv/shop/.env:SESSION_SECRET_PREVIOUS
+  13. finalize
   14. clear /srv/shop/.env:SESSION_SECRET_PREVIOUS
   15. recreate app
   16. wait healthy app
@@ -93,7 +93,7 @@ func TestPlanString(t *testing.T) {
 		o:    observed("hmac:old", "", nil),
 		want: `secret session-key (app-key): rotate hmac:old → hmac:new
   1. begin
-  2. snapshot /srv/shop/.env
+  2. snapshot /srv/shop/.env:SESSION_SECRET, /srv/shop/.env:SESSION_SECRET_PREVIOUS
   3. write /srv/shop/.env:SESSION_SECRET_PREVIOUS = hmac:old (old-current)
   4. write /srv/shop/.env:SESSION_SECRET = hmac:new (desired)
   5. recreate app
@@ -116,8 +116,8 @@ func TestPlanString(t *testing.T) {
 		o: observed("hmac:new", "hmac:old", &Txn{ID: "t1", Phase: PhaseVerified, FromFP: "hmac:old", ToFP: "hmac:new",
 			FinalizeAfter: t0.Add(-time.Second)}),
 		want: `secret session-key (app-key): finalize
-  1. finalize
-  2. snapshot /srv/shop/.env
+  1. snapshot /srv/shop/.env:SESSION_SECRET, /srv/shop/.env:SESSION_SECRET_PREVIOUS
+  2. finalize
   3. clear /srv/shop/.env:SESSION_SECRET_PREVIOUS
   4. recreate app
   5. wait healthy app
@@ -145,7 +145,7 @@ func TestPlanString(t *testing.T) {
 	}, {
 		name: "interrupted while rolling is rolled back, re-rolling only what was rolled",
 		d:    Desired{Secrets: []Secret{sessionKey(0)}},
-		o:    observed("hmac:new", "hmac:old", &Txn{ID: "t1", Phase: PhaseRolling, ToFP: "hmac:new", Rolled: []string{"app"}}),
+		o:    observed("hmac:new", "hmac:old", &Txn{ID: "t1", Phase: PhaseRolling, ToFP: "hmac:new", Rolled: []Consumer{{Name: "app", Action: Recreate}}}),
 		want: `secret session-key (app-key): recover — interrupted while rolling; rolling back
   1. restore
   2. recreate app
@@ -156,7 +156,7 @@ func TestPlanString(t *testing.T) {
 	}, {
 		name: "recovery re-rolls in reverse order, so the app keeps accepting the worker's key",
 		d:    Desired{Secrets: []Secret{sessionKey(0)}},
-		o:    observed("hmac:new", "hmac:old", &Txn{ID: "t1", Phase: PhaseRolling, ToFP: "hmac:new", Rolled: []string{"app", "worker"}}),
+		o:    observed("hmac:new", "hmac:old", &Txn{ID: "t1", Phase: PhaseRolling, ToFP: "hmac:new", Rolled: []Consumer{{Name: "app", Action: Recreate}, {Name: "worker", Action: Recreate}}}),
 		want: `secret session-key (app-key): recover — interrupted while rolling; rolling back
   1. restore
   2. recreate worker
@@ -181,7 +181,7 @@ func TestPlanString(t *testing.T) {
 			FinalizeAfter: t0.Add(time.Hour)}),
 		want: `secret session-key (app-key): rotate hmac:mid → hmac:new — supersedes t1
   1. begin
-  2. snapshot /srv/shop/.env
+  2. snapshot /srv/shop/.env:SESSION_SECRET, /srv/shop/.env:SESSION_SECRET_PREVIOUS
   3. write /srv/shop/.env:SESSION_SECRET_PREVIOUS = hmac:mid (old-current)
   4. write /srv/shop/.env:SESSION_SECRET = hmac:new (desired)
   5. recreate app

@@ -17,14 +17,13 @@ type ValueWriter interface {
 	WriteValue(ctx context.Context, l Location, value string) error
 }
 
-// Snapshotter keeps an encrypted copy of files for a transaction, replacing any earlier copy.
-type Snapshotter interface {
-	Snapshot(ctx context.Context, txn string, files []string) error
-}
-
-// Restorer puts a transaction's snapshot back in place.
-type Restorer interface {
-	Restore(ctx context.Context, txn string) error
+// Stash keeps, encrypted, the values a transaction is about to replace, so that a rollback can put them
+// back location by location. Save replaces any earlier data of the same transaction; Drop forgets it
+// once the transaction has ended, so old values do not outlive their rotation.
+type Stash interface {
+	Save(ctx context.Context, txn string, data []byte) error
+	Load(ctx context.Context, txn string) ([]byte, error)
+	Drop(ctx context.Context, txn string) error
 }
 
 // Roller makes a consumer pick up the values now in its sources.

@@ -40,6 +40,7 @@ type Record struct {
 	Phase         Phase      `json:"phase,omitempty"`
 	Step          string     `json:"step,omitempty"`
 	Consumer      string     `json:"consumer,omitempty"`
+	Roll          RollAction `json:"roll,omitempty"`
 	FromFP        string     `json:"from_fp,omitempty"`
 	ToFP          string     `json:"to_fp,omitempty"`
 	FinalizeAfter time.Time  `json:"finalize_after,omitzero"`
@@ -48,14 +49,19 @@ type Record struct {
 }
 
 // Replay rebuilds the unfinished transaction of one secret from its records, oldest first. It returns nil
-// when the last transaction ended.
+// when the last transaction ended. A rotation that began while an earlier one kept its previous value
+// holds that one as Kept: if the new rotation rolls back, the kept one is open again.
 func Replay(records []Record) *Txn {
 	var t *Txn
 	for _, r := range records {
 		switch r.Type {
 		case RecordBegin:
-			t = &Txn{ID: r.Txn, Secret: r.Secret, Revision: r.Revision, Phase: PhaseStarted,
+			nt := &Txn{ID: r.Txn, Secret: r.Secret, Revision: r.Revision, Phase: PhaseStarted,
 				FromFP: r.FromFP, ToFP: r.ToFP, Started: r.Time}
+			if t != nil && t.Phase >= PhaseVerified {
+				nt.Kept = t
+			}
+			t = nt
 		case RecordPhase:
 			if t != nil && t.ID == r.Txn {
 				t.Phase = r.Phase
@@ -64,21 +70,35 @@ func Replay(records []Record) *Txn {
 				}
 			}
 		case RecordIntent:
-			if t != nil && t.ID == r.Txn && r.Consumer != "" && !contains(t.Rolled, r.Consumer) {
-				t.Rolled = append(t.Rolled, r.Consumer)
+			if t != nil && t.ID == r.Txn && r.Consumer != "" && !t.rolled(r.Consumer) {
+				t.Rolled = append(t.Rolled, Consumer{Name: r.Consumer, Action: r.Roll})
 			}
 		case RecordEnd:
-			if t != nil && t.ID == r.Txn {
-				t = nil
-			}
+			t = ended(t, r)
 		}
 	}
 	return t
 }
 
-func contains(xs []string, x string) bool {
-	for _, y := range xs {
-		if y == x {
+// ended applies an end record: the open transaction ends (handing back a kept one it did not replace),
+// or a kept transaction is superseded.
+func ended(t *Txn, r Record) *Txn {
+	switch {
+	case t == nil:
+		return nil
+	case t.ID == r.Txn && t.Kept != nil && r.Outcome != OutcomeRotated:
+		return t.Kept
+	case t.ID == r.Txn:
+		return nil
+	case t.Kept != nil && t.Kept.ID == r.Txn:
+		t.Kept = nil
+	}
+	return t
+}
+
+func (t *Txn) rolled(name string) bool {
+	for _, c := range t.Rolled {
+		if c.Name == name {
 			return true
 		}
 	}
