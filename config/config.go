@@ -4,6 +4,7 @@ package config
 
 import (
 	"regexp"
+	"sort"
 	"time"
 )
 
@@ -108,7 +109,7 @@ func (c *Config) Names() []string {
 	for n := range c.Secrets {
 		names = append(names, n)
 	}
-	sortStrings(names)
+	sort.Strings(names)
 	return names
 }
 

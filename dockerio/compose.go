@@ -120,6 +120,9 @@ func (c Compose) Run(ctx context.Context, args ...string) ([]byte, error) {
 	cmd.Stderr = stderrTail
 	// Let the CLI (and the plugin behind `docker compose`) stop cleanly.
 	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
+	// Its own process group: a Ctrl-C at the terminal reaches rekey, which decides (a rollback must
+	// be able to finish its compose calls), not the child directly.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.WaitDelay = 10 * time.Second
 
 	name := strings.Join(append(append([]string(nil), command...), firstWord(args)), " ")

@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -9,6 +8,7 @@ import (
 	"net/http"
 	"os/exec"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/rekeyhq/rekey/dockerio"
@@ -77,7 +77,13 @@ func (k *Checks) http(ctx context.Context, c reconcile.Check) error {
 	}
 }
 
+// defaultCommandTimeout bounds exec and host command checks, so a hung check cannot leave a rotation
+// half-applied.
+const defaultCommandTimeout = time.Minute
+
 func (k *Checks) exec(ctx context.Context, c reconcile.Check) error {
+	ctx, cancel := context.WithTimeout(ctx, orDefault(c.Timeout, defaultCommandTimeout))
+	defer cancel()
 	id, err := k.running(ctx, c.Service)
 	if err != nil {
 		return err
@@ -140,19 +146,22 @@ func (k *Checks) logs(ctx context.Context, c reconcile.Check, scope reconcile.Sc
 	return nil
 }
 
-// cmd runs a host command with an explicit environment and no secret in argv or env.
+// cmd runs a host command with an explicit environment and no secret in argv or env. Its output is
+// discarded: it could print a secret, and errors end up in the journal.
 func (k *Checks) cmd(ctx context.Context, c reconcile.Check) error {
+	ctx, cancel := context.WithTimeout(ctx, orDefault(c.Timeout, defaultCommandTimeout))
+	defer cancel()
 	cmd := exec.CommandContext(ctx, c.Cmd[0], c.Cmd[1:]...)
 	cmd.Env = k.HostEnv
 	if cmd.Env == nil {
 		cmd.Env = []string{}
 	}
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.WaitDelay = 5 * time.Second // a grandchild holding the output open must not hang the check
 	err := cmd.Run()
 	var ee *exec.ExitError
 	if errors.As(err, &ee) {
-		return fmt.Errorf("%s exited %d: %s", c.Cmd[0], ee.ExitCode(), k.redact(tail(out.String(), 5)))
+		return fmt.Errorf("%s exited %d (run it by hand to see its output)", c.Cmd[0], ee.ExitCode())
 	}
 	if err != nil {
 		return fmt.Errorf("failed to run %s: %w", c.Cmd[0], err)
@@ -165,12 +174,4 @@ func (k *Checks) redact(s string) string {
 		return s
 	}
 	return k.Redact(s)
-}
-
-func tail(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, " | ")
 }

@@ -3,10 +3,14 @@ package engine
 import (
 	"context"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/rekeyhq/rekey/composeio"
 	"github.com/rekeyhq/rekey/config"
@@ -27,14 +31,57 @@ type Input struct {
 // with the config's file and line, and nothing has been changed.
 func Build(ctx context.Context, in Input) (reconcile.Desired, error) {
 	d := reconcile.Desired{Revision: in.Revision}
+	if err := checkChecks(in, "verify", in.Config.Verify); err != nil {
+		return d, err
+	}
+	owner := map[reconcile.Location]string{}
 	for _, name := range in.Config.Names() {
 		s, err := buildSecret(ctx, in, name)
 		if err != nil {
 			return reconcile.Desired{}, err
 		}
+		for _, l := range append(append([]reconcile.Location{}, s.Current...), s.Previous...) {
+			if other, taken := owner[l]; taken {
+				return reconcile.Desired{}, configError(in.Config, "secrets."+name,
+					"secrets %s and %s both live at %s: a location belongs to one secret", other, name, l)
+			}
+			owner[l] = name
+		}
 		d.Secrets = append(d.Secrets, s)
 	}
 	return d, nil
+}
+
+func configError(c *config.Config, path, format string, args ...any) error {
+	line := c.Line(path)
+	for line == 0 && strings.Contains(path, ".") {
+		path = path[:strings.LastIndex(path, ".")]
+		line = c.Line(path)
+	}
+	return &config.Error{File: c.File, Line: line, Msg: fmt.Sprintf(format, args...)}
+}
+
+// checkChecks refuses checks that could only fail after the rotation has started.
+func checkChecks(in Input, path string, cs []config.Check) error {
+	for i, c := range cs {
+		at := fmt.Sprintf("%s.%d", path, i)
+		switch {
+		case c.HTTP != nil:
+			u, err := url.Parse(c.HTTP.URL)
+			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				return configError(in.Config, at, "http check: %q is not an http(s) URL", c.HTTP.URL)
+			}
+		case c.Exec != nil && !in.Project.HasService(c.Exec.Service):
+			return configError(in.Config, at, "exec check: unknown service %q in compose project %s", c.Exec.Service, in.Project.Name())
+		case c.Logs != nil && c.Logs.Service != "" && !in.Project.HasService(c.Logs.Service):
+			return configError(in.Config, at, "logs check: unknown service %q in compose project %s", c.Logs.Service, in.Project.Name())
+		case c.Cmd != nil && filepath.IsAbs(c.Cmd[0]):
+			if fi, err := os.Stat(c.Cmd[0]); err != nil || fi.IsDir() || fi.Mode()&0o111 == 0 {
+				return configError(in.Config, at, "cmd check: %s is not an executable file", c.Cmd[0])
+			}
+		}
+	}
+	return nil
 }
 
 // secretBuilder gathers one secret's locations and consumers.
@@ -57,6 +104,19 @@ func buildSecret(ctx context.Context, in Input, name string) (reconcile.Secret, 
 	}
 	if value == "" {
 		return b.out, b.errorf("", "secret %s has an empty value in %s", name, in.Config.Values)
+	}
+	if spec.Env != nil && (!utf8.ValidString(value) || strings.ContainsRune(value, 0)) {
+		return b.out, b.errorf("env", "secret %s: its value holds a NUL byte or invalid UTF-8, which an env file cannot carry", name)
+	}
+	if err := checkChecks(in, "secrets."+name+".verify", spec.Verify); err != nil {
+		return b.out, err
+	}
+	for i, c := range spec.Consumers {
+		if c.Verify != nil {
+			if err := checkChecks(in, fmt.Sprintf("secrets.%s.consumers.%d.verify", name, i), []config.Check{*c.Verify}); err != nil {
+				return b.out, err
+			}
+		}
 	}
 	b.out.DesiredFP = in.FP(value)
 	cur, prev := spec.Vars()
@@ -84,11 +144,7 @@ func (b *secretBuilder) errorf(field, format string, args ...any) error {
 	if field != "" {
 		path += "." + field
 	}
-	line := b.in.Config.Line(path)
-	if line == 0 {
-		line = b.in.Config.Line("secrets." + b.name)
-	}
-	return &config.Error{File: b.in.Config.File, Line: line, Msg: fmt.Sprintf(format, args...)}
+	return configError(b.in.Config, path, format, args...)
 }
 
 // addVar finds who uses a variable and where it is assigned.
@@ -212,7 +268,7 @@ func (b *secretBuilder) consumer(name string, action reconcile.RollAction, via .
 		c.Action = reconcile.Recreate
 	}
 	for _, v := range via {
-		if !contains(c.Via, v) {
+		if !slices.Contains(c.Via, v) {
 			c.Via = append(c.Via, v)
 		}
 	}
@@ -266,13 +322,4 @@ func orDefault(d, def time.Duration) time.Duration {
 		return def
 	}
 	return d
-}
-
-func contains(xs []string, x string) bool {
-	for _, y := range xs {
-		if y == x {
-			return true
-		}
-	}
-	return false
 }

@@ -135,6 +135,12 @@ func TestBuildRejectsBadInput(t *testing.T) {
 			want: "secret webhook-token is missing from the values file secrets.sops.yaml"},
 		{name: "missing file", secrets: "  k:\n    type: token\n    file: secrets/nope.txt\n", values: map[string]string{"k": "v"},
 			want: "rekey.yaml:9: secret k: file " + "DIR/secrets/nope.txt: no such file or directory"},
+		{name: "exec check on an unknown service", secrets: "  k:\n    type: token\n    env: {value: BACKUP_KEY}\n    verify: [{exec: {service: nope, cmd: [\"true\"]}}]\n",
+			values: map[string]string{"k": "v"}, want: `rekey.yaml:10: exec check: unknown service "nope" in compose project shop`},
+		{name: "two secrets at one location", secrets: "  a:\n    type: token\n    env: {value: BACKUP_KEY}\n  b:\n    type: token\n    env: {value: BACKUP_KEY}\n",
+			values: map[string]string{"a": "v1", "b": "v2"}, want: "rekey.yaml:10: secrets a and b both live at " + "DIR/cron.env:BACKUP_KEY"},
+		{name: "a NUL byte in an env value", secrets: "  k:\n    type: token\n    env: {value: BACKUP_KEY}\n",
+			values: map[string]string{"k": "a\x00b"}, want: "rekey.yaml:9: secret k: its value holds a NUL byte"},
 		{name: "cyclic depends_on", secrets: allSecrets, values: allValues,
 			edit: func(dir string) {
 				c := strings.Replace(compose, "  db:\n    image: scratch-db\n", "  db:\n    image: scratch-db\n    depends_on: [worker]\n", 1)

@@ -19,8 +19,13 @@ type Stack struct {
 	StopTimeout   time.Duration
 }
 
+// rollTimeout bounds one recreate or restart; the health gate has its own timeout.
+const rollTimeout = 5 * time.Minute
+
 // Roll makes one consumer pick up the current values of its sources.
 func (s *Stack) Roll(ctx context.Context, c reconcile.Consumer) error {
+	ctx, cancel := context.WithTimeout(ctx, rollTimeout)
+	defer cancel()
 	switch c.Action {
 	case reconcile.Recreate:
 		return s.Compose.Up(ctx, c.Name)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"time"
@@ -33,7 +34,10 @@ func cmdApply(ctx context.Context, args []string, e env) error {
 		return err
 	}
 	defer j.Close()
-	eng, err := dockerio.New(ctx, dockerio.WithHost(o.dockerHost), dockerio.WithRedactor(s.redact.String))
+	if err := refuseOrphans(j, s.desired); err != nil {
+		return err
+	}
+	eng, err := dockerio.New(ctx, dockerio.WithHost(s.dockerHost()), dockerio.WithRedactor(s.redact.String))
 	if err != nil {
 		return err
 	}
@@ -48,11 +52,42 @@ func cmdApply(ctx context.Context, args []string, e env) error {
 	} else {
 		printResults(e.stdout, results)
 	}
-	if err != nil {
-		return s.redact.Error(err)
-	}
+	// Something that already happened (a rollback, a failure) says more than the error that stopped us.
 	if code := exitFor(results); code != exitOK {
-		return &codeError{code: code}
+		return &codeError{code: code, msg: errText(s, err)}
+	}
+	return s.redact.Error(err)
+}
+
+func errText(s *session, err error) string {
+	if err == nil {
+		return ""
+	}
+	return s.redact.String(err.Error())
+}
+
+// refuseOrphans stops apply when the journal holds an unfinished transaction for a secret that is no
+// longer declared: its sources may be half-written, and nothing in the config says how to roll it back.
+func refuseOrphans(j *journal.Journal, d reconcile.Desired) error {
+	all, err := j.All()
+	if err != nil {
+		return err
+	}
+	declared := map[string]bool{}
+	for _, s := range d.Secrets {
+		declared[s.Name] = true
+	}
+	bySecret := map[string][]reconcile.Record{}
+	for _, r := range all {
+		if !declared[r.Secret] {
+			bySecret[r.Secret] = append(bySecret[r.Secret], r)
+		}
+	}
+	for name, recs := range bySecret {
+		if t := reconcile.Replay(recs); t != nil {
+			return fmt.Errorf("secret %s has an unfinished transaction %s (%s) but is no longer in %s: put its declaration back and run apply to finish it, then remove it",
+				name, t.ID, t.Phase, configFile)
+		}
 	}
 	return nil
 }
@@ -68,7 +103,7 @@ func (s *session) executor(eng *dockerio.Engine, j *journal.Journal, stderr io.W
 		Dir:     s.project.Dir(),
 		Project: s.project.Name(),
 		Files:   s.project.Files(),
-		Env:     dockerio.ChildEnv(s.e.getenv, s.o.dockerHost),
+		Env:     dockerio.ChildEnv(s.e.getenv, s.dockerHost()),
 		Redact:  s.redact.String,
 	}
 	stack := &engine.Stack{Engine: eng, Compose: compose, HealthTimeout: s.cfg.HealthTimeout.Duration}
@@ -76,9 +111,9 @@ func (s *session) executor(eng *dockerio.Engine, j *journal.Journal, stderr io.W
 		HostEnv: hostEnv(s.e.getenv), Redact: s.redact.String, LogSettle: time.Second}
 	var files engine.Files
 	ex := &reconcile.Executor{
-		Values: s.value, Reader: files, Writer: files, Snap: j, Restorer: j,
+		Values: s.value, Reader: files, Writer: files, Stash: j,
 		Roller: stack, Health: stack, Verifier: checks, Journal: j,
-		Now: time.Now, NewID: newTxnID,
+		Now: time.Now, NewID: newTxnID, Redact: s.redact.String,
 	}
 	if !s.o.quiet {
 		ex.Progress = progress(stderr)

@@ -68,7 +68,32 @@ func load(ctx context.Context, o *options, e env) (*session, error) {
 	}
 	s.desired, err = engine.Build(ctx, engine.Input{Config: s.cfg, Project: s.project, Values: s.values,
 		FP: s.fp.Of, Revision: s.commit.Hash})
-	return s, s.redact.Error(err)
+	if err != nil {
+		return nil, s.redact.Error(err)
+	}
+	// The values live now will be rolled away or restored: they must never show either.
+	live, err := liveValues(ctx, s.desired)
+	if err != nil {
+		return nil, s.redact.Error(err)
+	}
+	s.redact = redact.New(append(secrets, live...)...)
+	return s, nil
+}
+
+// liveValues reads every value at every location of the desired state.
+func liveValues(ctx context.Context, d reconcile.Desired) ([]string, error) {
+	var files engine.Files
+	var out []string
+	for _, sec := range d.Secrets {
+		for _, l := range append(append([]reconcile.Location{}, sec.Current...), sec.Previous...) {
+			v, err := files.ReadValue(ctx, l)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, v)
+		}
+	}
+	return out, nil
 }
 
 func (s *session) decrypt(repo *gitsync.Repo) (map[string]string, error) {
@@ -106,6 +131,15 @@ func (s *session) loadProject(ctx context.Context) (*composeio.Project, error) {
 func (s *session) value(name string) (string, bool) {
 	v, ok := s.values[name]
 	return v, ok
+}
+
+// dockerHost is the one engine address both the API client and the Compose CLI use: the flag, then
+// $DOCKER_HOST, then the local socket.
+func (s *session) dockerHost() string {
+	if s.o.dockerHost != "" {
+		return s.o.dockerHost
+	}
+	return s.e.getenv("DOCKER_HOST")
 }
 
 func newTxnID() string {

@@ -16,7 +16,7 @@ const (
 	exitOK         = 0 // everything in sync, rotated, or waiting for its window
 	exitError      = 1 // bad input or an unreachable dependency: nothing was changed
 	exitUsage      = 2 // wrong command line
-	exitRolledBack = 3 // a rotation failed verification and was rolled back: the old value is live
+	exitRolledBack = 3 // a rotation was rolled back (the old value is live) or a finalize failed (new value live, previous kept)
 	exitAttention  = 4 // a rollback or recovery did not complete: run `rekey apply` again, then inspect `rekey status`
 )
 

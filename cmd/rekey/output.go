@@ -40,6 +40,8 @@ func printResults(w io.Writer, rs []reconcile.Result) {
 	for _, r := range rs {
 		line := fmt.Sprintf("%-16s %-16s", r.Secret, r.Outcome)
 		switch {
+		case r.Outcome == reconcile.OutcomeRolledBack || r.Outcome == reconcile.OutcomeFailed:
+			line += fmt.Sprintf(" kept %s, tried %s", orNone(r.FromFP), r.ToFP)
 		case r.FromFP != r.ToFP && r.FromFP != "":
 			line += fmt.Sprintf(" %s → %s", r.FromFP, r.ToFP)
 		case r.ToFP != "":

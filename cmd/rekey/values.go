@@ -57,9 +57,13 @@ func newValue(stdin io.Reader, gen int) (string, error) {
 		}
 		return base64.RawURLEncoding.EncodeToString(b), nil
 	}
-	data, err := io.ReadAll(io.LimitReader(stdin, 1<<20))
+	const max = 1 << 20
+	data, err := io.ReadAll(io.LimitReader(stdin, max+1))
 	if err != nil {
 		return "", fmt.Errorf("failed to read the value from stdin: %w", err)
+	}
+	if len(data) > max {
+		return "", errors.New("the value on stdin is larger than 1 MiB: secrets that large belong in a file")
 	}
 	v := strings.TrimSuffix(strings.TrimSuffix(string(data), "\n"), "\r")
 	if v == "" {
@@ -99,7 +103,11 @@ func setValue(o *options, e env, name, value string) error {
 	if err != nil {
 		return err
 	}
-	if err := fsx.WriteFileAtomic(path, enc, 0o644); err != nil {
+	mode := os.FileMode(0o644)
+	if fi, err := os.Stat(path); err == nil {
+		mode = fi.Mode().Perm() // keep what the repository had
+	}
+	if err := fsx.WriteFileAtomic(path, enc, mode); err != nil {
 		return err
 	}
 	fmt.Fprintf(e.stdout, "encrypted %s into %s for %d recipient(s); commit it to rotate\n", name, cfg.Values, len(recipients))
