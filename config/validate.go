@@ -66,6 +66,9 @@ func (s *Secret) validate(p *problems, name string) {
 	if !secretName.MatchString(name) {
 		p.add(at, "secret %s: names use lowercase letters, digits, '-', '_' and '.'", name)
 	}
+	if strings.HasSuffix(name, "_unencrypted") {
+		p.add(at, "secret %s: sops leaves keys ending in _unencrypted in cleartext; choose another name", name)
+	}
 	switch s.Type {
 	case TypeAppKey:
 		if s.Env == nil || s.Env.Current == "" || s.Env.Previous == "" || s.Env.Value != "" {

@@ -214,11 +214,12 @@ func (b *secretBuilder) addFile() error {
 			b.name, b.in.Project.Name(), path)
 	}
 	for _, u := range uses {
-		action := reconcile.Restart // compose does not notice a changed file: restart re-reads it
-		if u.Kind == "env_file" {
-			action = reconcile.Recreate
+		if u.Kind == composeio.KindEnvFile {
+			return b.errorf("file", "secret %s: %s is an env_file of service %s; a file secret replaces the whole file: use env: {value: VARIABLE} to rotate one variable in it",
+				b.name, path, u.Service)
 		}
-		b.consumer(u.Service, action, u.Kind+":"+u.Target)
+		// Compose does not notice a changed file: restart re-reads it.
+		b.consumer(u.Service, reconcile.Restart, u.Kind+":"+u.Target)
 	}
 	b.out.Current = append(b.out.Current, reconcile.Location{Path: path})
 	return nil
@@ -242,6 +243,9 @@ func (b *secretBuilder) addDeclared() error {
 					b.name, c.Service, b.in.Project.Name(), b.in.Project.Services())
 			}
 			b.consumer(c.Service, reconcile.Restart, "declared")
+			if c.Verify != nil {
+				b.consumers[c.Service].Checks = append(b.consumers[c.Service].Checks, checks([]config.Check{*c.Verify})...)
+			}
 		case c.HostFile != "":
 			if _, err := os.Stat(c.HostFile); err != nil {
 				return b.errorf(field, "secret %s: host file %s: %v", b.name, c.HostFile, unwrapPathError(err))

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -351,9 +352,10 @@ func TestOneSecretFailingDoesNotBlockOthers(t *testing.T) {
 func TestJournalNeverHoldsValues(t *testing.T) {
 	w := newWorld(t, "old-value")
 	w.apply(desired(0), values)
+	fps := regexp.MustCompile(`fp:[a-z-]+`)
 	for _, r := range w.records {
-		s := fmt.Sprintf("%+v", r)
-		if strings.Contains(s, "new-value") && !strings.Contains(s, "fp:new-value") {
+		s := fps.ReplaceAllString(fmt.Sprintf("%+v", r), "")
+		if strings.Contains(s, "new-value") || strings.Contains(s, "old-value") {
 			t.Errorf("record holds a value: %s", s)
 		}
 	}

@@ -103,7 +103,7 @@ var phaseNames = map[Phase]string{
 // MarshalText writes the phase by name, for JSON output.
 func (p Phase) MarshalText() ([]byte, error) { return []byte(p.String()), nil }
 
-// UnmarshalText reads a phase by name or number.
+// UnmarshalText reads a phase by name.
 func (p *Phase) UnmarshalText(b []byte) error {
 	for k, v := range phaseNames {
 		if v == string(b) {
@@ -111,10 +111,7 @@ func (p *Phase) UnmarshalText(b []byte) error {
 			return nil
 		}
 	}
-	if _, err := fmt.Sscanf(string(b), "%d", (*int)(p)); err != nil {
-		return fmt.Errorf("unknown phase %q", b)
-	}
-	return nil
+	return fmt.Errorf("unknown phase %q", b)
 }
 
 func (p Phase) String() string {

@@ -44,16 +44,16 @@ const (
 
 // Step is one action of a plan. It names values by fingerprint only.
 type Step struct {
-	Kind     StepKind
-	Location Location   // write
-	Value    ValueRef   // write
-	From     Location   // write of ValueOldCurrent: where the old value is read
-	FP       string     // write: fingerprint of the value written ("" when empty)
+	Kind      StepKind
+	Location  Location   // write
+	Value     ValueRef   // write
+	From      Location   // write of ValueOldCurrent: where the old value is read
+	FP        string     // write: fingerprint of the value written ("" when empty)
 	Locations []Location // snapshot
-	Consumer string     // roll, health
-	Roll     RollAction // roll
-	Check    *Check     // verify
-	After    time.Time  // verified: when the previous value may be dropped
+	Consumer  string     // roll, health
+	Roll      RollAction // roll
+	Check     *Check     // verify
+	After     time.Time  // verified: when the previous value may be dropped
 }
 
 func (s Step) String() string {

@@ -5,13 +5,15 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+
+	"github.com/rekeyhq/rekey/sopsio"
 )
 
 // options are the flags shared by the commands that read the desired state.
 type options struct {
 	repo, ref, ageKeyFile, stateDir, output, dockerHost string
 	quiet                                               bool
-	killAfter                                           int // hidden: SIGKILL after N journal records (crash tests)
+	killAfter                                           int // testing only: SIGKILL after N journal records (crash tests)
 }
 
 func newFlagSet(name string, stderr io.Writer, o *options) *flag.FlagSet {
@@ -54,12 +56,9 @@ func (o *options) keyFile(e env) (string, error) {
 	if o.ageKeyFile != "" {
 		return o.ageKeyFile, nil
 	}
-	if f := e.getenv("SOPS_AGE_KEY_FILE"); f != "" {
-		return f, nil
-	}
 	home := e.getenv("HOME")
-	if home == "" {
+	if home == "" && e.getenv("SOPS_AGE_KEY_FILE") == "" && e.getenv("XDG_CONFIG_HOME") == "" {
 		return "", fmt.Errorf("no age key: pass --age-key-file or set SOPS_AGE_KEY_FILE")
 	}
-	return filepath.Join(home, ".config", "sops", "age", "keys.txt"), nil
+	return sopsio.DefaultKeyFile(e.getenv, home), nil
 }

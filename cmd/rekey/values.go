@@ -35,6 +35,9 @@ func cmdValues(ctx context.Context, args []string, e env) error {
 	fs.StringVar(&o.ageKeyFile, "age-key-file", "", "age identities (default $SOPS_AGE_KEY_FILE, then ~/.config/sops/age/keys.txt)")
 	gen := fs.Int("generate", 0, "generate a random value of N bytes (base64url) instead of reading stdin")
 	if err := fs.Parse(args[1:]); err != nil {
+		if err == flag.ErrHelp {
+			return &codeError{code: exitOK}
+		}
 		return &codeError{code: exitUsage}
 	}
 	if fs.NArg() != 1 {
