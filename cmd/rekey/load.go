@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"filippo.io/age"
+
 	"github.com/rekeyhq/rekey/composeio"
 	"github.com/rekeyhq/rekey/config"
 	"github.com/rekeyhq/rekey/engine"
@@ -96,8 +98,9 @@ func liveValues(ctx context.Context, d reconcile.Desired) ([]string, error) {
 	return out, nil
 }
 
-func (s *session) decrypt(repo *gitsync.Repo) (map[string]string, error) {
-	keyFile, err := s.o.keyFile(s.e)
+// identities reads the age identities from the key file the options and environment name.
+func identities(o *options, e env) ([]age.Identity, error) {
+	keyFile, err := o.keyFile(e)
 	if err != nil {
 		return nil, err
 	}
@@ -108,6 +111,14 @@ func (s *session) decrypt(repo *gitsync.Repo) (map[string]string, error) {
 	ids, err := sopsio.LoadIdentities(bytes.NewReader(keys))
 	if err != nil {
 		return nil, fmt.Errorf("failed to read age identities from %s: %w", keyFile, err)
+	}
+	return ids, nil
+}
+
+func (s *session) decrypt(repo *gitsync.Repo) (map[string]string, error) {
+	ids, err := identities(s.o, s.e)
+	if err != nil {
+		return nil, err
 	}
 	data, err := repo.ReadFile(s.commit.Hash, s.cfg.Values)
 	if err != nil {

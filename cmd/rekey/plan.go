@@ -17,26 +17,36 @@ func cmdPlan(ctx context.Context, args []string, e env) error {
 	if err := o.parse(newFlagSet("plan", e.stderr, &o), args); err != nil {
 		return err
 	}
-	s, err := load(ctx, &o, e)
-	if err != nil {
-		return err
-	}
-	j, err := journal.Open(o.stateDir)
+	s, j, observed, err := observe(ctx, &o, e)
 	if err != nil {
 		return err
 	}
 	defer j.Close()
-	obs := &engine.Observer{FP: s.fp.Of, Txns: j, Now: time.Now}
-	observed, err := obs.Observe(ctx, s.desired)
-	if err != nil {
-		return s.redact.Error(err)
-	}
 	p := reconcile.MakePlan(s.desired, observed)
 	if o.json() {
 		return writeJSON(e.stdout, planJSON(s, p))
 	}
 	printPlan(e.stdout, s, p)
 	return nil
+}
+
+// observe loads the desired state and reads what is live, for the commands that only look.
+func observe(ctx context.Context, o *options, e env) (*session, *journal.Journal, reconcile.Observed, error) {
+	s, err := load(ctx, o, e)
+	if err != nil {
+		return nil, nil, reconcile.Observed{}, err
+	}
+	j, err := journal.Open(o.stateDir)
+	if err != nil {
+		return nil, nil, reconcile.Observed{}, err
+	}
+	obs := &engine.Observer{FP: s.fp.Of, Txns: j, Now: time.Now}
+	observed, err := obs.Observe(ctx, s.desired)
+	if err != nil {
+		j.Close()
+		return nil, nil, reconcile.Observed{}, s.redact.Error(err)
+	}
+	return s, j, observed, nil
 }
 
 func printPlan(w io.Writer, s *session, p reconcile.Plan) {

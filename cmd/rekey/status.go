@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/rekeyhq/rekey/engine"
 	"github.com/rekeyhq/rekey/journal"
 	"github.com/rekeyhq/rekey/reconcile"
 )
@@ -28,20 +27,11 @@ func cmdStatus(ctx context.Context, args []string, e env) error {
 	if err := o.parse(newFlagSet("status", e.stderr, &o), args); err != nil {
 		return err
 	}
-	s, err := load(ctx, &o, e)
-	if err != nil {
-		return err
-	}
-	j, err := journal.Open(o.stateDir)
+	s, j, observed, err := observe(ctx, &o, e)
 	if err != nil {
 		return err
 	}
 	defer j.Close()
-	obs := &engine.Observer{FP: s.fp.Of, Txns: j, Now: time.Now}
-	observed, err := obs.Observe(ctx, s.desired)
-	if err != nil {
-		return s.redact.Error(err)
-	}
 	var out []secretStatus
 	for _, sp := range reconcile.MakePlan(s.desired, observed).Secrets {
 		st := secretStatus{Secret: sp.Secret, Kind: sp.Kind, LiveFP: sp.FromFP, DesiredFP: sp.ToFP,

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
@@ -125,15 +124,7 @@ func currentValues(o *options, e env, path, name string) (map[string]string, err
 	if err != nil {
 		return nil, err
 	}
-	keyFile, err := o.keyFile(e)
-	if err != nil {
-		return nil, err
-	}
-	keys, err := os.ReadFile(keyFile)
-	if err != nil {
-		return nil, fmt.Errorf("failed to read the age key file: %w; pass --age-key-file", err)
-	}
-	ids, err := sopsio.LoadIdentities(bytes.NewReader(keys))
+	ids, err := identities(o, e)
 	if err != nil {
 		return nil, err
 	}
