@@ -169,15 +169,33 @@ func (f *File) Set(key, value string) error {
 		out = append(out, nl...)
 	}
 
-	next := &File{data: out}
-	if err := next.parse(); err != nil {
-		return fmt.Errorf("failed to set %s: the edited file does not parse: %w", key, err)
+	next, err := readsBack(out, key, value)
+	if err != nil {
+		return err
 	}
-	if got, ok := next.Get(key); !ok || got != value {
-		return fmt.Errorf("failed to set %s: the edited file does not read back the value written", key)
+	if idx >= 0 && value == "" && f.entries[idx].quote == 0 {
+		// An empty value is written as KEY= (as it was before a rotation staged a value there), unless
+		// what follows on the line would then be read as the value.
+		e := f.entries[idx]
+		bare := append(append([]byte{}, f.data[:e.start]...), f.data[e.end:]...)
+		if n, err := readsBack(bare, key, value); err == nil {
+			next = n
+		}
 	}
 	*f = *next
 	return nil
+}
+
+// readsBack parses data and checks that key reads back exactly value.
+func readsBack(data []byte, key, value string) (*File, error) {
+	next := &File{data: data}
+	if err := next.parse(); err != nil {
+		return nil, fmt.Errorf("failed to set %s: the edited file does not parse: %w", key, err)
+	}
+	if got, ok := next.Get(key); !ok || got != value {
+		return nil, fmt.Errorf("failed to set %s: the edited file does not read back the value written", key)
+	}
+	return next, nil
 }
 
 // newline returns the line ending the file uses: CRLF if its first line ends
