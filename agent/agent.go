@@ -1,0 +1,169 @@
+// Package agent runs rekey continuously: it reconciles on a timer and whenever something says the desired
+// state may have moved (a push webhook, a change in a local repository, `rekey reconcile`). Triggers that
+// arrive while a reconcile runs are coalesced into one more run; runs never overlap.
+package agent
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+)
+
+// Reconciler does one reconciliation: read the desired state at the tracked ref and apply it.
+type Reconciler interface {
+	Reconcile(ctx context.Context, reason string) error
+}
+
+// Agent serialises reconciles and coalesces their triggers.
+type Agent struct {
+	r        Reconciler
+	interval time.Duration
+	settle   time.Duration
+	log      *slog.Logger
+
+	wake chan struct{} // capacity 1: a pending trigger; more triggers fold into it
+
+	mu      sync.Mutex
+	reasons []string       // why the pending run happens
+	waiters []chan<- error // callers of Reconcile waiting for the next run
+}
+
+// Option configures an Agent.
+type Option func(*Agent)
+
+// WithInterval sets how often the agent reconciles without a trigger (default one minute).
+func WithInterval(d time.Duration) Option { return func(a *Agent) { a.interval = d } }
+
+// WithSettle sets how long a trigger waits for more to arrive before the run starts, so that a burst of
+// events (a push touching many files) makes one run (default 200 ms).
+func WithSettle(d time.Duration) Option { return func(a *Agent) { a.settle = d } }
+
+// WithLogger sets the logger (default slog.Default()).
+func WithLogger(l *slog.Logger) Option { return func(a *Agent) { a.log = l } }
+
+// New returns an agent around r.
+func New(r Reconciler, opts ...Option) *Agent {
+	a := &Agent{r: r, interval: time.Minute, settle: 200 * time.Millisecond, log: slog.Default(),
+		wake: make(chan struct{}, 1)}
+	for _, o := range opts {
+		o(a)
+	}
+	return a
+}
+
+// Trigger asks for a reconcile soon. It never blocks.
+func (a *Agent) Trigger(reason string) {
+	a.mu.Lock()
+	a.reasons = append(a.reasons, reason)
+	a.mu.Unlock()
+	select {
+	case a.wake <- struct{}{}:
+	default: // a run is already pending: this trigger rides along
+	}
+}
+
+// Reconcile triggers a run and waits for it to finish, returning its error.
+func (a *Agent) Reconcile(ctx context.Context, reason string) error {
+	done := make(chan error, 1)
+	a.mu.Lock()
+	a.waiters = append(a.waiters, done)
+	a.mu.Unlock()
+	a.Trigger(reason)
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Run reconciles once at start, then on every trigger and every interval, until ctx is cancelled. A
+// run in progress when ctx is cancelled finishes first (the reconciler gets the cancelled context and
+// parks or rolls back its transaction).
+func (a *Agent) Run(ctx context.Context) error {
+	a.Trigger("start")
+	tick := time.NewTicker(a.interval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			a.release(ctx.Err())
+			return nil
+		case <-tick.C:
+			a.Trigger("interval")
+		case <-a.wake:
+			if !a.sleep(ctx, a.settle) {
+				a.release(ctx.Err())
+				return nil
+			}
+			a.runOnce(ctx)
+		}
+	}
+}
+
+func (a *Agent) runOnce(ctx context.Context) {
+	a.mu.Lock()
+	reasons, waiters := a.reasons, a.waiters
+	a.reasons, a.waiters = nil, nil
+	a.mu.Unlock()
+	// Drain a wake that arrived during the settle delay: its reason is already in this run.
+	select {
+	case <-a.wake:
+	default:
+	}
+	start := time.Now()
+	err := a.r.Reconcile(ctx, joinReasons(reasons))
+	a.log.Info("reconciled", "reasons", joinReasons(reasons), "duration", time.Since(start).Round(time.Millisecond), "error", errString(err))
+	for _, w := range waiters {
+		w <- err
+	}
+}
+
+// release answers waiters when the agent stops.
+func (a *Agent) release(err error) {
+	a.mu.Lock()
+	waiters := a.waiters
+	a.waiters = nil
+	a.mu.Unlock()
+	for _, w := range waiters {
+		w <- err
+	}
+}
+
+func (a *Agent) sleep(ctx context.Context, d time.Duration) bool {
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+func joinReasons(rs []string) string {
+	seen := map[string]bool{}
+	out := ""
+	for _, r := range rs {
+		if seen[r] {
+			continue
+		}
+		seen[r] = true
+		if out != "" {
+			out += ", "
+		}
+		out += r
+	}
+	return out
+}
+
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
