@@ -9,6 +9,10 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/transport/http"
 )
 
+// IsRemote reports whether source is a URL to clone and fetch rather than a local path, which is read in
+// place (and can be watched for changes).
+func IsRemote(source string) bool { return isURL(source) }
+
 // isURL reports whether source names a remote (to be cloned) rather than a
 // local path. It follows git's rule: anything with "scheme://" is a URL, and
 // so is the scp-like [user@]host:path form when no slash comes before the
