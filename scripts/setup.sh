@@ -32,6 +32,9 @@ declare -A want=(
 	[dockerd]=docker.io
 	[mmdebstrap]=mmdebstrap
 	[git]=git
+	[gpg]=gnupg             # signed-commit tests
+	[ssh-keygen]=openssh-client
+	[chattr]=e2fsprogs      # the unwritable-source e2e case
 )
 missing=()
 for cmd in "${!want[@]}"; do
@@ -47,7 +50,7 @@ if [ ${#missing[@]} -gt 0 ]; then
 	$SUDO apt-get update -q
 	$SUDO apt-get install -y -q "${missing[@]}"
 else
-	log "apt packages present (docker.io, mmdebstrap, git)"
+	log "apt packages present (docker.io, mmdebstrap, git, gnupg, openssh-client, e2fsprogs)"
 fi
 command -v docker >/dev/null 2>&1 || die "no docker CLI on PATH after installing docker.io"
 

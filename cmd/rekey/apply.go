@@ -18,33 +18,10 @@ func cmdApply(ctx context.Context, args []string, e env) error {
 	if err := o.parse(newFlagSet("apply", e.stderr, &o), args); err != nil {
 		return err
 	}
-	s, err := load(ctx, &o, e)
-	if err != nil {
+	s, results, err := applyOnce(ctx, &o, e)
+	if s == nil {
 		return err
 	}
-	if err := engine.Preflight(s.desired); err != nil {
-		return err
-	}
-	var jopts []journal.Option
-	if o.killAfter > 0 {
-		jopts = append(jopts, journal.WithKillAfter(o.killAfter))
-	}
-	j, err := journal.Open(o.stateDir, jopts...)
-	if err != nil {
-		return err
-	}
-	defer j.Close()
-	if err := refuseOrphans(j, s.desired); err != nil {
-		return err
-	}
-	eng, err := dockerio.New(ctx, dockerio.WithHost(s.dockerHost()), dockerio.WithRedactor(s.redact.String))
-	if err != nil {
-		return err
-	}
-	defer eng.Close()
-	ex := s.executor(eng, j, e.stderr)
-	obs := &engine.Observer{FP: s.fp.Of, Txns: j, Now: time.Now}
-	results, err := reconcile.Apply(ctx, s.desired, obs, ex)
 	if o.json() {
 		if werr := writeJSON(e.stdout, applyOut{Revision: s.commit.Hash, Results: results}); werr != nil {
 			return werr
@@ -90,6 +67,37 @@ func refuseOrphans(j *journal.Journal, d reconcile.Desired) error {
 		}
 	}
 	return nil
+}
+
+// applyOnce loads the desired state and applies it. A nil session means nothing was attempted.
+func applyOnce(ctx context.Context, o *options, e env) (*session, []reconcile.Result, error) {
+	s, err := load(ctx, o, e)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := engine.Preflight(s.desired); err != nil {
+		return nil, nil, err
+	}
+	var jopts []journal.Option
+	if o.killAfter > 0 {
+		jopts = append(jopts, journal.WithKillAfter(o.killAfter))
+	}
+	j, err := journal.Open(o.stateDir, jopts...)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer j.Close()
+	if err := refuseOrphans(j, s.desired); err != nil {
+		return nil, nil, err
+	}
+	eng, err := dockerio.New(ctx, dockerio.WithHost(s.dockerHost()), dockerio.WithRedactor(s.redact.String))
+	if err != nil {
+		return nil, nil, err
+	}
+	defer eng.Close()
+	obs := &engine.Observer{FP: s.fp.Of, Txns: j, Now: time.Now}
+	results, err := reconcile.Apply(ctx, s.desired, obs, s.executor(eng, j, e.stderr))
+	return s, results, err
 }
 
 type applyOut struct {

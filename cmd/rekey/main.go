@@ -35,11 +35,13 @@ func main() {
 }
 
 var commands = map[string]func(context.Context, []string, env) error{
-	"plan":    cmdPlan,
-	"apply":   cmdApply,
-	"status":  cmdStatus,
-	"values":  cmdValues,
-	"version": cmdVersion,
+	"agent":     cmdAgent,
+	"reconcile": cmdReconcile,
+	"plan":      cmdPlan,
+	"apply":     cmdApply,
+	"status":    cmdStatus,
+	"values":    cmdValues,
+	"version":   cmdVersion,
 }
 
 const usage = `rekey rotates secrets on a Docker Compose stack from a SOPS-encrypted Git repository.
@@ -48,6 +50,8 @@ Usage:
   rekey plan    [flags]          show what apply would do, with fingerprints
   rekey apply   [flags]          rotate what differs from Git, verify, then drop old values
   rekey status  [flags]          live state, unfinished transactions and last outcomes
+  rekey agent   [flags]          reconcile continuously: on an interval, on push webhooks, on local commits
+  rekey reconcile [--state-dir]  ask the running agent to reconcile now, and print what happened
   rekey values set SECRET        encrypt a new value (read from stdin) into the values file
   rekey version
 

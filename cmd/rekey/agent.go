@@ -1,0 +1,215 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/rekeyhq/rekey/agent"
+	"github.com/rekeyhq/rekey/gitsync"
+	"github.com/rekeyhq/rekey/reconcile"
+	"github.com/rekeyhq/rekey/webhook"
+)
+
+// controlSocket is where a running agent takes `rekey reconcile` requests. It lives in the state dir,
+// whose 0700 mode keeps other users out.
+const controlSocket = "agent.sock"
+
+func cmdAgent(ctx context.Context, args []string, e env) error {
+	var o options
+	fs := newFlagSet("agent", e.stderr, &o)
+	interval := fs.Duration("interval", time.Minute, "reconcile at least this often")
+	hookAddr := fs.String("webhook-addr", "", "address for push webhooks (GitHub, Gitea/Forgejo, GitLab), e.g. 127.0.0.1:9000; off when empty")
+	hookSecret := fs.String("webhook-secret-file", "", "file holding the shared webhook secret (required with --webhook-addr)")
+	if err := o.parse(fs, args); err != nil {
+		return err
+	}
+	log := slog.New(slog.NewTextHandler(e.stderr, nil))
+	rc := &agentReconciler{o: &o, e: e, log: log}
+	a := agent.New(rc, agent.WithInterval(*interval), agent.WithLogger(log))
+	ctl, err := listenControl(o.stateDir)
+	if err != nil {
+		return err
+	}
+	defer ctl.Close()
+	go serveControl(ctx, ctl, a, rc, log)
+	if *hookAddr != "" {
+		stop, err := serveWebhooks(*hookAddr, *hookSecret, o.ref, a, log)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
+	if !gitsync.IsRemote(o.repo) {
+		go func() {
+			if err := agent.WatchRepo(ctx, o.repo, a); err != nil {
+				log.Warn("not watching the repository; relying on the interval", "error", err)
+			}
+		}()
+	}
+	log.Info("agent started", "repo", o.repo, "ref", o.ref, "interval", *interval, "webhooks", *hookAddr)
+	err = a.Run(ctx)
+	log.Info("agent stopped")
+	return err
+}
+
+// agentReconciler applies the desired state once per run and keeps the last results for `reconcile`.
+type agentReconciler struct {
+	o   *options
+	e   env
+	log *slog.Logger
+
+	mu   sync.Mutex
+	last []reconcile.Result
+}
+
+func (r *agentReconciler) Reconcile(ctx context.Context, reason string) error {
+	s, results, err := applyOnce(ctx, r.o, r.e)
+	r.mu.Lock()
+	r.last = results
+	r.mu.Unlock()
+	for _, res := range results {
+		if res.Outcome != reconcile.OutcomeInSync {
+			r.log.Info("secret", "secret", res.Secret, "outcome", res.Outcome, "from", res.FromFP, "to", res.ToFP, "reason", res.Reason)
+		}
+	}
+	if err != nil {
+		if s != nil {
+			err = s.redact.Error(err)
+		}
+		return err
+	}
+	if exitFor(results) != exitOK {
+		return errors.New("a rotation did not complete; see the results")
+	}
+	return nil
+}
+
+func (r *agentReconciler) results() []reconcile.Result {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.last
+}
+
+func listenControl(stateDir string) (net.Listener, error) {
+	if err := os.MkdirAll(stateDir, 0o700); err != nil {
+		return nil, fmt.Errorf("failed to create the state dir: %w", err)
+	}
+	path := filepath.Join(stateDir, controlSocket)
+	if c, err := net.Dial("unix", path); err == nil {
+		c.Close()
+		return nil, fmt.Errorf("an agent is already running on %s", stateDir)
+	}
+	_ = os.Remove(path) // left by an agent that did not stop cleanly
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		return nil, fmt.Errorf("failed to listen on %s: %w", path, err)
+	}
+	return ln, nil
+}
+
+// serveControl answers `rekey reconcile`: run now, wait, send the results and an exit code.
+func serveControl(ctx context.Context, ln net.Listener, a *agent.Agent, rc *agentReconciler, log *slog.Logger) {
+	go func() { <-ctx.Done(); ln.Close() }()
+	for {
+		conn, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		go func() {
+			defer conn.Close()
+			line, _ := bufio.NewReader(conn).ReadString('\n')
+			if strings.TrimSpace(line) != "reconcile" {
+				fmt.Fprintln(conn, "exit 2 unknown request")
+				return
+			}
+			err := a.Reconcile(ctx, "rekey reconcile")
+			printResults(conn, rc.results())
+			code := exitFor(rc.results())
+			if err != nil && code == exitOK {
+				code = exitError
+			}
+			fmt.Fprintf(conn, "exit %d %s\n", code, errString(err))
+		}()
+	}
+}
+
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
+
+// serveWebhooks listens for push webhooks and triggers a run when the tracked branch moves.
+func serveWebhooks(addr, secretFile, ref string, a *agent.Agent, log *slog.Logger) (func(), error) {
+	if secretFile == "" {
+		return nil, usageError("--webhook-addr needs --webhook-secret-file")
+	}
+	raw, err := os.ReadFile(secretFile)
+	if err != nil {
+		return nil, fmt.Errorf("failed to read the webhook secret: %w", err)
+	}
+	secret := []byte(strings.TrimSpace(string(raw)))
+	h := webhook.New(secret, func(p webhook.Push) {
+		if ref == "" || p.Branch == ref || p.Ref == ref {
+			a.Trigger("push via " + p.Provider)
+		}
+	}, webhook.WithLogger(log))
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("failed to listen for webhooks on %s: %w", addr, err)
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	go srv.Serve(ln)
+	log.Info("listening for webhooks", "addr", ln.Addr().String())
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+	}, nil
+}
+
+// cmdReconcile asks a running agent to reconcile now and prints what happened.
+func cmdReconcile(ctx context.Context, args []string, e env) error {
+	var o options
+	if err := o.parse(newFlagSet("reconcile", e.stderr, &o), args); err != nil {
+		return err
+	}
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "unix", filepath.Join(o.stateDir, controlSocket))
+	if err != nil {
+		return fmt.Errorf("no agent is running on %s (%v): start one with `rekey agent`, or run `rekey apply`", o.stateDir, err)
+	}
+	defer conn.Close()
+	fmt.Fprintln(conn, "reconcile")
+	return relayControl(conn, e.stdout)
+}
+
+// relayControl copies the agent's answer and turns its last line into the exit code.
+func relayControl(r io.Reader, w io.Writer) error {
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		line := sc.Text()
+		var code int
+		if n, _ := fmt.Sscanf(line, "exit %d", &code); n == 1 {
+			msg := strings.TrimSpace(strings.TrimPrefix(line, fmt.Sprintf("exit %d", code)))
+			if code == exitOK {
+				return nil
+			}
+			return &codeError{code: code, msg: msg}
+		}
+		fmt.Fprintln(w, line)
+	}
+	return errors.New("the agent closed the connection without an answer; see its log")
+}
