@@ -7,18 +7,18 @@ import (
 	"github.com/rekeyhq/rekey/reconcile"
 )
 
-// TxnReader returns the unfinished transaction of a secret.
-type TxnReader interface {
-	Txn(secret string) (*reconcile.Txn, error)
+// RecordReader returns a secret's journal records, oldest first.
+type RecordReader interface {
+	Records(secret string) ([]reconcile.Record, error)
 }
 
-// Observer reads fingerprints at every location and the journal's unfinished transactions. Values are
-// hashed and dropped at once.
+// Observer reads fingerprints at every location, the journal's unfinished transactions and whether the
+// desired value was revoked before. Values are hashed and dropped at once.
 type Observer struct {
-	Files Files
-	FP    func(string) string
-	Txns  TxnReader
-	Now   func() time.Time
+	Files   Files
+	FP      func(string) string
+	Journal RecordReader
+	Now     func() time.Time
 }
 
 // Observe implements reconcile.Observer.
@@ -32,11 +32,12 @@ func (o *Observer) Observe(ctx context.Context, d reconcile.Desired) (reconcile.
 		if err := o.fingerprints(ctx, s.Previous, st.Previous); err != nil {
 			return obs, err
 		}
-		txn, err := o.Txns.Txn(s.Name)
+		recs, err := o.Journal.Records(s.Name)
 		if err != nil {
 			return obs, err
 		}
-		st.Txn = txn
+		st.Txn = reconcile.Replay(recs)
+		st.Revoked = reconcile.Revoked(recs)[s.DesiredFP]
 		obs.Secrets[s.Name] = st
 	}
 	return obs, nil

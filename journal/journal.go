@@ -7,6 +7,7 @@
 //	journal.db    bbolt database, mode 0600, flock-ed while a Journal is open
 //	  records     bucket: big-endian uint64 sequence -> JSON reconcile.Record
 //	  stash       bucket: transaction id -> age(data given to Save)
+//	  meta        bucket: "applied" -> the last commit the desired state was applied from
 //	snapshot.key  age X25519 identity the stashes are encrypted to, mode 0600,
 //	              created on first Save, refused if readable by group or other
 //
@@ -47,6 +48,8 @@ const (
 var (
 	bucketRecords = []byte("records")
 	bucketStash   = []byte("stash")
+	bucketMeta    = []byte("meta")
+	keyApplied    = []byte("applied")
 )
 
 // ErrInUse is wrapped by the error of Open when another process holds the state dir.
@@ -134,7 +137,7 @@ func Open(stateDir string, opts ...Option) (*Journal, error) {
 		}
 	}
 	if err := db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketRecords, bucketStash} {
+		for _, b := range [][]byte{bucketRecords, bucketStash, bucketMeta} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return fmt.Errorf("failed to create bucket %s: %w", b, err)
 			}
@@ -268,3 +271,24 @@ func (j *Journal) Txn(secret string) (*reconcile.Txn, error) {
 }
 
 var _ reconcile.Journal = (*Journal)(nil)
+
+// SetApplied records the commit the desired state was last applied from. The history-rewrite guard
+// requires every later commit to descend from it.
+func (j *Journal) SetApplied(ctx context.Context, commit string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return j.db.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketMeta).Put(keyApplied, []byte(commit))
+	})
+}
+
+// Applied returns the commit recorded by SetApplied, "" before the first apply.
+func (j *Journal) Applied() (string, error) {
+	var commit string
+	err := j.db.View(func(tx *bolt.Tx) error {
+		commit = string(tx.Bucket(bucketMeta).Get(keyApplied))
+		return nil
+	})
+	return commit, err
+}

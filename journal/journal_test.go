@@ -293,3 +293,19 @@ func TestKillAfter(t *testing.T) {
 		t.Fatalf("records after the kill: %q, want %q", steps, want)
 	}
 }
+
+func TestAppliedSurvivesReopen(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "state")
+	j := open(t, dir)
+	if got, err := j.Applied(); err != nil || got != "" {
+		t.Fatalf("Applied before any = %q, %v", got, err)
+	}
+	if err := j.SetApplied(context.Background(), "c0ffee"); err != nil {
+		t.Fatal(err)
+	}
+	j.Close()
+	j = open(t, dir)
+	if got, _ := j.Applied(); got != "c0ffee" {
+		t.Errorf("Applied after reopen = %q", got)
+	}
+}

@@ -105,6 +105,8 @@ func outcomeOf(a Action) Outcome {
 		return OutcomeRecovered
 	case ActionWait:
 		return OutcomeWaiting
+	case ActionRefuse:
+		return OutcomeRefused
 	}
 	return OutcomeInSync
 }

@@ -81,6 +81,8 @@ type SecretState struct {
 	Current  map[Location]string
 	Previous map[Location]string
 	Txn      *Txn // the unfinished transaction from the journal, if any
+	// Revoked says the desired value was removed by an earlier rotation (see Revoked).
+	Revoked bool
 }
 
 // Phase is how far a transaction got. The order matters: a transaction that crashed before

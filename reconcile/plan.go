@@ -15,6 +15,7 @@ const (
 	ActionFinalize Action = "finalize" // drop the previous value of a verified rotation
 	ActionWait     Action = "wait"     // previous value kept until its window ends
 	ActionRecover  Action = "recover"  // roll back a transaction interrupted before it verified
+	ActionRefuse   Action = "refuse"   // the desired value was revoked before: never applied again
 )
 
 // StepKind names a step of a plan.

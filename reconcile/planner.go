@@ -21,6 +21,10 @@ func planSecret(s Secret, st SecretState, now time.Time) SecretPlan {
 	switch {
 	case t != nil && t.Phase < PhaseVerified:
 		return planRecover(sp, s, t)
+	case st.Revoked && !inSync(s, st) && (t == nil || t.Phase >= PhaseVerified):
+		sp.Action = ActionRefuse
+		sp.Note = "the desired value was revoked by an earlier rotation (a revert or replay?); commit a new value"
+		return sp
 	case t != nil && t.ToFP != s.DesiredFP && t.Phase == PhaseVerified:
 		// Git moved on while the previous value was kept: the new rotation supersedes the old one.
 		sp = planRotate(sp, s, now)

@@ -247,3 +247,40 @@ func TestTokenVerifiedTxnOnlyCommits(t *testing.T) {
 		t.Errorf("got\n%s\nwant\n%s", got, want)
 	}
 }
+
+func TestPlanRefusesARevokedValue(t *testing.T) {
+	o := observed("hmac:v2", "", nil)
+	st := o.Secrets["session-key"]
+	st.Revoked = true
+	o.Secrets["session-key"] = st
+	d := Desired{Secrets: []Secret{sessionKey(0)}}
+	want := "secret session-key (app-key): refuse — the desired value was revoked by an earlier rotation (a revert or replay?); commit a new value\n"
+	if got := MakePlan(d, o).String(); got != want {
+		t.Errorf("got\n%s\nwant\n%s", got, want)
+	}
+	// An interrupted transaction is still rolled back first.
+	st.Txn = &Txn{ID: "t1", Phase: PhaseRolling, ToFP: "hmac:x"}
+	o.Secrets["session-key"] = st
+	if got := MakePlan(d, o).Secrets[0].Action; got != ActionRecover {
+		t.Errorf("with an interrupted transaction: %s, want recover", got)
+	}
+}
+
+func TestRevoked(t *testing.T) {
+	recs := []Record{
+		{Type: RecordBegin, Txn: "a", FromFP: "v1", ToFP: "v2"},
+		{Type: RecordEnd, Txn: "a", Outcome: OutcomeRotated},
+		{Type: RecordBegin, Txn: "b", FromFP: "v2", ToFP: "v3"},
+		{Type: RecordEnd, Txn: "b", Outcome: OutcomeRolledBack},
+		{Type: RecordBegin, Txn: "c", FromFP: "v2", ToFP: "v4"},
+		{Type: RecordPhase, Txn: "c", Phase: PhaseVerified},
+	}
+	got := Revoked(recs)
+	if !got["v1"] || got["v2"] || got["v3"] || got["v4"] {
+		t.Errorf("revoked = %v, want only v1 (v2 is still kept as previous by c)", got)
+	}
+	recs = append(recs, Record{Type: RecordEnd, Txn: "c", Outcome: OutcomeFinalized})
+	if got := Revoked(recs); !got["v2"] {
+		t.Errorf("after c finalized, revoked = %v, want v2 too", got)
+	}
+}

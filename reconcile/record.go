@@ -28,6 +28,7 @@ const (
 	OutcomeFinalizeFailed Outcome = "finalize-failed" // dropping previous failed; previous restored
 	OutcomeFailed         Outcome = "failed"          // rollback did not complete: needs attention
 	OutcomeSuperseded     Outcome = "superseded"      // a newer commit replaced a kept rotation
+	OutcomeRefused        Outcome = "refused"         // the desired value was revoked before; nothing changed
 )
 
 // Record is one journal entry. It never holds a value: only fingerprints.
@@ -78,6 +79,25 @@ func Replay(records []Record) *Txn {
 		}
 	}
 	return t
+}
+
+// Revoked returns the fingerprints of values that finished rotations removed from every location, for
+// one secret's records. Such a value must never be applied again: a commit bringing it back (a revert,
+// a replayed old state) would resurrect a credential that was meant to be gone.
+func Revoked(records []Record) map[string]bool {
+	from := map[string]string{}
+	out := map[string]bool{}
+	for _, r := range records {
+		switch {
+		case r.Type == RecordBegin:
+			from[r.Txn] = r.FromFP
+		case r.Type == RecordEnd && (r.Outcome == OutcomeRotated || r.Outcome == OutcomeFinalized || r.Outcome == OutcomeSuperseded):
+			if fp := from[r.Txn]; fp != "" {
+				out[fp] = true
+			}
+		}
+	}
+	return out
 }
 
 // ended applies an end record: the open transaction ends (handing back a kept one it did not replace),

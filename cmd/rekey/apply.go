@@ -87,6 +87,9 @@ func applyOnce(ctx context.Context, o *options, e env) (*session, []reconcile.Re
 		return nil, nil, err
 	}
 	defer j.Close()
+	if err := s.guard(j); err != nil {
+		return nil, nil, err
+	}
 	if err := refuseOrphans(j, s.desired); err != nil {
 		return nil, nil, err
 	}
@@ -95,8 +98,12 @@ func applyOnce(ctx context.Context, o *options, e env) (*session, []reconcile.Re
 		return nil, nil, err
 	}
 	defer eng.Close()
-	obs := &engine.Observer{FP: s.fp.Of, Txns: j, Now: time.Now}
+	obs := &engine.Observer{FP: s.fp.Of, Journal: j, Now: time.Now}
 	results, err := reconcile.Apply(ctx, s.desired, obs, s.executor(eng, j, e.stderr))
+	if err == nil {
+		// This commit was acted on: later ones must descend from it.
+		err = j.SetApplied(ctx, s.commit.Hash)
+	}
 	return s, results, err
 }
 

@@ -14,6 +14,10 @@ type options struct {
 	repo, ref, ageKeyFile, stateDir, output, dockerHost string
 	quiet                                               bool
 	killAfter                                           int // testing only: SIGKILL after N journal records (crash tests)
+
+	// Trust in the desired state: which commits are accepted.
+	trustOpenPGP, trustSSH, verifyCommits string
+	allowRewrite                          bool
 }
 
 func newFlagSet(name string, stderr io.Writer, o *options) *flag.FlagSet {
@@ -27,6 +31,10 @@ func newFlagSet(name string, stderr io.Writer, o *options) *flag.FlagSet {
 	fs.StringVar(&o.dockerHost, "docker-host", "", "Docker engine address (default $DOCKER_HOST, then the local socket)")
 	fs.BoolVar(&o.quiet, "quiet", false, "print only the result, no progress")
 	fs.IntVar(&o.killAfter, "debug-kill-after-records", 0, "testing only: SIGKILL rekey right after N journal records")
+	fs.StringVar(&o.trustOpenPGP, "trust-openpgp", "", "file of armored OpenPGP public keys whose commit signatures are trusted")
+	fs.StringVar(&o.trustSSH, "trust-ssh", "", "authorized_keys-style file of SSH keys whose commit signatures are trusted")
+	fs.StringVar(&o.verifyCommits, "verify-commits", "", "head (the commit applied) or strict (every commit since the last applied one); default head when a trust file is given")
+	fs.BoolVar(&o.allowRewrite, "allow-rewrite", false, "accept a commit that does not descend from the last applied one (after a deliberate force-push)")
 	return fs
 }
 
@@ -42,6 +50,15 @@ func (o *options) parse(fs *flag.FlagSet, args []string) error {
 	}
 	if o.output != "text" && o.output != "json" {
 		return usageError("--output must be text or json, got %q", o.output)
+	}
+	trusted := o.trustOpenPGP != "" || o.trustSSH != ""
+	switch {
+	case o.verifyCommits == "" && trusted:
+		o.verifyCommits = "head"
+	case o.verifyCommits != "" && o.verifyCommits != "head" && o.verifyCommits != "strict":
+		return usageError("--verify-commits must be head or strict, got %q", o.verifyCommits)
+	case o.verifyCommits != "" && !trusted:
+		return usageError("--verify-commits needs --trust-openpgp or --trust-ssh")
 	}
 	if abs, err := filepath.Abs(o.stateDir); err == nil {
 		o.stateDir = abs

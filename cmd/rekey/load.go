@@ -27,6 +27,7 @@ const configFile = "rekey.yaml"
 type session struct {
 	o       *options
 	e       env
+	repo    *gitsync.Repo
 	commit  gitsync.Commit
 	cfg     *config.Config
 	values  map[string]string
@@ -44,6 +45,7 @@ func load(ctx context.Context, o *options, e env) (*session, error) {
 	if err != nil {
 		return nil, err
 	}
+	s.repo = repo
 	if s.commit, err = repo.Resolve(o.ref); err != nil {
 		return nil, err
 	}

@@ -18,6 +18,7 @@ const (
 	exitUsage      = 2 // wrong command line
 	exitRolledBack = 3 // a rotation was rolled back (the old value is live) or a finalize failed (new value live, previous kept)
 	exitAttention  = 4 // a rollback or recovery did not complete: run `rekey apply` again, then inspect `rekey status`
+	exitRefused    = 5 // the desired state was not trusted (signature, rewritten history, replayed value): nothing changed
 )
 
 // env is the process environment as the CLI passes it down; nothing below main reads os.Getenv.
@@ -63,7 +64,8 @@ Common flags:
   --output text|json   output format (default text)
 
 Run 'rekey COMMAND -h' for the flags of a command. Exit codes: 0 ok, 1 error (nothing changed),
-2 usage, 3 rolled back, 4 needs attention.
+2 usage, 3 rolled back, 4 needs attention, 5 refused (untrusted commit, rewritten history,
+replayed value).
 `
 
 func run(ctx context.Context, args []string, e env) int {

@@ -66,6 +66,10 @@ func exitFor(rs []reconcile.Result) int {
 			return exitAttention
 		case reconcile.OutcomeRolledBack, reconcile.OutcomeFinalizeFailed:
 			code = exitRolledBack
+		case reconcile.OutcomeRefused:
+			if code == exitOK {
+				code = exitRefused
+			}
 		}
 	}
 	return code

@@ -22,6 +22,9 @@ func cmdPlan(ctx context.Context, args []string, e env) error {
 		return err
 	}
 	defer j.Close()
+	if err := s.guard(j); err != nil {
+		return err // apply would refuse this commit: say so here too
+	}
 	p := reconcile.MakePlan(s.desired, observed)
 	if o.json() {
 		return writeJSON(e.stdout, planJSON(s, p))
@@ -40,7 +43,7 @@ func observe(ctx context.Context, o *options, e env) (*session, *journal.Journal
 	if err != nil {
 		return nil, nil, reconcile.Observed{}, err
 	}
-	obs := &engine.Observer{FP: s.fp.Of, Txns: j, Now: time.Now}
+	obs := &engine.Observer{FP: s.fp.Of, Journal: j, Now: time.Now}
 	observed, err := obs.Observe(ctx, s.desired)
 	if err != nil {
 		j.Close()

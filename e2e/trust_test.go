@@ -1,0 +1,102 @@
+package e2e
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/rekeyhq/rekey/internal/testenv"
+)
+
+// TestRefusesRewrittenHistory: after a rotation is applied, a force-push to a history that does not
+// contain the applied commit is refused and changes nothing, until the operator says --allow-rewrite.
+func TestRefusesRewrittenHistory(t *testing.T) {
+	r := newRig(t, "0s")
+	r.mustApply()
+	base := r.git("rev-parse", "HEAD")
+	r.values["session-key"] = "applied-then-rewritten-away-0123456789"
+	r.commitValues("rotate")
+	r.mustApply()
+	applied := r.values["session-key"]
+
+	r.git("reset", "-q", "--hard", base) // the rotation commit disappears from history
+	r.values["session-key"] = "from-a-rewritten-history-0123456789ab"
+	r.commitValues("rewritten")
+	res := r.rekey("apply")
+	if res.code != 5 || !strings.Contains(res.stderr, "does not descend from") {
+		t.Fatalf("exit %d, want 5 with the reason\n%s\n%s", res.code, res.stdout, res.stderr)
+	}
+	if app, _ := r.fingerprints(); app["session_key"] != testenv.Fingerprint(applied) {
+		t.Fatal("a refused commit changed the stack")
+	}
+	if res := r.rekeyOpts([]string{"--allow-rewrite"}, "apply"); res.code != 0 {
+		t.Fatalf("with --allow-rewrite: exit %d\n%s", res.code, res.stderr)
+	}
+	if app, _ := r.fingerprints(); app["session_key"] != testenv.Fingerprint(r.values["session-key"]) {
+		t.Fatal("--allow-rewrite did not apply the new history")
+	}
+}
+
+// TestRefusesReplayedValue: a revert of a rotation commit is a fast-forward, so history is fine, but it
+// brings back a value that was revoked: rekey refuses that secret and leaves the stack on the new value.
+func TestRefusesReplayedValue(t *testing.T) {
+	r := newRig(t, "0s")
+	r.mustApply()
+	r.values["session-key"] = "the-value-after-rotation-0123456789ab"
+	r.commitValues("rotate")
+	r.mustApply()
+	r.git("revert", "--no-edit", "HEAD")
+	res := r.rekey("apply")
+	if res.code != 5 || !strings.Contains(res.stdout, "session-key      refused") {
+		t.Fatalf("exit %d, want 5 with session-key refused\n%s\n%s", res.code, res.stdout, res.stderr)
+	}
+	if !strings.Contains(res.stdout, "webhook-token    in-sync") {
+		t.Errorf("the other secret should still be reconciled:\n%s", res.stdout)
+	}
+	if app, _ := r.fingerprints(); app["session_key"] != testenv.Fingerprint(r.values["session-key"]) {
+		t.Fatal("the revoked value came back")
+	}
+}
+
+// TestRequiresTrustedSignatures: with --trust-ssh, a commit signed by the trusted key is applied, an
+// unsigned one and one signed by another key are refused.
+func TestRequiresTrustedSignatures(t *testing.T) {
+	r := newRig(t, "0s")
+	dir := t.TempDir()
+	trusted, other := sshKey(t, dir, "trusted"), sshKey(t, dir, "other")
+	allowed := filepath.Join(dir, "trusted-keys")
+	pub, _ := os.ReadFile(trusted + ".pub")
+	writeFile(t, allowed, string(pub))
+	trust := []string{"--trust-ssh", allowed}
+
+	r.values["session-key"] = "signed-by-the-trusted-key-0123456789ab"
+	r.commitValues("unsigned rotation")
+	if res := r.rekeyOpts(trust, "apply"); res.code != 5 || !strings.Contains(res.stderr, "not signed") && !strings.Contains(res.stderr, "unsigned") {
+		t.Fatalf("unsigned commit: exit %d\n%s", res.code, res.stderr)
+	}
+	r.git("-c", "gpg.format=ssh", "-c", "user.signingkey="+other+".pub", "commit", "-q", "--amend", "--no-edit", "-S")
+	if res := r.rekeyOpts(trust, "apply"); res.code != 5 || !strings.Contains(res.stderr, "untrusted") {
+		t.Fatalf("commit signed by another key: exit %d\n%s", res.code, res.stderr)
+	}
+	if app, _ := r.fingerprints(); app["session_key"] == testenv.Fingerprint(r.values["session-key"]) {
+		t.Fatal("an untrusted commit was applied")
+	}
+	r.git("-c", "gpg.format=ssh", "-c", "user.signingkey="+trusted+".pub", "commit", "-q", "--amend", "--no-edit", "-S")
+	if res := r.rekeyOpts(trust, "apply"); res.code != 0 {
+		t.Fatalf("trusted commit: exit %d\n%s", res.code, res.stderr)
+	}
+	if app, _ := r.fingerprints(); app["session_key"] != testenv.Fingerprint(r.values["session-key"]) {
+		t.Fatal("the trusted commit was not applied")
+	}
+}
+
+func sshKey(t *testing.T, dir, name string) string {
+	t.Helper()
+	path := filepath.Join(dir, name)
+	if out, err := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", name, "-f", path).CombinedOutput(); err != nil {
+		t.Fatalf("ssh-keygen: %v\n%s", err, out)
+	}
+	return path
+}
