@@ -5,6 +5,7 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"sync"
 	"time"
@@ -15,6 +16,26 @@ type Reconciler interface {
 	Reconcile(ctx context.Context, reason string) error
 }
 
+// Transient marks an error worth retrying soon (the remote or the engine is unreachable), unlike a
+// rollback or a refusal, which a retry would only repeat.
+func Transient(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &transientError{err}
+}
+
+type transientError struct{ err error }
+
+func (e *transientError) Error() string { return e.err.Error() }
+func (e *transientError) Unwrap() error { return e.err }
+
+// IsTransient reports whether err was marked with Transient.
+func IsTransient(err error) bool {
+	var t *transientError
+	return errors.As(err, &t)
+}
+
 // Agent serialises reconciles and coalesces their triggers.
 type Agent struct {
 	r        Reconciler
@@ -23,6 +44,10 @@ type Agent struct {
 	log      *slog.Logger
 
 	wake chan struct{} // capacity 1: a pending trigger; more triggers fold into it
+
+	retryBase time.Duration // first retry after a transient failure; doubles up to the interval
+	failures  int           // consecutive transient failures
+	retry     *time.Timer
 
 	mu      sync.Mutex
 	reasons []string       // why the pending run happens
@@ -39,13 +64,17 @@ func WithInterval(d time.Duration) Option { return func(a *Agent) { a.interval =
 // events (a push touching many files) makes one run (default 200 ms).
 func WithSettle(d time.Duration) Option { return func(a *Agent) { a.settle = d } }
 
+// WithRetry sets the first retry delay after a transient failure (default 5 s); it doubles on every
+// consecutive failure, up to the interval.
+func WithRetry(d time.Duration) Option { return func(a *Agent) { a.retryBase = d } }
+
 // WithLogger sets the logger (default slog.Default()).
 func WithLogger(l *slog.Logger) Option { return func(a *Agent) { a.log = l } }
 
 // New returns an agent around r.
 func New(r Reconciler, opts ...Option) *Agent {
 	a := &Agent{r: r, interval: time.Minute, settle: 200 * time.Millisecond, log: slog.Default(),
-		wake: make(chan struct{}, 1)}
+		wake: make(chan struct{}, 1), retryBase: 5 * time.Second}
 	for _, o := range opts {
 		o(a)
 	}
@@ -115,9 +144,30 @@ func (a *Agent) runOnce(ctx context.Context) {
 	start := time.Now()
 	err := a.r.Reconcile(ctx, joinReasons(reasons))
 	a.log.Info("reconciled", "reasons", joinReasons(reasons), "duration", time.Since(start).Round(time.Millisecond), "error", errString(err))
+	a.scheduleRetry(err)
 	for _, w := range waiters {
 		w <- err
 	}
+}
+
+// scheduleRetry retries a transient failure with exponential backoff, capped at the interval; the last
+// good state stays applied meanwhile.
+func (a *Agent) scheduleRetry(err error) {
+	if a.retry != nil {
+		a.retry.Stop()
+		a.retry = nil
+	}
+	if !IsTransient(err) {
+		a.failures = 0
+		return
+	}
+	delay := a.retryBase << min(a.failures, 16)
+	if delay > a.interval || delay <= 0 {
+		delay = a.interval
+	}
+	a.failures++
+	a.log.Warn("will retry", "in", delay, "consecutive_failures", a.failures)
+	a.retry = time.AfterFunc(delay, func() { a.Trigger("retry") })
 }
 
 // release answers waiters when the agent stops.

@@ -159,3 +159,50 @@ func TestWatchRepoTriggersOnCommit(t *testing.T) {
 		t.Errorf("reason = %q", r.runs[1])
 	}
 }
+
+// flaky fails transiently a number of times, then succeeds.
+type flaky struct {
+	recorder
+	fails int
+}
+
+func (f *flaky) Reconcile(ctx context.Context, reason string) error {
+	f.recorder.Reconcile(ctx, reason)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.fails > 0 {
+		f.fails--
+		return Transient(errors.New("remote unreachable"))
+	}
+	return nil
+}
+
+func TestTransientFailuresRetryWithBackoff(t *testing.T) {
+	f := &flaky{fails: 3}
+	a := New(f, WithInterval(time.Hour), WithSettle(0), WithRetry(10*time.Millisecond), WithLogger(quiet()))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	start := time.Now()
+	go a.Run(ctx)
+	waitFor(t, "start + 3 retries", func() bool { return f.count() == 4 })
+	if took := time.Since(start); took < 70*time.Millisecond { // 10 + 20 + 40 ms
+		t.Errorf("retries came after %s, want exponential backoff (≥ 70ms)", took)
+	}
+	time.Sleep(100 * time.Millisecond)
+	if n := f.count(); n != 4 {
+		t.Errorf("%d runs after success, want no more retries", n)
+	}
+}
+
+func TestPermanentFailuresAreNotRetried(t *testing.T) {
+	r := &recorder{err: errors.New("rolled back")}
+	a := New(r, WithInterval(time.Hour), WithSettle(0), WithRetry(time.Millisecond), WithLogger(quiet()))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go a.Run(ctx)
+	waitFor(t, "the start run", func() bool { return r.count() == 1 })
+	time.Sleep(50 * time.Millisecond)
+	if n := r.count(); n != 1 {
+		t.Errorf("%d runs, want 1: a rollback must not be retried in a loop", n)
+	}
+}

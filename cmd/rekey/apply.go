@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/rekeyhq/rekey/agent"
 	"github.com/rekeyhq/rekey/dockerio"
 	"github.com/rekeyhq/rekey/engine"
 	"github.com/rekeyhq/rekey/journal"
@@ -95,7 +96,7 @@ func applyOnce(ctx context.Context, o *options, e env) (*session, []reconcile.Re
 	}
 	eng, err := dockerio.New(ctx, dockerio.WithHost(s.dockerHost()), dockerio.WithRedactor(s.redact.String))
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, agent.Transient(err)
 	}
 	defer eng.Close()
 	obs := &engine.Observer{FP: s.fp.Of, Journal: j, Now: time.Now}

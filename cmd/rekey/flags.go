@@ -15,6 +15,9 @@ type options struct {
 	quiet                                               bool
 	killAfter                                           int // testing only: SIGKILL after N journal records (crash tests)
 
+	// Credentials for a remote repository, read from files.
+	gitTokenFile, gitUsername, gitSSHKey, gitKnownHosts string
+
 	// Trust in the desired state: which commits are accepted.
 	trustOpenPGP, trustSSH, verifyCommits string
 	allowRewrite                          bool
@@ -31,6 +34,10 @@ func newFlagSet(name string, stderr io.Writer, o *options) *flag.FlagSet {
 	fs.StringVar(&o.dockerHost, "docker-host", "", "Docker engine address (default $DOCKER_HOST, then the local socket)")
 	fs.BoolVar(&o.quiet, "quiet", false, "print only the result, no progress")
 	fs.IntVar(&o.killAfter, "debug-kill-after-records", 0, "testing only: SIGKILL rekey right after N journal records")
+	fs.StringVar(&o.gitTokenFile, "git-token-file", "", "https remotes: file holding a token or password (basic auth)")
+	fs.StringVar(&o.gitUsername, "git-username", "git", "https remotes: user name sent with --git-token-file")
+	fs.StringVar(&o.gitSSHKey, "git-ssh-key", "", "ssh remotes: private key file (unencrypted)")
+	fs.StringVar(&o.gitKnownHosts, "git-known-hosts", "", "ssh remotes: known_hosts file (required with --git-ssh-key)")
 	fs.StringVar(&o.trustOpenPGP, "trust-openpgp", "", "file of armored OpenPGP public keys whose commit signatures are trusted")
 	fs.StringVar(&o.trustSSH, "trust-ssh", "", "authorized_keys-style file of SSH keys whose commit signatures are trusted")
 	fs.StringVar(&o.verifyCommits, "verify-commits", "", "head (the commit applied) or strict (every commit since the last applied one); default head when a trust file is given")
@@ -50,6 +57,9 @@ func (o *options) parse(fs *flag.FlagSet, args []string) error {
 	}
 	if o.output != "text" && o.output != "json" {
 		return usageError("--output must be text or json, got %q", o.output)
+	}
+	if o.gitSSHKey != "" && o.gitKnownHosts == "" {
+		return usageError("--git-ssh-key needs --git-known-hosts: rekey never trusts a host key on first use")
 	}
 	trusted := o.trustOpenPGP != "" || o.trustSSH != ""
 	switch {

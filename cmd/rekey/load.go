@@ -10,6 +10,7 @@ import (
 
 	"filippo.io/age"
 
+	"github.com/rekeyhq/rekey/agent"
 	"github.com/rekeyhq/rekey/composeio"
 	"github.com/rekeyhq/rekey/config"
 	"github.com/rekeyhq/rekey/engine"
@@ -41,7 +42,18 @@ type session struct {
 // desired state. It changes nothing outside the state dir.
 func load(ctx context.Context, o *options, e env) (*session, error) {
 	s := &session{o: o, e: e}
-	repo, err := gitsync.Open(ctx, o.repo, gitsync.WithCacheDir(filepath.Join(o.stateDir, "repos")))
+	auth, err := o.gitAuth()
+	if err != nil {
+		return nil, err
+	}
+	gopts := []gitsync.Option{gitsync.WithCacheDir(filepath.Join(o.stateDir, "repos"))}
+	if auth != nil {
+		gopts = append(gopts, gitsync.WithAuth(auth))
+	}
+	repo, err := gitsync.Open(ctx, o.repo, gopts...)
+	if err != nil && gitsync.IsRemote(o.repo) {
+		return nil, agent.Transient(err) // the remote may be back soon; the agent retries with backoff
+	}
 	if err != nil {
 		return nil, err
 	}
