@@ -9,8 +9,9 @@ import (
 	"github.com/fsnotify/fsnotify"
 )
 
-// WatchRepo triggers the agent when a local repository's refs move: a commit, a reset, a fetch into it.
-// It watches the git directory and its refs (fsnotify is not recursive) and returns when ctx ends.
+// WatchRepo triggers the agent when a local repository's refs move: a commit, a reset, a checkout. It
+// watches the git directory, refs/heads and refs/tags (fsnotify is not recursive, so branches with a '/'
+// in their name are only seen through HEAD or the interval) and returns when ctx ends.
 func WatchRepo(ctx context.Context, repoDir string, a *Agent) error {
 	gitDir := filepath.Join(repoDir, ".git")
 	if fi, err := os.Stat(gitDir); err != nil || !fi.IsDir() {

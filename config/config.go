@@ -39,6 +39,15 @@ type Secret struct {
 	KeepPrevious Duration   `yaml:"keep_previous"`
 	Consumers    []Consumer `yaml:"consumers"`
 	Verify       []Check    `yaml:"verify"`
+	// RotateEvery makes the agent generate a new value when the current one is this old (0 = never).
+	RotateEvery Duration  `yaml:"rotate_every"`
+	Generate    *Generate `yaml:"generate"`
+}
+
+// Generate says how rekey makes a new value for a secret it rotates itself.
+type Generate struct {
+	Length  int    `yaml:"length"`  // characters (default 32)
+	Charset string `yaml:"charset"` // alnum (default), hex, base64url
 }
 
 // Env names the variables that carry a secret. A token has one (Value); an app key has Current and

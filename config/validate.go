@@ -93,6 +93,16 @@ func (s *Secret) validate(p *problems, name string) {
 		p.add(at, "secret %s: say where it lives: env, file, or a consumer with host_file", name)
 	}
 	s.validateVars(p, at, name)
+	if g := s.Generate; g != nil {
+		if g.Length != 0 && (g.Length < 16 || g.Length > 4096) {
+			p.add(at+".generate.length", "secret %s: generate.length must be between 16 and 4096", name)
+		}
+		switch g.Charset {
+		case "", "alnum", "hex", "base64url":
+		default:
+			p.add(at+".generate.charset", "secret %s: unknown charset %q (want alnum, hex or base64url)", name, g.Charset)
+		}
+	}
 	for i, c := range s.Consumers {
 		c.validate(p, fmt.Sprintf("%s.consumers.%d", at, i), name)
 	}

@@ -38,6 +38,7 @@ func (o *Observer) Observe(ctx context.Context, d reconcile.Desired) (reconcile.
 		}
 		st.Txn = reconcile.Replay(recs)
 		st.Revoked = reconcile.Revoked(recs)[s.DesiredFP]
+		st.RolledBack = reconcile.LastRolledBack(recs)
 		obs.Secrets[s.Name] = st
 	}
 	return obs, nil

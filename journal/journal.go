@@ -292,3 +292,26 @@ func (j *Journal) Applied() (string, error) {
 	})
 	return commit, err
 }
+
+// Since returns when rekey first saw a secret, recording now as that time on the first call. Scheduled
+// rotation counts a secret's age from here until rekey rotates it.
+func (j *Journal) Since(ctx context.Context, secret string, now time.Time) (time.Time, error) {
+	if err := ctx.Err(); err != nil {
+		return time.Time{}, err
+	}
+	key := []byte("since/" + secret)
+	var since time.Time
+	err := j.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketMeta)
+		if v := b.Get(key); v != nil {
+			return since.UnmarshalText(v)
+		}
+		since = now
+		v, err := now.UTC().MarshalText()
+		if err != nil {
+			return err
+		}
+		return b.Put(key, v)
+	})
+	return since, err
+}

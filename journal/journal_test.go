@@ -309,3 +309,16 @@ func TestAppliedSurvivesReopen(t *testing.T) {
 		t.Errorf("Applied after reopen = %q", got)
 	}
 }
+
+func TestSinceIsRecordedOnce(t *testing.T) {
+	j := open(t, filepath.Join(t.TempDir(), "state"))
+	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	first, err := j.Since(context.Background(), "k", t0)
+	if err != nil || !first.Equal(t0) {
+		t.Fatalf("first Since = %v, %v", first, err)
+	}
+	again, _ := j.Since(context.Background(), "k", t0.Add(time.Hour))
+	if !again.Equal(t0) {
+		t.Errorf("second Since = %v, want the first time", again)
+	}
+}

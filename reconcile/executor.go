@@ -107,6 +107,8 @@ func outcomeOf(a Action) Outcome {
 		return OutcomeWaiting
 	case ActionRefuse:
 		return OutcomeRefused
+	case ActionHold:
+		return OutcomeHeld
 	}
 	return OutcomeInSync
 }

@@ -68,6 +68,9 @@ type Secret struct {
 type Desired struct {
 	Revision string // the commit the desired state comes from
 	Secrets  []Secret
+	// Retry tries again a rotation whose last attempt rolled back. An operator's `rekey apply` sets it;
+	// the agent does not, so a value that fails verification is not rolled out again and again.
+	Retry bool
 }
 
 // Observed is what is live: fingerprints at every location and unfinished transactions.
@@ -83,6 +86,8 @@ type SecretState struct {
 	Txn      *Txn // the unfinished transaction from the journal, if any
 	// Revoked says the desired value was removed by an earlier rotation (see Revoked).
 	Revoked bool
+	// RolledBack is the fingerprint the last transaction tried and rolled back, "" if it did not.
+	RolledBack string
 }
 
 // Phase is how far a transaction got. The order matters: a transaction that crashed before

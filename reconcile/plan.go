@@ -16,6 +16,7 @@ const (
 	ActionWait     Action = "wait"     // previous value kept until its window ends
 	ActionRecover  Action = "recover"  // roll back a transaction interrupted before it verified
 	ActionRefuse   Action = "refuse"   // the desired value was revoked before: never applied again
+	ActionHold     Action = "hold"     // the last attempt at this value rolled back: wait for a new value or a retry
 )
 
 // StepKind names a step of a plan.

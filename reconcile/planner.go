@@ -7,14 +7,14 @@ import "time"
 func MakePlan(d Desired, o Observed) Plan {
 	var p Plan
 	for _, s := range d.Secrets {
-		sp := planSecret(s, o.Secrets[s.Name], o.Now)
+		sp := planSecret(s, o.Secrets[s.Name], o.Now, d.Retry)
 		sp.Revision = d.Revision
 		p.Secrets = append(p.Secrets, sp)
 	}
 	return p
 }
 
-func planSecret(s Secret, st SecretState, now time.Time) SecretPlan {
+func planSecret(s Secret, st SecretState, now time.Time, retry bool) SecretPlan {
 	sp := SecretPlan{Secret: s.Name, Kind: s.Kind, ToFP: s.DesiredFP}
 	sp.FromFP, sp.Note = liveFP(s, st)
 	t := st.Txn
@@ -40,6 +40,10 @@ func planSecret(s Secret, st SecretState, now time.Time) SecretPlan {
 		return planFinalize(sp, s, t, true)
 	case inSync(s, st):
 		sp.Action = ActionNone
+		return sp
+	case t == nil && !retry && st.RolledBack == s.DesiredFP:
+		sp.Action = ActionHold
+		sp.Note = "the last attempt to rotate to this value rolled back; commit a new value, or run rekey apply to try again"
 		return sp
 	}
 	return planRotate(sp, s, now)

@@ -284,3 +284,36 @@ func TestRevoked(t *testing.T) {
 		t.Errorf("after c finalized, revoked = %v, want v2 too", got)
 	}
 }
+
+func TestPlanHoldsAValueThatRolledBack(t *testing.T) {
+	o := observed("hmac:old", "", nil)
+	st := o.Secrets["session-key"]
+	st.RolledBack = "hmac:new"
+	o.Secrets["session-key"] = st
+	d := Desired{Secrets: []Secret{sessionKey(0)}}
+	if got := MakePlan(d, o).Secrets[0]; got.Action != ActionHold || len(got.Steps) != 0 {
+		t.Errorf("agent plan = %s with %d steps, want hold", got.Action, len(got.Steps))
+	}
+	d.Retry = true
+	if got := MakePlan(d, o).Secrets[0].Action; got != ActionRotate {
+		t.Errorf("with Retry: %s, want rotate", got)
+	}
+}
+
+func TestLastRolledBack(t *testing.T) {
+	recs := []Record{
+		{Type: RecordBegin, Txn: "a", ToFP: "v2"},
+		{Type: RecordEnd, Txn: "a", Outcome: OutcomeRolledBack},
+	}
+	if got := LastRolledBack(recs); got != "v2" {
+		t.Errorf("after a rollback: %q", got)
+	}
+	recs = append(recs, Record{Type: RecordBegin, Txn: "b", ToFP: "v2"}, Record{Type: RecordEnd, Txn: "b", Outcome: OutcomeRotated})
+	if got := LastRolledBack(recs); got != "" {
+		t.Errorf("after a successful retry: %q", got)
+	}
+	recs = append(recs, Record{Type: RecordBegin, Txn: "c", ToFP: "v3"}, Record{Type: RecordEnd, Txn: "c", Outcome: OutcomeRecovered})
+	if got := LastRolledBack(recs); got != "" {
+		t.Errorf("a crash recovery is not a failed verification: %q", got)
+	}
+}

@@ -29,6 +29,7 @@ const (
 	OutcomeFailed         Outcome = "failed"          // rollback did not complete: needs attention
 	OutcomeSuperseded     Outcome = "superseded"      // a newer commit replaced a kept rotation
 	OutcomeRefused        Outcome = "refused"         // the desired value was revoked before; nothing changed
+	OutcomeHeld           Outcome = "held"            // the desired value rolled back before; not tried again
 )
 
 // Record is one journal entry. It never holds a value: only fingerprints.
@@ -98,6 +99,26 @@ func Revoked(records []Record) map[string]bool {
 		}
 	}
 	return out
+}
+
+// LastRolledBack returns the fingerprint the last transaction of one secret tried, if it ended rolled back
+// (a failed verification), and "" otherwise.
+func LastRolledBack(records []Record) string {
+	to := map[string]string{}
+	last := ""
+	for _, r := range records {
+		switch r.Type {
+		case RecordBegin:
+			to[r.Txn], last = r.ToFP, ""
+		case RecordEnd:
+			if r.Outcome == OutcomeRolledBack {
+				last = to[r.Txn]
+			} else if to[r.Txn] != "" {
+				last = ""
+			}
+		}
+	}
+	return last
 }
 
 // ended applies an end record: the open transaction ends (handing back a kept one it did not replace),

@@ -17,6 +17,7 @@ import (
 
 	"github.com/rekeyhq/rekey/agent"
 	"github.com/rekeyhq/rekey/gitsync"
+	"github.com/rekeyhq/rekey/journal"
 	"github.com/rekeyhq/rekey/reconcile"
 	"github.com/rekeyhq/rekey/webhook"
 )
@@ -31,11 +32,19 @@ func cmdAgent(ctx context.Context, args []string, e env) error {
 	interval := fs.Duration("interval", time.Minute, "reconcile at least this often")
 	hookAddr := fs.String("webhook-addr", "", "address for push webhooks (GitHub, Gitea/Forgejo, GitLab), e.g. 127.0.0.1:9000; off when empty")
 	hookSecret := fs.String("webhook-secret-file", "", "file holding the shared webhook secret (required with --webhook-addr)")
+	author := fs.String("author", "rekey <rekey@localhost>", "author of scheduled-rotation commits")
 	if err := o.parse(fs, args); err != nil {
 		return err
 	}
+	who, err := parseAuthor(*author)
+	if err != nil {
+		return err
+	}
+	if *interval <= 0 {
+		return usageError("--interval must be positive, got %s", *interval)
+	}
 	log := slog.New(slog.NewTextHandler(e.stderr, nil))
-	rc := &agentReconciler{o: &o, e: e, log: log}
+	rc := &agentReconciler{o: &o, e: e, log: log, author: who}
 	a := agent.New(rc, agent.WithInterval(*interval), agent.WithLogger(log))
 	ctl, err := listenControl(o.stateDir)
 	if err != nil {
@@ -65,22 +74,30 @@ func cmdAgent(ctx context.Context, args []string, e env) error {
 
 // agentReconciler applies the desired state once per run and keeps the last results for `reconcile`.
 type agentReconciler struct {
-	o   *options
-	e   env
-	log *slog.Logger
+	o      *options
+	e      env
+	log    *slog.Logger
+	author gitsync.Author
 
 	mu   sync.Mutex
 	last []reconcile.Result
 }
 
 func (r *agentReconciler) Reconcile(ctx context.Context, reason string) error {
+	if err := r.rotateDue(ctx); err != nil {
+		r.log.Warn("scheduled rotation", "error", err)
+	}
 	s, results, err := applyOnce(ctx, r.o, r.e)
 	r.mu.Lock()
 	r.last = results
 	r.mu.Unlock()
 	for _, res := range results {
 		if res.Outcome != reconcile.OutcomeInSync {
-			r.log.Info("secret", "secret", res.Secret, "outcome", res.Outcome, "from", res.FromFP, "to", res.ToFP, "reason", res.Reason)
+			reason := res.Reason
+			if reason == "" {
+				reason = res.Note
+			}
+			r.log.Info("secret", "secret", res.Secret, "outcome", res.Outcome, "from", res.FromFP, "to", res.ToFP, "reason", reason)
 		}
 	}
 	if err != nil {
@@ -89,8 +106,38 @@ func (r *agentReconciler) Reconcile(ctx context.Context, reason string) error {
 		}
 		return err
 	}
-	if exitFor(results) != exitOK {
-		return errors.New("a rotation did not complete; see the results")
+	if code := exitFor(results); code != exitOK {
+		return &codeError{code: code, msg: "not every secret converged; see the secret lines above"}
+	}
+	return nil
+}
+
+// rotateDue writes back a new value for each secret whose rotate_every has passed, and applies it before
+// the next one (each write-back commits on top of the previous). Nothing is applied for a secret whose
+// write-back failed.
+func (r *agentReconciler) rotateDue(ctx context.Context) error {
+	for range 16 { // bounded: one per due secret
+		s, err := load(ctx, r.o, r.e)
+		if err != nil {
+			return err
+		}
+		j, err := journal.Open(r.o.stateDir)
+		if err != nil {
+			return err
+		}
+		due, err := s.dueForRotation(ctx, j, time.Now())
+		j.Close()
+		if err != nil || len(due) == 0 {
+			return err
+		}
+		c, err := s.writeBack(ctx, due[0], "rotate_every", r.author)
+		if err != nil {
+			return err
+		}
+		r.log.Info("scheduled rotation committed", "secret", due[0], "commit", short(c.Hash))
+		if _, _, err := applyOnce(ctx, r.o, r.e); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -134,15 +181,25 @@ func serveControl(ctx context.Context, ln net.Listener, a *agent.Agent, rc *agen
 				return
 			}
 			err := a.Reconcile(ctx, "rekey reconcile")
+			if errors.Is(err, context.Canceled) {
+				fmt.Fprintf(conn, "exit %d the agent stopped before the run\n", exitError)
+				return
+			}
 			printResults(conn, rc.results())
 			code := exitFor(rc.results())
-			if err != nil && code == exitOK {
+			var ce *codeError
+			switch {
+			case errors.As(err, &ce):
+				code = ce.code
+			case err != nil && code == exitOK:
 				code = exitError
 			}
-			fmt.Fprintf(conn, "exit %d %s\n", code, errString(err))
+			fmt.Fprintf(conn, "exit %d %s\n", code, oneLine(errString(err)))
 		}()
 	}
 }
+
+func oneLine(s string) string { return strings.ReplaceAll(s, "\n", "; ") }
 
 func errString(err error) string {
 	if err == nil {
@@ -161,6 +218,9 @@ func serveWebhooks(addr, secretFile, ref string, a *agent.Agent, log *slog.Logge
 		return nil, fmt.Errorf("failed to read the webhook secret: %w", err)
 	}
 	secret := []byte(strings.TrimSpace(string(raw)))
+	if len(secret) < 16 {
+		return nil, fmt.Errorf("the webhook secret in %s is empty or shorter than 16 characters: generate one (e.g. openssl rand -hex 32)", secretFile)
+	}
 	h := webhook.New(secret, func(p webhook.Push) {
 		if ref == "" || p.Branch == ref || p.Ref == ref {
 			a.Trigger("push via " + p.Provider)
@@ -192,6 +252,7 @@ func cmdReconcile(ctx context.Context, args []string, e env) error {
 		return fmt.Errorf("no agent is running on %s (%v): start one with `rekey agent`, or run `rekey apply`", o.stateDir, err)
 	}
 	defer conn.Close()
+	go func() { <-ctx.Done(); conn.Close() }() // Ctrl-C stops waiting; the agent's run goes on
 	fmt.Fprintln(conn, "reconcile")
 	return relayControl(conn, e.stdout)
 }

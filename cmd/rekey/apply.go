@@ -19,6 +19,7 @@ func cmdApply(ctx context.Context, args []string, e env) error {
 	if err := o.parse(newFlagSet("apply", e.stderr, &o), args); err != nil {
 		return err
 	}
+	o.retry = true // an operator asking again means: try again
 	s, results, err := applyOnce(ctx, &o, e)
 	if s == nil {
 		return err
@@ -100,6 +101,7 @@ func applyOnce(ctx context.Context, o *options, e env) (*session, []reconcile.Re
 	}
 	defer eng.Close()
 	obs := &engine.Observer{FP: s.fp.Of, Journal: j, Now: time.Now}
+	s.desired.Retry = o.retry
 	results, err := reconcile.Apply(ctx, s.desired, obs, s.executor(eng, j, e.stderr))
 	if err == nil {
 		// This commit was acted on: later ones must descend from it.

@@ -13,7 +13,8 @@ import (
 type options struct {
 	repo, ref, ageKeyFile, stateDir, output, dockerHost string
 	quiet                                               bool
-	killAfter                                           int // testing only: SIGKILL after N journal records (crash tests)
+	killAfter                                           int  // testing only: SIGKILL after N journal records (crash tests)
+	retry                                               bool // try again a value whose last rotation rolled back (an operator's apply, not the agent)
 
 	// Credentials for a remote repository, read from files.
 	gitTokenFile, gitUsername, gitSSHKey, gitKnownHosts string

@@ -37,6 +37,8 @@ func main() {
 
 var commands = map[string]func(context.Context, []string, env) error{
 	"agent":     cmdAgent,
+	"history":   cmdHistory,
+	"rotate":    cmdRotate,
 	"reconcile": cmdReconcile,
 	"plan":      cmdPlan,
 	"apply":     cmdApply,
@@ -54,6 +56,8 @@ Usage:
   rekey agent   [flags]          reconcile continuously: on an interval, on push webhooks, on local commits
   rekey reconcile [--state-dir]  ask the running agent to reconcile now, and print what happened
   rekey values set SECRET        encrypt a new value (read from stdin) into the values file
+  rekey rotate SECRET [flags]    generate a new value, commit (and push) it, then apply it
+  rekey history [SECRET]         audit trail: commits, per-secret fingerprint changes, rotations applied
   rekey version
 
 Common flags:

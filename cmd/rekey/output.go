@@ -64,7 +64,7 @@ func exitFor(rs []reconcile.Result) int {
 		switch r.Outcome {
 		case reconcile.OutcomeFailed:
 			return exitAttention
-		case reconcile.OutcomeRolledBack, reconcile.OutcomeFinalizeFailed:
+		case reconcile.OutcomeRolledBack, reconcile.OutcomeFinalizeFailed, reconcile.OutcomeHeld:
 			code = exitRolledBack
 		case reconcile.OutcomeRefused:
 			if code == exitOK {

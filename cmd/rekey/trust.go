@@ -41,8 +41,11 @@ func (s *session) guard(j *journal.Journal) error {
 	} else {
 		_, err = s.repo.VerifyCommit(head, trust)
 	}
-	if err != nil {
+	switch {
+	case errors.Is(err, gitsync.ErrUnsigned), errors.Is(err, gitsync.ErrUntrusted), errors.Is(err, gitsync.ErrBadSignature):
 		return refused("%v; the last applied state stays in place", err)
+	case err != nil:
+		return fmt.Errorf("failed to verify commits (check --trust-ssh / --trust-openpgp): %w", err)
 	}
 	return nil
 }
