@@ -74,8 +74,17 @@ func (r *rig) probe(service, url string) (string, error) {
 // following one.
 func (r *rig) idle() {
 	r.t.Helper()
-	if res := r.rekey("reconcile"); res.code != 0 {
-		r.t.Fatalf("rekey reconcile exited %d:\n%s\n%s", res.code, res.stdout, res.stderr)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		res := r.rekey("reconcile")
+		switch {
+		case res.code == 0:
+			return
+		case strings.Contains(res.stderr, "no agent is running") && time.Now().Before(deadline):
+			time.Sleep(100 * time.Millisecond) // still starting
+		default:
+			r.t.Fatalf("rekey reconcile exited %d:\n%s\n%s", res.code, res.stdout, res.stderr)
+		}
 	}
 }
 
@@ -167,4 +176,34 @@ func waitListening(t *testing.T, addr string) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	t.Fatalf("nothing listens on %s", addr)
+}
+
+// TestAgentHoldsAValueThatRolledBack: a committed value that fails verification rolls back once; the agent
+// does not roll it out again at every interval (each attempt restarts consumers), until a new commit.
+func TestAgentHoldsAValueThatRolledBack(t *testing.T) {
+	r := newRig(t, "0s")
+	r.startAgent(r.repo, "--interval", "1s")
+	r.idle()
+	r.values["session-key"] = "short-key" // under 16 bytes: the app refuses it
+	r.commitValues("a key the app refuses")
+	deadline := time.Now().Add(time.Minute)
+	for {
+		res := r.rekey("reconcile")
+		if strings.Contains(res.stdout, "session-key      held") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("never held:\n%s\n%s", res.stdout, res.stderr)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	ids := r.ids()
+	time.Sleep(4 * time.Second) // four intervals
+	if after := r.ids(); after["app"] != ids["app"] || after["worker"] != ids["worker"] {
+		t.Fatal("the agent rolled the refused value out again")
+	}
+	good := "a-good-key-after-the-bad-one-0123456789"
+	r.values["session-key"] = good
+	r.commitValues("a good key")
+	r.waitRotated(good, time.Minute)
 }
