@@ -100,3 +100,35 @@ func sshKey(t *testing.T, dir, name string) string {
 	}
 	return path
 }
+
+// TestSignedWriteBackPassesVerification: with commit verification on, rekey's own write-back commits are
+// accepted when it signs them with a trusted key, and refused (nothing applied) when it does not.
+func TestSignedWriteBackPassesVerification(t *testing.T) {
+	r := newRig(t, "0s")
+	dir := t.TempDir()
+	key := sshKey(t, dir, "rekey-bot")
+	allowed := filepath.Join(dir, "trusted-keys")
+	pub, _ := os.ReadFile(key + ".pub")
+	writeFile(t, allowed, string(pub))
+	r.git("-c", "gpg.format=ssh", "-c", "user.signingkey="+key+".pub", "commit", "-q", "--amend", "--no-edit", "-S")
+	trust := []string{"--trust-ssh", allowed}
+	if res := r.rekeyOpts(trust, "apply"); res.code != 0 {
+		t.Fatalf("signed initial state: exit %d\n%s", res.code, res.stderr)
+	}
+	head := r.git("rev-parse", "HEAD")
+	if res := r.rekeyOpts(trust, "rotate", "session-key"); res.code != 2 || !strings.Contains(res.stderr, "--signing-key") {
+		t.Fatalf("write-back without a signing key under verification: exit %d, want 2\n%s\n%s", res.code, res.stdout, res.stderr)
+	}
+	if r.git("rev-parse", "HEAD") != head {
+		t.Fatal("a write-back that would be refused was committed")
+	}
+	res := r.rekeyOpts(append(trust, "--signing-key", key), "rotate", "session-key")
+	if res.code != 0 {
+		t.Fatalf("signed write-back: exit %d\n%s\n%s", res.code, res.stdout, res.stderr)
+	}
+	value := r.committedValue("session-key")
+	r.values["session-key"] = value
+	if app, _ := r.fingerprints(); app["session_key"] != testenv.Fingerprint(value) {
+		t.Fatal("the signed write-back was not applied")
+	}
+}

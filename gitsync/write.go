@@ -18,6 +18,8 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/go-git/go-git/v5/plumbing/transport"
 	"github.com/go-git/go-git/v5/storage"
+	"github.com/hiddeco/sshsig"
+	"golang.org/x/crypto/ssh"
 )
 
 // ErrPushRejected is matched (errors.Is) by Commit errors for a URL source
@@ -53,6 +55,9 @@ type Change struct {
 type Author struct {
 	Name  string
 	Email string
+	// Signer, when set, signs the commit with SSH (namespace git, SHA-512), so that an agent that only
+	// accepts signed commits also accepts its own write-backs once this key is trusted.
+	Signer ssh.Signer
 }
 
 // commitError is a Commit error matching some of the sentinels above.
@@ -168,6 +173,11 @@ func (r *Repo) commit(ctx context.Context, branch, parent string, changes []Chan
 		Message:      message,
 		TreeHash:     treeHash,
 		ParentHashes: []plumbing.Hash{base.Hash},
+	}
+	if author.Signer != nil {
+		if err := signCommit(c, author.Signer); err != nil {
+			return Commit{}, err
+		}
 	}
 	obj := r.repo.Storer.NewEncodedObject()
 	if err := c.Encode(obj); err != nil {
@@ -754,5 +764,24 @@ func replaceFile(full string, content []byte, perm os.FileMode) error {
 		return err
 	}
 	ok = true
+	return nil
+}
+
+// signCommit adds an SSH signature over the commit as git would make it (gpg.format=ssh).
+func signCommit(c *object.Commit, signer ssh.Signer) error {
+	payload := &plumbing.MemoryObject{}
+	if err := c.EncodeWithoutSignature(payload); err != nil {
+		return fmt.Errorf("failed to encode the commit for signing: %w", err)
+	}
+	rd, err := payload.Reader()
+	if err != nil {
+		return err
+	}
+	defer rd.Close()
+	sig, err := sshsig.Sign(rd, signer, sshsig.HashSHA512, sshNamespace)
+	if err != nil {
+		return fmt.Errorf("failed to sign the commit: %w", err)
+	}
+	c.PGPSignature = string(sshsig.Armor(sig))
 	return nil
 }

@@ -2,11 +2,13 @@ package gitsync
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"io"
 	"net/http/cgi"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -14,6 +16,7 @@ import (
 
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/transport/http"
+	"golang.org/x/crypto/ssh"
 )
 
 var rekeyBot = Author{Name: "rekey bot", Email: "rekey@example.test"}
@@ -470,5 +473,53 @@ func TestCommitRemoteRefusal(t *testing.T) {
 		if got := mustResolve(t, r, "main").Hash; got != c1 {
 			t.Errorf("%s: cache main moved to %s", name, got)
 		}
+	}
+}
+
+// TestCommitSignedWithSSH: a write-back signed with an SSH key verifies against that key, so an agent
+// that requires trusted signatures accepts its own commits.
+func TestCommitSignedWithSSH(t *testing.T) {
+	dir := t.TempDir()
+	git := func(args ...string) string {
+		cmd := exec.Command("git", append([]string{"-c", "user.name=t", "-c", "user.email=t@example.invalid"}, args...)...)
+		cmd.Dir = dir
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("git %v: %v\n%s", args, err, out)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	git("init", "-q", "-b", "main")
+	os.WriteFile(filepath.Join(dir, "values.yaml"), []byte("a: 1\n"), 0o644)
+	git("add", "-A")
+	git("commit", "-qm", "one")
+	head := git("rev-parse", "HEAD")
+	_, priv, _ := ed25519.GenerateKey(nil)
+	signer, err := ssh.NewSignerFromKey(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := Open(context.Background(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := r.Commit(context.Background(), "main", head, []Change{{Path: "values.yaml", Content: []byte("a: 2\n")}},
+		"rotate", Author{Name: "rekey", Email: "rekey@localhost", Signer: signer})
+	if err != nil {
+		t.Fatal(err)
+	}
+	trusted := TrustedKeys{SSH: []string{string(ssh.MarshalAuthorizedKey(signer.PublicKey()))}}
+	got, err := r.VerifyCommit(c.Hash, trusted)
+	if err != nil || got.Kind != SignerSSH {
+		t.Fatalf("VerifyCommit = %+v, %v", got, err)
+	}
+	other, _, _ := ed25519.GenerateKey(nil)
+	otherKey, _ := ssh.NewPublicKey(other)
+	if _, err := r.VerifyCommit(c.Hash, TrustedKeys{SSH: []string{string(ssh.MarshalAuthorizedKey(otherKey))}}); !errors.Is(err, ErrUntrusted) {
+		t.Errorf("with another trusted key: %v, want ErrUntrusted", err)
+	}
+	// git itself sees a good signature header and the same content.
+	if out := git("cat-file", "-p", c.Hash); !strings.Contains(out, "gpgsig -----BEGIN SSH SIGNATURE-----") {
+		t.Errorf("no ssh signature in the commit object:\n%s", out)
 	}
 }

@@ -315,3 +315,30 @@ func (j *Journal) Since(ctx context.Context, secret string, now time.Time) (time
 	})
 	return since, err
 }
+
+// MarkWriteBack records that rekey committed a new value for secret at t, before it is applied: a
+// write-back whose apply never starts must not make the secret due again at once.
+func (j *Journal) MarkWriteBack(ctx context.Context, secret string, t time.Time) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	v, err := t.UTC().MarshalText()
+	if err != nil {
+		return err
+	}
+	return j.db.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketMeta).Put([]byte("writeback/"+secret), v)
+	})
+}
+
+// LastWriteBack returns the time recorded by MarkWriteBack, zero if none.
+func (j *Journal) LastWriteBack(secret string) (time.Time, error) {
+	var t time.Time
+	err := j.db.View(func(tx *bolt.Tx) error {
+		if v := tx.Bucket(bucketMeta).Get([]byte("writeback/" + secret)); v != nil {
+			return t.UnmarshalText(v)
+		}
+		return nil
+	})
+	return t, err
+}

@@ -322,3 +322,17 @@ func TestSinceIsRecordedOnce(t *testing.T) {
 		t.Errorf("second Since = %v, want the first time", again)
 	}
 }
+
+func TestLastWriteBack(t *testing.T) {
+	j := open(t, filepath.Join(t.TempDir(), "state"))
+	if got, err := j.LastWriteBack("k"); err != nil || !got.IsZero() {
+		t.Fatalf("before any: %v, %v", got, err)
+	}
+	t0 := time.Date(2026, 5, 6, 7, 8, 9, 0, time.UTC)
+	if err := j.MarkWriteBack(context.Background(), "k", t0); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := j.LastWriteBack("k"); !got.Equal(t0) {
+		t.Errorf("LastWriteBack = %v", got)
+	}
+}

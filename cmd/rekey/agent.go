@@ -33,13 +33,15 @@ func cmdAgent(ctx context.Context, args []string, e env) error {
 	hookAddr := fs.String("webhook-addr", "", "address for push webhooks (GitHub, Gitea/Forgejo, GitLab), e.g. 127.0.0.1:9000; off when empty")
 	hookSecret := fs.String("webhook-secret-file", "", "file holding the shared webhook secret (required with --webhook-addr)")
 	author := fs.String("author", "rekey <rekey@localhost>", "author of scheduled-rotation commits")
+	signingKey := fs.String("signing-key", "", "SSH private key that signs scheduled-rotation commits (trust its public key with --trust-ssh)")
 	if err := o.parse(fs, args); err != nil {
 		return err
 	}
-	who, err := parseAuthor(*author)
+	who, err := parseAuthor(*author, *signingKey)
 	if err != nil {
 		return err
 	}
+
 	if *interval <= 0 {
 		return usageError("--interval must be positive, got %s", *interval)
 	}
@@ -91,15 +93,7 @@ func (r *agentReconciler) Reconcile(ctx context.Context, reason string) error {
 	r.mu.Lock()
 	r.last = results
 	r.mu.Unlock()
-	for _, res := range results {
-		if res.Outcome != reconcile.OutcomeInSync {
-			reason := res.Reason
-			if reason == "" {
-				reason = res.Note
-			}
-			r.log.Info("secret", "secret", res.Secret, "outcome", res.Outcome, "from", res.FromFP, "to", res.ToFP, "reason", reason)
-		}
-	}
+	r.logResults(results)
 	if err != nil {
 		if s != nil {
 			err = s.redact.Error(err)
@@ -130,16 +124,34 @@ func (r *agentReconciler) rotateDue(ctx context.Context) error {
 		if err != nil || len(due) == 0 {
 			return err
 		}
-		c, err := s.writeBack(ctx, due[0], "rotate_every", r.author)
+		if err := r.o.canWriteBack(r.author); err != nil {
+			return fmt.Errorf("%s is due for rotation but nothing was committed: %w", due[0], err)
+		}
+		c, err := s.guardedWriteBack(ctx, due[0], "rotate_every", r.author)
 		if err != nil {
 			return err
 		}
 		r.log.Info("scheduled rotation committed", "secret", due[0], "commit", short(c.Hash))
-		if _, _, err := applyOnce(ctx, r.o, r.e); err != nil {
+		_, results, err := applyOnce(ctx, r.o, r.e)
+		r.logResults(results)
+		if err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// logResults logs every secret that did something or could not.
+func (r *agentReconciler) logResults(results []reconcile.Result) {
+	for _, res := range results {
+		if res.Outcome != reconcile.OutcomeInSync {
+			reason := res.Reason
+			if reason == "" {
+				reason = res.Note
+			}
+			r.log.Info("secret", "secret", res.Secret, "outcome", res.Outcome, "from", res.FromFP, "to", res.ToFP, "reason", reason)
+		}
+	}
 }
 
 func (r *agentReconciler) results() []reconcile.Result {

@@ -47,15 +47,34 @@ func newFlagSet(name string, stderr io.Writer, o *options) *flag.FlagSet {
 }
 
 func (o *options) parse(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		if err == flag.ErrHelp {
-			return &codeError{code: exitOK}
+	_, err := o.parseArgs(fs, args, 0)
+	return err
+}
+
+// parseArgs parses flags and up to max positional arguments, in any order (`rotate SECRET --repo R` and
+// `rotate --repo R SECRET` both work), then checks the options.
+func (o *options) parseArgs(fs *flag.FlagSet, args []string, max int) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if err == flag.ErrHelp {
+				return nil, &codeError{code: exitOK}
+			}
+			return nil, &codeError{code: exitUsage}
 		}
-		return &codeError{code: exitUsage}
+		if fs.NArg() == 0 {
+			break
+		}
+		if len(pos) == max {
+			return nil, usageError("unexpected argument %q", fs.Arg(0))
+		}
+		pos, args = append(pos, fs.Arg(0)), fs.Args()[1:]
 	}
-	if fs.NArg() > 0 {
-		return usageError("unexpected argument %q", fs.Arg(0))
-	}
+	return pos, o.check()
+}
+
+// check validates option combinations after parsing.
+func (o *options) check() error {
 	if o.output != "text" && o.output != "json" {
 		return usageError("--output must be text or json, got %q", o.output)
 	}

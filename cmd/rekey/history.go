@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"path/filepath"
@@ -136,12 +135,13 @@ func cmdHistory(ctx context.Context, args []string, e env) error {
 	var o options
 	fs := newFlagSet("history", e.stderr, &o)
 	limit := fs.Int("limit", defaultLimit, "show at most N commits (0: all)")
-	secret, rest, err := splitSecretArg(fs, args)
+	pos, err := o.parseArgs(fs, args, 1)
 	if err != nil {
 		return err
 	}
-	if err := o.parse(fs, rest); err != nil {
-		return err
+	var secret string
+	if len(pos) == 1 {
+		secret = pos[0]
 	}
 	if *limit < 0 {
 		return usageError("--limit must be 0 (all) or more, got %d", *limit)
@@ -157,22 +157,6 @@ func cmdHistory(ctx context.Context, args []string, e env) error {
 	printHistory(&b, out)
 	_, err = io.WriteString(e.stdout, red.String(b.String()))
 	return err
-}
-
-// splitSecretArg parses the flags before the optional SECRET and returns it with what follows it, for
-// options.parse to read the flags after it.
-func splitSecretArg(fs *flag.FlagSet, args []string) (string, []string, error) {
-	if err := fs.Parse(args); err != nil {
-		if err == flag.ErrHelp {
-			return "", nil, &codeError{code: exitOK}
-		}
-		return "", nil, &codeError{code: exitUsage}
-	}
-	rest := fs.Args()
-	if len(rest) == 0 {
-		return "", nil, nil
-	}
-	return rest[0], rest[1:], nil
 }
 
 // historian reads the desired state at any commit and remembers what it read.

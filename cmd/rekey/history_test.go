@@ -219,9 +219,10 @@ func TestSplitSecretArg(t *testing.T) {
 		var o options
 		fs := newFlagSet("history", io.Discard, &o)
 		limit := fs.Int("limit", defaultLimit, "")
-		secret, rest, err := splitSecretArg(fs, tt.args)
-		if err == nil {
-			err = o.parse(fs, rest)
+		pos, err := o.parseArgs(fs, tt.args, 1)
+		var secret string
+		if len(pos) == 1 {
+			secret = pos[0]
 		}
 		if err == nil && *limit < 0 {
 			err = usageError("negative")
@@ -236,7 +237,7 @@ func TestSplitSecretArg(t *testing.T) {
 	}
 	var o options
 	fs := newFlagSet("history", io.Discard, &o)
-	if _, _, err := splitSecretArg(fs, []string{"-h"}); err == nil || err.(*codeError).code != exitOK {
+	if _, err := o.parseArgs(fs, []string{"-h"}, 1); err == nil || err.(*codeError).code != exitOK {
 		t.Errorf("-h: %v", err)
 	}
 }

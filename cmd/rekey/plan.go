@@ -25,6 +25,7 @@ func cmdPlan(ctx context.Context, args []string, e env) error {
 	if err := s.guard(j); err != nil {
 		return err // apply would refuse this commit: say so here too
 	}
+	s.desired.Retry = true // what `rekey apply` would do
 	p := reconcile.MakePlan(s.desired, observed)
 	if o.json() {
 		return writeJSON(e.stdout, planJSON(s, p))

@@ -2,10 +2,10 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"maps"
 	"net/mail"
+	"os"
 	"time"
 
 	"github.com/rekeyhq/rekey/gitsync"
@@ -13,6 +13,7 @@ import (
 	"github.com/rekeyhq/rekey/journal"
 	"github.com/rekeyhq/rekey/reconcile"
 	"github.com/rekeyhq/rekey/sopsio"
+	"golang.org/x/crypto/ssh"
 )
 
 // cmdRotate generates a new value for a secret, commits it to the desired-state repository (pushing it
@@ -21,19 +22,27 @@ func cmdRotate(ctx context.Context, args []string, e env) error {
 	var o options
 	fs := newFlagSet("rotate", e.stderr, &o)
 	author := fs.String("author", "rekey <rekey@localhost>", "author of the write-back commit")
-	secret, err := parseOneArg(fs, &o, args, "rotate takes exactly one secret name")
+	signingKey := fs.String("signing-key", "", "SSH private key that signs the write-back commit (trust its public key with --trust-ssh)")
+	pos, err := o.parseArgs(fs, args, 1)
 	if err != nil {
 		return err
 	}
-	who, err := parseAuthor(*author)
+	if len(pos) != 1 {
+		return usageError("rotate takes exactly one secret name")
+	}
+	secret := pos[0]
+	who, err := parseAuthor(*author, *signingKey)
 	if err != nil {
+		return err
+	}
+	if err := o.canWriteBack(who); err != nil {
 		return err
 	}
 	s, err := load(ctx, &o, e)
 	if err != nil {
 		return err
 	}
-	c, err := s.writeBack(ctx, secret, "on demand", who)
+	c, err := s.guardedWriteBack(ctx, secret, "on demand", who)
 	if err != nil {
 		return err
 	}
@@ -51,26 +60,51 @@ func cmdRotate(ctx context.Context, args []string, e env) error {
 	return s2.redact.Error(err)
 }
 
-// parseOneArg parses flags around exactly one positional argument (flags may come after it).
-func parseOneArg(fs *flag.FlagSet, o *options, args []string, usage string) (string, error) {
-	if len(args) == 0 || len(args[0]) > 0 && args[0][0] == '-' {
-		if err := o.parse(fs, args); err != nil {
-			return "", err
-		}
-		return "", usageError("%s", usage)
+// canWriteBack refuses, before anything is committed, a write-back that commit verification would then
+// refuse to apply.
+func (o *options) canWriteBack(who gitsync.Author) error {
+	if o.verifyCommits != "" && who.Signer == nil {
+		return usageError("commit verification is on: pass --signing-key with a key listed in --trust-ssh, or rekey's own write-back commits would be refused")
 	}
-	if err := o.parse(fs, args[1:]); err != nil {
-		return "", err
-	}
-	return args[0], nil
+	return nil
 }
 
-func parseAuthor(s string) (gitsync.Author, error) {
+// parseAuthor reads --author and, if given, the SSH key that signs write-back commits: an agent that
+// only accepts signed commits must be able to accept its own.
+func parseAuthor(s, signingKey string) (gitsync.Author, error) {
 	a, err := mail.ParseAddress(s)
 	if err != nil {
 		return gitsync.Author{}, usageError("--author must look like 'Name <email>': %v", err)
 	}
-	return gitsync.Author{Name: a.Name, Email: a.Address}, nil
+	who := gitsync.Author{Name: a.Name, Email: a.Address}
+	if signingKey == "" {
+		return who, nil
+	}
+	pem, err := os.ReadFile(signingKey)
+	if err != nil {
+		return who, fmt.Errorf("failed to read --signing-key: %w", err)
+	}
+	if who.Signer, err = ssh.ParsePrivateKey(pem); err != nil {
+		return who, fmt.Errorf("failed to parse --signing-key %s (an unencrypted OpenSSH private key): %w", signingKey, err)
+	}
+	return who, nil
+}
+
+// guardedWriteBack checks that the loaded commit is trusted (never build on a state apply would refuse),
+// records the attempt, and writes back a new value.
+func (s *session) guardedWriteBack(ctx context.Context, secret, why string, who gitsync.Author) (gitsync.Commit, error) {
+	j, err := journal.Open(s.o.stateDir)
+	if err != nil {
+		return gitsync.Commit{}, err
+	}
+	defer j.Close()
+	if err := s.guard(j); err != nil {
+		return gitsync.Commit{}, err
+	}
+	if err := j.MarkWriteBack(ctx, secret, time.Now()); err != nil {
+		return gitsync.Commit{}, err
+	}
+	return s.writeBack(ctx, secret, why, who)
 }
 
 // writeBack generates a new value for secret, encrypts the values file to the recipients of the
@@ -123,9 +157,9 @@ func (s *session) writeBack(ctx context.Context, secret, why string, who gitsync
 	return c, nil
 }
 
-// dueForRotation lists the secrets whose rotate_every has passed since rekey last started a rotation of
-// them (whatever its outcome: a value that failed verification is not regenerated in a loop) or, before
-// any, since rekey first saw them.
+// dueForRotation lists the secrets whose rotate_every has passed since rekey last wrote back or started a
+// rotation of them (whatever the outcome: a value that failed is not regenerated in a loop) or, before any,
+// since rekey first saw them.
 func (s *session) dueForRotation(ctx context.Context, j *journal.Journal, now time.Time) ([]string, error) {
 	var due []string
 	for _, name := range s.cfg.Names() {
@@ -141,7 +175,11 @@ func (s *session) dueForRotation(ctx context.Context, j *journal.Journal, now ti
 		if err != nil {
 			return nil, err
 		}
-		if last := lastAttempt(recs); last.After(since) {
+		wb, err := j.LastWriteBack(name)
+		if err != nil {
+			return nil, err
+		}
+		if last := later(lastAttempt(recs), wb); !last.IsZero() {
 			since = last
 		}
 		if now.Sub(since) >= every {
@@ -149,6 +187,13 @@ func (s *session) dueForRotation(ctx context.Context, j *journal.Journal, now ti
 		}
 	}
 	return due, nil
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
 
 func lastAttempt(recs []reconcile.Record) time.Time {
