@@ -132,15 +132,16 @@ func (a *Agent) Run(ctx context.Context) error {
 }
 
 func (a *Agent) runOnce(ctx context.Context) {
-	a.mu.Lock()
-	reasons, waiters := a.reasons, a.waiters
-	a.reasons, a.waiters = nil, nil
-	a.mu.Unlock()
-	// Drain a wake that arrived during the settle delay: its reason is already in this run.
+	// Drain a wake that arrived during the settle delay first: its reason and waiter are taken below.
+	// (Draining after taking them could swallow the wake of a trigger that lands in between.)
 	select {
 	case <-a.wake:
 	default:
 	}
+	a.mu.Lock()
+	reasons, waiters := a.reasons, a.waiters
+	a.reasons, a.waiters = nil, nil
+	a.mu.Unlock()
 	start := time.Now()
 	err := a.r.Reconcile(ctx, joinReasons(reasons))
 	a.log.Info("reconciled", "reasons", joinReasons(reasons), "duration", time.Since(start).Round(time.Millisecond), "error", errString(err))

@@ -57,11 +57,12 @@ func byUrgency(sps []SecretPlan) []SecretPlan {
 	return out
 }
 
-// idle reports the secrets that had nothing to do.
+// idle reports the secrets that had nothing to do, and those left refused or held after what ran (a
+// refused value whose kept rotation was finished still is not applied).
 func idle(p Plan, done []Result) []Result {
 	var out []Result
 	for _, sp := range p.Secrets {
-		if ran(done, sp.Secret) {
+		if ran(done, sp.Secret) && sp.Action != ActionRefuse && sp.Action != ActionHold {
 			continue
 		}
 		r := Result{Secret: sp.Secret, Action: sp.Action, Outcome: outcomeOf(sp.Action),

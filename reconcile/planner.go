@@ -18,12 +18,20 @@ func planSecret(s Secret, st SecretState, now time.Time, retry bool) SecretPlan 
 	sp := SecretPlan{Secret: s.Name, Kind: s.Kind, ToFP: s.DesiredFP}
 	sp.FromFP, sp.Note = liveFP(s, st)
 	t := st.Txn
+	windowOver := t != nil && !now.Before(t.FinalizeAfter)
 	switch {
 	case t != nil && t.Phase < PhaseVerified:
 		return planRecover(sp, s, t)
-	case st.Revoked && !inSync(s, st) && (t == nil || t.Phase >= PhaseVerified):
-		sp.Action = ActionRefuse
-		sp.Note = "the desired value was revoked by an earlier rotation (a revert or replay?); commit a new value"
+	case revoked(s, st) && !inSync(s, st) && t != nil && t.Phase == PhaseVerified && windowOver:
+		// Refuse the value, but still finish the kept rotation: its old value must not stay accepted.
+		sp = planFinalize(sp, s, t, true)
+		sp.Note = refusedNote
+		return sp
+	case revoked(s, st) && !inSync(s, st) && (t == nil || t.Phase >= PhaseVerified):
+		sp.Action, sp.Note = ActionRefuse, refusedNote
+		return sp
+	case t != nil && t.ToFP != s.DesiredFP && t.Phase == PhaseVerified && !retry && st.RolledBack == s.DesiredFP:
+		sp.Action, sp.Note = ActionHold, heldNote
 		return sp
 	case t != nil && t.ToFP != s.DesiredFP && t.Phase == PhaseVerified:
 		// Git moved on while the previous value was kept: the new rotation supersedes the old one.
@@ -42,11 +50,29 @@ func planSecret(s Secret, st SecretState, now time.Time, retry bool) SecretPlan 
 		sp.Action = ActionNone
 		return sp
 	case t == nil && !retry && st.RolledBack == s.DesiredFP:
-		sp.Action = ActionHold
-		sp.Note = "the last attempt to rotate to this value rolled back; commit a new value, or run rekey apply to try again"
+		sp.Action, sp.Note = ActionHold, heldNote
 		return sp
 	}
 	return planRotate(sp, s, now)
+}
+
+const (
+	refusedNote = "the desired value was revoked by an earlier rotation (a revert or replay?); commit a new value"
+	heldNote    = "the last attempt to rotate to this value rolled back; commit a new value, or run rekey apply to try again"
+)
+
+// revoked reports whether the desired value must never be applied: a finished rotation removed it, or a
+// rotation still keeping it as previous is retiring it (a revert during the keep_previous window).
+func revoked(s Secret, st SecretState) bool {
+	if st.Revoked {
+		return true
+	}
+	for t := st.Txn; t != nil; t = t.Kept {
+		if t.Phase >= PhaseVerified && t.FromFP != "" && t.FromFP == s.DesiredFP {
+			return true
+		}
+	}
+	return false
 }
 
 // liveFP is the fingerprint consumers use now: the value at the first current location. When

@@ -317,3 +317,37 @@ func TestLastRolledBack(t *testing.T) {
 		t.Errorf("a crash recovery is not a failed verification: %q", got)
 	}
 }
+
+// The review's cases: a revert during the window, a refused value past the window, a superseding value
+// that rolled back.
+func TestPlanReplayAndHoldDuringAWindow(t *testing.T) {
+	d := Desired{Secrets: []Secret{sessionKey(time.Hour)}}
+	kept := &Txn{ID: "a", Phase: PhaseVerified, FromFP: "hmac:v1", ToFP: "hmac:v2", FinalizeAfter: t0.Add(time.Hour)}
+	st := func(txn *Txn, rolledBack string) Observed {
+		o := observed("hmac:v2", "hmac:v1", txn)
+		s := o.Secrets["session-key"]
+		s.RolledBack = rolledBack
+		o.Secrets["session-key"] = s
+		return o
+	}
+	// A revert to v1 while v1 is still kept as previous: refused, not a supersede.
+	d.Secrets[0].DesiredFP = "hmac:v1"
+	if got := MakePlan(d, st(kept, "")).Secrets[0]; got.Action != ActionRefuse {
+		t.Errorf("revert in the window: %s", got.Action)
+	}
+	// Past the window, the refusal still drops v1.
+	past := *kept
+	past.FinalizeAfter = t0.Add(-time.Minute)
+	if got := MakePlan(d, st(&past, "")).Secrets[0]; got.Action != ActionFinalize || got.Note != refusedNote {
+		t.Errorf("revert after the window: %s (%s), want finalize with the refusal noted", got.Action, got.Note)
+	}
+	// A superseding value that rolled back is held, not retried every run.
+	d.Secrets[0].DesiredFP = "hmac:v3"
+	if got := MakePlan(d, st(kept, "hmac:v3")).Secrets[0]; got.Action != ActionHold {
+		t.Errorf("superseding value that rolled back: %s, want hold", got.Action)
+	}
+	d.Retry = true
+	if got := MakePlan(d, st(kept, "hmac:v3")).Secrets[0]; got.Action != ActionRotate {
+		t.Errorf("with Retry: %s, want rotate", got.Action)
+	}
+}

@@ -115,30 +115,35 @@ func (r *agentReconciler) rotateDue(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		j, err := journal.Open(r.o.stateDir)
-		if err != nil {
-			return err
-		}
-		due, err := s.dueForRotation(ctx, j, time.Now())
-		j.Close()
-		if err != nil || len(due) == 0 {
-			return err
-		}
-		if err := r.o.canWriteBack(r.author); err != nil {
-			return fmt.Errorf("%s is due for rotation but nothing was committed: %w", due[0], err)
-		}
-		c, err := s.guardedWriteBack(ctx, due[0], "rotate_every", r.author)
-		if err != nil {
-			return err
-		}
-		r.log.Info("scheduled rotation committed", "secret", due[0], "commit", short(c.Hash))
-		_, results, err := applyOnce(ctx, r.o, r.e)
-		r.logResults(results)
-		if err != nil {
-			return err
+		more, err := r.rotateFirstDue(ctx, s)
+		if err != nil || !more {
+			return s.redact.Error(err)
 		}
 	}
 	return nil
+}
+
+// rotateFirstDue writes back and applies the first due secret, reporting whether there was one.
+func (r *agentReconciler) rotateFirstDue(ctx context.Context, s *session) (bool, error) {
+	var due []string
+	err := s.withJournal(func(j *journal.Journal) (err error) {
+		due, err = s.dueForRotation(ctx, j, time.Now())
+		return err
+	})
+	if err != nil || len(due) == 0 {
+		return false, err
+	}
+	if err := r.o.canWriteBack(r.author); err != nil {
+		return false, fmt.Errorf("%s is due for rotation but nothing was committed: %w", due[0], err)
+	}
+	c, err := s.guardedWriteBack(ctx, due[0], "rotate_every", r.author)
+	if err != nil {
+		return false, err
+	}
+	r.log.Info("scheduled rotation committed", "secret", due[0], "commit", short(c.Hash))
+	_, results, err := applyOnce(ctx, r.o, r.e)
+	r.logResults(results)
+	return true, err
 }
 
 // logResults logs every secret that did something or could not.
@@ -173,6 +178,11 @@ func listenControl(stateDir string) (net.Listener, error) {
 	ln, err := net.Listen("unix", path)
 	if err != nil {
 		return nil, fmt.Errorf("failed to listen on %s: %w", path, err)
+	}
+	// The 0700 state dir already keeps others out; the socket's own mode says the same.
+	if err := os.Chmod(path, 0o600); err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("failed to restrict %s: %w", path, err)
 	}
 	return ln, nil
 }
@@ -242,7 +252,9 @@ func serveWebhooks(addr, secretFile, ref string, a *agent.Agent, log *slog.Logge
 	if err != nil {
 		return nil, fmt.Errorf("failed to listen for webhooks on %s: %w", addr, err)
 	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	// Bounded reads: a client that is not authenticated yet must not hold connections open.
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+		WriteTimeout: 30 * time.Second, IdleTimeout: time.Minute, MaxHeaderBytes: 64 << 10}
 	go srv.Serve(ln)
 	log.Info("listening for webhooks", "addr", ln.Addr().String())
 	return func() {

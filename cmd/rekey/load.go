@@ -172,3 +172,8 @@ func newTxnID() string {
 	_, _ = randRead(b[:])
 	return fmt.Sprintf("%s-%x", time.Now().UTC().Format("20060102T150405Z"), b)
 }
+
+// warn tells the operator something worth knowing that does not stop the command.
+func (s *session) warn(msg string) {
+	fmt.Fprintf(s.e.stderr, "rekey: warning: %s\n", msg)
+}

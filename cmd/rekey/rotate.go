@@ -63,10 +63,23 @@ func cmdRotate(ctx context.Context, args []string, e env) error {
 // canWriteBack refuses, before anything is committed, a write-back that commit verification would then
 // refuse to apply.
 func (o *options) canWriteBack(who gitsync.Author) error {
-	if o.verifyCommits != "" && who.Signer == nil {
+	if o.verifyCommits == "" {
+		return nil
+	}
+	if who.Signer == nil {
 		return usageError("commit verification is on: pass --signing-key with a key listed in --trust-ssh, or rekey's own write-back commits would be refused")
 	}
-	return nil
+	trust, err := o.trustedKeys()
+	if err != nil {
+		return err
+	}
+	mine := string(ssh.MarshalAuthorizedKey(who.Signer.PublicKey()))
+	for _, k := range trust.SSH {
+		if pk, _, _, _, err := ssh.ParseAuthorizedKey([]byte(k)); err == nil && string(ssh.MarshalAuthorizedKey(pk)) == mine {
+			return nil
+		}
+	}
+	return usageError("the --signing-key is not listed in --trust-ssh: its write-back commits would be refused")
 }
 
 // parseAuthor reads --author and, if given, the SSH key that signs write-back commits: an agent that
@@ -93,18 +106,24 @@ func parseAuthor(s, signingKey string) (gitsync.Author, error) {
 // guardedWriteBack checks that the loaded commit is trusted (never build on a state apply would refuse),
 // records the attempt, and writes back a new value.
 func (s *session) guardedWriteBack(ctx context.Context, secret, why string, who gitsync.Author) (gitsync.Commit, error) {
+	if err := s.withJournal(s.guard); err != nil {
+		return gitsync.Commit{}, err
+	}
+	// The journal is not held across the push: status, plan and apply stay usable meanwhile.
+	c, err := s.writeBack(ctx, secret, why, who)
+	if err != nil {
+		return c, err
+	}
+	return c, s.withJournal(func(j *journal.Journal) error { return j.MarkWriteBack(ctx, secret, time.Now()) })
+}
+
+func (s *session) withJournal(f func(*journal.Journal) error) error {
 	j, err := journal.Open(s.o.stateDir)
 	if err != nil {
-		return gitsync.Commit{}, err
+		return err
 	}
 	defer j.Close()
-	if err := s.guard(j); err != nil {
-		return gitsync.Commit{}, err
-	}
-	if err := j.MarkWriteBack(ctx, secret, time.Now()); err != nil {
-		return gitsync.Commit{}, err
-	}
-	return s.writeBack(ctx, secret, why, who)
+	return f(j)
 }
 
 // writeBack generates a new value for secret, encrypts the values file to the recipients of the
@@ -124,11 +143,7 @@ func (s *session) writeBack(ctx context.Context, secret, why string, who gitsync
 	if err != nil {
 		return gitsync.Commit{}, err
 	}
-	rules, err := s.repo.ReadFile(s.commit.Hash, ".sops.yaml")
-	if err != nil {
-		return gitsync.Commit{}, fmt.Errorf("failed to read .sops.yaml at %s: %w; it names who the values file is encrypted to", short(s.commit.Hash), err)
-	}
-	recipients, err := sopsio.RecipientsFor(rules, ".", s.cfg.Values)
+	recipients, err := s.readers()
 	if err != nil {
 		return gitsync.Commit{}, err
 	}
@@ -155,6 +170,43 @@ func (s *session) writeBack(ctx context.Context, secret, why string, who gitsync
 		return gitsync.Commit{}, fmt.Errorf("failed to write the new value of %s back to %s (nothing was applied): %w", secret, branch, err)
 	}
 	return c, nil
+}
+
+// readers are the age recipients the values file is encrypted to now. A write-back re-encrypts every
+// value, so it keeps exactly these: taking .sops.yaml instead would let anyone who can push add a
+// recipient of their own and read every secret in the next write-back.
+func (s *session) readers() ([]string, error) {
+	data, err := s.repo.ReadFile(s.commit.Hash, s.cfg.Values)
+	if err != nil {
+		return nil, err
+	}
+	recipients, err := sopsio.FileRecipients(data, sopsio.FormatForPath(s.cfg.Values))
+	if err != nil {
+		return nil, fmt.Errorf("failed to read the recipients of %s: %w", s.cfg.Values, err)
+	}
+	rules, err := s.repo.ReadFile(s.commit.Hash, ".sops.yaml")
+	if err == nil {
+		if want, err := sopsio.RecipientsFor(rules, ".", s.cfg.Values); err == nil && !sameSet(want, recipients) {
+			s.warn("the recipients in .sops.yaml differ from those the values file is encrypted to; the write-back keeps the file's (re-encrypt with sops to change who can read it)")
+		}
+	}
+	return recipients, nil
+}
+
+func sameSet(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	seen := map[string]bool{}
+	for _, x := range a {
+		seen[x] = true
+	}
+	for _, x := range b {
+		if !seen[x] {
+			return false
+		}
+	}
+	return true
 }
 
 // dueForRotation lists the secrets whose rotate_every has passed since rekey last wrote back or started a

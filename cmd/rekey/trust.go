@@ -19,15 +19,17 @@ func (s *session) guard(j *journal.Journal) error {
 		return fmt.Errorf("failed to read the last applied commit from the journal (refusing to go on): %w", err)
 	}
 	head := s.commit.Hash
-	if applied != "" && applied != head && !s.o.allowRewrite {
+	descends := true
+	if applied != "" && applied != head {
 		ok, err := s.repo.IsAncestor(applied, head)
 		if err != nil && !errors.Is(err, gitsync.ErrNotFound) {
 			return err
 		}
-		if !ok {
-			return refused("commit %s does not descend from %s, the last applied commit (history rewritten or force-pushed?); check the repository, then rerun with --allow-rewrite to accept it",
-				short(head), short(applied))
-		}
+		descends = ok
+	}
+	if !descends && !s.o.allowRewrite {
+		return refused("commit %s does not descend from %s, the last applied commit (history rewritten or force-pushed?); check the repository, then rerun with --allow-rewrite to accept it",
+			short(head), short(applied))
 	}
 	if s.o.verifyCommits == "" {
 		return nil
@@ -36,9 +38,9 @@ func (s *session) guard(j *journal.Journal) error {
 	if err != nil {
 		return err
 	}
-	if s.o.verifyCommits == "strict" {
+	if s.o.verifyCommits == "strict" && descends {
 		_, err = s.repo.VerifyRange(applied, head, trust)
-	} else {
+	} else { // head mode, or an accepted rewrite: there is no range from the applied commit
 		_, err = s.repo.VerifyCommit(head, trust)
 	}
 	switch {
