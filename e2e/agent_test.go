@@ -24,7 +24,7 @@ import (
 func (r *rig) startAgent(repo string, extra ...string) *bytes.Buffer {
 	r.t.Helper()
 	args := append([]string{"agent", "--repo", repo, "--state-dir", r.stateDir, "--age-key-file", r.keyFile,
-		"--interval", "1h"}, extra...)
+		"--interval", "1h", "--bootstrap"}, extra...)
 	cmd := exec.Command(rekeyBin, args...)
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
 	var log bytes.Buffer
@@ -206,4 +206,17 @@ func TestAgentHoldsAValueThatRolledBack(t *testing.T) {
 	r.values["session-key"] = good
 	r.commitValues("a good key")
 	r.waitRotated(good, time.Minute)
+}
+
+// TestAgentRefusesAnEmptyStateDir: the guards live in the journal; an agent does not silently start over
+// on a missing state dir.
+func TestAgentRefusesAnEmptyStateDir(t *testing.T) {
+	state := filepath.Join(t.TempDir(), "gone")
+	out, err := exec.Command(rekeyBin, "agent", "--repo", t.TempDir(), "--state-dir", state).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "has no journal") {
+		t.Fatalf("agent on an empty state dir: %v\n%s", err, out)
+	}
+	if _, err := os.Stat(state); !os.IsNotExist(err) {
+		t.Error("the refused agent created the state dir")
+	}
 }

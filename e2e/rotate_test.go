@@ -73,6 +73,15 @@ func TestRotateAppKey(t *testing.T) {
 		t.Error("docker compose config does not show the new value")
 	}
 	assertUpRecreatesNothing(t, r)
+
+	// The audit trail tells the story: the commit, the rolls with the containers they left running.
+	hist := r.rekey("history", "session-key")
+	workerID := r.stack.ContainerID(t, "worker")[:12]
+	for _, want := range []string{"rotate the session key", "secrets changed", "recreate app (rotation)", "→ container " + workerID, "finalized"} {
+		if !strings.Contains(hist.stdout, want) {
+			t.Errorf("history lacks %q:\n%s", want, hist.stdout)
+		}
+	}
 }
 
 // assertUpRecreatesNothing checks that Compose agrees with what rekey did: its own `up -d` finds

@@ -53,6 +53,22 @@ func (s *Stack) restart(ctx context.Context, service string) error {
 	return nil
 }
 
+// Containers lists the short IDs of a service's containers, for the journal.
+func (s *Stack) Containers(ctx context.Context, consumer string) ([]string, error) {
+	if isHost(consumer) {
+		return nil, nil
+	}
+	cs, err := s.Engine.Containers(ctx, s.Compose.Project, consumer)
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]string, len(cs))
+	for i, c := range cs {
+		ids[i] = c.ID[:min(12, len(c.ID))]
+	}
+	return ids, nil
+}
+
 // WaitHealthy waits for a service's containers; host consumers have nothing to wait for.
 func (s *Stack) WaitHealthy(ctx context.Context, consumer string) error {
 	if isHost(consumer) {

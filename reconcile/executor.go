@@ -352,7 +352,17 @@ func (r *run) roll(ctx context.Context, st Step) error {
 	}
 	c := Consumer{Name: st.Consumer, Action: st.Roll}
 	r.rolled = append(r.rolled, c)
-	return r.effect(ctx, st, func() error { return r.e.Roller.Roll(ctx, c) })
+	if err := r.record(ctx, Record{Type: RecordIntent, Step: st.String(), Consumer: c.Name, Roll: c.Action}); err != nil {
+		return err
+	}
+	if err := r.e.Roller.Roll(ctx, c); err != nil {
+		return err
+	}
+	done := Record{Type: RecordDone, Step: st.String()}
+	if cl, ok := r.e.Roller.(ContainerLister); ok {
+		done.Containers, _ = cl.Containers(ctx, c.Name) // audit detail only: a failure to list is not a failed roll
+	}
+	return r.record(ctx, done)
 }
 
 func (r *run) rolledNames() []string {

@@ -31,6 +31,12 @@ type Roller interface {
 	Roll(ctx context.Context, c Consumer) error
 }
 
+// ContainerLister is optionally implemented by a Roller: the containers a consumer runs as, journaled
+// with each roll for the audit trail.
+type ContainerLister interface {
+	Containers(ctx context.Context, consumer string) ([]string, error)
+}
+
 // HealthGate waits until a consumer is healthy.
 type HealthGate interface {
 	WaitHealthy(ctx context.Context, consumer string) error

@@ -43,6 +43,7 @@ type Record struct {
 	Step          string     `json:"step,omitempty"`
 	Consumer      string     `json:"consumer,omitempty"`
 	Roll          RollAction `json:"roll,omitempty"`
+	Containers    []string   `json:"containers,omitempty"` // roll done: the containers now running the consumer
 	FromFP        string     `json:"from_fp,omitempty"`
 	ToFP          string     `json:"to_fp,omitempty"`
 	FinalizeAfter time.Time  `json:"finalize_after,omitzero"`

@@ -34,6 +34,7 @@ func cmdAgent(ctx context.Context, args []string, e env) error {
 	hookSecret := fs.String("webhook-secret-file", "", "file holding the shared webhook secret (required with --webhook-addr)")
 	author := fs.String("author", "rekey <rekey@localhost>", "author of scheduled-rotation commits")
 	signingKey := fs.String("signing-key", "", "SSH private key that signs scheduled-rotation commits (trust its public key with --trust-ssh)")
+	bootstrap := fs.Bool("bootstrap", false, "allow starting on an empty state dir (otherwise run rekey apply once by hand first)")
 	if err := o.parse(fs, args); err != nil {
 		return err
 	}
@@ -44,6 +45,9 @@ func cmdAgent(ctx context.Context, args []string, e env) error {
 
 	if *interval <= 0 {
 		return usageError("--interval must be positive, got %s", *interval)
+	}
+	if err := requireJournal(o.stateDir, *bootstrap); err != nil {
+		return err
 	}
 	log := slog.New(slog.NewTextHandler(e.stderr, nil))
 	rc := &agentReconciler{o: &o, e: e, log: log, author: who}
@@ -297,4 +301,17 @@ func relayControl(r io.Reader, w io.Writer) error {
 		fmt.Fprintln(w, line)
 	}
 	return errors.New("the agent closed the connection without an answer; see its log")
+}
+
+// requireJournal fails closed: the history-rewrite and replay guards live in the journal, so an
+// unattended agent does not silently start over when the state dir is missing or was wiped.
+func requireJournal(stateDir string, bootstrap bool) error {
+	_, err := os.Stat(filepath.Join(stateDir, "journal.db"))
+	switch {
+	case err == nil || bootstrap:
+		return nil
+	case errors.Is(err, os.ErrNotExist):
+		return fmt.Errorf("state dir %s has no journal: without it the rewrite and replay guards start over. Run rekey apply once by hand (or start the agent with --bootstrap on a new install)", stateDir)
+	}
+	return fmt.Errorf("failed to check the journal in %s: %w", stateDir, err)
 }

@@ -118,10 +118,11 @@ type historyTxn struct {
 
 // historyRoll is one consumer rolled by a transaction.
 type historyRoll struct {
-	Consumer string               `json:"consumer"`
-	Action   reconcile.RollAction `json:"action"`
-	Time     time.Time            `json:"time"`
-	During   string               `json:"during"` // rotation, finalize or rollback
+	Consumer   string               `json:"consumer"`
+	Action     reconcile.RollAction `json:"action"`
+	Time       time.Time            `json:"time"`
+	During     string               `json:"during"`               // rotation, finalize or rollback
+	Containers []string             `json:"containers,omitempty"` // the containers running it afterwards
 }
 
 // historyFailure is one failed step of a transaction.
@@ -509,6 +510,10 @@ func groupTxns(recs []reconcile.Record) []historyTxn {
 			if r.Consumer != "" {
 				t.Rolls = append(t.Rolls, historyRoll{Consumer: r.Consumer, Action: r.Roll, Time: r.Time, During: during[r.Txn]})
 			}
+		case reconcile.RecordDone:
+			if n := len(t.Rolls); n > 0 && len(r.Containers) > 0 && strings.HasSuffix(r.Step, " "+t.Rolls[n-1].Consumer) {
+				t.Rolls[n-1].Containers = r.Containers
+			}
 		case reconcile.RecordFailed:
 			t.Failures = append(t.Failures, historyFailure{Step: r.Step, Reason: r.Reason, Time: r.Time})
 			during[r.Txn] = rollRollback
@@ -640,7 +645,11 @@ func printTxn(w io.Writer, commit string, t historyTxn) {
 	}
 	var events []event
 	for _, r := range t.Rolls {
-		events = append(events, event{r.Time, fmt.Sprintf("%s %s (%s)", r.Action, r.Consumer, r.During)})
+		text := fmt.Sprintf("%s %s (%s)", r.Action, r.Consumer, r.During)
+		if len(r.Containers) > 0 {
+			text += " → container " + strings.Join(r.Containers, ", ")
+		}
+		events = append(events, event{r.Time, text})
 	}
 	for _, f := range t.Failures {
 		events = append(events, event{f.Time, "failed: " + orNone(f.Reason)})
