@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -21,14 +22,32 @@ import (
 
 // startAgent runs `rekey agent` in the background and stops it (SIGTERM) when the test ends, checking it
 // exits cleanly.
-func (r *rig) startAgent(repo string, extra ...string) *bytes.Buffer {
+// syncBuffer is the agent's log: written by the process's copier, read by the test.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func (r *rig) startAgent(repo string, extra ...string) *syncBuffer {
 	r.t.Helper()
 	args := append([]string{"agent", "--repo", repo, "--state-dir", r.stateDir, "--age-key-file", r.keyFile,
 		"--interval", "1h", "--bootstrap"}, extra...)
 	cmd := exec.Command(rekeyBin, args...)
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
-	var log bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &log, &log
+	log := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = log, log
 	if err := cmd.Start(); err != nil {
 		r.t.Fatal(err)
 	}
@@ -39,7 +58,7 @@ func (r *rig) startAgent(repo string, extra ...string) *bytes.Buffer {
 		}
 		r.checkNoLeak(result{stderr: log.String()})
 	})
-	return &log
+	return log
 }
 
 // waitRotated polls the containers until both run value, and returns how long it took. Containers
@@ -218,5 +237,29 @@ func TestAgentRefusesAnEmptyStateDir(t *testing.T) {
 	}
 	if _, err := os.Stat(state); !os.IsNotExist(err) {
 		t.Error("the refused agent created the state dir")
+	}
+}
+
+// TestAgentIsolatesAnInvalidSecret: one secret with a bad declaration does not block the rotation of the
+// others under the agent (rekey apply, run by hand, still refuses the whole bad input).
+func TestAgentIsolatesAnInvalidSecret(t *testing.T) {
+	r := newRig(t, "0s")
+	r.config += "  broken:\n    type: token\n    env: {value: NOT_USED_ANYWHERE}\n"
+	writeFile(t, filepath.Join(r.repo, "rekey.yaml"), r.config)
+	r.values["broken"] = "a-value-for-the-broken-secret"
+	good := "rotated-next-to-a-broken-secret-0123456789"
+	r.values["session-key"] = good
+	r.commitValues("a good rotation next to a bad declaration")
+	if res := r.rekey("apply"); res.code != 1 || !strings.Contains(res.stderr, "NOT_USED_ANYWHERE") {
+		t.Fatalf("rekey apply must refuse the bad input: exit %d\n%s", res.code, res.stderr)
+	}
+	log := r.startAgent(r.repo)
+	r.waitRotated(good, 2*time.Minute)
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(log.String(), "secret skipped") && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+	}
+	if !strings.Contains(log.String(), "secret skipped") || !strings.Contains(log.String(), "secret=broken") {
+		t.Errorf("the agent log does not say which secret was skipped:\n%s", log.String())
 	}
 }

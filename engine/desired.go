@@ -24,6 +24,10 @@ type Input struct {
 	Values   map[string]string
 	FP       func(string) string
 	Revision string
+	// Skip, when set, isolates invalid secrets: each one is reported to Skip and left out, and the
+	// others are built. When nil, the first invalid secret fails the whole build (the CLI's rule: bad
+	// input changes nothing). The agent sets it, so one bad secret does not block the others.
+	Skip func(secret string, err error)
 }
 
 // Build turns the config, the values and the Compose project into the desired state: for every secret,
@@ -37,19 +41,34 @@ func Build(ctx context.Context, in Input) (reconcile.Desired, error) {
 	owner := map[reconcile.Location]string{}
 	for _, name := range in.Config.Names() {
 		s, err := buildSecret(ctx, in, name)
-		if err != nil {
+		if err == nil {
+			err = claim(in, owner, s)
+		}
+		switch {
+		case err != nil && in.Skip == nil:
 			return reconcile.Desired{}, err
+		case err != nil:
+			in.Skip(name, err)
+		default:
+			d.Secrets = append(d.Secrets, s)
 		}
-		for _, l := range append(append([]reconcile.Location{}, s.Current...), s.Previous...) {
-			if other, taken := owner[l]; taken {
-				return reconcile.Desired{}, configError(in.Config, "secrets."+name,
-					"secrets %s and %s both live at %s: a location belongs to one secret", other, name, l)
-			}
-			owner[l] = name
-		}
-		d.Secrets = append(d.Secrets, s)
 	}
 	return d, nil
+}
+
+// claim records the secret's locations, refusing one another secret already lives at.
+func claim(in Input, owner map[reconcile.Location]string, s reconcile.Secret) error {
+	locs := append(append([]reconcile.Location{}, s.Current...), s.Previous...)
+	for _, l := range locs {
+		if other, taken := owner[l]; taken {
+			return configError(in.Config, "secrets."+s.Name,
+				"secrets %s and %s both live at %s: a location belongs to one secret", other, s.Name, l)
+		}
+	}
+	for _, l := range locs {
+		owner[l] = s.Name
+	}
+	return nil
 }
 
 func configError(c *config.Config, path, format string, args ...any) error {

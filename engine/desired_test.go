@@ -181,3 +181,30 @@ func buildOrLoadErr(t *testing.T, dir, secrets string, values map[string]string)
 	return Build(context.Background(), Input{Config: cfg, Project: p, Values: values,
 		FP: func(v string) string { return "fp(" + v + ")" }})
 }
+
+func TestBuildIsolatesInvalidSecrets(t *testing.T) {
+	dir := writeProject(t)
+	secrets := allSecrets + "  broken:\n    type: token\n    env: {value: NOT_USED}\n"
+	cfg, err := config.Parse("rekey.yaml", []byte(rekeyYAML(dir, secrets)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := composeio.Load(context.Background(), dir, composeio.WithProjectName("shop"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	values := map[string]string{"session-key": "s2", "webhook-token": "t2", "backup-key": "b2", "broken": "x"}
+	in := Input{Config: cfg, Project: p, Values: values, FP: func(v string) string { return "fp(" + v + ")" }}
+	if _, err := Build(context.Background(), in); err == nil || !strings.Contains(err.Error(), "NOT_USED") {
+		t.Fatalf("strict build: %v", err)
+	}
+	skipped := map[string]error{}
+	in.Skip = func(s string, err error) { skipped[s] = err }
+	d, err := Build(context.Background(), in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(d.Secrets) != 3 || len(skipped) != 1 || skipped["broken"] == nil {
+		t.Errorf("built %d secrets, skipped %v; want 3 built and broken skipped", len(d.Secrets), skipped)
+	}
+}

@@ -50,6 +50,7 @@ func cmdAgent(ctx context.Context, args []string, e env) error {
 		return err
 	}
 	log := slog.New(slog.NewTextHandler(e.stderr, nil))
+	o.isolate = true // one invalid secret must not block the others
 	rc := &agentReconciler{o: &o, e: e, log: log, author: who}
 	a := agent.New(rc, agent.WithInterval(*interval), agent.WithLogger(log))
 	ctl, err := listenControl(o.stateDir)
@@ -98,11 +99,19 @@ func (r *agentReconciler) Reconcile(ctx context.Context, reason string) error {
 	r.last = results
 	r.mu.Unlock()
 	r.logResults(results)
+	if s != nil {
+		for _, sk := range s.skipped {
+			r.log.Warn("secret skipped: its declaration or value is invalid", "secret", sk.name, "error", s.redact.String(sk.err.Error()))
+		}
+	}
 	if err != nil {
 		if s != nil {
 			err = s.redact.Error(err)
 		}
 		return err
+	}
+	if s != nil && len(s.skipped) > 0 {
+		return &codeError{code: exitError, msg: fmt.Sprintf("%d invalid secret(s) skipped, the others reconciled; see the warnings", len(s.skipped))}
 	}
 	if code := exitFor(results); code != exitOK {
 		return &codeError{code: code, msg: "not every secret converged; see the secret lines above"}

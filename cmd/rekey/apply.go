@@ -47,14 +47,17 @@ func errText(s *session, err error) string {
 
 // refuseOrphans stops apply when the journal holds an unfinished transaction for a secret that is no
 // longer declared: its sources may be half-written, and nothing in the config says how to roll it back.
-func refuseOrphans(j *journal.Journal, d reconcile.Desired) error {
+func refuseOrphans(j *journal.Journal, s *session) error {
 	all, err := j.All()
 	if err != nil {
 		return err
 	}
 	declared := map[string]bool{}
-	for _, s := range d.Secrets {
-		declared[s.Name] = true
+	for _, sec := range s.desired.Secrets {
+		declared[sec.Name] = true
+	}
+	for _, sk := range s.skipped { // declared, only invalid now: left alone, not an orphan
+		declared[sk.name] = true
 	}
 	bySecret := map[string][]reconcile.Record{}
 	for _, r := range all {
@@ -92,7 +95,7 @@ func applyOnce(ctx context.Context, o *options, e env) (*session, []reconcile.Re
 	if err := s.guard(j); err != nil {
 		return nil, nil, err
 	}
-	if err := refuseOrphans(j, s.desired); err != nil {
+	if err := refuseOrphans(j, s); err != nil {
 		return nil, nil, err
 	}
 	eng, err := dockerio.New(ctx, dockerio.WithHost(s.dockerHost()), dockerio.WithRedactor(s.redact.String))

@@ -36,6 +36,13 @@ type session struct {
 	fp      fingerprint.Key
 	desired reconcile.Desired
 	redact  *redact.Redactor
+	skipped []skippedSecret // invalid secrets left out (agent only)
+}
+
+// skippedSecret is a secret the agent left out because its declaration or value is invalid.
+type skippedSecret struct {
+	name string
+	err  error
 }
 
 // load reads the desired state at the ref, decrypts the values, loads the Compose project and builds the
@@ -82,8 +89,11 @@ func load(ctx context.Context, o *options, e env) (*session, error) {
 	if s.fp, err = fingerprint.LoadOrCreateKey(o.stateDir); err != nil {
 		return nil, err
 	}
-	s.desired, err = engine.Build(ctx, engine.Input{Config: s.cfg, Project: s.project, Values: s.values,
-		FP: s.fp.Of, Revision: s.commit.Hash})
+	in := engine.Input{Config: s.cfg, Project: s.project, Values: s.values, FP: s.fp.Of, Revision: s.commit.Hash}
+	if o.isolate {
+		in.Skip = func(name string, err error) { s.skipped = append(s.skipped, skippedSecret{name, err}) }
+	}
+	s.desired, err = engine.Build(ctx, in)
 	if err != nil {
 		return nil, s.redact.Error(err)
 	}
