@@ -54,7 +54,7 @@ func (c *Config) validate() error {
 		c.Secrets[name].validate(p, name)
 	}
 	validateChecks(p, "verify", c.Verify)
-	if strings.HasSuffix(c.Values, ".env") {
+	if strings.HasSuffix(strings.ToLower(c.Values), ".env") {
 		for _, name := range c.Names() {
 			if s := c.Secrets[name]; s != nil && s.RotateEvery.Duration > 0 {
 				p.add("secrets."+name+".rotate_every", "secret %s: rotate_every needs a YAML or JSON values file (rekey cannot rewrite a dotenv one)", name)

@@ -62,7 +62,7 @@ func byUrgency(sps []SecretPlan) []SecretPlan {
 func idle(p Plan, done []Result) []Result {
 	var out []Result
 	for _, sp := range p.Secrets {
-		if ran(done, sp.Secret) && sp.Action != ActionRefuse && sp.Action != ActionHold {
+		if ran(done, sp.Secret) && sp.Action != ActionRefuse && sp.Action != ActionHold { // refused or held after a finalize
 			continue
 		}
 		r := Result{Secret: sp.Secret, Action: sp.Action, Outcome: outcomeOf(sp.Action),

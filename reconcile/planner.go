@@ -27,10 +27,15 @@ func planSecret(s Secret, st SecretState, now time.Time, retry bool) SecretPlan 
 		sp = planFinalize(sp, s, t, true)
 		sp.Note = refusedNote
 		return sp
-	case revoked(s, st) && !inSync(s, st) && (t == nil || t.Phase >= PhaseVerified):
+	case revoked(s, st) && !inSync(s, st) && (t == nil || t.Phase == PhaseVerified):
 		sp.Action, sp.Note = ActionRefuse, refusedNote
 		return sp
 	case t != nil && t.ToFP != s.DesiredFP && t.Phase == PhaseVerified && !retry && st.RolledBack == s.DesiredFP:
+		if windowOver { // hold the value, but let the kept rotation drop its old one
+			sp = planFinalize(sp, s, t, true)
+			sp.Note = heldNote
+			return sp
+		}
 		sp.Action, sp.Note = ActionHold, heldNote
 		return sp
 	case t != nil && t.ToFP != s.DesiredFP && t.Phase == PhaseVerified:
@@ -68,7 +73,7 @@ func revoked(s Secret, st SecretState) bool {
 		return true
 	}
 	for t := st.Txn; t != nil; t = t.Kept {
-		if t.Phase >= PhaseVerified && t.FromFP != "" && t.FromFP == s.DesiredFP {
+		if t.Phase == PhaseVerified && t.FromFP != "" && t.FromFP == s.DesiredFP {
 			return true
 		}
 	}

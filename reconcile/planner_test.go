@@ -351,3 +351,22 @@ func TestPlanReplayAndHoldDuringAWindow(t *testing.T) {
 		t.Errorf("with Retry: %s, want rotate", got.Action)
 	}
 }
+
+func TestPlanHeldOrRefusedValuesStillFinishKeptRotations(t *testing.T) {
+	d := Desired{Secrets: []Secret{sessionKey(time.Hour)}}
+	past := &Txn{ID: "a", Phase: PhaseVerified, FromFP: "hmac:v1", ToFP: "hmac:v2", FinalizeAfter: t0.Add(-time.Minute)}
+	o := observed("hmac:v2", "hmac:v1", past)
+	s := o.Secrets["session-key"]
+	s.RolledBack = "hmac:v3"
+	o.Secrets["session-key"] = s
+	d.Secrets[0].DesiredFP = "hmac:v3"
+	if got := MakePlan(d, o).Secrets[0]; got.Action != ActionFinalize || got.Note != heldNote {
+		t.Errorf("held value past the window: %s (%s), want finalize noting the hold", got.Action, got.Note)
+	}
+	// An interrupted finalize is resumed even when the desired value is the one it is dropping.
+	finalizing := &Txn{ID: "a", Phase: PhaseFinalizing, FromFP: "hmac:v1", ToFP: "hmac:v2"}
+	d.Secrets[0].DesiredFP = "hmac:v1"
+	if got := MakePlan(d, observed("hmac:v2", "", finalizing)).Secrets[0]; got.Action != ActionFinalize {
+		t.Errorf("revert during an interrupted finalize: %s, want the finalize resumed", got.Action)
+	}
+}

@@ -110,11 +110,11 @@ func (r *agentReconciler) Reconcile(ctx context.Context, reason string) error {
 		}
 		return err
 	}
-	if s != nil && len(s.skipped) > 0 {
-		return &codeError{code: exitError, msg: fmt.Sprintf("%d invalid secret(s) skipped, the others reconciled; see the warnings", len(s.skipped))}
-	}
 	if code := exitFor(results); code != exitOK {
 		return &codeError{code: code, msg: "not every secret converged; see the secret lines above"}
+	}
+	if s != nil && len(s.skipped) > 0 {
+		return &codeError{code: exitError, msg: fmt.Sprintf("%d invalid secret(s) skipped, the others reconciled; see the warnings", len(s.skipped))}
 	}
 	return nil
 }

@@ -114,7 +114,11 @@ func (s *session) guardedWriteBack(ctx context.Context, secret, why string, who 
 	if err != nil {
 		return c, err
 	}
-	return c, s.withJournal(func(j *journal.Journal) error { return j.MarkWriteBack(ctx, secret, time.Now()) })
+	if err := s.withJournal(func(j *journal.Journal) error { return j.MarkWriteBack(ctx, secret, time.Now()) }); err != nil {
+		// The commit is out: apply it regardless; only the due-time bookkeeping is missing.
+		s.warn("committed " + short(c.Hash) + " but could not record the write-back in the journal: " + err.Error())
+	}
+	return c, nil
 }
 
 func (s *session) withJournal(f func(*journal.Journal) error) error {
@@ -216,8 +220,8 @@ func (s *session) dueForRotation(ctx context.Context, j *journal.Journal, now ti
 	var due []string
 	for _, name := range s.cfg.Names() {
 		every := s.cfg.Secrets[name].RotateEvery.Duration
-		if every == 0 {
-			continue
+		if every == 0 || s.isSkipped(name) {
+			continue // never rotated, or invalid: a value generated for it could not be applied
 		}
 		since, err := j.Since(ctx, name, now)
 		if err != nil {
@@ -239,6 +243,15 @@ func (s *session) dueForRotation(ctx context.Context, j *journal.Journal, now ti
 		}
 	}
 	return due, nil
+}
+
+func (s *session) isSkipped(name string) bool {
+	for _, sk := range s.skipped {
+		if sk.name == name {
+			return true
+		}
+	}
+	return false
 }
 
 func later(a, b time.Time) time.Time {
