@@ -46,8 +46,10 @@ type Secret struct {
 
 // Generate says how rekey makes a new value for a secret it rotates itself.
 type Generate struct {
-	Length  int    `yaml:"length"`  // characters (default 32)
+	Length  int    `yaml:"length"`  // random characters (default 32)
 	Charset string `yaml:"charset"` // alnum (default), hex, base64url
+	// Format wraps the random part: "sk_live_{value}" gives sk_live_ followed by it (default "{value}").
+	Format string `yaml:"format"`
 }
 
 // Env names the variables that carry a secret. A token has one (Value); an app key has Current and

@@ -109,6 +109,9 @@ func (s *Secret) validate(p *problems, name string) {
 		default:
 			p.add(at+".generate.charset", "secret %s: unknown charset %q (want alnum, hex or base64url)", name, g.Charset)
 		}
+		if g.Format != "" && strings.Count(g.Format, "{value}") != 1 {
+			p.add(at+".generate.format", "secret %s: generate.format must contain {value} exactly once, e.g. \"sk_live_{value}\"", name)
+		}
 	}
 	for i, c := range s.Consumers {
 		c.validate(p, fmt.Sprintf("%s.consumers.%d", at, i), name)

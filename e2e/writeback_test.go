@@ -64,7 +64,7 @@ func TestRotateWritesBackFirst(t *testing.T) {
 // one is old enough, then applies it.
 func TestAgentRotatesOnSchedule(t *testing.T) {
 	r := newRig(t, "0s")
-	r.config = strings.Replace(r.config, "    keep_previous: 0s\n", "    keep_previous: 0s\n    rotate_every: 4s\n    generate: {length: 24, charset: hex}\n", 1)
+	r.config = strings.Replace(r.config, "    keep_previous: 0s\n", "    keep_previous: 0s\n    rotate_every: 4s\n    generate: {length: 24, charset: hex, format: \"sk_test_{value}\"}\n", 1)
 	writeFile(t, filepath.Join(r.repo, "rekey.yaml"), r.config)
 	r.git("commit", "-qam", "rotate the session key every 4s")
 	first := r.values["session-key"]
@@ -77,8 +77,9 @@ func TestAgentRotatesOnSchedule(t *testing.T) {
 		time.Sleep(500 * time.Millisecond)
 	}
 	value := r.committedValue("session-key")
-	if value == first || len(value) != 24 || strings.Trim(value, "0123456789abcdef") != "" {
-		t.Fatalf("no scheduled write-back (value length %d)", len(value))
+	random, ok := strings.CutPrefix(value, "sk_test_")
+	if value == first || !ok || len(random) != 24 || strings.Trim(random, "0123456789abcdef") != "" {
+		t.Fatalf("no scheduled write-back in the declared format (value length %d)", len(value))
 	}
 	r.values["session-key"] = value
 	r.waitRotated(value, time.Minute)

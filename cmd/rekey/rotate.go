@@ -6,6 +6,7 @@ import (
 	"maps"
 	"net/mail"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/rekeyhq/rekey/gitsync"
@@ -139,13 +140,17 @@ func (s *session) writeBack(ctx context.Context, secret, why string, who gitsync
 		return gitsync.Commit{}, fmt.Errorf("secret %s is not declared in %s", secret, configFile)
 	}
 	var length int
-	var charset string
+	var charset, tmpl string
 	if g := spec.Generate; g != nil {
-		length, charset = g.Length, g.Charset
+		length, charset, tmpl = g.Length, g.Charset, g.Format
 	}
-	value, err := generate.Value(length, charset)
+	random, err := generate.Value(length, charset)
 	if err != nil {
 		return gitsync.Commit{}, err
+	}
+	value := random
+	if tmpl != "" {
+		value = strings.Replace(tmpl, "{value}", random, 1)
 	}
 	recipients, err := s.readers()
 	if err != nil {
