@@ -8,6 +8,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/transport"
 	"github.com/go-git/go-git/v5/plumbing/transport/client"
 	"github.com/go-git/go-git/v5/plumbing/transport/server"
+	gitssh "github.com/go-git/go-git/v5/plumbing/transport/ssh"
 )
 
 // go-git's default file:// transport runs the git-upload-pack binary. rekey
@@ -16,6 +17,9 @@ import (
 // to go-git; this package is the only user of go-git in rekey.
 func init() {
 	client.InstallProtocol("file", server.NewClient(localLoader{}))
+	// go-git would read Hostname and Port from ~/.ssh/config and /etc/ssh/ssh_config: a user's ssh
+	// config must not redirect where rekey fetches its desired state from.
+	gitssh.DefaultSSHConfig = nil
 }
 
 // localLoader opens the repository at a file:// endpoint's path, which may be

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"net/url"
 	"os"
 	"strings"
 
@@ -21,7 +22,7 @@ func (o *options) gitAuth() (transport.AuthMethod, error) {
 		}
 		return &githttp.BasicAuth{Username: o.gitUsername, Password: strings.TrimSpace(string(token))}, nil
 	case o.gitSSHKey != "":
-		keys, err := gitssh.NewPublicKeysFromFile("git", o.gitSSHKey, "")
+		keys, err := gitssh.NewPublicKeysFromFile(sshUser(o.repo), o.gitSSHKey, "")
 		if err != nil {
 			return nil, fmt.Errorf("failed to read --git-ssh-key %s: %w", o.gitSSHKey, err)
 		}
@@ -33,4 +34,15 @@ func (o *options) gitAuth() (transport.AuthMethod, error) {
 		return keys, nil
 	}
 	return nil, nil
+}
+
+// sshUser is the user an ssh remote names (ssh://alice@host/…, alice@host:…), "git" when it names none.
+func sshUser(repo string) string {
+	if u, err := url.Parse(repo); err == nil && u.Scheme == "ssh" && u.User != nil && u.User.Username() != "" {
+		return u.User.Username()
+	}
+	if at, colon := strings.Index(repo, "@"), strings.Index(repo, ":"); !strings.Contains(repo, "://") && at > 0 && colon > at {
+		return repo[:at]
+	}
+	return "git"
 }
