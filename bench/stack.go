@@ -1,0 +1,267 @@
+package main
+
+import (
+	"bytes"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// stack is one copy of the demo stack under a unique project name.
+type stack struct {
+	dir, name string
+	port      int
+}
+
+func repoRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("run from inside the rekey repository")
+		}
+		dir = parent
+	}
+}
+
+func buildRekey(root string) (string, error) {
+	dir, err := os.MkdirTemp("", "rekey-bench-")
+	if err != nil {
+		return "", err
+	}
+	bin := filepath.Join(dir, "rekey")
+	cmd := exec.Command("go", "build", "-o", bin, "./cmd/rekey")
+	cmd.Dir, cmd.Env = root, append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build: %v\n%s", err, out)
+	}
+	return bin, nil
+}
+
+func run(dir string, name string, args ...string) (string, error) {
+	cmd := exec.Command(name, args...)
+	cmd.Dir = dir
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return string(out), fmt.Errorf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+	}
+	return string(out), nil
+}
+
+func newStack(root string) (*stack, error) {
+	dir, err := os.MkdirTemp("", "rekey-bench-stack-")
+	if err != nil {
+		return nil, err
+	}
+	s := &stack{dir: filepath.Join(dir, "stack"), name: "rkb" + randHex(5), port: freePort()}
+	if _, err := run(root, "cp", "-a", "examples/demo/stack", s.dir); err != nil {
+		return nil, err
+	}
+	env := filepath.Join(s.dir, ".env")
+	data, err := os.ReadFile(env)
+	if err != nil {
+		return nil, err
+	}
+	data = regexp.MustCompile(`(?m)^APP_PORT=.*$`).ReplaceAll(data, []byte(fmt.Sprintf("APP_PORT=%d", s.port)))
+	if err := os.WriteFile(env, data, 0o600); err != nil {
+		return nil, err
+	}
+	_, err = s.compose("up", "-d", "--wait")
+	return s, err
+}
+
+func (s *stack) compose(args ...string) (string, error) {
+	return run(s.dir, "docker", append([]string{"compose", "-p", s.name, "--project-directory", s.dir}, args...)...)
+}
+
+func (s *stack) down() {
+	s.compose("down", "-v", "-t", "1")
+	os.RemoveAll(filepath.Dir(s.dir))
+}
+
+// fingerprints reads what app and worker loaded; errors while containers are being replaced are retried by
+// the caller.
+func (s *stack) fingerprints() (app, worker map[string]string, err error) {
+	read := func(svc, url string) (map[string]string, error) {
+		out, err := s.compose("exec", "-T", svc, "/demoapp", "probe", url)
+		if err != nil {
+			return nil, err
+		}
+		var m map[string]string
+		return m, json.Unmarshal([]byte(out), &m)
+	}
+	if app, err = read("app", "http://127.0.0.1:8080/fingerprint"); err != nil {
+		return nil, nil, err
+	}
+	worker, err = read("worker", "http://127.0.0.1:8081/fingerprint")
+	return app, worker, err
+}
+
+// waitFor polls until both consumers run value and the app accepts nothing else.
+func (s *stack) waitFor(value string, within time.Duration) error {
+	want := fp(value)
+	deadline := time.Now().Add(within)
+	for time.Now().Before(deadline) {
+		app, worker, err := s.fingerprints()
+		if err == nil && app["session_key"] == want && app["session_key_previous"] == "" && worker["session_key"] == want {
+			return nil
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return fmt.Errorf("consumers did not reach the new value within %s", within)
+}
+
+// measureFloor: the operator's hand edit with no staging, no verification and no rollback.
+func measureFloor(root, _ string) (string, time.Duration, error) {
+	s, err := newStack(root)
+	if s != nil {
+		defer s.down()
+	}
+	if err != nil {
+		return "floor", 0, err
+	}
+	value := "floor-" + randHex(16)
+	env := filepath.Join(s.dir, ".env")
+	data, _ := os.ReadFile(env)
+	data = regexp.MustCompile(`(?m)^SESSION_SECRET=.*$`).ReplaceAll(data, []byte("SESSION_SECRET="+value))
+	start := time.Now()
+	if err := os.WriteFile(env, data, 0o600); err != nil {
+		return "floor", 0, err
+	}
+	if _, err := s.compose("up", "-d", "--wait", "--no-deps", "app", "worker"); err != nil {
+		return "floor", 0, err
+	}
+	if err := s.waitFor(value, time.Minute); err != nil {
+		return "floor", 0, err
+	}
+	return "floor", time.Since(start), nil
+}
+
+// measureRekey: commit, signed webhook, and rekey's full transaction with the old key dropped.
+func measureRekey(root, bin string) (string, time.Duration, error) {
+	s, err := newStack(root)
+	if s != nil {
+		defer s.down()
+	}
+	if err != nil {
+		return "rekey", 0, err
+	}
+	base := filepath.Dir(s.dir)
+	repo, state := filepath.Join(base, "repo"), filepath.Join(base, "state")
+	key := filepath.Join(root, "examples", "demo", "demo-age-key.txt")
+	if _, err := run(root, "cp", "-a", "examples/demo/repo", repo); err != nil {
+		return "rekey", 0, err
+	}
+	cfg := filepath.Join(repo, "rekey.yaml")
+	data, _ := os.ReadFile(cfg)
+	data = []byte(strings.NewReplacer("__PROJECT_DIR__", s.dir, "__PROJECT_NAME__", s.name,
+		"__APP_PORT__", fmt.Sprint(s.port)).Replace(string(data)))
+	os.WriteFile(cfg, data, 0o644)
+	git := func(args ...string) error {
+		_, err := run(repo, "git", append([]string{"-c", "user.name=bench", "-c", "user.email=bench@example.invalid"}, args...)...)
+		return err
+	}
+	for _, args := range [][]string{{"init", "-q", "-b", "main"}, {"add", "-A"}, {"commit", "-qm", "desired"}} {
+		if err := git(args...); err != nil {
+			return "rekey", 0, err
+		}
+	}
+	flags := []string{"--repo", repo, "--state-dir", state, "--age-key-file", key}
+	if _, err := run(root, bin, append([]string{"apply", "--quiet"}, flags...)...); err != nil {
+		return "rekey", 0, err
+	}
+	secret := randHex(16)
+	secretFile := filepath.Join(base, "hook.secret")
+	os.WriteFile(secretFile, []byte(secret), 0o600)
+	addr := fmt.Sprintf("127.0.0.1:%d", freePort())
+	agent := exec.Command(bin, append([]string{"agent", "--interval", "1h", "--quiet", "--webhook-addr", addr,
+		"--webhook-secret-file", secretFile}, flags...)...)
+	agent.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
+	var log bytes.Buffer
+	agent.Stdout, agent.Stderr = &log, &log
+	if err := agent.Start(); err != nil {
+		return "rekey", 0, err
+	}
+	defer func() { agent.Process.Signal(syscall.SIGTERM); agent.Wait() }()
+	if _, err := run(root, bin, "reconcile", "--state-dir", state); err != nil { // the start run is over
+		time.Sleep(time.Second)
+		if _, err := run(root, bin, "reconcile", "--state-dir", state); err != nil {
+			return "rekey", 0, err
+		}
+	}
+	value := "rekey-" + randHex(16)
+	set := exec.Command(bin, "values", "set", "--repo", repo, "--age-key-file", key, "session-key")
+	set.Stdin = strings.NewReader(value)
+	if out, err := set.CombinedOutput(); err != nil {
+		return "rekey", 0, fmt.Errorf("values set: %v\n%s", err, out)
+	}
+	if err := git("commit", "-qam", "rotate"); err != nil {
+		return "rekey", 0, err
+	}
+	start := time.Now()
+	if err := postPush(addr, secret); err != nil {
+		return "rekey", 0, err
+	}
+	if err := s.waitFor(value, 2*time.Minute); err != nil {
+		return "rekey", 0, fmt.Errorf("%w\nagent log:\n%s", err, log.String())
+	}
+	return "rekey", time.Since(start), nil
+}
+
+func postPush(addr, secret string) error {
+	body := []byte(`{"ref":"refs/heads/main"}`)
+	mac := hmac.New(sha256.New, []byte(secret))
+	mac.Write(body)
+	req, _ := http.NewRequest(http.MethodPost, "http://"+addr+"/hooks/github", bytes.NewReader(body))
+	req.Header.Set("X-GitHub-Event", "push")
+	req.Header.Set("X-Hub-Signature-256", "sha256="+hex.EncodeToString(mac.Sum(nil)))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted {
+		return fmt.Errorf("webhook answered %d", resp.StatusCode)
+	}
+	return nil
+}
+
+func fp(v string) string {
+	sum := sha256.Sum256([]byte(v))
+	return hex.EncodeToString(sum[:])[:16]
+}
+
+func randHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func freePort() int {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 18080
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
