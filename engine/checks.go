@@ -23,8 +23,8 @@ type Checks struct {
 	// HostEnv is the whole environment of host check commands: never a secret.
 	HostEnv []string
 	Redact  func(string) string
-	// LogSettle is how long a logs check waits before it reads, so that failures that follow a start by a
-	// moment are seen.
+	// LogSettle is how long a container must have run before a logs check reads its logs, so that
+	// failures that follow a start by a moment are seen.
 	LogSettle time.Duration
 }
 
@@ -123,24 +123,34 @@ func (k *Checks) logs(ctx context.Context, c reconcile.Check, scope reconcile.Sc
 			}
 		}
 	}
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-time.After(k.LogSettle):
-	}
+	var cts []dockerio.Container
 	for _, svc := range services {
 		cs, err := k.Engine.Containers(ctx, k.Project, svc)
 		if err != nil {
 			return err
 		}
-		for _, ct := range cs {
-			m, err := k.Engine.LogsMatch(ctx, ct.ID, scope.Since, c.Deny)
-			if err != nil {
-				return err
-			}
-			if m != "" {
-				return fmt.Errorf("logs of %s contain %q", ct.Name, m)
-			}
+		cts = append(cts, cs...)
+	}
+	// Read only once every container has run for the settle time: a failure that follows a start by a
+	// moment is seen, and a container the health gate already waited for is read at once.
+	var wait time.Duration
+	for _, ct := range cts {
+		wait = max(wait, time.Until(ct.StartedAt.Add(k.LogSettle)))
+	}
+	if wait > 0 {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
+		}
+	}
+	for _, ct := range cts {
+		m, err := k.Engine.LogsMatch(ctx, ct.ID, scope.Since, c.Deny)
+		if err != nil {
+			return err
+		}
+		if m != "" {
+			return fmt.Errorf("logs of %s contain %q", ct.Name, m)
 		}
 	}
 	return nil
