@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -19,6 +17,7 @@ import (
 
 	"github.com/rekeyhq/rekey/config"
 	"github.com/rekeyhq/rekey/internal/fsx"
+	"github.com/rekeyhq/rekey/internal/generate"
 	"github.com/rekeyhq/rekey/sopsio"
 )
 
@@ -32,7 +31,7 @@ func cmdValues(ctx context.Context, args []string, e env) error {
 	fs.SetOutput(e.stderr)
 	fs.StringVar(&o.repo, "repo", ".", "working tree of the desired-state repository")
 	fs.StringVar(&o.ageKeyFile, "age-key-file", "", "age identities (default $SOPS_AGE_KEY_FILE, then ~/.config/sops/age/keys.txt)")
-	gen := fs.Int("generate", 0, "generate a random value of N bytes (base64url) instead of reading stdin")
+	gen := fs.Int("generate", 0, "generate a random value of N characters (base64url alphabet, N ≥ 16) instead of reading stdin")
 	if err := fs.Parse(args[1:]); err != nil {
 		if err == flag.ErrHelp {
 			return &codeError{code: exitOK}
@@ -53,11 +52,10 @@ func cmdValues(ctx context.Context, args []string, e env) error {
 // newValue reads the value from stdin (one trailing newline dropped, so `echo x |` works) or generates one.
 func newValue(stdin io.Reader, gen int) (string, error) {
 	if gen > 0 {
-		b := make([]byte, gen)
-		if _, err := rand.Read(b); err != nil {
-			return "", fmt.Errorf("failed to generate a value: %w", err)
+		if gen < 16 {
+			return "", usageError("--generate takes at least 16 characters")
 		}
-		return base64.RawURLEncoding.EncodeToString(b), nil
+		return generate.Value(gen, "base64url")
 	}
 	const max = 1 << 20
 	data, err := io.ReadAll(io.LimitReader(stdin, max+1))
