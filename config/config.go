@@ -16,6 +16,8 @@ type Config struct {
 	HealthTimeout Duration           `yaml:"health_timeout"`
 	Secrets       map[string]*Secret `yaml:"secrets"`
 	Verify        []Check            `yaml:"verify"`
+	Drift         Drift              `yaml:"drift"`
+	Alerts        Alerts             `yaml:"alerts"`
 
 	// File is the name the config was read from, for messages.
 	File string `yaml:"-"`
@@ -42,6 +44,30 @@ type Secret struct {
 	// RotateEvery makes the agent generate a new value when the current one is this old (0 = never).
 	RotateEvery Duration  `yaml:"rotate_every"`
 	Generate    *Generate `yaml:"generate"`
+	// Heal overrides drift.heal for this secret.
+	Heal *bool `yaml:"heal"`
+}
+
+// Drift is the policy for live values that differ from Git while Git did not change.
+type Drift struct {
+	// Heal re-applies Git's value through a normal rotation. Off by default: drift is reported and
+	// left alone, since it may be an operator's emergency fix.
+	Heal bool `yaml:"heal"`
+}
+
+// Alerts says where the agent sends alerts.
+type Alerts struct {
+	// URLs names entries of the values file that hold shoutrrr service URLs (they carry tokens, so they
+	// live encrypted next to the other secrets).
+	URLs []string `yaml:"urls"`
+}
+
+// Heals reports whether drift of secret name is healed.
+func (c *Config) Heals(name string) bool {
+	if s := c.Secrets[name]; s != nil && s.Heal != nil {
+		return *s.Heal
+	}
+	return c.Drift.Heal
 }
 
 // Generate says how rekey makes a new value for a secret it rotates itself.

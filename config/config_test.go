@@ -104,3 +104,28 @@ func TestParseRequiresBasics(t *testing.T) {
 		t.Errorf("empty: %v", err)
 	}
 }
+
+func TestHealAndAlerts(t *testing.T) {
+	src := strings.Replace(good, "    keep_previous: 1d\n", "    keep_previous: 1d\n    heal: false\n", 1) +
+		"drift: {heal: true}\nalerts:\n  urls: [slack-url, ntfy-url]\n"
+	c, err := Parse("rekey.yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Heals("session-key") || !c.Heals("webhook-token") {
+		t.Errorf("Heals: session-key %v (want false, its own), webhook-token %v (want true, global)",
+			c.Heals("session-key"), c.Heals("webhook-token"))
+	}
+	if got := strings.Join(c.Alerts.URLs, ","); got != "slack-url,ntfy-url" {
+		t.Errorf("alert urls = %s", got)
+	}
+	for bad, want := range map[string]string{
+		"alerts:\n  urls: [session-key]\n": "rekey.yaml:25: alerts.urls: session-key is a managed secret",
+		"alerts:\n  urls: [Bad Name]\n":    `rekey.yaml:25: alerts.urls: "Bad Name" is not the name of an entry`,
+	} {
+		_, err := Parse("rekey.yaml", []byte(good+bad))
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: error %v, want %q", bad, err, want)
+		}
+	}
+}

@@ -54,6 +54,15 @@ func (c *Config) validate() error {
 		c.Secrets[name].validate(p, name)
 	}
 	validateChecks(p, "verify", c.Verify)
+	for i, name := range c.Alerts.URLs {
+		at := fmt.Sprintf("alerts.urls.%d", i)
+		switch {
+		case !secretName.MatchString(name):
+			p.add(at, "alerts.urls: %q is not the name of an entry in the values file", name)
+		case c.Secrets[name] != nil:
+			p.add(at, "alerts.urls: %s is a managed secret; keep alert URLs in their own entries of the values file", name)
+		}
+	}
 	if strings.HasSuffix(strings.ToLower(c.Values), ".env") {
 		for _, name := range c.Names() {
 			if s := c.Secrets[name]; s != nil && s.RotateEvery.Duration > 0 {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"path"
 	"strings"
+	"time"
 )
 
 // Env returns the container's configured environment (Config.Env) as a map.
@@ -26,6 +27,37 @@ func (e *Engine) Env(ctx context.Context, id string) (map[string]string, error) 
 		env[k] = v
 	}
 	return env, nil
+}
+
+// RunConfig is what a container was created with and runs as. Env values may be secrets: the caller
+// fingerprints them and drops them.
+type RunConfig struct {
+	Env        map[string]string
+	Cmd        []string
+	Entrypoint []string
+	Running    bool
+	Pid        int // host pid of the container's init process while it runs, else 0
+	StartedAt  time.Time
+}
+
+// RunConfig inspects one container.
+func (e *Engine) RunConfig(ctx context.Context, id string) (RunConfig, error) {
+	insp, err := e.cli.ContainerInspect(ctx, id)
+	if err != nil {
+		return RunConfig{}, fmt.Errorf("failed to inspect container %s: %w", shortID(id), e.safe(err))
+	}
+	rc := RunConfig{Env: map[string]string{}}
+	if insp.Config != nil {
+		for _, kv := range insp.Config.Env {
+			k, v, _ := strings.Cut(kv, "=")
+			rc.Env[k] = v
+		}
+		rc.Cmd, rc.Entrypoint = insp.Config.Cmd, insp.Config.Entrypoint
+	}
+	if st := insp.State; st != nil {
+		rc.Running, rc.Pid, rc.StartedAt = st.Running, st.Pid, parseTime(st.StartedAt)
+	}
+	return rc, nil
 }
 
 // maxFileSize bounds what MountedFile reads into memory.

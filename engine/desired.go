@@ -115,7 +115,8 @@ type secretBuilder struct {
 func buildSecret(ctx context.Context, in Input, name string) (reconcile.Secret, error) {
 	spec := in.Config.Secrets[name]
 	b := &secretBuilder{in: in, name: name, spec: spec, consumers: map[string]*reconcile.Consumer{}}
-	b.out = reconcile.Secret{Name: name, Kind: reconcile.Kind(spec.Type), KeepPrevious: spec.KeepPrevious.Duration}
+	b.out = reconcile.Secret{Name: name, Kind: reconcile.Kind(spec.Type), KeepPrevious: spec.KeepPrevious.Duration,
+		Heal: in.Config.Heals(name)}
 	value, ok := in.Values[name]
 	if !ok {
 		return b.out, b.errorf("", "secret %s is missing from the values file %s: add it with `rekey values set %s`",

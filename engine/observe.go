@@ -19,6 +19,8 @@ type Observer struct {
 	FP      func(string) string
 	Journal RecordReader
 	Now     func() time.Time
+	// Drift, when set, finds the stale consumers of the secrets that heal drift (see SecretState.Stale).
+	Drift *DriftScanner
 }
 
 // Observe implements reconcile.Observer.
@@ -39,6 +41,12 @@ func (o *Observer) Observe(ctx context.Context, d reconcile.Desired) (reconcile.
 		st.Txn = reconcile.Replay(recs)
 		st.Revoked = reconcile.Revoked(recs)[s.DesiredFP]
 		st.RolledBack = reconcile.LastRolledBack(recs)
+		st.Applied = reconcile.LastApplied(recs)
+		if o.Drift != nil && (s.Heal || d.Heal) {
+			if st.Stale, err = o.Drift.Stale(ctx, s); err != nil {
+				return obs, err
+			}
+		}
 		obs.Secrets[s.Name] = st
 	}
 	return obs, nil

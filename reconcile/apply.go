@@ -25,6 +25,9 @@ func Apply(ctx context.Context, d Desired, obs Observer, ex *Executor) ([]Result
 			return results, fmt.Errorf("failed to observe live state: %w", err)
 		}
 		last = MakePlan(d, o)
+		if err := adopt(ctx, ex, last); err != nil {
+			return results, err
+		}
 		acted := false
 		for _, sp := range byUrgency(last.Secrets) {
 			if len(sp.Steps) == 0 || !mayAttempt(attempts[sp.Secret]) {
@@ -42,6 +45,18 @@ func Apply(ctx context.Context, d Desired, obs Observer, ex *Executor) ([]Result
 		}
 	}
 	return append(results, idle(last, results)...), nil
+}
+
+// adopt records the secrets found in sync that the journal did not know as applied.
+func adopt(ctx context.Context, ex *Executor, p Plan) error {
+	for _, sp := range p.Secrets {
+		if sp.Adopt {
+			if err := ex.Adopt(ctx, sp); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // mayAttempt allows a first attempt, and one more after a recovery.
@@ -62,7 +77,7 @@ func byUrgency(sps []SecretPlan) []SecretPlan {
 func idle(p Plan, done []Result) []Result {
 	var out []Result
 	for _, sp := range p.Secrets {
-		if ran(done, sp.Secret) && sp.Action != ActionRefuse && sp.Action != ActionHold { // refused or held after a finalize
+		if ran(done, sp.Secret) && sp.Action != ActionRefuse && sp.Action != ActionHold && sp.Action != ActionDrift { // refused, held or drifted after a finalize
 			continue
 		}
 		r := Result{Secret: sp.Secret, Action: sp.Action, Outcome: outcomeOf(sp.Action),

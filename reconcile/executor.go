@@ -109,8 +109,20 @@ func outcomeOf(a Action) Outcome {
 		return OutcomeRefused
 	case ActionHold:
 		return OutcomeHeld
+	case ActionDrift:
+		return OutcomeDrift
 	}
 	return OutcomeInSync
+}
+
+// Adopt records that a secret's sources already hold the desired value (SecretPlan.Adopt). It is not a
+// transaction and changes nothing live.
+func (e *Executor) Adopt(ctx context.Context, sp SecretPlan) error {
+	rec := Record{Time: e.Now(), Secret: sp.Secret, Revision: sp.Revision, Type: RecordSynced, ToFP: sp.ToFP}
+	if err := e.Journal.Record(ctx, rec); err != nil {
+		return fmt.Errorf("failed to write the journal: %w", err)
+	}
+	return nil
 }
 
 // timed runs f for step st, reporting progress and keeping the step's result.

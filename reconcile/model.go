@@ -62,6 +62,9 @@ type Secret struct {
 	Checks       []Check    // run after each consumer rolls
 	KeepPrevious time.Duration
 	DesiredFP    string // fingerprint of the value in Git
+	// Heal re-applies Git's value when the live value drifted while Git did not change. Without it, drift
+	// is reported and left alone: it may be an operator's emergency fix.
+	Heal bool
 }
 
 // Desired is the whole desired state, secrets sorted by name.
@@ -71,6 +74,8 @@ type Desired struct {
 	// Retry tries again a rotation whose last attempt rolled back. An operator's `rekey apply` sets it;
 	// the agent does not, so a value that fails verification is not rolled out again and again.
 	Retry bool
+	// Heal is Secret.Heal for every secret (an operator's `rekey apply --heal`).
+	Heal bool
 }
 
 // Observed is what is live: fingerprints at every location and unfinished transactions.
@@ -88,6 +93,11 @@ type SecretState struct {
 	Revoked bool
 	// RolledBack is the fingerprint the last transaction tried and rolled back, "" if it did not.
 	RolledBack string
+	// Applied is the fingerprint rekey last put in place (see LastApplied), "" if never.
+	Applied string
+	// Stale lists the consumers whose containers run another value than their sources hold; only filled
+	// when a drift scan ran (for heal).
+	Stale []string
 }
 
 // Phase is how far a transaction got. The order matters: a transaction that crashed before

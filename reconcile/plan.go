@@ -17,6 +17,7 @@ const (
 	ActionRecover  Action = "recover"  // roll back a transaction interrupted before it verified
 	ActionRefuse   Action = "refuse"   // the desired value was revoked before: never applied again
 	ActionHold     Action = "hold"     // the last attempt at this value rolled back: wait for a new value or a retry
+	ActionDrift    Action = "drift"    // the live value drifted while Git did not change: report, do not overwrite
 )
 
 // StepKind names a step of a plan.
@@ -97,6 +98,9 @@ type SecretPlan struct {
 	Steps    []Step
 	Txn      *Txn // recover/finalize: the transaction being finished
 	Revision string
+	// Adopt: everything already holds the desired value, but the journal does not know it yet; recording
+	// it makes a later hand edit count as drift.
+	Adopt bool
 }
 
 // Plan is the ordered work for every secret. Secrets are independent transactions.

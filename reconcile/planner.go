@@ -1,12 +1,19 @@
 package reconcile
 
-import "time"
+import (
+	"slices"
+	"strings"
+	"time"
+)
 
 // MakePlan compares desired and observed state and returns the work for every secret. It is a pure
 // function: same inputs, same plan.
 func MakePlan(d Desired, o Observed) Plan {
 	var p Plan
 	for _, s := range d.Secrets {
+		if d.Heal {
+			s.Heal = true
+		}
 		sp := planSecret(s, o.Secrets[s.Name], o.Now, d.Retry)
 		sp.Revision = d.Revision
 		p.Secrets = append(p.Secrets, sp)
@@ -51,11 +58,16 @@ func planSecret(s Secret, st SecretState, now time.Time, retry bool) SecretPlan 
 		return sp
 	case t != nil:
 		return planFinalize(sp, s, t, true)
+	case inSync(s, st) && len(st.Stale) > 0 && s.Heal && (retry || st.RolledBack != s.DesiredFP):
+		return planReroll(sp, s, st.Stale)
 	case inSync(s, st):
-		sp.Action = ActionNone
+		sp.Action, sp.Adopt = ActionNone, st.Applied != s.DesiredFP
 		return sp
 	case t == nil && !retry && st.RolledBack == s.DesiredFP:
 		sp.Action, sp.Note = ActionHold, heldNote
+		return sp
+	case t == nil && st.Applied == s.DesiredFP && !s.Heal:
+		sp.Action, sp.Note = ActionDrift, driftNote
 		return sp
 	}
 	return planRotate(sp, s, now)
@@ -64,6 +76,7 @@ func planSecret(s Secret, st SecretState, now time.Time, retry bool) SecretPlan 
 const (
 	refusedNote = "the desired value was revoked by an earlier rotation (a revert or replay?); commit a new value"
 	heldNote    = "the last attempt to rotate to this value rolled back; commit a new value, or run rekey apply to try again"
+	driftNote   = "the live value differs from Git, which did not change since rekey applied it (a hand edit?): commit the live value to Git to keep it, or set heal: true (or run rekey apply --heal) to restore Git's"
 )
 
 // revoked reports whether the desired value must never be applied: a finished rotation removed it, or a
@@ -155,6 +168,22 @@ func finalizeSteps(s Secret, snapshot bool) []Step {
 		steps = append(steps, Step{Kind: StepWrite, Location: l, Value: ValueEmpty})
 	}
 	return append(steps, rollAll(s, s.Consumers)...)
+}
+
+// planReroll heals stale consumers: the sources already hold the desired value, so only those consumers
+// are rolled, health-gated and verified, inside a normal transaction.
+func planReroll(sp SecretPlan, s Secret, stale []string) SecretPlan {
+	sp.Action, sp.Note = ActionRotate, "heal: roll stale consumers "+strings.Join(stale, ", ")
+	var cs []Consumer
+	for _, c := range s.Consumers {
+		if slices.Contains(stale, c.Name) {
+			cs = append(cs, c)
+		}
+	}
+	steps := []Step{{Kind: StepBegin}, {Kind: StepSnapshot, Locations: locations(s)}}
+	steps = append(steps, rollAll(s, cs)...)
+	sp.Steps = append(steps, Step{Kind: StepVerified}, Step{Kind: StepCommitted})
+	return sp
 }
 
 // planRecover rolls back a transaction interrupted before it verified: put the snapshot back and re-roll

@@ -12,6 +12,9 @@ const (
 	RecordDone   RecordType = "done"   // a step succeeded
 	RecordFailed RecordType = "failed" // a step failed
 	RecordEnd    RecordType = "end"    // a transaction is over
+	// RecordSynced notes that every source already held the desired value, with no transaction: from
+	// then on that value counts as applied, so a later hand edit is drift, not a change from Git.
+	RecordSynced RecordType = "synced"
 )
 
 // Outcome is how a transaction or a secret's reconciliation ended.
@@ -30,6 +33,7 @@ const (
 	OutcomeSuperseded     Outcome = "superseded"      // a newer commit replaced a kept rotation
 	OutcomeRefused        Outcome = "refused"         // the desired value was revoked before; nothing changed
 	OutcomeHeld           Outcome = "held"            // the desired value rolled back before; not tried again
+	OutcomeDrift          Outcome = "drift"           // the live value drifted from an unchanged Git: left alone
 )
 
 // Record is one journal entry. It never holds a value: only fingerprints.
@@ -87,19 +91,40 @@ func Replay(records []Record) *Txn {
 // one secret's records. Such a value must never be applied again: a commit bringing it back (a revert,
 // a replayed old state) would resurrect a credential that was meant to be gone.
 func Revoked(records []Record) map[string]bool {
-	from := map[string]string{}
+	from, to := map[string]string{}, map[string]string{}
 	out := map[string]bool{}
 	for _, r := range records {
 		switch {
 		case r.Type == RecordBegin:
-			from[r.Txn] = r.FromFP
+			from[r.Txn], to[r.Txn] = r.FromFP, r.ToFP
 		case r.Type == RecordEnd && (r.Outcome == OutcomeRotated || r.Outcome == OutcomeFinalized || r.Outcome == OutcomeSuperseded):
-			if fp := from[r.Txn]; fp != "" {
+			// A heal that only re-rolls stale consumers goes from a value to itself: nothing was retired.
+			if fp := from[r.Txn]; fp != "" && fp != to[r.Txn] {
 				out[fp] = true
 			}
 		}
 	}
 	return out
+}
+
+// LastApplied returns the fingerprint rekey last put in place for one secret: the value of the last
+// transaction that verified (a later rollback happens only before that point), or of the last synced
+// record, whichever came last; "" if none. Git moving away from it is a change to apply; the live value
+// moving away from it while Git did not is drift.
+func LastApplied(records []Record) string {
+	to := map[string]string{}
+	applied := ""
+	for _, r := range records {
+		switch {
+		case r.Type == RecordBegin:
+			to[r.Txn] = r.ToFP
+		case r.Type == RecordPhase && r.Phase == PhaseVerified:
+			applied = to[r.Txn]
+		case r.Type == RecordSynced:
+			applied = r.ToFP
+		}
+	}
+	return applied
 }
 
 // LastRolledBack returns the fingerprint the last transaction of one secret tried, if it ended rolled back

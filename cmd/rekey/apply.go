@@ -16,7 +16,9 @@ import (
 
 func cmdApply(ctx context.Context, args []string, e env) error {
 	var o options
-	if err := o.parse(newFlagSet("apply", e.stderr, &o), args); err != nil {
+	fs := newFlagSet("apply", e.stderr, &o)
+	fs.BoolVar(&o.heal, "heal", false, "restore Git's value where the live value drifted while Git did not change (default: report drift, change nothing)")
+	if err := o.parse(fs, args); err != nil {
 		return err
 	}
 	o.retry = true // an operator asking again means: try again
@@ -103,8 +105,8 @@ func applyOnce(ctx context.Context, o *options, e env) (*session, []reconcile.Re
 		return nil, nil, agent.Transient(err)
 	}
 	defer eng.Close()
-	obs := &engine.Observer{FP: s.fp.Of, Journal: j, Now: time.Now}
-	s.desired.Retry = o.retry
+	obs := &engine.Observer{FP: s.fp.Of, Journal: j, Now: time.Now, Drift: s.driftScanner(eng, j)}
+	s.desired.Retry, s.desired.Heal = o.retry, o.heal
 	results, err := reconcile.Apply(ctx, s.desired, obs, s.executor(eng, j, e.stderr))
 	if err == nil {
 		// This commit was acted on: later ones must descend from it.

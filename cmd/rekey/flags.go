@@ -16,6 +16,7 @@ type options struct {
 	killAfter                                           int  // testing only: SIGKILL after N journal records (crash tests)
 	retry                                               bool // try again a value whose last rotation rolled back (an operator's apply, not the agent)
 	isolate                                             bool // skip invalid secrets instead of refusing everything (the agent)
+	heal                                                bool // restore Git's value over drift (apply --heal)
 
 	// Credentials for a remote repository, read from files.
 	gitTokenFile, gitUsername, gitSSHKey, gitKnownHosts string

@@ -19,6 +19,8 @@ const (
 	exitRolledBack = 3 // a rotation was rolled back (the old value is live) or a finalize failed (new value live, previous kept)
 	exitAttention  = 4 // a rollback or recovery did not complete: run `rekey apply` again, then inspect `rekey status`
 	exitRefused    = 5 // the desired state was not trusted (signature, rewritten history, replayed value): nothing changed
+	exitDrift      = 6 // live values differ from Git while Git did not change (drift): reported, nothing changed
+	exitUnknown    = 7 // drift: some places could not be read (and no drift was found elsewhere)
 )
 
 // env is the process environment as the CLI passes it down; nothing below main reads os.Getenv.
@@ -43,6 +45,7 @@ var commands = map[string]func(context.Context, []string, env) error{
 	"plan":      cmdPlan,
 	"apply":     cmdApply,
 	"status":    cmdStatus,
+	"drift":     cmdDrift,
 	"values":    cmdValues,
 	"version":   cmdVersion,
 }
@@ -53,6 +56,7 @@ Usage:
   rekey plan    [flags]          show what apply would do, with fingerprints
   rekey apply   [flags]          rotate what differs from Git, verify, then drop old values
   rekey status  [flags]          live state, unfinished transactions and last outcomes
+  rekey drift   [flags]          compare every source, container and mounted file with Git
   rekey agent   [flags]          reconcile continuously: on an interval, on push webhooks, on local commits
   rekey reconcile [--state-dir]  ask the running agent to reconcile now, and print what happened
   rekey values set SECRET        encrypt a new value (read from stdin) into the values file
@@ -69,7 +73,8 @@ Common flags:
 
 Run 'rekey COMMAND -h' for the flags of a command. Exit codes: 0 ok, 1 error (nothing changed),
 2 usage, 3 rolled back, 4 needs attention, 5 refused (untrusted commit, rewritten history,
-replayed value).
+replayed value), 6 drift (live differs from an unchanged Git), 7 drift unknown (a place
+could not be read).
 `
 
 func run(ctx context.Context, args []string, e env) int {

@@ -67,8 +67,12 @@ func exitFor(rs []reconcile.Result) int {
 		case reconcile.OutcomeRolledBack, reconcile.OutcomeFinalizeFailed, reconcile.OutcomeHeld:
 			code = exitRolledBack
 		case reconcile.OutcomeRefused:
-			if code == exitOK {
+			if code == exitOK || code == exitDrift {
 				code = exitRefused
+			}
+		case reconcile.OutcomeDrift:
+			if code == exitOK {
+				code = exitDrift
 			}
 		}
 	}

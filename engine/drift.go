@@ -1,0 +1,227 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/rekeyhq/rekey/composeio"
+	"github.com/rekeyhq/rekey/dockerio"
+	"github.com/rekeyhq/rekey/reconcile"
+)
+
+// ContainerReader reads what a service's containers run. *dockerio.Engine implements it.
+type ContainerReader interface {
+	Containers(ctx context.Context, project, service string) ([]dockerio.Container, error)
+	RunConfig(ctx context.Context, id string) (dockerio.RunConfig, error)
+	MountedFile(ctx context.Context, id, target string) ([]byte, error)
+}
+
+// DriftScanner compares every place a secret lives with Git: its sources, the containers of its
+// consumers (their environment, command and mounted files) and the journal's idea of what rekey last
+// applied. Values are read, fingerprinted and dropped; nothing is logged.
+type DriftScanner struct {
+	Files      Files
+	FP         func(string) string
+	Journal    RecordReader
+	Containers ContainerReader
+	Project    *composeio.Project
+	Values     map[string]string // desired plaintext values, by secret
+	// Vars names the env variable that carries each secret's current value ("" for file secrets).
+	Vars map[string]string
+
+	mu   sync.Mutex
+	uses map[string]map[string]map[string]composeio.Template // var → service → field → template
+}
+
+// Scan returns the drift of every secret of d, sorted (see reconcile.SortDrift).
+func (s *DriftScanner) Scan(ctx context.Context, d reconcile.Desired) ([]reconcile.Drift, error) {
+	var out []reconcile.Drift
+	for _, sec := range d.Secrets {
+		in, err := s.observe(ctx, sec)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, reconcile.Classify(sec, in)...)
+	}
+	reconcile.SortDrift(out)
+	return out, nil
+}
+
+// Stale returns the consumers of sec that run another value than their sources hold, for heal.
+func (s *DriftScanner) Stale(ctx context.Context, sec reconcile.Secret) ([]string, error) {
+	in, err := s.observe(ctx, sec)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, d := range reconcile.Classify(sec, in) {
+		if d.State == reconcile.DriftStaleConsumer && !slices.Contains(out, d.Name) {
+			out = append(out, d.Name)
+		}
+	}
+	return out, nil
+}
+
+func (s *DriftScanner) observe(ctx context.Context, sec reconcile.Secret) (reconcile.DriftInput, error) {
+	in := reconcile.DriftInput{Sources: map[reconcile.Location]string{}, SourceErr: map[reconcile.Location]string{}}
+	source := ""
+	for i, l := range sec.Current {
+		v, err := s.Files.ReadValue(ctx, l)
+		if err != nil {
+			in.SourceErr[l] = err.Error()
+			continue
+		}
+		if i == 0 {
+			source = v
+		}
+		if v != "" {
+			in.Sources[l] = s.FP(v)
+		}
+	}
+	recs, err := s.Journal.Records(sec.Name)
+	if err != nil {
+		return in, err
+	}
+	in.Applied, in.Txn = reconcile.LastApplied(recs), reconcile.Replay(recs)
+	for _, c := range sec.Consumers {
+		if c.Action == reconcile.NoRoll {
+			continue // a host file: it is one of the sources
+		}
+		lcs, err := s.consumer(ctx, sec, c, source)
+		if err != nil {
+			return in, err
+		}
+		in.Consumers = append(in.Consumers, lcs...)
+	}
+	return in, nil
+}
+
+// consumer reads every running container of one service.
+func (s *DriftScanner) consumer(ctx context.Context, sec reconcile.Secret, c reconcile.Consumer, source string) ([]reconcile.LiveConsumer, error) {
+	cs, err := s.Containers.Containers(ctx, s.Project.Name(), c.Name)
+	if err != nil {
+		return nil, err
+	}
+	var out []reconcile.LiveConsumer
+	for _, ct := range cs {
+		if !ct.Running {
+			continue // a stopped container runs nothing; it picks up its sources when started
+		}
+		lc := reconcile.LiveConsumer{Consumer: c.Name, Container: shortID(ct.ID), Started: ct.StartedAt}
+		if err := s.read(ctx, sec, c, ct.ID, source, &lc); err != nil {
+			lc = reconcile.LiveConsumer{Consumer: c.Name, Container: lc.Container, Err: err.Error()}
+		}
+		out = append(out, lc)
+	}
+	if len(out) == 0 {
+		out = append(out, reconcile.LiveConsumer{Consumer: c.Name, Err: "no running container"})
+	}
+	return out, nil
+}
+
+// read fills lc's fingerprints: for an env secret from the container's environment, command and
+// entrypoint; for a file secret from the file as the container sees it.
+func (s *DriftScanner) read(ctx context.Context, sec reconcile.Secret, c reconcile.Consumer, id, source string, lc *reconcile.LiveConsumer) error {
+	rc, err := s.Containers.RunConfig(ctx, id)
+	if err != nil {
+		return err
+	}
+	desired := s.Values[sec.Name]
+	if v := s.Vars[sec.Name]; v != "" {
+		uses, err := s.usesOf(ctx, v)
+		if err != nil {
+			return err
+		}
+		fields := uses[c.Name]
+		if len(fields) == 0 {
+			return fmt.Errorf("rekey cannot see how service %s reads %s (a declared consumer?)", c.Name, v)
+		}
+		live, want, src := s.envFPs(fields, rc, desired, source)
+		lc.FP, lc.DesiredFP, lc.SourceFP = live, want, src
+		return nil
+	}
+	target := fileTarget(c)
+	if target == "" {
+		return fmt.Errorf("rekey cannot see how service %s reads the file (a declared consumer?)", c.Name)
+	}
+	data, err := s.containerFile(ctx, id, rc.Pid, target)
+	if err != nil {
+		return err
+	}
+	lc.FP, lc.DesiredFP, lc.SourceFP = s.FP(string(data)), sec.DesiredFP, s.FP(source)
+	return nil
+}
+
+// envFPs fingerprints the fields that carry the secret, as the container runs them, as Git wants them and
+// as the source holds them now.
+func (s *DriftScanner) envFPs(fields map[string]composeio.Template, rc dockerio.RunConfig, desired, source string) (live, want, src string) {
+	var l, w, so []string
+	for _, k := range slices.Sorted(maps.Keys(fields)) {
+		var have string
+		switch k {
+		case composeio.FieldCommand:
+			have = strings.Join(rc.Cmd, "\x00")
+		case composeio.FieldEntrypoint:
+			have = strings.Join(rc.Entrypoint, "\x00")
+		default:
+			have = rc.Env[k]
+		}
+		t := fields[k]
+		l = append(l, k+"="+have)
+		w = append(w, k+"="+t.Expand(desired))
+		so = append(so, k+"="+t.Expand(source))
+	}
+	join := func(parts []string) string { return s.FP(strings.Join(parts, "\x00")) }
+	return join(l), join(w), join(so)
+}
+
+// containerFile reads target as the container sees it. Through /proc/PID/root when rekey runs on the
+// host (a single-file bind mount keeps the old inode after a rename, which only the container's own view
+// shows); else through the engine.
+func (s *DriftScanner) containerFile(ctx context.Context, id string, pid int, target string) ([]byte, error) {
+	if pid > 0 {
+		data, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "root", filepath.Clean("/"+target)))
+		if err == nil {
+			return data, nil
+		}
+	}
+	return s.Containers.MountedFile(ctx, id, target)
+}
+
+func (s *DriftScanner) usesOf(ctx context.Context, v string) (map[string]map[string]composeio.Template, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if u, ok := s.uses[v]; ok {
+		return u, nil
+	}
+	u, err := s.Project.UsesOf(ctx, v)
+	if err != nil {
+		return nil, err
+	}
+	if s.uses == nil {
+		s.uses = map[string]map[string]map[string]composeio.Template{}
+	}
+	s.uses[v] = u
+	return u, nil
+}
+
+// fileTarget is where a file consumer sees the secret, from how discovery found it ("secret:/run/…").
+func fileTarget(c reconcile.Consumer) string {
+	for _, via := range c.Via {
+		kind, target, ok := strings.Cut(via, ":")
+		if ok && strings.HasPrefix(target, "/") && (kind == composeio.KindSecret || kind == composeio.KindConfig ||
+			kind == composeio.KindBindFile || kind == composeio.KindBindDir) {
+			return target
+		}
+	}
+	return ""
+}
+
+func shortID(id string) string { return id[:min(12, len(id))] }
