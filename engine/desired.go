@@ -39,8 +39,12 @@ func Build(ctx context.Context, in Input) (reconcile.Desired, error) {
 		return d, err
 	}
 	owner := map[reconcile.Location]string{}
+	uses, err := varUses(ctx, in)
+	if err != nil {
+		return reconcile.Desired{}, err
+	}
 	for _, name := range in.Config.Names() {
-		s, err := buildSecret(ctx, in, name)
+		s, err := buildSecret(ctx, in, name, uses)
 		if err == nil {
 			err = claim(in, owner, s)
 		}
@@ -54,6 +58,25 @@ func Build(ctx context.Context, in Input) (reconcile.Desired, error) {
 		}
 	}
 	return d, nil
+}
+
+// varUses finds the consumers of every variable the config names, in one probe of the project where it
+// can (see composeio.ConsumersOfVars).
+func varUses(ctx context.Context, in Input) (map[string][]composeio.VarUse, error) {
+	var vars []string
+	for _, name := range in.Config.Names() {
+		cur, prev := in.Config.Secrets[name].Vars()
+		for _, v := range []string{cur, prev} {
+			if v != "" {
+				vars = append(vars, v)
+			}
+		}
+	}
+	uses, err := in.Project.ConsumersOfVars(ctx, vars)
+	if err != nil {
+		return nil, fmt.Errorf("failed to find the consumers of the secrets' variables: %w", err)
+	}
+	return uses, nil
 }
 
 // claim records the secret's locations, refusing one another secret already lives at.
@@ -108,13 +131,14 @@ type secretBuilder struct {
 	in        Input
 	name      string
 	spec      *config.Secret
+	uses      map[string][]composeio.VarUse // consumers of each variable, found up front
 	out       reconcile.Secret
 	consumers map[string]*reconcile.Consumer
 }
 
-func buildSecret(ctx context.Context, in Input, name string) (reconcile.Secret, error) {
+func buildSecret(ctx context.Context, in Input, name string, uses map[string][]composeio.VarUse) (reconcile.Secret, error) {
 	spec := in.Config.Secrets[name]
-	b := &secretBuilder{in: in, name: name, spec: spec, consumers: map[string]*reconcile.Consumer{}}
+	b := &secretBuilder{in: in, name: name, spec: spec, uses: uses, consumers: map[string]*reconcile.Consumer{}}
 	b.out = reconcile.Secret{Name: name, Kind: reconcile.Kind(spec.Type), KeepPrevious: spec.KeepPrevious.Duration,
 		Heal: in.Config.Heals(name)}
 	value, ok := in.Values[name]
@@ -172,9 +196,12 @@ func (b *secretBuilder) addVar(ctx context.Context, v string, previous bool) err
 	if v == "" {
 		return nil
 	}
-	uses, err := b.in.Project.ConsumersOfVar(ctx, v)
-	if err != nil {
-		return fmt.Errorf("failed to find the consumers of %s: %w", v, err)
+	uses, ok := b.uses[v]
+	if !ok {
+		var err error
+		if uses, err = b.in.Project.ConsumersOfVar(ctx, v); err != nil {
+			return fmt.Errorf("failed to find the consumers of %s: %w", v, err)
+		}
 	}
 	if len(uses) == 0 && len(b.spec.Consumers) == 0 {
 		return b.errorf("env", "secret %s: variable %s is not used by any service of compose project %s; check the name, or declare consumers",
