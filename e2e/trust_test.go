@@ -132,3 +132,67 @@ func TestSignedWriteBackPassesVerification(t *testing.T) {
 		t.Fatal("the signed write-back was not applied")
 	}
 }
+
+// gpgKey makes an unprotected OpenPGP key in its own GNUPGHOME and returns the home, the armored secret
+// key file and the armored public key file.
+func gpgKey(t *testing.T, name string) (home, secret, public string) {
+	t.Helper()
+	home = filepath.Join(t.TempDir(), "gnupg-"+name)
+	if err := os.MkdirAll(home, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	gpg := func(args ...string) []byte {
+		cmd := exec.Command("gpg", append([]string{"--batch", "--homedir", home}, args...)...)
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("gpg %v: %v", args, err)
+		}
+		return out
+	}
+	gpg("--passphrase", "", "--quick-gen-key", name+" <"+name+"@example.invalid>", "ed25519", "sign", "never")
+	secret, public = filepath.Join(home, "secret.asc"), filepath.Join(home, "public.asc")
+	writeFile(t, secret, string(gpg("--armor", "--export-secret-keys")))
+	writeFile(t, public, string(gpg("--armor", "--export")))
+	return home, secret, public
+}
+
+// TestOpenPGPSignedWriteBack: with OpenPGP commit verification on, a write-back signed with a trusted
+// OpenPGP key is committed and applied; one signed with an untrusted key is refused before anything is
+// committed.
+func TestOpenPGPSignedWriteBack(t *testing.T) {
+	r := newRig(t, "0s")
+	home, secret, public := gpgKey(t, "rekey-bot")
+	_, otherSecret, _ := gpgKey(t, "stranger")
+	cmd := exec.Command("git", "-c", "gpg.program=gpg", "-c", "user.signingkey=rekey-bot@example.invalid",
+		"commit", "-q", "--amend", "--no-edit", "-S")
+	cmd.Dir = r.repo
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + r.repo, "GNUPGHOME=" + home,
+		"GIT_COMMITTER_NAME=Ops", "GIT_COMMITTER_EMAIL=ops@example.invalid"}
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("signing the initial commit: %v\n%s", err, out)
+	}
+	trust := []string{"--trust-openpgp", public}
+	if res := r.rekeyOpts(trust, "apply"); res.code != 0 {
+		t.Fatalf("signed initial state: exit %d\n%s", res.code, res.stderr)
+	}
+	head := r.git("rev-parse", "HEAD")
+	res := r.rekeyOpts(append(trust, "--signing-key", otherSecret), "rotate", "session-key")
+	if res.code != 2 || !strings.Contains(res.stderr, "not listed in --trust-ssh or --trust-openpgp") {
+		t.Fatalf("write-back signed by an untrusted OpenPGP key: exit %d, want 2\n%s", res.code, res.stderr)
+	}
+	if r.git("rev-parse", "HEAD") != head {
+		t.Fatal("a write-back that would be refused was committed")
+	}
+	res = r.rekeyOpts(append(trust, "--signing-key", secret), "rotate", "session-key")
+	if res.code != 0 {
+		t.Fatalf("OpenPGP-signed write-back: exit %d\n%s\n%s", res.code, res.stdout, res.stderr)
+	}
+	value := r.committedValue("session-key")
+	r.values["session-key"] = value
+	if app, _ := r.fingerprints(); app["session_key"] != testenv.Fingerprint(value) {
+		t.Fatal("the signed write-back was not applied")
+	}
+	if out := r.git("log", "-1", "--format=%G?"); out == "N" {
+		t.Errorf("the write-back commit carries no signature (git says %q)", out)
+	}
+}

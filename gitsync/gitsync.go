@@ -70,9 +70,10 @@ type Commit struct {
 type Option func(*options)
 
 type options struct {
-	cacheDir string
-	auth     transport.AuthMethod
-	progress io.Writer
+	cacheDir   string
+	auth       transport.AuthMethod
+	progress   io.Writer
+	sshTimeout time.Duration // <= 0: DefaultSSHHandshakeTimeout
 }
 
 // WithCacheDir sets the directory under which URL sources are cloned; each
@@ -224,24 +225,27 @@ func (r *Repo) fetch(ctx context.Context) error {
 	remote := git.NewRemote(r.repo.Storer, &config.RemoteConfig{
 		Name: remoteName, URLs: []string{r.url}, Fetch: fetchRefSpecs,
 	})
-	refs, err := remote.ListContext(ctx, &git.ListOptions{Auth: r.opts.auth, PeelingOption: git.IgnorePeeled})
+	proxyOpts, done := r.sshOperation(ctx)
+	defer done()
+	refs, err := remote.ListContext(ctx, &git.ListOptions{Auth: r.opts.auth, PeelingOption: git.IgnorePeeled, ProxyOptions: proxyOpts})
 	if err != nil {
 		if errors.Is(err, transport.ErrEmptyRemoteRepository) {
 			return errors.New("the remote repository is empty")
 		}
-		return err
+		return withContextErr(ctx, err)
 	}
 	err = remote.FetchContext(ctx, &git.FetchOptions{
-		RemoteName: remoteName,
-		RefSpecs:   fetchRefSpecs,
-		Auth:       r.opts.auth,
-		Progress:   r.opts.progress,
-		Tags:       git.NoTags,
-		Force:      true,
-		Prune:      true,
+		RemoteName:   remoteName,
+		RefSpecs:     fetchRefSpecs,
+		Auth:         r.opts.auth,
+		Progress:     r.opts.progress,
+		Tags:         git.NoTags,
+		Force:        true,
+		Prune:        true,
+		ProxyOptions: proxyOpts,
 	})
 	if err != nil && !errors.Is(err, git.NoErrAlreadyUpToDate) {
-		return err
+		return withContextErr(ctx, err)
 	}
 	return r.setRemoteHead(refs)
 }

@@ -40,6 +40,9 @@ type sshGitServer struct {
 	logins    int      // connections that authenticated
 	authFails int      // public keys offered and refused
 	commands  []string // exec requests received, as sent
+	// beforeCommand, when set, runs before each command is started (after
+	// the exec request was accepted): a server slow to answer.
+	beforeCommand func()
 }
 
 // startSSHGitServer serves the repositories under root until the test ends.
@@ -191,7 +194,11 @@ func (s *sshGitServer) serveSession(ch ssh.Channel, reqs <-chan *ssh.Request) {
 func (s *sshGitServer) run(command string, ch ssh.Channel) uint32 {
 	s.mu.Lock()
 	s.commands = append(s.commands, command)
+	before := s.beforeCommand
 	s.mu.Unlock()
+	if before != nil {
+		before()
+	}
 	refuse := func(why string) uint32 {
 		fmt.Fprintf(ch.Stderr(), "fatal: %s\n", why)
 		return 128

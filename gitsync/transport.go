@@ -17,6 +17,9 @@ import (
 // to go-git; this package is the only user of go-git in rekey.
 func init() {
 	client.InstallProtocol("file", server.NewClient(localLoader{}))
+	// SSH sessions of gitsync operations are bounded by their context and a
+	// handshake timeout (see sshdial.go); others pass through unchanged.
+	client.InstallProtocol("ssh", &sshTransport{inner: gitssh.DefaultClient})
 	// go-git would read Hostname and Port from ~/.ssh/config and /etc/ssh/ssh_config: a user's ssh
 	// config must not redirect where rekey fetches its desired state from.
 	gitssh.DefaultSSHConfig = nil

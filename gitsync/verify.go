@@ -382,6 +382,12 @@ func (r *Repo) verify(c *object.Commit, store *trustStore) (Signer, error) {
 	if err != nil {
 		return Signer{}, fmt.Errorf("failed to read commit object: %w", err)
 	}
+	return verifyRaw(c, raw, store)
+}
+
+// verifyRaw checks the one signature of c, whose object is raw, against
+// store.
+func verifyRaw(c *object.Commit, raw plumbing.EncodedObject, store *trustStore) (Signer, error) {
 	sigs, err := signatureHeaders(raw)
 	if err != nil {
 		return Signer{}, fmt.Errorf("failed to read commit object: %w", err)

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ProtonMail/go-crypto/openpgp"
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
@@ -18,7 +19,6 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/go-git/go-git/v5/plumbing/transport"
 	"github.com/go-git/go-git/v5/storage"
-	"github.com/hiddeco/sshsig"
 	"golang.org/x/crypto/ssh"
 )
 
@@ -51,13 +51,18 @@ type Change struct {
 	Content []byte
 }
 
-// Author is the identity Commit records as author and committer.
+// Author is the identity Commit records as author and committer, and the key
+// that signs its commits, if any (at most one of Signer and OpenPGPKey).
+// SetSigningKey sets either from a private key file.
 type Author struct {
 	Name  string
 	Email string
 	// Signer, when set, signs the commit with SSH (namespace git, SHA-512), so that an agent that only
 	// accepts signed commits also accepts its own write-backs once this key is trusted.
 	Signer ssh.Signer
+	// OpenPGPKey, when set, signs the commit with OpenPGP (a detached signature by its signing key or
+	// subkey, as git makes with gpg.format=openpgp). Its private signing key must not be encrypted.
+	OpenPGPKey *openpgp.Entity
 }
 
 // commitError is a Commit error matching some of the sentinels above.
@@ -174,10 +179,8 @@ func (r *Repo) commit(ctx context.Context, branch, parent string, changes []Chan
 		TreeHash:     treeHash,
 		ParentHashes: []plumbing.Hash{base.Hash},
 	}
-	if author.Signer != nil {
-		if err := signCommit(c, author.Signer); err != nil {
-			return Commit{}, err
-		}
+	if err := signAs(c, author); err != nil {
+		return Commit{}, err
 	}
 	obj := r.repo.Storer.NewEncodedObject()
 	if err := c.Encode(obj); err != nil {
@@ -220,7 +223,7 @@ func checkIdentity(a Author) error {
 			return fmt.Errorf("the author %s contains '<', '>' or a control character", what)
 		}
 	}
-	return nil
+	return checkSigningKey(a)
 }
 
 // treeNode is a directory of the new tree while it is built: the entries of
@@ -403,6 +406,8 @@ func (r *Repo) push(ctx context.Context, branchRef plumbing.ReferenceName, paren
 	remote := git.NewRemote(r.repo.Storer, &config.RemoteConfig{
 		Name: remoteName, URLs: []string{r.url}, Fetch: fetchRefSpecs,
 	})
+	proxyOpts, done := r.sshOperation(ctx)
+	defer done()
 	err := remote.PushContext(ctx, &git.PushOptions{
 		RemoteName: remoteName,
 		RefSpecs:   []config.RefSpec{config.RefSpec(commit.String() + ":" + branchRef.String())},
@@ -412,9 +417,10 @@ func (r *Repo) push(ctx context.Context, branchRef plumbing.ReferenceName, paren
 		RequireRemoteRefs: []config.RefSpec{config.RefSpec(parent.String() + ":" + branchRef.String())},
 		Auth:              r.opts.auth,
 		Progress:          r.opts.progress,
+		ProxyOptions:      proxyOpts,
 	})
 	if err != nil {
-		return classifyPushError(branchRef, parent, err)
+		return classifyPushError(branchRef, parent, withContextErr(ctx, err))
 	}
 	tracking := plumbing.NewRemoteReferenceName(remoteName, branchRef.Short())
 	if err := r.repo.Storer.SetReference(plumbing.NewHashReference(tracking, commit)); err != nil {
@@ -764,24 +770,5 @@ func replaceFile(full string, content []byte, perm os.FileMode) error {
 		return err
 	}
 	ok = true
-	return nil
-}
-
-// signCommit adds an SSH signature over the commit as git would make it (gpg.format=ssh).
-func signCommit(c *object.Commit, signer ssh.Signer) error {
-	payload := &plumbing.MemoryObject{}
-	if err := c.EncodeWithoutSignature(payload); err != nil {
-		return fmt.Errorf("failed to encode the commit for signing: %w", err)
-	}
-	rd, err := payload.Reader()
-	if err != nil {
-		return err
-	}
-	defer rd.Close()
-	sig, err := sshsig.Sign(rd, signer, sshsig.HashSHA512, sshNamespace)
-	if err != nil {
-		return fmt.Errorf("failed to sign the commit: %w", err)
-	}
-	c.PGPSignature = string(sshsig.Armor(sig))
 	return nil
 }

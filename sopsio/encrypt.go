@@ -39,10 +39,18 @@ func Encrypt(plain []byte, format Format, recipients []string) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("failed to encrypt: %w", err)
 	}
+	return encryptTree(store, format, branches, []sops.KeyGroup{group}, 0)
+}
+
+// encryptTree encrypts branches to the key groups (all age keys; with
+// several groups the data key is split among them, threshold of them needed)
+// and emits the document.
+func encryptTree(store sops.Store, format Format, branches sops.TreeBranches, groups []sops.KeyGroup, threshold int) ([]byte, error) {
 	tree := sops.Tree{
 		Branches: branches,
 		Metadata: sops.Metadata{
-			KeyGroups:         []sops.KeyGroup{group},
+			KeyGroups:         groups,
+			ShamirThreshold:   threshold,
 			UnencryptedSuffix: sops.DefaultUnencryptedSuffix,
 			Version:           sopsVersion(),
 		},

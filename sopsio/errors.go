@@ -17,11 +17,17 @@ const (
 	ReasonNoMatchingKey Reason = "no-matching-key"
 	// ReasonNotEncrypted: the document has no sops metadata.
 	ReasonNotEncrypted Reason = "not-encrypted"
+	// ReasonUnsupportedKeys (FileRecipients): the data key is also encrypted
+	// to keys other than age recipients (PGP, KMS, Vault, ...) or split into
+	// several key groups; rekey cannot re-encrypt the document without
+	// dropping those readers.
+	ReasonUnsupportedKeys Reason = "unsupported-keys"
 )
 
-// Error is the error of Decrypt, DecryptValues and, for malformed input,
-// Encrypt. Use errors.As to get it. Its message names the file and, where it
-// helps, keys and age public keys; it never contains a value.
+// Error is the error of Decrypt, DecryptValues, FileRecipients and, for
+// malformed input, Encrypt. Use errors.As to get it. Its message names the
+// file and, where it helps, keys and age public keys; it never contains a
+// value.
 type Error struct {
 	Reason Reason
 	// Path is the file the document came from; empty for Decrypt and Encrypt,

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"net/mail"
@@ -14,7 +15,6 @@ import (
 	"github.com/rekeyhq/rekey/journal"
 	"github.com/rekeyhq/rekey/reconcile"
 	"github.com/rekeyhq/rekey/sopsio"
-	"golang.org/x/crypto/ssh"
 )
 
 // cmdRotate generates a new value for a secret, commits it to the desired-state repository (pushing it
@@ -23,7 +23,7 @@ func cmdRotate(ctx context.Context, args []string, e env) error {
 	var o options
 	fs := newFlagSet("rotate", e.stderr, &o)
 	author := fs.String("author", "rekey <rekey@localhost>", "author of the write-back commit")
-	signingKey := fs.String("signing-key", "", "SSH private key that signs the write-back commit (trust its public key with --trust-ssh)")
+	signingKey := fs.String("signing-key", "", "private key that signs the write-back commit: unencrypted OpenSSH, or armored OpenPGP without a passphrase (trust its public key with --trust-ssh or --trust-openpgp)")
 	pos, err := o.parseArgs(fs, args, 1)
 	if err != nil {
 		return err
@@ -67,24 +67,26 @@ func (o *options) canWriteBack(who gitsync.Author) error {
 	if o.verifyCommits == "" {
 		return nil
 	}
-	if who.Signer == nil {
-		return usageError("commit verification is on: pass --signing-key with a key listed in --trust-ssh, or rekey's own write-back commits would be refused")
+	if who.Signer == nil && who.OpenPGPKey == nil {
+		return usageError("commit verification is on: pass --signing-key with a key listed in --trust-ssh or --trust-openpgp, or rekey's own write-back commits would be refused")
 	}
 	trust, err := o.trustedKeys()
 	if err != nil {
 		return err
 	}
-	mine := string(ssh.MarshalAuthorizedKey(who.Signer.PublicKey()))
-	for _, k := range trust.SSH {
-		if pk, _, _, _, err := ssh.ParseAuthorizedKey([]byte(k)); err == nil && string(ssh.MarshalAuthorizedKey(pk)) == mine {
-			return nil
-		}
+	err = who.CheckTrusted(trust)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, gitsync.ErrUntrusted), errors.Is(err, gitsync.ErrUnsigned):
+		return usageError("the --signing-key is not listed in --trust-ssh or --trust-openpgp: its write-back commits would be refused")
 	}
-	return usageError("the --signing-key is not listed in --trust-ssh: its write-back commits would be refused")
+	return fmt.Errorf("failed to check the --signing-key against the trusted keys: %w", err)
 }
 
-// parseAuthor reads --author and, if given, the SSH key that signs write-back commits: an agent that
-// only accepts signed commits must be able to accept its own.
+// parseAuthor reads --author and, if given, the key that signs write-back commits: an unencrypted
+// OpenSSH private key, or an armored OpenPGP private key (gpg --armor --export-secret-keys) without a
+// passphrase. An agent that only accepts signed commits must be able to accept its own.
 func parseAuthor(s, signingKey string) (gitsync.Author, error) {
 	a, err := mail.ParseAddress(s)
 	if err != nil {
@@ -94,12 +96,12 @@ func parseAuthor(s, signingKey string) (gitsync.Author, error) {
 	if signingKey == "" {
 		return who, nil
 	}
-	pem, err := os.ReadFile(signingKey)
+	key, err := os.ReadFile(signingKey)
 	if err != nil {
 		return who, fmt.Errorf("failed to read --signing-key: %w", err)
 	}
-	if who.Signer, err = ssh.ParsePrivateKey(pem); err != nil {
-		return who, fmt.Errorf("failed to parse --signing-key %s (an unencrypted OpenSSH private key): %w", signingKey, err)
+	if err := who.SetSigningKey(key); err != nil {
+		return who, fmt.Errorf("failed to use --signing-key %s: %w", signingKey, err)
 	}
 	return who, nil
 }
