@@ -16,6 +16,12 @@ type Reconciler interface {
 	Reconcile(ctx context.Context, reason string) error
 }
 
+// Scanner looks for drift between reconciles. Scans run in the agent's loop, so they never overlap a
+// reconcile or each other.
+type Scanner interface {
+	Scan(ctx context.Context, reason string) error
+}
+
 // Transient marks an error worth retrying soon (the remote or the engine is unreachable), unlike a
 // rollback or a refusal, which a retry would only repeat.
 func Transient(err error) error {
@@ -45,6 +51,11 @@ type Agent struct {
 
 	wake chan struct{} // capacity 1: a pending trigger; more triggers fold into it
 
+	scanner      Scanner
+	scanInterval time.Duration
+	scanWake     chan struct{} // capacity 1, like wake
+	scanReasons  []string      // guarded by mu
+
 	retryBase time.Duration // first retry after a transient failure; doubles up to the interval
 	failures  int           // consecutive transient failures
 	retry     *time.Timer
@@ -68,13 +79,18 @@ func WithSettle(d time.Duration) Option { return func(a *Agent) { a.settle = d }
 // consecutive failure, up to the interval.
 func WithRetry(d time.Duration) Option { return func(a *Agent) { a.retryBase = d } }
 
+// WithScanner runs s every interval and on TriggerScan (drift checks between reconciles).
+func WithScanner(s Scanner, interval time.Duration) Option {
+	return func(a *Agent) { a.scanner, a.scanInterval = s, interval }
+}
+
 // WithLogger sets the logger (default slog.Default()).
 func WithLogger(l *slog.Logger) Option { return func(a *Agent) { a.log = l } }
 
 // New returns an agent around r.
 func New(r Reconciler, opts ...Option) *Agent {
 	a := &Agent{r: r, interval: time.Minute, settle: 200 * time.Millisecond, log: slog.Default(),
-		wake: make(chan struct{}, 1), retryBase: 5 * time.Second}
+		wake: make(chan struct{}, 1), scanWake: make(chan struct{}, 1), retryBase: 5 * time.Second}
 	for _, o := range opts {
 		o(a)
 	}
@@ -89,6 +105,21 @@ func (a *Agent) Trigger(reason string) {
 	select {
 	case a.wake <- struct{}{}:
 	default: // a run is already pending: this trigger rides along
+	}
+}
+
+// TriggerScan asks for a drift scan soon (a watched file changed, a container started). It never blocks;
+// without a scanner it does nothing.
+func (a *Agent) TriggerScan(reason string) {
+	if a.scanner == nil {
+		return
+	}
+	a.mu.Lock()
+	a.scanReasons = append(a.scanReasons, reason)
+	a.mu.Unlock()
+	select {
+	case a.scanWake <- struct{}{}:
+	default:
 	}
 }
 
@@ -114,20 +145,59 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.Trigger("start")
 	tick := time.NewTicker(a.interval)
 	defer tick.Stop()
+	var scanTick <-chan time.Time
+	if a.scanner != nil && a.scanInterval > 0 {
+		t := time.NewTicker(a.scanInterval)
+		defer t.Stop()
+		scanTick = t.C
+	}
 	for {
+		// A pending reconcile goes first: it ends with a scan of its own.
 		select {
-		case <-ctx.Done():
-			a.release(ctx.Err())
-			return nil
-		case <-tick.C:
-			a.Trigger("interval")
 		case <-a.wake:
 			if !a.sleep(ctx, a.settle) {
 				a.release(ctx.Err())
 				return nil
 			}
 			a.runOnce(ctx)
+			continue
+		default:
 		}
+		select {
+		case <-ctx.Done():
+			a.release(ctx.Err())
+			return nil
+		case <-tick.C:
+			a.Trigger("interval")
+		case <-scanTick:
+			a.TriggerScan("interval")
+		case <-a.wake:
+			if !a.sleep(ctx, a.settle) {
+				a.release(ctx.Err())
+				return nil
+			}
+			a.runOnce(ctx)
+		case <-a.scanWake:
+			if !a.sleep(ctx, a.settle) {
+				a.release(ctx.Err())
+				return nil
+			}
+			a.scanOnce(ctx)
+		}
+	}
+}
+
+func (a *Agent) scanOnce(ctx context.Context) {
+	select {
+	case <-a.scanWake:
+	default:
+	}
+	a.mu.Lock()
+	reasons := a.scanReasons
+	a.scanReasons = nil
+	a.mu.Unlock()
+	if err := a.scanner.Scan(ctx, joinReasons(reasons)); err != nil {
+		a.log.Warn("drift scan", "reasons", joinReasons(reasons), "error", err)
 	}
 }
 

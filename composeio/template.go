@@ -8,6 +8,8 @@ import (
 	"maps"
 	"slices"
 	"strings"
+
+	"github.com/compose-spec/compose-go/v2/types"
 )
 
 // Template is a resolved configuration value with holes where a variable's value goes, so that the value a
@@ -65,4 +67,106 @@ func (p *Project) UsesOf(ctx context.Context, name string) (map[string]map[strin
 		}
 	}
 	return out, nil
+}
+
+// UsesOfAll is UsesOf for many variables with one load of the project (plus one per variable it cannot
+// settle that way): every variable gets its own canary, and a value holding several (a URL with a user
+// and a password) is templated per variable with the others' current values in place. A template is kept
+// only if expanding it with the variable's current value gives the value compose resolves now; otherwise
+// (a default that differs from unset, a validated field) that variable is probed on its own.
+func (p *Project) UsesOfAll(ctx context.Context, names []string) (map[string]map[string]map[string]Template, error) {
+	names = slices.Compact(slices.Sorted(slices.Values(names)))
+	for _, n := range names {
+		if err := checkVarName(n); err != nil {
+			return nil, err
+		}
+	}
+	out := map[string]map[string]map[string]Template{}
+	base, err := p.load(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	overrides, byCanary := map[string]string{}, map[string]string{}
+	for _, n := range names {
+		var buf [12]byte
+		if _, err := rand.Read(buf[:]); err != nil {
+			return nil, fmt.Errorf("failed to generate canary: %w", err)
+		}
+		c := "rekeyprobe" + hex.EncodeToString(buf[:])
+		overrides[n], byCanary[c] = c, n
+	}
+	alone := map[string]bool{}
+	alt, err := p.load(ctx, overrides)
+	if err != nil {
+		for _, n := range names {
+			alone[n] = true
+		}
+	} else {
+		for _, n := range names {
+			out[n] = map[string]map[string]Template{}
+		}
+		for svcName, svc := range alt.Services {
+			for field, value := range containerFields(svc) {
+				want, _ := containerFields(base.Services[svcName])[field]
+				for n, t := range templates(value, byCanary, base.Environment) {
+					if t.Expand(base.Environment[n]) != want {
+						alone[n] = true
+						continue
+					}
+					if out[n][svcName] == nil {
+						out[n][svcName] = map[string]Template{}
+					}
+					out[n][svcName][field] = t
+				}
+			}
+		}
+	}
+	for n := range alone {
+		delete(out, n)
+		if u, err := p.UsesOf(ctx, n); err == nil {
+			out[n] = u
+		} // else absent: the caller's own UsesOf reports the error where it matters
+	}
+	return out, nil
+}
+
+// containerFields are the parts of a service UsesOf reports, resolved.
+func containerFields(svc types.ServiceConfig) map[string]string {
+	f := map[string]string{}
+	for k, v := range svc.Environment {
+		if v != nil {
+			f[k] = *v
+		}
+	}
+	if len(svc.Command) > 0 {
+		f[FieldCommand] = strings.Join(svc.Command, "\x00")
+	}
+	if len(svc.Entrypoint) > 0 {
+		f[FieldEntrypoint] = strings.Join(svc.Entrypoint, "\x00")
+	}
+	return f
+}
+
+// templates splits value per variable whose canary it holds, the other variables' canaries replaced by
+// their current values.
+func templates(value string, byCanary map[string]string, env map[string]string) map[string]Template {
+	found := canaryPattern.FindAllString(value, -1)
+	out := map[string]Template{}
+	for _, c := range found {
+		n, ok := byCanary[c]
+		if !ok || out[n].parts != nil {
+			continue
+		}
+		others := canaryPattern.ReplaceAllStringFunc(value, func(o string) string {
+			if o == c {
+				return o
+			}
+			if on, ok := byCanary[o]; ok {
+				return env[on]
+			}
+			return o
+		})
+		out[n] = Template{parts: strings.Split(others, c)}
+	}
+	return out
 }

@@ -56,3 +56,52 @@ func TestUsesOf(t *testing.T) {
 		t.Error("UsesOf accepted an invalid name")
 	}
 }
+
+// TestUsesOfAllMatchesUsesOf: one combined probe gives the templates of one probe per variable, including
+// for a value that holds two variables and for a variable with a default (probed on its own).
+func TestUsesOfAllMatchesUsesOf(t *testing.T) {
+	ctx := context.Background()
+	dir := writeProject(t, map[string]string{
+		".env": "DB_USER=app\nDB_PASS=pw1\nTOKEN=t0\n",
+		"compose.yaml": `services:
+  api:
+    image: busybox
+    command: ["serve", "--token", "${TOKEN}"]
+    environment:
+      DATABASE_URL: "postgres://${DB_USER}:${DB_PASS}@db/app"
+      PASS: "${DB_PASS}"
+      MODE: "${MODE:-prod}"
+  worker:
+    image: busybox
+    environment: {TOKEN: "${TOKEN}"}
+`,
+	})
+	p, err := Load(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := []string{"DB_USER", "DB_PASS", "TOKEN", "MODE", "UNUSED"}
+	all, err := p.UsesOfAll(ctx, names)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range names {
+		one, err := p.UsesOf(ctx, n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(all[n]) != len(one) {
+			t.Errorf("%s: services %v, want %v", n, slices.Sorted(maps.Keys(all[n])), slices.Sorted(maps.Keys(one)))
+		}
+		for svc, fields := range one {
+			for f, tpl := range fields {
+				if got, want := all[n][svc][f].Expand("V"), tpl.Expand("V"); got != want {
+					t.Errorf("%s %s %s: %q, want %q", n, svc, f, got, want)
+				}
+			}
+		}
+	}
+	if got := all["DB_PASS"]["api"]["DATABASE_URL"].Expand("new"); got != "postgres://app:new@db/app" {
+		t.Errorf("DATABASE_URL for a new password = %q", got)
+	}
+}

@@ -42,6 +42,7 @@ type DriftScanner struct {
 
 // Scan returns the drift of every secret of d, sorted (see reconcile.SortDrift).
 func (s *DriftScanner) Scan(ctx context.Context, d reconcile.Desired) ([]reconcile.Drift, error) {
+	s.prime(ctx)
 	var out []reconcile.Drift
 	for _, sec := range d.Secrets {
 		in, err := s.observe(ctx, sec)
@@ -193,6 +194,19 @@ func (s *DriftScanner) containerFile(ctx context.Context, id string, pid int, ta
 		}
 	}
 	return s.Containers.MountedFile(ctx, id, target)
+}
+
+// prime probes every variable in one load of the project; variables it cannot settle are probed alone
+// by usesOf, which reports their errors per consumer.
+func (s *DriftScanner) prime(ctx context.Context) {
+	vars := slices.Collect(maps.Values(s.Vars))
+	all, err := s.Project.UsesOfAll(ctx, slices.DeleteFunc(vars, func(v string) bool { return v == "" }))
+	if err != nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.uses = all
 }
 
 func (s *DriftScanner) usesOf(ctx context.Context, v string) (map[string]map[string]composeio.Template, error) {

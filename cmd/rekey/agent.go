@@ -18,6 +18,7 @@ import (
 	"github.com/rekeyhq/rekey/agent"
 	"github.com/rekeyhq/rekey/gitsync"
 	"github.com/rekeyhq/rekey/journal"
+	"github.com/rekeyhq/rekey/metrics"
 	"github.com/rekeyhq/rekey/reconcile"
 	"github.com/rekeyhq/rekey/webhook"
 )
@@ -33,8 +34,10 @@ func cmdAgent(ctx context.Context, args []string, e env) error {
 	hookAddr := fs.String("webhook-addr", "", "address for push webhooks (GitHub, Gitea/Forgejo, GitLab), e.g. 127.0.0.1:9000; off when empty")
 	hookSecret := fs.String("webhook-secret-file", "", "file holding the shared webhook secret (required with --webhook-addr)")
 	author := fs.String("author", "rekey <rekey@localhost>", "author of scheduled-rotation commits")
-	signingKey := fs.String("signing-key", "", "SSH private key that signs scheduled-rotation commits (trust its public key with --trust-ssh)")
+	signingKey := fs.String("signing-key", "", "private key that signs scheduled-rotation commits: unencrypted OpenSSH, or armored OpenPGP without a passphrase (trust its public key with --trust-ssh or --trust-openpgp)")
 	bootstrap := fs.Bool("bootstrap", false, "allow starting on an empty state dir (otherwise run rekey apply once by hand first)")
+	driftInterval := fs.Duration("drift-interval", time.Minute, "scan for drift at least this often (also on file changes and container starts); 0 turns scans off")
+	metricsAddr := fs.String("metrics-addr", "", "address for /metrics, /healthz and /readyz, e.g. 127.0.0.1:9464; off when empty")
 	if err := o.parse(fs, args); err != nil {
 		return err
 	}
@@ -46,13 +49,40 @@ func cmdAgent(ctx context.Context, args []string, e env) error {
 	if *interval <= 0 {
 		return usageError("--interval must be positive, got %s", *interval)
 	}
+	if *driftInterval < 0 {
+		return usageError("--drift-interval must not be negative, got %s", *driftInterval)
+	}
 	if err := requireJournal(o.stateDir, *bootstrap); err != nil {
 		return err
 	}
 	log := slog.New(slog.NewTextHandler(e.stderr, nil))
 	o.isolate = true // one invalid secret must not block the others
-	rc := &agentReconciler{o: &o, e: e, log: log, author: who}
-	a := agent.New(rc, agent.WithInterval(*interval), agent.WithLogger(log))
+	met := metrics.New(metrics.WithLiveness(3 * max(*interval, *driftInterval)))
+	host, _ := os.Hostname()
+	mon := newMonitor(&o, log, met, host)
+	defer mon.close()
+	rc := &agentReconciler{o: &o, e: e, log: log, author: who, mon: mon}
+	aopts := []agent.Option{agent.WithInterval(*interval), agent.WithLogger(log)}
+	if *driftInterval > 0 {
+		aopts = append(aopts, agent.WithScanner(mon, *driftInterval))
+	}
+	a := agent.New(rc, aopts...)
+	mon.a = a
+	if *driftInterval > 0 {
+		if fw, err := agent.NewFileWatcher(a); err != nil {
+			log.Warn("not watching the stack's files; drift is found by the interval scan", "error", err)
+		} else {
+			mon.files = fw
+			go fw.Run(ctx)
+		}
+	}
+	if *metricsAddr != "" {
+		go func() {
+			if err := met.Serve(ctx, *metricsAddr); err != nil {
+				log.Error("metrics endpoint stopped", "error", err)
+			}
+		}()
+	}
 	ctl, err := listenControl(o.stateDir)
 	if err != nil {
 		return err
@@ -73,7 +103,8 @@ func cmdAgent(ctx context.Context, args []string, e env) error {
 			}
 		}()
 	}
-	log.Info("agent started", "repo", o.repo, "ref", o.ref, "interval", *interval, "webhooks", *hookAddr)
+	log.Info("agent started", "repo", o.repo, "ref", o.ref, "interval", *interval, "drift_interval", *driftInterval,
+		"webhooks", *hookAddr, "metrics", *metricsAddr)
 	err = a.Run(ctx)
 	log.Info("agent stopped")
 	return err
@@ -85,12 +116,26 @@ type agentReconciler struct {
 	e      env
 	log    *slog.Logger
 	author gitsync.Author
+	mon    *monitor
 
 	mu   sync.Mutex
 	last []reconcile.Result
 }
 
 func (r *agentReconciler) Reconcile(ctx context.Context, reason string) error {
+	start := time.Now()
+	s, results, err := r.reconcile(ctx)
+	r.mon.reconciled(s, results, err, time.Since(start))
+	if s != nil {
+		r.mon.loaded(ctx, s)
+		if serr := r.mon.Scan(ctx, "after reconcile"); serr != nil {
+			r.log.Warn("drift scan", "error", serr)
+		}
+	}
+	return err
+}
+
+func (r *agentReconciler) reconcile(ctx context.Context) (*session, []reconcile.Result, error) {
 	if err := r.rotateDue(ctx); err != nil {
 		r.log.Warn("scheduled rotation", "error", err)
 	}
@@ -108,15 +153,15 @@ func (r *agentReconciler) Reconcile(ctx context.Context, reason string) error {
 		if s != nil {
 			err = s.redact.Error(err)
 		}
-		return err
+		return s, results, err
 	}
-	if code := exitFor(results); code != exitOK {
-		return &codeError{code: code, msg: "not every secret converged; see the secret lines above"}
+	if code := exitFor(results); code != exitOK && code != exitDrift {
+		return s, results, &codeError{code: code, msg: "not every secret converged; see the secret lines above"}
 	}
 	if s != nil && len(s.skipped) > 0 {
-		return &codeError{code: exitError, msg: fmt.Sprintf("%d invalid secret(s) skipped, the others reconciled; see the warnings", len(s.skipped))}
+		return s, results, &codeError{code: exitError, msg: fmt.Sprintf("%d invalid secret(s) skipped, the others reconciled; see the warnings", len(s.skipped))}
 	}
-	return nil
+	return s, results, nil
 }
 
 // rotateDue writes back a new value for each secret whose rotate_every has passed, and applies it before

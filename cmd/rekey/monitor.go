@@ -1,0 +1,376 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/rekeyhq/rekey/agent"
+	"github.com/rekeyhq/rekey/dockerio"
+	"github.com/rekeyhq/rekey/journal"
+	"github.com/rekeyhq/rekey/metrics"
+	"github.com/rekeyhq/rekey/notify"
+	"github.com/rekeyhq/rekey/reconcile"
+)
+
+// transientAlertAfter is how many consecutive transient failures (remote or engine unreachable) raise an
+// alert; fewer are routine and only logged.
+const transientAlertAfter = 3
+
+// monitor is the agent's memory between runs: the last desired state (for drift scans), what was
+// reported (so that logs and alerts fire on change only), the notifier and the metrics.
+type monitor struct {
+	o    *options
+	log  *slog.Logger
+	met  *metrics.Metrics
+	host string
+
+	a     *agent.Agent
+	files *agent.FileWatcher // nil when files cannot be watched
+
+	mu        sync.Mutex
+	s         *session
+	eng       *dockerio.Engine
+	notifier  *notify.Notifier
+	urlsKey   [32]byte
+	drift     map[string]reconcile.Drift // last scan, by place key
+	transient int
+	counted   [3]uint64 // alerts sent, failed, dropped already added to the metrics
+	events    bool      // the engine event stream is being followed
+}
+
+func newMonitor(o *options, log *slog.Logger, met *metrics.Metrics, host string) *monitor {
+	n, _ := notify.New(nil) // no URLs until a desired state names some: tracks incidents only
+	return &monitor{o: o, log: log, met: met, host: host, notifier: n, drift: map[string]reconcile.Drift{}}
+}
+
+// redact hides every value the last desired state knows of.
+func (m *monitor) redact(s string) string {
+	m.mu.Lock()
+	sess := m.s
+	m.mu.Unlock()
+	if sess == nil {
+		return s
+	}
+	return sess.redact.String(s)
+}
+
+// engine returns the Docker client the scans share.
+func (m *monitor) engine(ctx context.Context) (*dockerio.Engine, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.eng != nil {
+		return m.eng, nil
+	}
+	host := ""
+	if m.s != nil {
+		host = m.s.dockerHost()
+	}
+	eng, err := dockerio.New(ctx, dockerio.WithHost(host), dockerio.WithRedactor(m.redact))
+	if err != nil {
+		return nil, err
+	}
+	m.eng = eng
+	return eng, nil
+}
+
+// loaded takes the desired state of a reconcile: scans compare against it, its files are watched, and its
+// alert URLs are used.
+func (m *monitor) loaded(ctx context.Context, s *session) {
+	m.mu.Lock()
+	m.s = s
+	m.mu.Unlock()
+	if m.files != nil {
+		if err := m.files.Set(watchedFiles(s.desired)); err != nil {
+			m.log.Warn("not watching the stack's files; drift is found by the interval scan", "error", err)
+		}
+	}
+	m.setNotifier(s)
+	m.followEvents(ctx, s.project.Name())
+}
+
+func watchedFiles(d reconcile.Desired) []string {
+	var out []string
+	for _, sec := range d.Secrets {
+		for _, l := range append(append([]reconcile.Location{}, sec.Current...), sec.Previous...) {
+			if !slices.Contains(out, l.Path) {
+				out = append(out, l.Path)
+			}
+		}
+	}
+	return out
+}
+
+// setNotifier (re)creates the notifier when the alert URLs change. Incidents open on the old one are
+// carried over so that a URL change does not alert twice.
+func (m *monitor) setNotifier(s *session) {
+	var urls []string
+	for _, name := range s.cfg.Alerts.URLs {
+		u, ok := s.values[name]
+		if !ok {
+			m.log.Warn("alerts.urls names an entry the values file does not have; no alerts go there", "entry", name)
+			continue
+		}
+		urls = append(urls, u)
+	}
+	key := sha256.Sum256([]byte(strings.Join(urls, "\x00")))
+	m.mu.Lock()
+	same := key == m.urlsKey
+	m.mu.Unlock()
+	if same {
+		return
+	}
+	n, err := notify.New(urls, notify.WithLogger(m.log), notify.WithRedactor(s.redact.String), notify.WithHostname(m.host))
+	if err != nil {
+		m.log.Warn("alert URLs are invalid; alerts are not sent", "error", s.redact.String(err.Error()))
+		return
+	}
+	m.mu.Lock()
+	old := m.notifier
+	m.notifier, m.urlsKey, m.counted = n, key, [3]uint64{}
+	m.mu.Unlock()
+	for _, inc := range old.Active() {
+		n.Raise(inc) // sent again only through the new URLs, which have not seen it
+	}
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = old.Close(ctx)
+	}()
+}
+
+// followEvents rescans when a container of the project starts or dies (a hand `docker compose up`, a
+// crash loop), reconnecting to the engine's event stream when it drops.
+func (m *monitor) followEvents(ctx context.Context, project string) {
+	m.mu.Lock()
+	if m.events || m.a == nil {
+		m.mu.Unlock()
+		return
+	}
+	m.events = true
+	m.mu.Unlock()
+	go func() {
+		for ctx.Err() == nil {
+			eng, err := m.engine(ctx)
+			if err == nil {
+				err = eng.ContainerEvents(ctx, project, func(service, action string) {
+					m.a.TriggerScan("container " + service + " " + action)
+				})
+			}
+			if err != nil {
+				m.log.Warn("not following engine events; retrying in 10s", "error", err)
+			}
+			select {
+			case <-ctx.Done():
+			case <-time.After(10 * time.Second):
+			}
+		}
+	}()
+}
+
+// Scan implements agent.Scanner: compare what is live with the last desired state.
+func (m *monitor) Scan(ctx context.Context, reason string) error {
+	m.met.Beat()
+	m.mu.Lock()
+	s := m.s
+	m.mu.Unlock()
+	if s == nil {
+		return nil // no reconcile has loaded a desired state yet
+	}
+	eng, err := m.engine(ctx)
+	if err != nil {
+		return err
+	}
+	j, err := journal.Open(m.o.stateDir)
+	if err != nil {
+		return err
+	}
+	defer j.Close()
+	start := time.Now()
+	ds, err := s.driftScanner(eng, j).Scan(ctx, s.desired)
+	m.met.ObserveDriftScan(time.Since(start))
+	if err != nil {
+		return s.redact.Error(err)
+	}
+	for i := range ds {
+		ds[i].Reason = s.redact.String(ds[i].Reason)
+	}
+	m.report(s, ds)
+	return nil
+}
+
+// report logs, alerts and exports what changed since the last scan, and asks for a reconcile when a
+// secret that heals has drifted.
+func (m *monitor) report(s *session, ds []reconcile.Drift) {
+	var entries []metrics.DriftEntry
+	var incidents []notify.Incident
+	heal := map[string]bool{}
+	now := map[string]reconcile.Drift{}
+	for _, d := range ds {
+		now[d.Key()] = d
+		entries = append(entries, metrics.DriftEntry{Secret: d.Secret, Place: d.Place + ":" + d.Name, State: string(d.State)})
+		if prev, ok := m.drift[d.Key()]; !ok || prev.State != d.State {
+			m.logDrift(d, prev.State)
+		}
+		if d.State.Drifted() {
+			incidents = append(incidents, driftIncident(s, d))
+			if s.cfg.Heals(d.Secret) {
+				heal[d.Secret] = true
+			}
+		}
+	}
+	for k, prev := range m.drift {
+		if _, ok := now[k]; !ok && prev.State.Drifted() {
+			m.log.Info("drift resolved", "secret", prev.Secret, "place", prev.Place, "name", prev.Name, "was", prev.State)
+		}
+	}
+	m.drift = now
+	m.met.SetDrift(entries)
+	m.notify().Sync(notify.KindDrift, incidents)
+	m.countAlerts()
+	for _, name := range slices.Sorted(maps.Keys(heal)) {
+		if m.a != nil {
+			m.a.Trigger("heal drift of " + name)
+		}
+	}
+}
+
+func (m *monitor) logDrift(d reconcile.Drift, was reconcile.DriftState) {
+	attrs := []any{"secret", d.Secret, "place", d.Place, "name", d.Name, "state", d.State}
+	if d.Container != "" {
+		attrs = append(attrs, "container", d.Container)
+	}
+	if !d.Since.IsZero() {
+		attrs = append(attrs, "since", d.Since.UTC().Format(time.RFC3339))
+	}
+	if d.Reason != "" {
+		attrs = append(attrs, "reason", d.Reason)
+	}
+	switch {
+	case d.State.Drifted() || d.State == reconcile.DriftUnknown:
+		m.log.Warn("drift", attrs...)
+	case was.Drifted():
+		m.log.Info("drift resolved", attrs...)
+	}
+}
+
+func driftIncident(s *session, d reconcile.Drift) notify.Incident {
+	consumer := ""
+	if d.Place != reconcile.PlaceSource {
+		consumer = d.Name
+		if d.Container != "" {
+			consumer += " (" + d.Container + ")"
+		}
+	}
+	reason := d.Reason
+	if d.Place == reconcile.PlaceSource {
+		reason = d.Name + ": " + reason
+	}
+	return notify.Incident{Key: "drift/" + d.Key(), Kind: notify.KindDrift, Secret: d.Secret, Consumer: consumer,
+		State: string(d.State), Commit: short(s.commit.Hash), Reason: reason}
+}
+
+// reconciled reports one reconcile: metrics, and alerts for failed rotations, refused commits and
+// repeated transient failures (each cleared when it stops).
+func (m *monitor) reconciled(s *session, results []reconcile.Result, err error, took time.Duration) {
+	m.met.Beat()
+	commit := ""
+	if s != nil {
+		commit = short(s.commit.Hash)
+	}
+	var pending []string
+	for _, r := range results {
+		m.met.ObserveRotation(r.Secret, string(r.Outcome), time.Time{})
+		key := "rotation/" + r.Secret
+		switch r.Outcome {
+		case reconcile.OutcomeRolledBack, reconcile.OutcomeFailed, reconcile.OutcomeFinalizeFailed:
+			m.notify().Raise(notify.Incident{Key: key, Kind: notify.KindRotation, Secret: r.Secret,
+				State: string(r.Outcome), Commit: commit, Reason: m.redact(r.Reason)})
+		case reconcile.OutcomeRefused:
+			m.notify().Raise(notify.Incident{Key: "refused/" + r.Secret, Kind: notify.KindRefused, Secret: r.Secret,
+				State: "refused", Commit: commit, Reason: r.Note})
+		case reconcile.OutcomeHeld, reconcile.OutcomeDrift:
+			// held continues a rolled-back incident; drift is the scan's to report
+		default:
+			m.notify().Clear(key)
+			m.notify().Clear("refused/" + r.Secret)
+		}
+		if r.Outcome == reconcile.OutcomeVerified || r.Outcome == reconcile.OutcomeWaiting {
+			pending = append(pending, r.Secret) // the old value is still accepted until finalize
+		}
+	}
+	m.met.SetPendingRevocations(pending)
+	m.reconcileHealth(s, err, took)
+	m.countAlerts()
+}
+
+func (m *monitor) reconcileHealth(s *session, err error, took time.Duration) {
+	var ce *codeError
+	refused := errors.As(err, &ce) && ce.code == exitRefused
+	result := "ok"
+	switch {
+	case refused:
+		result = "refused"
+		m.notify().Raise(notify.Incident{Key: "refused/commit", Kind: notify.KindRefused, State: "refused",
+			Reason: m.redact(err.Error())})
+	case err != nil:
+		result = "error"
+	default:
+		m.notify().Clear("refused/commit")
+	}
+	m.met.ObserveReconcile(took, result)
+	if agent.IsTransient(err) {
+		m.transient++
+		if m.transient >= transientAlertAfter {
+			m.notify().Raise(notify.Incident{Key: "transient/reconcile", Kind: notify.KindTransient, State: "failing",
+				Reason: fmt.Sprintf("%d reconciles in a row failed: %s", m.transient, m.redact(err.Error()))})
+		}
+	} else {
+		m.transient = 0
+		m.notify().Clear("transient/reconcile")
+	}
+	if err != nil {
+		m.met.SetReady(false, "last reconcile failed: "+m.redact(err.Error()))
+		return
+	}
+	m.met.SetReady(true, "")
+	if s != nil {
+		m.met.SetRevision(s.commit.Hash, time.Now())
+	}
+}
+
+func (m *monitor) notify() *notify.Notifier {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.notifier
+}
+
+// countAlerts moves the notifier's counters into the metrics.
+func (m *monitor) countAlerts() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now := [3]uint64{m.notifier.Sent(), m.notifier.Failed(), m.notifier.Dropped()}
+	for i, result := range []string{"sent", "failed", "dropped"} {
+		m.met.AddAlerts(result, int(now[i]-m.counted[i]))
+	}
+	m.counted = now
+}
+
+func (m *monitor) close() {
+	m.mu.Lock()
+	n, eng := m.notifier, m.eng
+	m.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := n.Close(ctx); err != nil {
+		m.log.Warn("alerts not delivered before exit", "error", err)
+	}
+	eng.Close()
+}
