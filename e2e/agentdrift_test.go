@@ -114,6 +114,7 @@ func TestAgentDriftAlertsAndMetrics(t *testing.T) {
 	waitFor(t, 30*time.Second, "two recovery notices", func() bool { return len(sink.all()) >= 4 })
 	time.Sleep(3 * time.Second)
 	got := sink.all()
+	t.Logf("first alert:\n%s\nfirst recovery:\n%s", got[0], got[min(2, len(got)-1)])
 	if len(got) != 4 {
 		t.Fatalf("%d alerts in all, want 2 drift + 2 resolved:\n%q", len(got), got)
 	}

@@ -216,12 +216,16 @@ func (m *monitor) report(s *session, ds []reconcile.Drift) {
 	for _, d := range ds {
 		now[d.Key()] = d
 		entries = append(entries, metrics.DriftEntry{Secret: d.Secret, Place: d.Place + ":" + d.Name, State: string(d.State)})
-		if prev, ok := m.drift[d.Key()]; !ok || prev.State != d.State {
+		prev, seen := m.drift[d.Key()]
+		changed := !seen || prev.State != d.State
+		if changed {
 			m.logDrift(d, prev.State)
 		}
 		if d.State.Drifted() {
 			incidents = append(incidents, driftIncident(s, d))
-			if s.cfg.Heals(d.Secret) {
+			// Only new drift asks for a heal: a heal that could not fix it (held after a rollback) must not
+			// turn every scan into another reconcile.
+			if changed && s.cfg.Heals(d.Secret) {
 				heal[d.Secret] = true
 			}
 		}
@@ -273,8 +277,11 @@ func driftIncident(s *session, d reconcile.Drift) notify.Incident {
 	if d.Place == reconcile.PlaceSource {
 		reason = d.Name + ": " + reason
 	}
+	// The commit goes in the reason, not in Commit: a new commit must not re-alert a drift that did not
+	// change (the notifier alerts again when State or Commit changes).
+	reason += " (desired state at " + short(s.commit.Hash) + ")"
 	return notify.Incident{Key: "drift/" + d.Key(), Kind: notify.KindDrift, Secret: d.Secret, Consumer: consumer,
-		State: string(d.State), Commit: short(s.commit.Hash), Reason: reason}
+		State: string(d.State), Reason: reason}
 }
 
 // reconciled reports one reconcile: metrics, and alerts for failed rotations, refused commits and
