@@ -78,6 +78,9 @@ func (p *Project) consumersCombined(ctx context.Context, names []string) (map[st
 	if err != nil {
 		return nil, err
 	}
+	if alone := p.probeAlone(base, names); len(alone) > 0 {
+		return nil, &suspectsError{names: alone}
+	}
 	overrides := map[string]string{}
 	byCanary := map[string]string{}
 	for _, n := range names {
@@ -122,6 +125,19 @@ func (p *Project) consumersCombined(ctx context.Context, names []string) (map[st
 		out[n] = uses
 	}
 	return out, nil
+}
+
+// probeAlone returns the names a combined probe cannot speak for: one another assignment refers to (its
+// override would hide the use through that other variable), and one that is unset or empty now (a use
+// behind `${OTHER:-${NAME}}` leaves no canary to find).
+func (p *Project) probeAlone(base *types.Project, names []string) []string {
+	var out []string
+	for _, n := range names {
+		if p.referenced[n] || base.Environment[n] == "" {
+			out = append(out, n)
+		}
+	}
+	return out
 }
 
 // attribution pins the differences of a combined probe on variables.

@@ -2,6 +2,7 @@ package composeio
 
 import (
 	"context"
+	"errors"
 	"testing"
 )
 
@@ -27,6 +28,19 @@ func TestConsumersOfVarsMatchesOneByOne(t *testing.T) {
     environment: {A: "${A}", B: "${B:-fallback}"}
 `,
 	})
+	// A variable that reaches a service only through another managed variable's .env value, and one that
+	// is empty now behind another's default: overriding every variable at once would hide both.
+	indirect := writeProject(t, map[string]string{
+		".env": "DB_PASSWORD=s3cret\nDATABASE_URL=postgres://app:${DB_PASSWORD}@db/app\nB=\n",
+		"compose.yaml": `services:
+  app:
+    image: busybox
+    environment: {URL: "${DATABASE_URL}", X: "${A:-${B}}"}
+  db:
+    image: busybox
+    environment: {POSTGRES_PASSWORD: "${DB_PASSWORD}"}
+`,
+	})
 	for _, tc := range []struct {
 		name  string
 		dir   string
@@ -36,6 +50,7 @@ func TestConsumersOfVarsMatchesOneByOne(t *testing.T) {
 			"TRAEFIK_HOST", "WEB_MODE", "LOG_LEVEL", "HEALTH_PORT", "NOT_USED_ANYWHERE", "FEATURE_FLAG"}},
 		{"typed fields fall back", typed, []string{"PORT", "RO", "TOKEN"}},
 		{"a default that differs from unset falls back", defaults, []string{"A", "B"}},
+		{"uses through another variable or a default", indirect, []string{"DB_PASSWORD", "DATABASE_URL", "A", "B"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p, err := Load(ctx, tc.dir)
@@ -60,7 +75,13 @@ func TestConsumersOfVarsMatchesOneByOne(t *testing.T) {
 func TestConsumersOfVarsCombinedProbe(t *testing.T) {
 	ctx := context.Background()
 	p := loadShop(t)
-	names := []string{"DB_PASSWORD", "API_TOKEN", "STRIPE_KEY"}
+	// worker.env refers to DB_PASSWORD (QUEUE_URL=…${DB_PASSWORD}…): it must be probed on its own.
+	_, err := p.consumersCombined(ctx, []string{"DB_PASSWORD", "API_TOKEN"})
+	var se *suspectsError
+	if !errors.As(err, &se) || len(se.names) != 1 || se.names[0] != "DB_PASSWORD" {
+		t.Fatalf("combined probe with DB_PASSWORD: %v, want DB_PASSWORD as the only suspect", err)
+	}
+	names := []string{"API_TOKEN", "STRIPE_KEY"}
 	got, err := p.consumersCombined(ctx, names)
 	if err != nil {
 		t.Fatalf("the shop project should not need the fallback: %v", err)

@@ -83,6 +83,9 @@ type Project struct {
 	// dotenvVars and envFileVars hold the names (never the values) assigned in `.env` and in each env_file.
 	dotenvVars  map[string]bool
 	envFileVars map[string]map[string]bool
+	// referenced holds the names other assignments in `.env` or an env_file refer to (`URL=…${PASSWORD}…`):
+	// a combined probe that overrides both would hide the use through the other (see ConsumersOfVars).
+	referenced map[string]bool
 }
 
 // Load loads the compose project in dir. Errors name the file involved and never contain a variable's value.
@@ -127,8 +130,9 @@ func Load(ctx context.Context, dir string, opts ...Option) (*Project, error) {
 
 // readAssignments records which variables `.env` and the env_files of enabled services assign.
 func (p *Project) readAssignments() error {
+	p.referenced = map[string]bool{}
 	if p.dotenv != "" {
-		vars, err := assignedVars(p.dotenv, "")
+		vars, err := assignedVars(p.dotenv, "", p.referenced)
 		if err != nil {
 			return err
 		}
@@ -143,7 +147,7 @@ func (p *Project) readAssignments() error {
 			if _, err := os.Stat(f.Path); errors.Is(err, fs.ErrNotExist) && !bool(f.Required) {
 				continue
 			}
-			vars, err := assignedVars(f.Path, f.Format)
+			vars, err := assignedVars(f.Path, f.Format, p.referenced)
 			if err != nil {
 				return err
 			}
@@ -154,17 +158,24 @@ func (p *Project) readAssignments() error {
 }
 
 // assignedVars returns the variables a dotenv-style file assigns. A bare `NAME` line and `NAME=${NAME}` pass
-// the environment's value through: they are not assignments.
-func assignedVars(path, format string) (map[string]bool, error) {
+// the environment's value through: they are not assignments. The names that assignments refer to are
+// added to refs.
+func assignedVars(path, format string, refs map[string]bool) (map[string]bool, error) {
 	const marker = "\x00rekey-passthrough:"
-	vars, err := parseEnvFileWith(path, format, func(k string) (string, bool) { return marker + k, true })
+	vars, err := parseEnvFileWith(path, format, func(k string) (string, bool) { return marker + k + "\x00", true })
 	if err != nil {
 		return nil, err
 	}
 	out := make(map[string]bool, len(vars))
 	for k, v := range vars {
-		if v != marker+k {
-			out[k] = true
+		if v == marker+k+"\x00" {
+			continue
+		}
+		out[k] = true
+		for _, part := range strings.Split(v, marker)[1:] {
+			if name, _, ok := strings.Cut(part, "\x00"); ok {
+				refs[name] = true
+			}
 		}
 	}
 	return out, nil

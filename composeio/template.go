@@ -43,6 +43,10 @@ func (p *Project) UsesOf(ctx context.Context, name string) (map[string]map[strin
 		return nil, fmt.Errorf("failed to generate canary: %w", err)
 	}
 	canary := "rekeycanary" + hex.EncodeToString(buf[:])
+	base, err := p.load(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
 	alt, err := p.load(ctx, map[string]string{name: canary})
 	if err != nil {
 		return nil, fmt.Errorf("failed to probe variable %s: %w", name, err)
@@ -62,11 +66,30 @@ func (p *Project) UsesOf(ctx context.Context, name string) (map[string]map[strin
 		if joined := strings.Join(svc.Entrypoint, "\x00"); strings.Contains(joined, canary) {
 			uses[FieldEntrypoint] = Template{parts: strings.Split(joined, canary)}
 		}
+		now := containerFields(base.Services[svcName])
+		for field, t := range uses {
+			// A string command is split into words after interpolation: a value with a space lands in
+			// several arguments, which no template can express.
+			if v, set := base.Environment[name]; set && t.Expand(v) != now[field] {
+				return nil, fmt.Errorf("variable %s reaches %s of service %s in a way rekey cannot compute (compose splits or transforms it)",
+					name, fieldName(field), svcName)
+			}
+		}
 		if len(uses) > 0 {
 			out[svcName] = uses
 		}
 	}
 	return out, nil
+}
+
+func fieldName(field string) string {
+	switch field {
+	case FieldCommand:
+		return "the command"
+	case FieldEntrypoint:
+		return "the entrypoint"
+	}
+	return "environment variable " + field
 }
 
 // UsesOfAll is UsesOf for many variables with one load of the project (plus one per variable it cannot
@@ -96,6 +119,10 @@ func (p *Project) UsesOfAll(ctx context.Context, names []string) (map[string]map
 		overrides[n], byCanary[c] = c, n
 	}
 	alone := map[string]bool{}
+	for _, n := range p.probeAlone(base, names) {
+		alone[n] = true
+		delete(overrides, n)
+	}
 	alt, err := p.load(ctx, overrides)
 	if err != nil {
 		for _, n := range names {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"maps"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -103,5 +104,33 @@ func TestUsesOfAllMatchesUsesOf(t *testing.T) {
 	}
 	if got := all["DB_PASS"]["api"]["DATABASE_URL"].Expand("new"); got != "postgres://app:new@db/app" {
 		t.Errorf("DATABASE_URL for a new password = %q", got)
+	}
+}
+
+// TestUsesOfRefusesSplitValues: a string command is split into words after interpolation, so a value with
+// a space cannot be templated; UsesOf says so instead of reporting a template that never matches.
+func TestUsesOfRefusesSplitValues(t *testing.T) {
+	ctx := context.Background()
+	dir := writeProject(t, map[string]string{
+		".env": "PW='a b'\n",
+		"compose.yaml": `services:
+  app:
+    image: busybox
+    command: server --password ${PW}
+`,
+	})
+	p, err := Load(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.UsesOf(ctx, "PW"); err == nil || !strings.Contains(err.Error(), "cannot compute") {
+		t.Errorf("UsesOf(PW) = %v, want a cannot-compute error", err)
+	}
+	all, err := p.UsesOfAll(ctx, []string{"PW"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := all["PW"]; ok {
+		t.Errorf("UsesOfAll kept a template for PW: %v", all["PW"])
 	}
 }

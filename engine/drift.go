@@ -2,12 +2,10 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
-	"os"
-	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 
@@ -183,14 +181,14 @@ func (s *DriftScanner) envFPs(fields map[string]composeio.Template, rc dockerio.
 	return join(l), join(w), join(so)
 }
 
-// containerFile reads target as the container sees it. Through /proc/PID/root when rekey runs on the
-// host (a single-file bind mount keeps the old inode after a rename, which only the container's own view
-// shows); else through the engine.
+// containerFile reads target as the container sees it: through /proc/PID/root when rekey runs on the
+// Docker host (a single-file bind mount keeps the old inode after a rename, which only the container's own
+// view shows), else through the engine.
 func (s *DriftScanner) containerFile(ctx context.Context, id string, pid int, target string) ([]byte, error) {
 	if pid > 0 {
-		data, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "root", filepath.Clean("/"+target)))
-		if err == nil {
-			return data, nil
+		data, err := readProcFile(pid, id, target)
+		if !errors.Is(err, errNoProcView) {
+			return data, err
 		}
 	}
 	return s.Containers.MountedFile(ctx, id, target)

@@ -12,6 +12,22 @@ type RecordReader interface {
 	Records(secret string) ([]reconcile.Record, error)
 }
 
+// Records is a copy of the journal's records by secret, so that a long read of live state (a drift scan)
+// need not hold the journal's lock.
+type Records map[string][]reconcile.Record
+
+// RecordsOf groups records by secret, oldest first as given.
+func RecordsOf(all []reconcile.Record) Records {
+	out := Records{}
+	for _, r := range all {
+		out[r.Secret] = append(out[r.Secret], r)
+	}
+	return out
+}
+
+// Records implements RecordReader.
+func (r Records) Records(secret string) ([]reconcile.Record, error) { return r[secret], nil }
+
 // Observer reads fingerprints at every location, the journal's unfinished transactions and whether the
 // desired value was revoked before. Values are hashed and dropped at once.
 type Observer struct {
@@ -42,6 +58,7 @@ func (o *Observer) Observe(ctx context.Context, d reconcile.Desired) (reconcile.
 		st.Revoked = reconcile.Revoked(recs)[s.DesiredFP]
 		st.RolledBack = reconcile.LastRolledBack(recs)
 		st.Applied = reconcile.LastApplied(recs)
+		st.RerollRolledBack = reconcile.LastRerollRolledBack(recs)
 		if o.Drift != nil && (s.Heal || d.Heal) {
 			if st.Stale, err = o.Drift.Stale(ctx, s); err != nil {
 				return obs, err

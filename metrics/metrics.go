@@ -68,7 +68,7 @@ var (
 	resultSet       = set(results...)
 	alertResults    = []string{"sent", "failed", "dropped"}
 	alertSet        = set(alertResults...)
-	driftStates     = set("in-sync", "source-edited", "stale-consumer", "server-mismatch", unknownState)
+	driftStates     = set("in-sync", "pending", "source-edited", "stale-consumer", "server-mismatch", unknownState)
 )
 
 const (

@@ -182,3 +182,31 @@ func TestClassify(t *testing.T) {
 		})
 	}
 }
+
+func TestRerollRollbackIsKeptApart(t *testing.T) {
+	recs := []Record{
+		{Type: RecordBegin, Txn: "t1", FromFP: "a", ToFP: "b"},
+		{Type: RecordEnd, Txn: "t1", Outcome: OutcomeRolledBack},
+		{Type: RecordBegin, Txn: "t2", FromFP: "a", ToFP: "a"}, // a heal re-roll
+		{Type: RecordEnd, Txn: "t2", Outcome: OutcomeRolledBack},
+	}
+	if got := LastRolledBack(recs); got != "b" {
+		t.Errorf("LastRolledBack = %q, want b (a failed re-roll says nothing about a value)", got)
+	}
+	if got := LastRerollRolledBack(recs); got != "a" {
+		t.Errorf("LastRerollRolledBack = %q, want a", got)
+	}
+	if got := LastRerollRolledBack(recs[:2]); got != "" {
+		t.Errorf("LastRerollRolledBack without a re-roll = %q", got)
+	}
+}
+
+func TestNoAdoptOfARevokedValue(t *testing.T) {
+	o := withState(observed("hmac:new", "", nil), "hmac:other")
+	st := o.Secrets["session-key"]
+	st.Revoked = true
+	o.Secrets["session-key"] = st
+	if sp := MakePlan(Desired{Secrets: []Secret{sessionKey(0)}}, o).Secrets[0]; sp.Adopt {
+		t.Error("a revoked value written back by hand was adopted as applied")
+	}
+}

@@ -93,6 +93,8 @@ type SecretState struct {
 	Revoked bool
 	// RolledBack is the fingerprint the last transaction tried and rolled back, "" if it did not.
 	RolledBack string
+	// RerollRolledBack is the fingerprint whose last heal re-roll rolled back (see LastRerollRolledBack).
+	RerollRolledBack string
 	// Applied is the fingerprint rekey last put in place (see LastApplied), "" if never.
 	Applied string
 	// Stale lists the consumers whose containers run another value than their sources hold; only filled

@@ -58,10 +58,11 @@ func planSecret(s Secret, st SecretState, now time.Time, retry bool) SecretPlan 
 		return sp
 	case t != nil:
 		return planFinalize(sp, s, t, true)
-	case inSync(s, st) && len(st.Stale) > 0 && s.Heal && (retry || st.RolledBack != s.DesiredFP):
+	case inSync(s, st) && len(st.Stale) > 0 && s.Heal && (retry || st.RerollRolledBack != s.DesiredFP):
 		return planReroll(sp, s, st.Stale)
 	case inSync(s, st):
-		sp.Action, sp.Adopt = ActionNone, st.Applied != s.DesiredFP
+		// A revoked value written back by hand is in sync but must not count as applied.
+		sp.Action, sp.Adopt = ActionNone, st.Applied != s.DesiredFP && !revoked(s, st)
 		return sp
 	case t == nil && !retry && st.RolledBack == s.DesiredFP:
 		sp.Action, sp.Note = ActionHold, heldNote

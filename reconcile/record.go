@@ -129,19 +129,29 @@ func LastApplied(records []Record) string {
 
 // LastRolledBack returns the fingerprint the last transaction of one secret tried, if it ended rolled back
 // (a failed verification), and "" otherwise.
-func LastRolledBack(records []Record) string {
+// A heal that only re-rolled stale consumers (from a value to itself) does not count: it says nothing about
+// the value itself (see LastRerollRolledBack).
+func LastRolledBack(records []Record) string { return lastRolledBack(records, false) }
+
+// LastRerollRolledBack returns the fingerprint whose last heal re-roll (a transaction from a value to itself)
+// rolled back, "" if it did not: stale consumers are then not re-rolled again at every reconcile.
+func LastRerollRolledBack(records []Record) string { return lastRolledBack(records, true) }
+
+func lastRolledBack(records []Record, rerolls bool) string {
 	to := map[string]string{}
 	last := ""
 	for _, r := range records {
-		switch r.Type {
-		case RecordBegin:
+		if r.Txn != "" && r.Type == RecordBegin && (r.FromFP == r.ToFP) != rerolls {
+			continue
+		}
+		fp, known := to[r.Txn]
+		switch {
+		case r.Type == RecordBegin:
 			to[r.Txn], last = r.ToFP, ""
-		case RecordEnd:
-			if r.Outcome == OutcomeRolledBack {
-				last = to[r.Txn]
-			} else if to[r.Txn] != "" {
-				last = ""
-			}
+		case r.Type == RecordEnd && known && r.Outcome == OutcomeRolledBack:
+			last = fp
+		case r.Type == RecordEnd && known && fp != "":
+			last = ""
 		}
 	}
 	return last

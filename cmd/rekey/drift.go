@@ -21,17 +21,16 @@ func cmdDrift(ctx context.Context, args []string, e env) error {
 	if err != nil {
 		return err
 	}
-	j, err := journal.Open(o.stateDir)
+	recs, err := journalRecords(o.stateDir)
 	if err != nil {
 		return err
 	}
-	defer j.Close()
 	eng, err := dockerio.New(ctx, dockerio.WithHost(s.dockerHost()), dockerio.WithRedactor(s.redact.String))
 	if err != nil {
 		return err
 	}
 	defer eng.Close()
-	drift, err := s.driftScanner(eng, j).Scan(ctx, s.desired)
+	drift, err := s.driftScanner(eng, recs).Scan(ctx, s.desired)
 	if err != nil {
 		return s.redact.Error(err)
 	}
@@ -55,8 +54,23 @@ type driftOut struct {
 	Places   []reconcile.Drift `json:"places"`
 }
 
+// journalRecords copies the journal's records and releases it at once: a scan reads containers and files
+// for a while, and must not keep `apply` or the agent waiting for the lock meanwhile.
+func journalRecords(stateDir string) (engine.Records, error) {
+	j, err := journal.Open(stateDir)
+	if err != nil {
+		return nil, err
+	}
+	defer j.Close()
+	all, err := j.All()
+	if err != nil {
+		return nil, err
+	}
+	return engine.RecordsOf(all), nil
+}
+
 // driftScanner reads the live values of the session's secrets through the engine.
-func (s *session) driftScanner(eng *dockerio.Engine, j *journal.Journal) *engine.DriftScanner {
+func (s *session) driftScanner(eng *dockerio.Engine, j engine.RecordReader) *engine.DriftScanner {
 	vars := map[string]string{}
 	for name, spec := range s.cfg.Secrets {
 		if spec.Env != nil {

@@ -14,7 +14,6 @@ import (
 
 	"github.com/rekeyhq/rekey/agent"
 	"github.com/rekeyhq/rekey/dockerio"
-	"github.com/rekeyhq/rekey/journal"
 	"github.com/rekeyhq/rekey/metrics"
 	"github.com/rekeyhq/rekey/notify"
 	"github.com/rekeyhq/rekey/reconcile"
@@ -188,13 +187,12 @@ func (m *monitor) Scan(ctx context.Context, reason string) error {
 	if err != nil {
 		return err
 	}
-	j, err := journal.Open(m.o.stateDir)
+	recs, err := journalRecords(m.o.stateDir)
 	if err != nil {
 		return err
 	}
-	defer j.Close()
 	start := time.Now()
-	ds, err := s.driftScanner(eng, j).Scan(ctx, s.desired)
+	ds, err := s.driftScanner(eng, recs).Scan(ctx, s.desired)
 	m.met.ObserveDriftScan(time.Since(start))
 	if err != nil {
 		return s.redact.Error(err)
@@ -209,25 +207,29 @@ func (m *monitor) Scan(ctx context.Context, reason string) error {
 // report logs, alerts and exports what changed since the last scan, and asks for a reconcile when a
 // secret that heals has drifted.
 func (m *monitor) report(s *session, ds []reconcile.Drift) {
-	var entries []metrics.DriftEntry
 	var incidents []notify.Incident
 	heal := map[string]bool{}
 	now := map[string]reconcile.Drift{}
+	worst := map[metrics.DriftEntry]reconcile.DriftState{} // per place, replicas folded (State unset)
+	before := placeStates(m.drift)
 	for _, d := range ds {
 		now[d.Key()] = d
-		entries = append(entries, metrics.DriftEntry{Secret: d.Secret, Place: d.Place + ":" + d.Name, State: string(d.State)})
-		prev, seen := m.drift[d.Key()]
-		changed := !seen || prev.State != d.State
-		if changed {
+		if prev, seen := m.drift[d.Key()]; !seen || prev.State != d.State {
 			m.logDrift(d, prev.State)
 		}
+		place := metrics.DriftEntry{Secret: d.Secret, Place: d.Place + ":" + d.Name}
+		worst[place] = worse(worst[place], d.State)
 		if d.State.Drifted() {
 			incidents = append(incidents, driftIncident(s, d))
-			// Only new drift asks for a heal: a heal that could not fix it (held after a rollback) must not
-			// turn every scan into another reconcile.
-			if changed && s.cfg.Heals(d.Secret) {
-				heal[d.Secret] = true
-			}
+		}
+	}
+	var entries []metrics.DriftEntry
+	for place, st := range worst {
+		entries = append(entries, metrics.DriftEntry{Secret: place.Secret, Place: place.Place, State: string(st)})
+		// Only new drift asks for a heal, judged per place (a recreated container has a new id): a heal
+		// that could not fix it (held after a rollback) must not turn every scan into another reconcile.
+		if st.Drifted() && before[place] != st && s.cfg.Heals(place.Secret) {
+			heal[place.Secret] = true
 		}
 	}
 	for k, prev := range m.drift {
@@ -244,6 +246,29 @@ func (m *monitor) report(s *session, ds []reconcile.Drift) {
 			m.a.Trigger("heal drift of " + name)
 		}
 	}
+}
+
+// placeStates folds a scan's states per place, replicas together, worst first.
+func placeStates(ds map[string]reconcile.Drift) map[metrics.DriftEntry]reconcile.DriftState {
+	out := map[metrics.DriftEntry]reconcile.DriftState{}
+	for _, d := range ds {
+		place := metrics.DriftEntry{Secret: d.Secret, Place: d.Place + ":" + d.Name}
+		out[place] = worse(out[place], d.State)
+	}
+	return out
+}
+
+// severity orders states for folding replicas: one stale replica makes the service stale.
+var severity = map[reconcile.DriftState]int{
+	reconcile.DriftInSync: 1, reconcile.DriftPending: 2, reconcile.DriftUnknown: 3,
+	reconcile.DriftSourceEdited: 4, reconcile.DriftStaleConsumer: 5, reconcile.DriftServerMismatch: 6,
+}
+
+func worse(a, b reconcile.DriftState) reconcile.DriftState {
+	if severity[b] > severity[a] {
+		return b
+	}
+	return a
 }
 
 func (m *monitor) logDrift(d reconcile.Drift, was reconcile.DriftState) {
@@ -294,7 +319,9 @@ func (m *monitor) reconciled(s *session, results []reconcile.Result, err error, 
 	}
 	var pending []string
 	for _, r := range results {
-		m.met.ObserveRotation(r.Secret, string(r.Outcome), time.Time{})
+		if r.Txn != "" { // a transaction ran: count it (held, refused and drift repeat at every reconcile)
+			m.met.ObserveRotation(r.Secret, string(r.Outcome), time.Time{})
+		}
 		key := "rotation/" + r.Secret
 		switch r.Outcome {
 		case reconcile.OutcomeRolledBack, reconcile.OutcomeFailed, reconcile.OutcomeFinalizeFailed:
