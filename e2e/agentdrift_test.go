@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -72,14 +73,18 @@ func TestAgentDriftAlertsAndMetrics(t *testing.T) {
 	r.commitValues("send alerts to the loopback receiver")
 	r.mustApply()
 
-	metricsAddr := freeAddr(t)
-	log := r.startAgent(r.repo, "--drift-interval", "10m", "--metrics-addr", metricsAddr)
+	metricsAddr, statusAddr := freeAddr(t), freeAddr(t)
+	log := r.startAgent(r.repo, "--drift-interval", "10m", "--metrics-addr", metricsAddr, "--status-addr", statusAddr)
 	waitFor(t, 2*time.Minute, "the agent to be ready", func() bool {
 		code, _ := get(t, "http://"+metricsAddr+"/readyz")
 		return code == http.StatusOK
 	})
 	if code, body := get(t, "http://"+metricsAddr+"/healthz"); code != http.StatusOK {
 		t.Fatalf("/healthz: %d %s", code, body)
+	}
+	if code, page := get(t, "http://"+statusAddr+"/"); code != http.StatusOK || !strings.Contains(page, "webhook-token") ||
+		!strings.Contains(page, "session-key") {
+		t.Fatalf("status page: %d\n%s", code, page)
 	}
 	time.Sleep(2 * time.Second) // let the start-up scan and its container events settle
 	if got := sink.all(); len(got) != 0 {
@@ -102,6 +107,11 @@ func TestAgentDriftAlertsAndMetrics(t *testing.T) {
 	_, scrape := get(t, "http://"+metricsAddr+"/metrics")
 	if !strings.Contains(scrape, `rekey_drift{place="consumer:app",secret="webhook-token",state="source-edited"} 1`) {
 		t.Errorf("metrics do not show the app as source-edited:\n%s", grepLines(scrape, "rekey_drift{"))
+	}
+
+	statusCode, status := get(t, "http://"+statusAddr+"/status.json")
+	if !sourceState(t, status, "webhook-token", path, "source-edited") {
+		t.Errorf("status.json (%d) does not show the edited file as source-edited:\n%s", statusCode, status)
 	}
 
 	edit(handToken) // the same drift again: a rescan, no new alert
@@ -131,11 +141,13 @@ func TestAgentDriftAlertsAndMetrics(t *testing.T) {
 	if strings.Contains(scrape, `state="source-edited"`) {
 		t.Errorf("metrics still show drift after the file was put back:\n%s", grepLines(scrape, "rekey_drift{"))
 	}
-	for _, text := range append(got, scrape, log.String()) {
+	_, page := get(t, "http://"+statusAddr+"/")
+	_, status = get(t, "http://"+statusAddr+"/status.json")
+	for _, text := range append(got, scrape, log.String(), page, status) {
 		for name, v := range map[string]string{"hand-edited token": handToken, "token": r.values["webhook-token"],
 			"session key": r.values["session-key"], "alert URL": r.values["alert-url"]} {
 			if strings.Contains(text, v) {
-				t.Errorf("the %s shows in an alert, the metrics or the log", name)
+				t.Errorf("the %s shows in an alert, the metrics, the status page or the log", name)
 			}
 		}
 	}
@@ -209,4 +221,29 @@ func TestAgentStaleConsumerHealed(t *testing.T) {
 			t.Error("a value shows in an alert or the log")
 		}
 	}
+}
+
+// sourceState reports whether status.json shows the secret's source at location in state.
+func sourceState(t *testing.T, status, secret, location, state string) bool {
+	t.Helper()
+	var m struct {
+		Secrets []struct {
+			Name    string `json:"name"`
+			Sources []struct {
+				Location string `json:"location"`
+				State    string `json:"state"`
+			} `json:"sources"`
+		} `json:"secrets"`
+	}
+	if err := json.Unmarshal([]byte(status), &m); err != nil {
+		t.Fatalf("status.json: %v", err)
+	}
+	for _, s := range m.Secrets {
+		for _, src := range s.Sources {
+			if s.Name == secret && src.Location == location && src.State == state {
+				return true
+			}
+		}
+	}
+	return false
 }

@@ -35,6 +35,7 @@ declare -A want=(
 	[gpg]=gnupg             # signed-commit tests
 	[ssh-keygen]=openssh-client
 	[chattr]=e2fsprogs      # the unwritable-source e2e case
+	[chromium]=chromium     # the status page rendered in a real browser (statuspage.TestBrowser)
 )
 missing=()
 for cmd in "${!want[@]}"; do

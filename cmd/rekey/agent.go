@@ -20,6 +20,7 @@ import (
 	"github.com/rekeyhq/rekey/journal"
 	"github.com/rekeyhq/rekey/metrics"
 	"github.com/rekeyhq/rekey/reconcile"
+	"github.com/rekeyhq/rekey/statuspage"
 	"github.com/rekeyhq/rekey/webhook"
 )
 
@@ -38,6 +39,8 @@ func cmdAgent(ctx context.Context, args []string, e env) error {
 	bootstrap := fs.Bool("bootstrap", false, "allow starting on an empty state dir (otherwise run rekey apply once by hand first)")
 	driftInterval := fs.Duration("drift-interval", time.Minute, "scan for drift at least this often (also on file changes and container starts); 0 turns scans off")
 	metricsAddr := fs.String("metrics-addr", "", "address for /metrics, /healthz and /readyz, e.g. 127.0.0.1:9464; off when empty")
+	statusAddr := fs.String("status-addr", "", "address for the read-only status page, e.g. 127.0.0.1:9465; off when empty")
+	statusAuth := fs.String("status-basic-auth-file", "", "file holding user:password for the status page (required when --status-addr is not loopback)")
 	if err := o.parse(fs, args); err != nil {
 		return err
 	}
@@ -51,6 +54,10 @@ func cmdAgent(ctx context.Context, args []string, e env) error {
 	}
 	if *driftInterval < 0 {
 		return usageError("--drift-interval must not be negative, got %s", *driftInterval)
+	}
+	statusOpts, err := statusOptions(*statusAddr, *statusAuth)
+	if err != nil {
+		return err
 	}
 	if err := requireJournal(o.stateDir, *bootstrap); err != nil {
 		return err
@@ -75,6 +82,14 @@ func cmdAgent(ctx context.Context, args []string, e env) error {
 			mon.files = fw
 			go fw.Run(ctx)
 		}
+	}
+	if *statusAddr != "" {
+		stop, err := serveHTTP(*statusAddr, statuspage.Handler(mon, statusOpts...))
+		if err != nil {
+			return fmt.Errorf("failed to serve the status page: %w", err)
+		}
+		defer stop()
+		log.Info("serving the status page", "addr", *statusAddr)
 	}
 	if *metricsAddr != "" {
 		go func() {
@@ -104,7 +119,7 @@ func cmdAgent(ctx context.Context, args []string, e env) error {
 		}()
 	}
 	log.Info("agent started", "repo", o.repo, "ref", o.ref, "interval", *interval, "drift_interval", *driftInterval,
-		"webhooks", *hookAddr, "metrics", *metricsAddr)
+		"webhooks", *hookAddr, "metrics", *metricsAddr, "status", *statusAddr)
 	err = a.Run(ctx)
 	log.Info("agent stopped")
 	return err
@@ -306,15 +321,46 @@ func serveWebhooks(addr, secretFile, ref string, a *agent.Agent, log *slog.Logge
 			a.Trigger("push via " + p.Provider)
 		}
 	}, webhook.WithLogger(log))
-	ln, err := net.Listen("tcp", addr)
+	stop, err := serveHTTP(addr, h) // bounded reads: a client not authenticated yet must not hold connections
 	if err != nil {
 		return nil, fmt.Errorf("failed to listen for webhooks on %s: %w", addr, err)
 	}
-	// Bounded reads: a client that is not authenticated yet must not hold connections open.
+	log.Info("listening for webhooks", "addr", addr)
+	return stop, nil
+}
+
+// statusOptions checks the status page flags before anything starts: a page reachable from other hosts
+// needs a password.
+func statusOptions(addr, authFile string) ([]statuspage.Option, error) {
+	if addr == "" {
+		if authFile != "" {
+			return nil, usageError("--status-basic-auth-file needs --status-addr")
+		}
+		return nil, nil
+	}
+	var opts []statuspage.Option
+	if authFile != "" {
+		user, password, err := statuspage.ReadBasicAuthFile(authFile)
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, statuspage.WithBasicAuth(user, password))
+	}
+	if err := statuspage.CheckExposure(addr, authFile != ""); err != nil {
+		return nil, usageError("%v", err)
+	}
+	return opts, nil
+}
+
+// serveHTTP serves h on addr with bounded reads and writes, until the returned stop is called.
+func serveHTTP(addr string, h http.Handler) (func(), error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: 30 * time.Second, IdleTimeout: time.Minute, MaxHeaderBytes: 64 << 10}
 	go srv.Serve(ln)
-	log.Info("listening for webhooks", "addr", ln.Addr().String())
 	return func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()

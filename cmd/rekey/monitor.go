@@ -14,6 +14,7 @@ import (
 
 	"github.com/rekeyhq/rekey/agent"
 	"github.com/rekeyhq/rekey/dockerio"
+	"github.com/rekeyhq/rekey/engine"
 	"github.com/rekeyhq/rekey/metrics"
 	"github.com/rekeyhq/rekey/notify"
 	"github.com/rekeyhq/rekey/reconcile"
@@ -40,6 +41,8 @@ type monitor struct {
 	notifier  *notify.Notifier
 	urlsKey   [32]byte
 	drift     map[string]reconcile.Drift // last scan, by place key
+	records   engine.Records             // the journal as of the last scan (for the status page)
+	last      lastReconcile
 	transient int
 	counted   [3]uint64 // alerts sent, failed, dropped already added to the metrics
 	events    bool      // the engine event stream is being followed
@@ -53,12 +56,15 @@ func newMonitor(o *options, log *slog.Logger, met *metrics.Metrics, host string)
 // redact hides every value the last desired state knows of.
 func (m *monitor) redact(s string) string {
 	m.mu.Lock()
-	sess := m.s
-	m.mu.Unlock()
-	if sess == nil {
+	defer m.mu.Unlock()
+	return m.redactLocked(s)
+}
+
+func (m *monitor) redactLocked(s string) string {
+	if m.s == nil {
 		return s
 	}
-	return sess.redact.String(s)
+	return m.s.redact.String(s)
 }
 
 // engine returns the Docker client the scans share.
@@ -191,6 +197,9 @@ func (m *monitor) Scan(ctx context.Context, reason string) error {
 	if err != nil {
 		return err
 	}
+	m.mu.Lock()
+	m.records = recs
+	m.mu.Unlock()
 	start := time.Now()
 	ds, err := s.driftScanner(eng, recs).Scan(ctx, s.desired)
 	m.met.ObserveDriftScan(time.Since(start))
@@ -237,7 +246,9 @@ func (m *monitor) report(s *session, ds []reconcile.Drift) {
 			m.log.Info("drift resolved", "secret", prev.Secret, "place", prev.Place, "name", prev.Name, "was", prev.State)
 		}
 	}
+	m.mu.Lock()
 	m.drift = now
+	m.mu.Unlock()
 	m.met.SetDrift(entries)
 	m.notify().Sync(notify.KindDrift, incidents)
 	m.countAlerts()
@@ -360,6 +371,12 @@ func (m *monitor) reconcileHealth(s *session, err error, took time.Duration) {
 		m.notify().Clear("refused/commit")
 	}
 	m.met.ObserveReconcile(took, result)
+	m.mu.Lock()
+	m.last = lastReconcile{at: time.Now(), result: result}
+	if err != nil {
+		m.last.err = m.redactLocked(err.Error())
+	}
+	m.mu.Unlock()
 	if agent.IsTransient(err) {
 		m.transient++
 		if m.transient >= transientAlertAfter {
