@@ -128,12 +128,12 @@ func (p *Project) consumersCombined(ctx context.Context, names []string) (map[st
 }
 
 // probeAlone returns the names a combined probe cannot speak for: one another assignment refers to (its
-// override would hide the use through that other variable), and one that is unset or empty now (a use
-// behind `${OTHER:-${NAME}}` leaves no canary to find).
+// override would hide the use through that other variable), and, where the compose files nest
+// interpolations, one that is unset or empty now (a use behind `${OTHER:-${NAME}}` leaves no canary).
 func (p *Project) probeAlone(base *types.Project, names []string) []string {
 	var out []string
 	for _, n := range names {
-		if p.referenced[n] || base.Environment[n] == "" {
+		if p.referenced[n] || p.nested && base.Environment[n] == "" {
 			out = append(out, n)
 		}
 	}

@@ -13,6 +13,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 
@@ -86,6 +87,9 @@ type Project struct {
 	// referenced holds the names other assignments in `.env` or an env_file refer to (`URL=…${PASSWORD}…`):
 	// a combined probe that overrides both would hide the use through the other (see ConsumersOfVars).
 	referenced map[string]bool
+	// nested says a compose file interpolates inside an interpolation (`${A:-${B}}`): there, a variable
+	// that is empty now can hide behind another in a combined probe.
+	nested bool
 }
 
 // Load loads the compose project in dir. Errors name the file involved and never contain a variable's value.
@@ -131,6 +135,13 @@ func Load(ctx context.Context, dir string, opts ...Option) (*Project, error) {
 // readAssignments records which variables `.env` and the env_files of enabled services assign.
 func (p *Project) readAssignments() error {
 	p.referenced = map[string]bool{}
+	for _, f := range p.files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			return fmt.Errorf("failed to read %s: %w", f, err)
+		}
+		p.nested = p.nested || nestedInterpolation.Match(data)
+	}
 	if p.dotenv != "" {
 		vars, err := assignedVars(p.dotenv, "", p.referenced)
 		if err != nil {
@@ -156,6 +167,9 @@ func (p *Project) readAssignments() error {
 	}
 	return nil
 }
+
+// nestedInterpolation finds `${` inside an unclosed `${`.
+var nestedInterpolation = regexp.MustCompile(`\$\{[^}]*\$\{`)
 
 // assignedVars returns the variables a dotenv-style file assigns. A bare `NAME` line and `NAME=${NAME}` pass
 // the environment's value through: they are not assignments. The names that assignments refer to are
