@@ -70,6 +70,20 @@ func (p *Project) ConsumersOfVars(ctx context.Context, names []string) (map[stri
 	return out, nil
 }
 
+// canaries gives every name its own canary: the overrides for a probe, and the name of each canary.
+func canaries(names []string) (overrides, byCanary map[string]string, err error) {
+	overrides, byCanary = map[string]string{}, map[string]string{}
+	for _, n := range names {
+		var buf [12]byte
+		if _, err := rand.Read(buf[:]); err != nil {
+			return nil, nil, fmt.Errorf("failed to generate canary: %w", err)
+		}
+		c := "rekeyprobe" + hex.EncodeToString(buf[:])
+		overrides[n], byCanary[c] = c, n
+	}
+	return overrides, byCanary, nil
+}
+
 // canaryPattern finds the canaries of one combined probe: a fixed prefix and 24 hex digits.
 var canaryPattern = regexp.MustCompile(`rekeyprobe[0-9a-f]{24}`)
 
@@ -81,15 +95,9 @@ func (p *Project) consumersCombined(ctx context.Context, names []string) (map[st
 	if alone := p.probeAlone(base, names); len(alone) > 0 {
 		return nil, &suspectsError{names: alone}
 	}
-	overrides := map[string]string{}
-	byCanary := map[string]string{}
-	for _, n := range names {
-		var buf [12]byte
-		if _, err := rand.Read(buf[:]); err != nil {
-			return nil, fmt.Errorf("failed to generate canary: %w", err)
-		}
-		c := "rekeyprobe" + hex.EncodeToString(buf[:])
-		overrides[n], byCanary[c] = c, n
+	overrides, byCanary, err := canaries(names)
+	if err != nil {
+		return nil, err
 	}
 	alt, err := p.load(ctx, overrides)
 	if err != nil {
@@ -267,53 +275,21 @@ func (a *attribution) service(b, alt types.ServiceConfig, changed map[string][]s
 // resources returns the top-level secrets, configs, volumes and networks whose definition the probe
 // changed, with the variables that changed each.
 func (a *attribution) resources(base, alt *types.Project) (map[string][]string, error) {
-	changed := map[string][]string{}
-	cmp := func(key string, x, y any, inAlt bool) error {
-		if !inAlt {
-			return errUnexplained
-		}
-		jx, errX := json.Marshal(x)
-		jy, errY := json.Marshal(y)
-		if errX != nil || errY != nil {
-			return fmt.Errorf("failed to compare %s: cannot marshal the resolved definition", key)
-		}
-		if bytes.Equal(jx, jy) {
-			return nil
-		}
-		names, err := a.explain(jx, jy)
-		if err != nil {
-			return err
-		}
-		changed[key] = names
-		return nil
-	}
 	if len(base.Secrets) != len(alt.Secrets) || len(base.Configs) != len(alt.Configs) ||
 		len(base.Volumes) != len(alt.Volumes) || len(base.Networks) != len(alt.Networks) {
 		return nil, errUnexplained
 	}
-	for n, s := range base.Secrets {
-		o, ok := alt.Secrets[n]
-		if err := cmp("secret:"+n, types.FileObjectConfig(s), types.FileObjectConfig(o), ok); err != nil {
-			return nil, err
+	changed := map[string][]string{}
+	err := eachResource(base, alt, func(key string, jb, ja []byte, inAlt bool) error {
+		switch {
+		case !inAlt:
+			return errUnexplained
+		case bytes.Equal(jb, ja):
+			return nil
 		}
-	}
-	for n, c := range base.Configs {
-		o, ok := alt.Configs[n]
-		if err := cmp("config:"+n, types.FileObjectConfig(c), types.FileObjectConfig(o), ok); err != nil {
-			return nil, err
-		}
-	}
-	for n, v := range base.Volumes {
-		o, ok := alt.Volumes[n]
-		if err := cmp("volume:"+n, v, o, ok); err != nil {
-			return nil, err
-		}
-	}
-	for n, nw := range base.Networks {
-		o, ok := alt.Networks[n]
-		if err := cmp("network:"+n, nw, o, ok); err != nil {
-			return nil, err
-		}
-	}
-	return changed, nil
+		names, err := a.explain(jb, ja)
+		changed[key] = names
+		return err
+	})
+	return changed, err
 }

@@ -278,48 +278,53 @@ func equalExtensions(a, b types.Extensions) bool {
 // as "secret:NAME", "config:NAME", "volume:NAME", "network:NAME".
 func changedResources(a, b *types.Project) (map[string]bool, error) {
 	changed := map[string]bool{}
-	cmp := func(key string, x, y any, inB bool) error {
-		if !inB {
+	err := eachResource(a, b, func(key string, ja, jb []byte, inB bool) error {
+		if !inB || !bytes.Equal(ja, jb) {
 			changed[key] = true
-			return nil
 		}
+		return nil
+	})
+	return changed, err
+}
+
+// eachResource calls f with every top-level secret, config, volume and network of a, marshalled as it is
+// in a and in b ("secret:NAME", …; inB false when b lacks it).
+func eachResource(a, b *types.Project, f func(key string, ja, jb []byte, inB bool) error) error {
+	cmp := func(key string, x, y any, inB bool) error {
 		jx, errX := json.Marshal(x)
 		jy, errY := json.Marshal(y)
 		if errX != nil || errY != nil {
 			// the marshal error could quote a value: it is not passed on
 			return fmt.Errorf("failed to compare %s: cannot marshal the resolved definition", key)
 		}
-		if !bytes.Equal(jx, jy) {
-			changed[key] = true
-		}
-		return nil
+		return f(key, jx, jy, inB)
 	}
 	for n, s := range a.Secrets {
 		// types.SecretConfig hides content resolved from `environment:` when marshalled: compare it too.
 		o, ok := b.Secrets[n]
 		if err := cmp("secret:"+n, types.FileObjectConfig(s), types.FileObjectConfig(o), ok); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	for n, c := range a.Configs {
 		o, ok := b.Configs[n]
 		if err := cmp("config:"+n, types.FileObjectConfig(c), types.FileObjectConfig(o), ok); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	for n, v := range a.Volumes {
 		o, ok := b.Volumes[n]
 		if err := cmp("volume:"+n, v, o, ok); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	for n, nw := range a.Networks {
 		o, ok := b.Networks[n]
 		if err := cmp("network:"+n, nw, o, ok); err != nil {
-			return nil, err
+			return err
 		}
 	}
-	return changed, nil
+	return nil
 }
 
 // ConsumersOfFile returns the services that see host file path (absolute, or relative to the project

@@ -109,14 +109,9 @@ func (p *Project) UsesOfAll(ctx context.Context, names []string) (map[string]map
 	if err != nil {
 		return nil, err
 	}
-	overrides, byCanary := map[string]string{}, map[string]string{}
-	for _, n := range names {
-		var buf [12]byte
-		if _, err := rand.Read(buf[:]); err != nil {
-			return nil, fmt.Errorf("failed to generate canary: %w", err)
-		}
-		c := "rekeyprobe" + hex.EncodeToString(buf[:])
-		overrides[n], byCanary[c] = c, n
+	overrides, byCanary, err := canaries(names)
+	if err != nil {
+		return nil, err
 	}
 	alone := map[string]bool{}
 	for _, n := range p.probeAlone(base, names) {

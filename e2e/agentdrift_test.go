@@ -35,6 +35,22 @@ func (s *alertSink) all() []string {
 	return append([]string(nil), s.bodies...)
 }
 
+// newAlertRig is a demo stack whose desired state sends alerts to a loopback receiver (shoutrrr's generic
+// webhook), applied once.
+func newAlertRig(t *testing.T) (*rig, *alertSink) {
+	t.Helper()
+	r := newRig(t, "0s")
+	sink := &alertSink{}
+	srv := httptest.NewServer(sink) // 127.0.0.1
+	t.Cleanup(srv.Close)
+	r.values["alert-url"] = "generic://" + strings.TrimPrefix(srv.URL, "http://") + "/hook?disabletls=yes"
+	r.config += "alerts:\n  urls: [alert-url]\n"
+	writeFile(t, filepath.Join(r.repo, "rekey.yaml"), r.config)
+	r.commitValues("send alerts to the loopback receiver")
+	r.mustApply()
+	return r, sink
+}
+
 // waitFor polls until cond holds.
 func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) {
 	t.Helper()
@@ -63,15 +79,7 @@ func get(t *testing.T, url string) (int, string) {
 // is found through fsnotify; the generic-webhook receiver gets exactly one alert per drifted place and one
 // recovery each when the file is put back; metrics show the drift and its end; nothing carries a value.
 func TestAgentDriftAlertsAndMetrics(t *testing.T) {
-	r := newRig(t, "0s")
-	sink := &alertSink{}
-	srv := httptest.NewServer(sink) // 127.0.0.1
-	defer srv.Close()
-	r.values["alert-url"] = "generic://" + strings.TrimPrefix(srv.URL, "http://") + "/hook?disabletls=yes"
-	r.config += "alerts:\n  urls: [alert-url]\n"
-	writeFile(t, filepath.Join(r.repo, "rekey.yaml"), r.config)
-	r.commitValues("send alerts to the loopback receiver")
-	r.mustApply()
+	r, sink := newAlertRig(t)
 
 	metricsAddr, statusAddr := freeAddr(t), freeAddr(t)
 	log := r.startAgent(r.repo, "--drift-interval", "10m", "--metrics-addr", metricsAddr, "--status-addr", statusAddr)
@@ -167,15 +175,7 @@ func grepLines(text, sub string) string {
 // through the engine's container events and alerted once; committing `drift: {heal: true}` makes the agent
 // roll only that worker back to Git's key, and the alert clears.
 func TestAgentStaleConsumerHealed(t *testing.T) {
-	r := newRig(t, "0s")
-	sink := &alertSink{}
-	srv := httptest.NewServer(sink)
-	defer srv.Close()
-	r.values["alert-url"] = "generic://" + strings.TrimPrefix(srv.URL, "http://") + "/hook?disabletls=yes"
-	r.config += "alerts:\n  urls: [alert-url]\n"
-	writeFile(t, filepath.Join(r.repo, "rekey.yaml"), r.config)
-	r.commitValues("send alerts to the loopback receiver")
-	r.mustApply()
+	r, sink := newAlertRig(t)
 	metricsAddr := freeAddr(t)
 	log := r.startAgent(r.repo, "--drift-interval", "10m", "--metrics-addr", metricsAddr)
 	waitFor(t, 2*time.Minute, "the agent to be ready", func() bool {
