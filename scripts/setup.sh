@@ -36,6 +36,8 @@ declare -A want=(
 	[ssh-keygen]=openssh-client
 	[chattr]=e2fsprogs      # the unwritable-source e2e case
 	[chromium]=chromium     # the status page rendered in a real browser (statuspage.TestBrowser)
+	[zsh]=zsh               # completion scripts run in the real shells
+	[fish]=fish
 )
 missing=()
 for cmd in "${!want[@]}"; do
@@ -110,6 +112,18 @@ else
 	trap - EXIT
 	docker compose version >/dev/null 2>&1 || die "docker compose still fails after installing $COMPOSE_PLUGIN"
 	log "installed $COMPOSE_PLUGIN in $((SECONDS - start))s ($(docker compose version | head -n1))"
+fi
+
+# --- sops CLI ---------------------------------------------------------------
+# rekey never runs sops (it uses the library), but the runbook it writes tells a human to, and a test runs
+# those commands. Same version as the library in go.mod.
+if command -v sops >/dev/null 2>&1; then
+	log "sops present"
+else
+	sops_version=$(cd "$(dirname "$0")/.." && go list -m -f '{{.Version}}' github.com/getsops/sops/v3)
+	log "installing sops $sops_version from source"
+	(cd / && GOFLAGS= GOBIN=/usr/local/bin go install "github.com/getsops/sops/v3/cmd/sops@$sops_version") ||
+		die "installing sops failed"
 fi
 
 log "done"

@@ -38,16 +38,19 @@ func main() {
 }
 
 var commands = map[string]func(context.Context, []string, env) error{
-	"agent":     cmdAgent,
-	"history":   cmdHistory,
-	"rotate":    cmdRotate,
-	"reconcile": cmdReconcile,
-	"plan":      cmdPlan,
-	"apply":     cmdApply,
-	"status":    cmdStatus,
-	"drift":     cmdDrift,
-	"values":    cmdValues,
-	"version":   cmdVersion,
+	"agent":      cmdAgent,
+	"history":    cmdHistory,
+	"rotate":     cmdRotate,
+	"reconcile":  cmdReconcile,
+	"plan":       cmdPlan,
+	"apply":      cmdApply,
+	"status":     cmdStatus,
+	"drift":      cmdDrift,
+	"values":     cmdValues,
+	"version":    cmdVersion,
+	"inventory":  cmdInventory,
+	"runbook":    cmdRunbook,
+	"completion": cmdCompletion,
 }
 
 const usage = `rekey rotates secrets on a Docker Compose stack from a SOPS-encrypted Git repository.
@@ -62,7 +65,10 @@ Usage:
   rekey values set SECRET        encrypt a new value (read from stdin) into the values file
   rekey rotate SECRET [flags]    generate a new value, commit (and push) it, then apply it
   rekey history [SECRET]         audit trail: commits, per-secret fingerprint changes, rotations applied
+  rekey inventory [flags]        dependency map: sources, consumers, restart order, checks, hidden dependencies
+  rekey runbook [--secret NAME]  Markdown runbook from the config and the journal, with manual rollback steps
   rekey version
+  rekey completion bash|zsh|fish  print a shell completion script
 
 Common flags:
   --repo PATH|URL      desired-state repository (default .)
