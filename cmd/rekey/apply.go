@@ -139,7 +139,7 @@ func (s *session) executor(eng *dockerio.Engine, j *journal.Journal, stderr io.W
 		Now: time.Now, NewID: newTxnID, Redact: s.redact.String,
 	}
 	if !s.o.quiet {
-		ex.Progress = progress(stderr)
+		ex.Progress = newProgress(stderr, s.e.getenv)
 	}
 	return ex
 }

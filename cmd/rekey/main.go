@@ -51,6 +51,7 @@ var commands = map[string]func(context.Context, []string, env) error{
 	"inventory":  cmdInventory,
 	"runbook":    cmdRunbook,
 	"completion": cmdCompletion,
+	"init":       cmdInit,
 }
 
 const usage = `rekey rotates secrets on a Docker Compose stack from a SOPS-encrypted Git repository.
@@ -67,6 +68,7 @@ Usage:
   rekey history [SECRET]         audit trail: commits, per-secret fingerprint changes, rotations applied
   rekey inventory [flags]        dependency map: sources, consumers, restart order, checks, hidden dependencies
   rekey runbook [--secret NAME]  Markdown runbook from the config and the journal, with manual rollback steps
+  rekey init --out DIR [flags]  propose rekey.yaml and encrypted values from an existing Compose project
   rekey version
   rekey completion bash|zsh|fish  print a shell completion script
 

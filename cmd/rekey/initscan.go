@@ -1,0 +1,394 @@
+package main
+
+// Heuristics of `rekey init`: which variables look like credentials, which kind of credential server
+// they belong to, and which host files refer to them. Nothing here prints or returns a value.
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"math"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"unicode"
+
+	"github.com/rekeyhq/rekey/envfile"
+)
+
+// Kinds of credential `rekey init` recognises. Only token and app-key are rekey types; the others are
+// written as `type: token` with a comment saying which server holds the credential.
+const (
+	kindPostgres = "postgres"
+	kindMySQL    = "mysql"
+	kindRedis    = "redis"
+	kindSMTP     = "smtp"
+	kindMongo    = "mongodb"
+	kindAppKey   = "app-key"
+	kindToken    = "token"
+)
+
+// secretSuffixes are name endings that say "credential".
+var secretSuffixes = []string{"_PASSWORD", "_PASSWD", "_PASS", "_PWD", "_TOKEN", "_SECRET", "_KEY", "_API_KEY",
+	"_DSN", "_CREDENTIALS", "_SECRET_KEY_BASE"}
+
+// secretNames are whole names that say "credential".
+var secretNames = []string{"PASSWORD", "SECRET", "TOKEN", "API_KEY", "APP_KEY", "SECRET_KEY_BASE", "DSN", "PGPASSWORD"}
+
+// nonSecretSuffixes are name endings that never hold a credential, whatever the value looks like.
+var nonSecretSuffixes = []string{"_PORT", "_HOST", "_HOSTNAME", "_USER", "_USERNAME", "_DB", "_DATABASE", "_NAME",
+	"_VERSION", "_ENV", "_MODE", "_PATH", "_DIR", "_FILE", "_LEVEL", "_ENABLED", "_TIMEOUT", "_IMAGE", "_TAG",
+	"_PUBLIC_KEY", "_ID", "_REGION", "_EMAIL", "_DOMAIN", "_TZ", "_LOCALE", "_LANG"}
+
+// nonSecretNames are whole names that never hold a credential.
+var nonSecretNames = []string{"TZ", "LANG", "PATH", "HOME", "DEBUG", "LOG_LEVEL", "PUID", "PGID", "UID", "GID",
+	"PORT", "HOST", "HOSTNAME", "NODE_ENV", "RAILS_ENV", "APP_ENV", "ENVIRONMENT", "DOMAIN"}
+
+// appKeyNames are signing keys an application can usually accept in two versions (current and previous).
+var appKeyNames = []string{"SECRET_KEY_BASE", "APP_KEY", "SESSION_SECRET", "SECRET_KEY", "COOKIE_SECRET",
+	"JWT_SECRET", "SIGNING_KEY", "SESSION_KEY"}
+
+// previousPatterns name the sibling variable holding the previous value of an app key.
+var previousPatterns = []string{"%s_PREVIOUS", "%s_OLD", "PREVIOUS_%s", "OLD_%s", "%s_PREV"}
+
+// bootstrapOnly are variables a database image reads only when it initialises an empty data directory:
+// changing them afterwards changes nothing in the database.
+var bootstrapOnly = map[string]string{
+	"POSTGRES_PASSWORD":          kindPostgres,
+	"MARIADB_ROOT_PASSWORD":      kindMySQL,
+	"MYSQL_ROOT_PASSWORD":        kindMySQL,
+	"MARIADB_PASSWORD":           kindMySQL,
+	"MYSQL_PASSWORD":             kindMySQL,
+	"MONGO_INITDB_ROOT_PASSWORD": kindMongo,
+}
+
+// nonSecretName reports a name that never holds a credential (ports, hosts, LOG_LEVEL, COMPOSE_*…).
+func nonSecretName(name string) bool {
+	n := strings.ToUpper(name)
+	if strings.HasPrefix(n, "COMPOSE_") || strings.HasPrefix(n, "DOCKER_") || slices.Contains(nonSecretNames, n) {
+		return true
+	}
+	return slices.ContainsFunc(nonSecretSuffixes, func(s string) bool { return strings.HasSuffix(n, s) })
+}
+
+// secretName reports a name that says "credential" by itself. URL variables are not: they count only
+// when their value carries a password (see urlPassword).
+func secretName(name string) bool {
+	n := strings.ToUpper(name)
+	if nonSecretName(n) {
+		return false
+	}
+	return slices.Contains(secretNames, n) || slices.ContainsFunc(secretSuffixes, func(s string) bool { return strings.HasSuffix(n, s) })
+}
+
+// urlName reports a variable whose value is a URL that may embed a password.
+func urlName(name string) bool {
+	n := strings.ToUpper(name)
+	return n == "DATABASE_URL" || strings.HasSuffix(n, "_URL") || strings.HasSuffix(n, "_URI") || strings.HasSuffix(n, "_DSN") || n == "DSN"
+}
+
+// urlPassword reports whether value is a URL with a password (`scheme://user:pass@host`), and its scheme.
+func urlPassword(value string) (scheme string, ok bool) {
+	u, err := url.Parse(strings.TrimSpace(value))
+	if err != nil || u.Scheme == "" || u.User == nil {
+		return "", false
+	}
+	pw, set := u.User.Password()
+	return strings.ToLower(u.Scheme), set && pw != ""
+}
+
+// entropy is the Shannon entropy of s in bits per character.
+func entropy(s string) float64 {
+	if s == "" {
+		return 0
+	}
+	counts := map[rune]int{}
+	n := 0
+	for _, r := range s {
+		counts[r]++
+		n++
+	}
+	var h float64
+	for _, c := range counts {
+		p := float64(c) / float64(n)
+		h -= p * math.Log2(p)
+	}
+	return h
+}
+
+// secretValue reports a value that looks like a generated credential: long, no spaces, not a path or a
+// URL, mixed characters and high entropy.
+func secretValue(v string) bool {
+	if len(v) < 16 || len(v) > 4096 || strings.ContainsFunc(v, unicode.IsSpace) ||
+		strings.HasPrefix(v, "/") || strings.HasPrefix(v, "./") || strings.Contains(v, "://") {
+		return false
+	}
+	var lower, upper, digit, other bool
+	for _, r := range v {
+		switch {
+		case r >= 'a' && r <= 'z':
+			lower = true
+		case r >= 'A' && r <= 'Z':
+			upper = true
+		case r >= '0' && r <= '9':
+			digit = true
+		default:
+			other = true
+		}
+	}
+	classes := 0
+	for _, b := range []bool{lower, upper, digit, other} {
+		if b {
+			classes++
+		}
+	}
+	if classes < 2 {
+		return false
+	}
+	// A random hex string of 16+ characters has ≈3.5 bits/char; base64 more; prose and version strings less.
+	return entropy(v) >= 3.3
+}
+
+// candidateVar decides whether variable name with value is worth managing, and why.
+func candidateVar(name, value string) (bool, string) {
+	if value == "" || nonSecretName(name) {
+		return false, ""
+	}
+	if urlName(name) {
+		if _, ok := urlPassword(value); ok {
+			return true, "URL with a password"
+		}
+		if strings.HasSuffix(strings.ToUpper(name), "DSN") {
+			return true, "name"
+		}
+		return false, ""
+	}
+	if secretName(name) {
+		return true, "name"
+	}
+	if secretValue(value) {
+		return true, "high-entropy value"
+	}
+	return false, ""
+}
+
+// guess is what `rekey init` infers about a credential.
+type guess struct {
+	Kind      string // postgres, mysql, redis, smtp, mongodb, app-key or token
+	Bootstrap bool   // read only when the server initialises its data directory
+}
+
+// guessKind infers the kind of credential from the variable's name, its value's URL scheme and the
+// images of the services that read it.
+func guessKind(name, value string, images []string, viaCommand bool) guess {
+	n := strings.ToUpper(name)
+	if k, ok := bootstrapOnly[n]; ok {
+		return guess{Kind: k, Bootstrap: true}
+	}
+	if slices.Contains(appKeyNames, n) {
+		return guess{Kind: kindAppKey}
+	}
+	if scheme, ok := urlPassword(value); ok {
+		switch {
+		case strings.HasPrefix(scheme, "postgres"):
+			return guess{Kind: kindPostgres}
+		case strings.HasPrefix(scheme, "mysql"), strings.HasPrefix(scheme, "mariadb"):
+			return guess{Kind: kindMySQL}
+		case strings.HasPrefix(scheme, "redis"):
+			return guess{Kind: kindRedis}
+		case strings.HasPrefix(scheme, "smtp"):
+			return guess{Kind: kindSMTP}
+		case strings.HasPrefix(scheme, "mongodb"):
+			return guess{Kind: kindMongo}
+		}
+	}
+	switch {
+	case strings.HasPrefix(n, "POSTGRES_") || strings.HasPrefix(n, "PG"):
+		return guess{Kind: kindPostgres}
+	case strings.HasPrefix(n, "MYSQL_") || strings.HasPrefix(n, "MARIADB_"):
+		return guess{Kind: kindMySQL}
+	case strings.HasPrefix(n, "REDIS_") || strings.HasPrefix(n, "VALKEY_"):
+		return guess{Kind: kindRedis}
+	case strings.HasPrefix(n, "SMTP_") || strings.HasPrefix(n, "MAIL_") || strings.HasPrefix(n, "EMAIL_"):
+		return guess{Kind: kindSMTP}
+	case strings.HasPrefix(n, "MONGO"):
+		return guess{Kind: kindMongo}
+	}
+	for _, img := range images {
+		base := imageBase(img)
+		switch {
+		case viaCommand && (base == "redis" || base == "valkey" || base == "keydb"):
+			return guess{Kind: kindRedis} // `--requirepass ${X}` in the command
+		case strings.HasSuffix(n, "PASSWORD") && (base == "postgres" || base == "postgresql"):
+			return guess{Kind: kindPostgres}
+		case strings.HasSuffix(n, "PASSWORD") && (base == "mariadb" || base == "mysql"):
+			return guess{Kind: kindMySQL}
+		}
+	}
+	return guess{Kind: kindToken}
+}
+
+// imageBase is the repository name of an image without registry, namespace, tag or digest:
+// docker.io/bitnami/postgresql:16@sha256:… → postgresql.
+func imageBase(image string) string {
+	image, _, _ = strings.Cut(image, "@")
+	if i := strings.LastIndex(image, "/"); i >= 0 {
+		image = image[i+1:]
+	}
+	image, _, _ = strings.Cut(image, ":")
+	return strings.ToLower(image)
+}
+
+// previousSibling returns the variable among known that holds the previous value of an app key.
+func previousSibling(name string, known func(string) bool) string {
+	for _, p := range previousPatterns {
+		if s := fmt.Sprintf(p, name); known(s) {
+			return s
+		}
+	}
+	return ""
+}
+
+// kindComment is the YAML comment for a credential rekey can only rotate as a plain token.
+func kindComment(name string, g guess) []string {
+	var out []string
+	switch g.Kind {
+	case kindPostgres, kindMySQL, kindRedis, kindSMTP, kindMongo:
+		out = append(out, fmt.Sprintf("%s credential: written as a token; rekey has no dual-window %s provider yet,", g.Kind, g.Kind),
+			"so a rotation changes the variable but not the server's own password: change both together.")
+	}
+	if g.Bootstrap {
+		out = append(out, fmt.Sprintf("BOOTSTRAP-ONLY: the %s image reads %s only when it initialises an empty data", g.Kind, name),
+			"directory. Rotating it here does NOT change the password in the running database.")
+	}
+	return out
+}
+
+// Limits of --scan.
+const (
+	scanMaxFiles = 5000
+	scanMaxSize  = 1 << 20
+)
+
+// scanTarget is a candidate the scan looks for: its variable names and its value.
+type scanTarget struct {
+	secret string
+	vars   []string
+	value  string
+}
+
+// hostRef is a host file that refers to a candidate.
+type hostRef struct {
+	Path      string `json:"path"`
+	Secret    string `json:"secret"`
+	Var       string `json:"var,omitempty"`        // the variable name it mentions
+	Value     bool   `json:"holds_value"`          // it holds the current value (compared in memory, never printed)
+	Assigns   bool   `json:"assigns"`              // it is a dotenv-style file assigning Var: proposed as a host_file consumer
+	SameValue bool   `json:"same_value,omitempty"` // Assigns, and the value assigned is the stack's
+}
+
+// scanPaths walks the --scan paths (files or directories) and reports the files that name a candidate's
+// variable or hold its value. Binaries, files over 1 MiB and everything past 5000 files are skipped, and
+// so are symlinks to directories.
+func scanPaths(roots []string, targets []scanTarget) ([]hostRef, []string, error) {
+	var refs []hostRef
+	var notes []string
+	count := 0
+	for _, root := range roots {
+		abs, err := filepath.Abs(root)
+		if err != nil {
+			return nil, nil, err
+		}
+		if _, err := os.Stat(abs); err != nil {
+			return nil, nil, fmt.Errorf("--scan %s: %w", root, errors.Unwrap(err))
+		}
+		err = filepath.WalkDir(abs, func(path string, d fs.DirEntry, err error) error {
+			if err != nil {
+				notes = append(notes, fmt.Sprintf("skipped %s: %v", path, errors.Unwrap(err)))
+				return nil
+			}
+			if d.IsDir() || !d.Type().IsRegular() && d.Type()&fs.ModeSymlink == 0 {
+				return nil
+			}
+			if count >= scanMaxFiles {
+				return filepath.SkipAll
+			}
+			fi, err := os.Stat(path)
+			if err != nil || !fi.Mode().IsRegular() {
+				return nil
+			}
+			if fi.Size() > scanMaxSize {
+				notes = append(notes, fmt.Sprintf("skipped %s: larger than 1 MiB", path))
+				return nil
+			}
+			count++
+			data, err := os.ReadFile(path)
+			if err != nil {
+				notes = append(notes, fmt.Sprintf("skipped %s: %v", path, errors.Unwrap(err)))
+				return nil
+			}
+			if bytes.IndexByte(data[:min(len(data), 8192)], 0) >= 0 {
+				return nil // binary
+			}
+			refs = append(refs, scanFile(path, data, targets)...)
+			return nil
+		})
+		if err != nil {
+			return nil, nil, err
+		}
+	}
+	if count >= scanMaxFiles {
+		notes = append(notes, fmt.Sprintf("stopped scanning after %d files", scanMaxFiles))
+	}
+	return refs, notes, nil
+}
+
+// scanFile matches one file against every target.
+func scanFile(path string, data []byte, targets []scanTarget) []hostRef {
+	var env *envfile.File
+	if f, err := envfile.Parse(data); err == nil {
+		env = f
+	}
+	var out []hostRef
+	for _, t := range targets {
+		ref := hostRef{Path: path, Secret: t.secret}
+		ref.Value = len(t.value) >= 8 && bytes.Contains(data, []byte(t.value))
+		for _, v := range t.vars {
+			if !regexp.MustCompile(`(^|[^A-Za-z0-9_])` + regexp.QuoteMeta(v) + `($|[^A-Za-z0-9_])`).Match(data) {
+				continue
+			}
+			ref.Var = v
+			if env != nil && assigns(data, v) {
+				if got, ok := env.Get(v); ok {
+					ref.Assigns, ref.SameValue = true, got == t.value
+				}
+			}
+			break
+		}
+		if ref.Var != "" || ref.Value {
+			out = append(out, ref)
+		}
+	}
+	return out
+}
+
+// assigns reports a `VAR=` or `export VAR=` line.
+func assigns(data []byte, v string) bool {
+	return regexp.MustCompile(`(?m)^[ \t]*(export[ \t]+)?` + regexp.QuoteMeta(v) + `[ \t]*=`).Match(data)
+}
+
+// derivedLine reports whether the raw assignment of v in a dotenv file refers to another variable
+// (`URL=postgres://u:${PASSWORD}@db/x`): rekey would replace the reference with a literal.
+func derivedLine(data []byte, v string) bool {
+	re := regexp.MustCompile(`(?m)^[ \t]*(export[ \t]+)?` + regexp.QuoteMeta(v) + `[ \t]*=(.*)$`)
+	m := re.FindAllSubmatch(data, -1)
+	if len(m) == 0 {
+		return false
+	}
+	last := string(m[len(m)-1][2])
+	return !strings.HasPrefix(strings.TrimSpace(last), "'") && regexp.MustCompile(`\$\{?[A-Za-z_]`).MatchString(last)
+}
