@@ -140,6 +140,9 @@ func (s *session) executor(eng *dockerio.Engine, j *journal.Journal, stderr io.W
 	}
 	if !s.o.quiet {
 		ex.Progress = newProgress(stderr, s.e.getenv)
+		if s.o.isolate { // the agent: its log lines must not be redrawn over
+			ex.Progress = progress(stderr)
+		}
 	}
 	return ex
 }
