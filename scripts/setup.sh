@@ -53,7 +53,7 @@ if [ ${#missing[@]} -gt 0 ]; then
 	$SUDO apt-get update -q
 	$SUDO apt-get install -y -q "${missing[@]}"
 else
-	log "apt packages present (docker.io, mmdebstrap, git, gnupg, openssh-client, e2fsprogs)"
+	log "apt packages present ($(printf '%s\n' "${want[@]}" | sort | paste -sd' '))"
 fi
 command -v docker >/dev/null 2>&1 || die "no docker CLI on PATH after installing docker.io"
 
