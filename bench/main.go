@@ -1,77 +1,160 @@
 // Command bench measures rekey against baselines taken in the same run (the machines are noisy):
 //
-//	go run ./bench [-runs 5] [-only b1]
+//	go run ./bench [-runs 5] [-only b1,b3,b5] [-rekey-rev COMMIT] [-profile DIR]
 //
 // B1, commit → old value revoked: a new session key is committed to the demo stack's desired-state
 // repository and announced by a signed push webhook to a running `rekey agent`; the clock stops when both
 // consumers run the new key and the app no longer accepts the old one. The floor is what an operator does
-// by hand without any safety: edit .env, then `docker compose up -d --wait --no-deps app worker`.
+// by hand without any safety: edit .env, then `docker compose up -d --wait --no-deps app worker`. It needs
+// what scripts/setup.sh and scripts/build-images.sh prepare.
 //
-// It needs what scripts/setup.sh and scripts/build-images.sh prepare. Results go to stdout; the figures in
-// docs/benchmarks.md come from it.
+// B3, plan at scale: `rekey plan` on a generated project of 200 services and 1,000 secrets, wall time and
+// peak RSS, against one compose-go load of the same project, `docker compose config` (when the Docker CLI
+// and its Compose plugin are installed; no engine is needed) and `rekey version`. No Docker engine.
+//
+// B5, decrypt: sopsio.Decrypt of a 1,000-entry SOPS/age values file in process, against the sops CLI
+// built from the module cache (skipped, with the reason, when it cannot be built). No Docker engine.
+//
+// Results go to stdout; the figures in docs/benchmarks.md come from it.
 package main
 
 import (
 	"flag"
 	"fmt"
 	"os"
-	"sort"
+	"path/filepath"
+	"slices"
+	"strings"
 	"time"
 )
 
 func main() {
 	runs := flag.Int("runs", 5, "repetitions of each measurement")
+	only := flag.String("only", "b1,b3,b5", "comma-separated benchmarks to run: b1, b3, b5")
+	profile := flag.String("profile", "", "b3, b5: also run rekey's side in process once more under the CPU profiler, writing DIR/b3.pprof, DIR/b5.pprof")
+	rev := flag.String("rekey-rev", "", "b1, b3: measure rekey as of this commit (default: the working tree)")
 	flag.Parse()
+	want := map[string]bool{}
+	for _, b := range strings.Split(*only, ",") {
+		b = strings.ToLower(strings.TrimSpace(b))
+		if b != "b1" && b != "b3" && b != "b5" {
+			fail(fmt.Errorf("-only: unknown benchmark %q (want b1, b3, b5)", b))
+		}
+		want[b] = true
+	}
+	if *runs < 1 {
+		fail(fmt.Errorf("-runs must be at least 1"))
+	}
 	root, err := repoRoot()
 	if err != nil {
 		fail(err)
 	}
-	bin, err := buildRekey(root)
+	var bin string
+	if want["b1"] || want["b3"] {
+		if bin, err = buildRekey(root, *rev); err != nil {
+			fail(err)
+		}
+		fmt.Printf("rekey built from %s\n", describe(root, *rev))
+		defer os.RemoveAll(filepath.Dir(bin))
+	}
+	if want["b3"] || want["b5"] {
+		if rusageBin, err = goBuild(root, "./bench/rusage", "rusage"); err != nil {
+			fail(err)
+		}
+		defer os.RemoveAll(filepath.Dir(rusageBin))
+	}
+	if want["b1"] {
+		loadAverage()
+		runB1(root, bin, *runs)
+	}
+	if want["b3"] {
+		loadAverage()
+		if err := runB3(root, bin, *runs, *profile); err != nil {
+			fail(fmt.Errorf("b3: %w", err))
+		}
+	}
+	if want["b5"] {
+		loadAverage()
+		if err := runB5(root, *runs, *profile); err != nil {
+			fail(fmt.Errorf("b5: %w", err))
+		}
+	}
+	loadAverage()
+}
+
+// loadAverage prints the machine's load, which other work on it may drive up during a run.
+func loadAverage() {
+	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
+		fmt.Printf("load average (1, 5, 15 min): %s\n", strings.Join(strings.Fields(string(b))[:3], " "))
+	}
+}
+
+// alternate returns the measurements in the order of run i: rotated each run, so that drift in the
+// machine's load hits every side alike.
+func alternate[T any](i int, ms []T) []T {
+	out := slices.Clone(ms)
+	k := i % len(out)
+	return append(out[k:], out[:k]...)
+}
+
+// describe names the source of the rekey binary: a commit, or the working tree on top of HEAD.
+func describe(root, rev string) string {
+	if rev != "" {
+		out, err := run(root, "git", "rev-parse", "--short=12", rev+"^{commit}")
+		if err != nil {
+			return rev
+		}
+		return "commit " + strings.TrimSpace(out)
+	}
+	head, err := run(root, "git", "rev-parse", "--short=12", "HEAD")
 	if err != nil {
-		fail(err)
+		return "the working tree (not a git checkout)"
 	}
-	var rekeyTimes, floorTimes []time.Duration
-	for i := 0; i < *runs; i++ {
-		// Alternate the order so that drift in the machine's load hits both sides alike.
-		first, second := measureRekey, measureFloor
-		if i%2 == 1 {
-			first, second = measureFloor, measureRekey
-		}
-		for _, m := range []func(string, string) (string, time.Duration, error){first, second} {
-			name, d, err := m(root, bin)
-			if err != nil {
-				fail(fmt.Errorf("%s: %w", name, err))
-			}
-			fmt.Printf("run %d  %-6s %s\n", i+1, name, d.Round(10*time.Millisecond))
-			if name == "rekey" {
-				rekeyTimes = append(rekeyTimes, d)
-			} else {
-				floorTimes = append(floorTimes, d)
-			}
-		}
+	status, _ := run(root, "git", "status", "--porcelain", "--untracked-files=no")
+	if strings.TrimSpace(status) != "" {
+		return fmt.Sprintf("the working tree: HEAD %s plus uncommitted changes to %d files", strings.TrimSpace(head), len(strings.Split(strings.TrimSpace(status), "\n")))
 	}
-	fmt.Println()
-	fmt.Println("B1 commit → old value revoked (2 consumers)")
-	report("rekey (webhook → staged, rolled, verified, previous dropped)", rekeyTimes)
-	report("floor (edit .env + compose up -d --wait --no-deps)", floorTimes)
-	fmt.Printf("  ratio of medians: %.2f×\n", float64(median(rekeyTimes))/float64(median(floorTimes)))
+	return "the working tree: HEAD " + strings.TrimSpace(head)
 }
 
 func report(what string, ds []time.Duration) {
-	s := append([]time.Duration(nil), ds...)
-	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
-	fmt.Printf("  %-62s median %6s  min %6s  max %6s  (n=%d)\n", what, median(ds).Round(10*time.Millisecond),
-		s[0].Round(10*time.Millisecond), s[len(s)-1].Round(10*time.Millisecond), len(s))
+	med, lo, hi := summary(ds)
+	fmt.Printf("  %-62s median %8s  min %8s  max %8s  (n=%d)\n", what, round(med), round(lo), round(hi), len(ds))
 }
 
-func median(ds []time.Duration) time.Duration {
-	s := append([]time.Duration(nil), ds...)
-	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+// reportMiB reports peak resident set sizes given in KiB.
+func reportMiB(what string, kib []int64) {
+	med, lo, hi := summary(kib)
+	mib := func(k int64) string { return fmt.Sprintf("%.1f MiB", float64(k)/1024) }
+	fmt.Printf("  %-62s median %8s  min %8s  max %8s  (n=%d)\n", what, mib(med), mib(lo), mib(hi), len(kib))
+}
+
+func ratio(what string, a, b time.Duration) {
+	fmt.Printf("  ratio of medians, %s: %.2f×\n", what, float64(a)/float64(b))
+}
+
+// round keeps three significant figures.
+func round(d time.Duration) time.Duration {
+	unit := time.Duration(1)
+	for d >= 1000*unit {
+		unit *= 10
+	}
+	return d.Round(unit)
+}
+
+func summary[T ~int64 | ~float64](xs []T) (med, lo, hi T) {
+	s := slices.Clone(xs)
+	slices.Sort(s)
 	n := len(s)
 	if n%2 == 1 {
-		return s[n/2]
+		return s[n/2], s[0], s[n-1]
 	}
-	return (s[n/2-1] + s[n/2]) / 2
+	return (s[n/2-1] + s[n/2]) / 2, s[0], s[n-1]
+}
+
+func median[T ~int64 | ~float64](xs []T) T {
+	m, _, _ := summary(xs)
+	return m
 }
 
 func fail(err error) {

@@ -43,16 +43,38 @@ func repoRoot() (string, error) {
 	}
 }
 
-func buildRekey(root string) (string, error) {
+// buildRekey builds cmd/rekey from the working tree, or, when rev is set, from that commit: extracted with
+// git archive into a temporary directory, so that the working tree is not touched.
+func buildRekey(root, rev string) (string, error) {
+	if rev == "" {
+		return goBuild(root, "./cmd/rekey", "rekey")
+	}
+	src, err := os.MkdirTemp("", "rekey-bench-src-")
+	if err != nil {
+		return "", err
+	}
+	defer os.RemoveAll(src)
+	tar := filepath.Join(src, "src.tar")
+	if _, err := run(root, "git", "archive", "--format=tar", "-o", tar, rev); err != nil {
+		return "", err
+	}
+	if _, err := run(src, "tar", "-xf", tar); err != nil {
+		return "", err
+	}
+	return goBuild(src, "./cmd/rekey", "rekey")
+}
+
+// goBuild builds a main package of the module into a new temporary directory.
+func goBuild(root, pkg, name string) (string, error) {
 	dir, err := os.MkdirTemp("", "rekey-bench-")
 	if err != nil {
 		return "", err
 	}
-	bin := filepath.Join(dir, "rekey")
-	cmd := exec.Command("go", "build", "-o", bin, "./cmd/rekey")
+	bin := filepath.Join(dir, name)
+	cmd := exec.Command("go", "build", "-o", bin, pkg)
 	cmd.Dir, cmd.Env = root, append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build: %v\n%s", err, out)
+		return "", fmt.Errorf("go build %s: %v\n%s", pkg, err, out)
 	}
 	return bin, nil
 }

@@ -1,0 +1,356 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"filippo.io/age"
+
+	"github.com/rekeyhq/rekey/composeio"
+	"github.com/rekeyhq/rekey/config"
+	"github.com/rekeyhq/rekey/engine"
+	"github.com/rekeyhq/rekey/gitsync"
+	"github.com/rekeyhq/rekey/internal/fingerprint"
+	"github.com/rekeyhq/rekey/journal"
+	"github.com/rekeyhq/rekey/reconcile"
+	"github.com/rekeyhq/rekey/sopsio"
+)
+
+// The shape of B3's generated project.
+const (
+	b3Services    = 200
+	b3Secrets     = 1000
+	b3AppKeys     = 100 // env.current + env.previous: two variables each
+	b3FileSecrets = 100 // top-level compose secrets with file:
+	// The rest are tokens in one variable each: 800 tokens + 100 app keys = 1,000 variables.
+)
+
+// project is a generated compose project with its desired-state repository.
+type project struct {
+	base, stack, repo, keyFile, state string
+}
+
+// runB3 is B3, plan at scale (see the package comment).
+func runB3(root, bin string, runs int, profileDir string) error {
+	loader, err := goBuild(root, "./bench/composeload", "composeload")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(filepath.Dir(loader))
+	p, err := generateProject()
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(p.base)
+	env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + p.base}
+
+	type side struct {
+		name  string
+		run   func() (sample, error)
+		walls []time.Duration
+		rss   []int64
+	}
+	plan := &side{name: "plan", run: func() (sample, error) {
+		return measure(p.base, env, bin, "plan", "--repo", p.repo, "--state-dir", p.state, "--age-key-file", p.keyFile, "--output", "json")
+	}}
+	load := &side{name: "load", run: func() (sample, error) { return measure(p.base, env, loader, p.stack) }}
+	version := &side{name: "version", run: func() (sample, error) { return measure(p.base, env, bin, "version") }}
+	// `docker compose config` needs the Docker CLI and its Compose plugin, not the engine; without them B3
+	// goes on with the compose-go baseline alone.
+	config := &side{name: "config", run: func() (sample, error) {
+		return measure(p.base, env, "docker", "compose", "--project-directory", p.stack, "-p", "rkb3", "config", "--quiet")
+	}}
+	sides := []*side{plan, load, version, config}
+	if _, err := config.run(); err != nil {
+		fmt.Printf("B3: no `docker compose config` baseline: %v\n", firstLine(err.Error()))
+		sides = sides[:3]
+	}
+
+	// Warm the page cache with both binaries, and check the baseline loads the whole project.
+	if _, err := version.run(); err != nil {
+		return err
+	}
+	if s, err := load.run(); err != nil {
+		return err
+	} else if got := strings.TrimSpace(string(s.stdout)); got != fmt.Sprintf("%d services", b3Services) {
+		return fmt.Errorf("composeload: %q", got)
+	}
+	for i := 0; i < runs; i++ {
+		for _, sd := range alternate(i, sides) {
+			s, err := sd.run()
+			if err != nil {
+				return err
+			}
+			if sd == plan && len(plan.walls) == 0 {
+				if err := checkPlan(s.stdout); err != nil {
+					return err
+				}
+			}
+			sd.walls, sd.rss = append(sd.walls, s.wall), append(sd.rss, s.maxRSS)
+			fmt.Printf("run %d  %-8s %10s  %7.1f MiB\n", i+1, sd.name, round(s.wall), float64(s.maxRSS)/1024)
+		}
+	}
+	fmt.Println()
+	fmt.Printf("B3 rekey plan at scale (%d services, %d secrets; targets < 200 ms, < 100 MiB)\n", b3Services, b3Secrets)
+	report("rekey plan: wall", plan.walls)
+	report("baseline: one compose-go load of the project: wall", load.walls)
+	report("floor: rekey version (process start): wall", version.walls)
+	if len(sides) == 4 {
+		report("baseline: docker compose config --quiet: wall", config.walls)
+	}
+	reportMiB("rekey plan: peak RSS", plan.rss)
+	reportMiB("baseline: one compose-go load: peak RSS", load.rss)
+	reportMiB("floor: rekey version: peak RSS", version.rss)
+	if len(sides) == 4 {
+		reportMiB("baseline: docker compose config --quiet: peak RSS", config.rss)
+	}
+	ratio("plan / compose-go load", median(plan.walls), median(load.walls))
+	ratio("plan / rekey version", median(plan.walls), median(version.walls))
+	if len(sides) == 4 {
+		ratio("plan / docker compose config", median(plan.walls), median(config.walls))
+	}
+	fmt.Printf("  ratio of median peak RSS, plan / compose-go load: %.2f×\n", float64(median(plan.rss))/float64(median(load.rss)))
+	if profileDir != "" {
+		return profilePlan(p, filepath.Join(profileDir, "b3.pprof"))
+	}
+	return nil
+}
+
+// checkPlan makes sure the plan covered every secret and found consumers for each.
+func checkPlan(out []byte) error {
+	var plan struct {
+		Secrets []struct {
+			Secret    string            `json:"secret"`
+			Action    string            `json:"action"`
+			Consumers []json.RawMessage `json:"consumers"`
+		} `json:"secrets"`
+	}
+	if err := json.Unmarshal(out, &plan); err != nil {
+		return fmt.Errorf("rekey plan --output json: %w", err)
+	}
+	actions := map[string]int{}
+	for _, s := range plan.Secrets {
+		if len(s.Consumers) == 0 {
+			return fmt.Errorf("rekey plan found no consumer of %s", s.Secret)
+		}
+		actions[s.Action]++
+	}
+	if len(plan.Secrets) != b3Secrets {
+		return fmt.Errorf("rekey plan covered %d secrets, want %d", len(plan.Secrets), b3Secrets)
+	}
+	fmt.Printf("plan: %d secrets, actions %v\n", len(plan.Secrets), actions)
+	return nil
+}
+
+// generateProject writes the compose project, a git repository with rekey.yaml and the encrypted values,
+// and the age key, in a new temporary directory.
+func generateProject() (*project, error) {
+	base, err := os.MkdirTemp("", "rekey-bench-b3-")
+	if err != nil {
+		return nil, err
+	}
+	p := &project{base: base, stack: filepath.Join(base, "stack"), repo: filepath.Join(base, "repo"),
+		keyFile: filepath.Join(base, "keys.txt"), state: filepath.Join(base, "state")}
+	id, err := age.GenerateX25519Identity()
+	if err != nil {
+		return p, err
+	}
+	svcEnv := make([][]string, b3Services)     // each service's environment: lines
+	svcSecrets := make([][]string, b3Services) // each service's secrets: entries
+	var dotenv, topSecrets, rekeyYAML, values strings.Builder
+	files := map[string]string{} // path under the stack → content
+	fmt.Fprintf(&rekeyYAML, "version: 1\ncompose: {project_dir: %s, project_name: rkb3}\nvalues: secrets.sops.yaml\n", p.stack)
+	rekeyYAML.WriteString("verify:\n  - http: {url: \"http://127.0.0.1:8080/healthz\"}\nsecrets:\n")
+	for i := 0; i < b3Secrets; i++ {
+		value := randHex(16)
+		live := value
+		if i%10 == 0 { // one secret in ten differs from what runs: the plan rotates it
+			live = randHex(16)
+		}
+		// Two consumers per secret, spread over the services.
+		a, b := i%b3Services, (i*7+3)%b3Services
+		if a == b {
+			b = (b + 1) % b3Services
+		}
+		var name string
+		switch {
+		case i < b3Secrets-b3AppKeys-b3FileSecrets:
+			name = fmt.Sprintf("tok-%04d", i)
+			v := fmt.Sprintf("T%04d", i)
+			fmt.Fprintf(&rekeyYAML, "  %s: {type: token, env: {value: %s}}\n", name, v)
+			fmt.Fprintf(&dotenv, "%s=%s\n", v, live)
+			for _, s := range []int{a, b} {
+				svcEnv[s] = append(svcEnv[s], fmt.Sprintf("%s: ${%s}", v, v))
+			}
+		case i < b3Secrets-b3FileSecrets:
+			name = fmt.Sprintf("key-%04d", i)
+			cur, prev := fmt.Sprintf("K%04d_CUR", i), fmt.Sprintf("K%04d_PREV", i)
+			fmt.Fprintf(&rekeyYAML, "  %s: {type: app-key, env: {current: %s, previous: %s}}\n", name, cur, prev)
+			fmt.Fprintf(&dotenv, "%s=%s\n%s=\n", cur, live, prev)
+			for _, s := range []int{a, b} {
+				svcEnv[s] = append(svcEnv[s], fmt.Sprintf("%s: ${%s}", cur, cur), fmt.Sprintf("%s: ${%s:-}", prev, prev))
+			}
+		default:
+			name = fmt.Sprintf("file-%04d", i)
+			sec := fmt.Sprintf("f%04d", i)
+			fmt.Fprintf(&rekeyYAML, "  %s: {type: token, file: secrets/%s.txt}\n", name, sec)
+			fmt.Fprintf(&topSecrets, "  %s:\n    file: ./secrets/%s.txt\n", sec, sec)
+			files["secrets/"+sec+".txt"] = live
+			for _, s := range []int{a, b} {
+				svcSecrets[s] = append(svcSecrets[s], sec)
+			}
+		}
+		fmt.Fprintf(&values, "%s: %q\n", name, value)
+	}
+
+	var compose strings.Builder
+	compose.WriteString("services:\n")
+	for s := 0; s < b3Services; s++ {
+		fmt.Fprintf(&compose, "  svc-%03d:\n    image: example.invalid/app:1\n    command: [serve, --port, \"8080\"]\n", s)
+		if s%10 != 0 { // groups of ten services, each depending on the first of its group
+			fmt.Fprintf(&compose, "    depends_on: [svc-%03d]\n", s-s%10)
+		}
+		compose.WriteString("    environment:\n      LOG_LEVEL: info\n")
+		for _, line := range svcEnv[s] {
+			compose.WriteString("      " + line + "\n")
+		}
+		if len(svcSecrets[s]) > 0 {
+			compose.WriteString("    secrets: [" + strings.Join(svcSecrets[s], ", ") + "]\n")
+		}
+	}
+	compose.WriteString("secrets:\n" + topSecrets.String())
+	files["compose.yaml"] = compose.String()
+	files[".env"] = dotenv.String()
+	for name, content := range files {
+		if err := writeFile(filepath.Join(p.stack, name), content, 0o600); err != nil {
+			return p, err
+		}
+	}
+
+	enc, err := sopsio.Encrypt([]byte(values.String()), sopsio.FormatYAML, []string{id.Recipient().String()})
+	if err != nil {
+		return p, err
+	}
+	for name, content := range map[string]string{"rekey.yaml": rekeyYAML.String(), "secrets.sops.yaml": string(enc)} {
+		if err := writeFile(filepath.Join(p.repo, name), content, 0o644); err != nil {
+			return p, err
+		}
+	}
+	if err := writeFile(p.keyFile, "# bench only\n"+id.String()+"\n", 0o600); err != nil {
+		return p, err
+	}
+	for _, args := range [][]string{{"init", "-q", "-b", "main"}, {"add", "-A"}, {"commit", "-qm", "desired"}} {
+		args = append([]string{"-c", "user.name=bench", "-c", "user.email=bench@example.invalid"}, args...)
+		if _, err := run(p.repo, "git", args...); err != nil {
+			return p, err
+		}
+	}
+	return p, nil
+}
+
+func firstLine(s string) string {
+	line, _, _ := strings.Cut(s, "\n")
+	return line
+}
+
+func writeFile(path, content string, mode os.FileMode) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
+	return os.WriteFile(path, []byte(content), mode)
+}
+
+// profilePlan does in this process what `rekey plan` does (cmd/rekey/plan.go and load.go: read the commit,
+// decrypt, load the project, build the desired state, read the live values, observe, plan), timing each
+// phase, under the CPU profiler. Only the printing of the plan is left out.
+func profilePlan(p *project, out string) error {
+	ctx := context.Background()
+	stop, err := startProfile(out)
+	if err != nil {
+		return err
+	}
+	defer stop()
+	fmt.Printf("\nB3 profile (CPU profile in %s)\n", out)
+	lap := time.Now()
+	phase := func(name string) {
+		fmt.Printf("  in process: %-52s %s\n", name, round(time.Since(lap)))
+		lap = time.Now()
+	}
+	repo, err := gitsync.Open(ctx, p.repo, gitsync.WithCacheDir(filepath.Join(p.state, "repos")))
+	if err != nil {
+		return err
+	}
+	commit, err := repo.Resolve("")
+	if err != nil {
+		return err
+	}
+	raw, err := repo.ReadFile(commit.Hash, "rekey.yaml")
+	if err != nil {
+		return err
+	}
+	cfg, err := config.Parse("rekey.yaml", raw)
+	if err != nil {
+		return err
+	}
+	phase("git open, read and parse rekey.yaml")
+	keys, err := os.ReadFile(p.keyFile)
+	if err != nil {
+		return err
+	}
+	ids, err := sopsio.LoadIdentities(bytes.NewReader(keys))
+	if err != nil {
+		return err
+	}
+	data, err := repo.ReadFile(commit.Hash, cfg.Values)
+	if err != nil {
+		return err
+	}
+	values, err := sopsio.DecryptValues(data, cfg.Values, ids)
+	if err != nil {
+		return err
+	}
+	phase("read and decrypt the values (sopsio.DecryptValues)")
+	proj, err := composeio.Load(ctx, cfg.Compose.ProjectDir, composeio.WithProjectName(cfg.Compose.ProjectName))
+	if err != nil {
+		return err
+	}
+	phase("composeio.Load")
+	fp, err := fingerprint.LoadOrCreateKey(p.state)
+	if err != nil {
+		return err
+	}
+	desired, err := engine.Build(ctx, engine.Input{Config: cfg, Project: proj, Values: values, FP: fp.Of, Revision: commit.Hash})
+	if err != nil {
+		return err
+	}
+	phase(fmt.Sprintf("engine.Build (%d secrets)", len(desired.Secrets)))
+	var files engine.Files
+	for _, sec := range desired.Secrets {
+		for _, l := range append(append([]reconcile.Location{}, sec.Current...), sec.Previous...) {
+			if _, err := files.ReadValue(ctx, l); err != nil {
+				return err
+			}
+		}
+	}
+	phase("read every live value (load.go liveValues)")
+	j, err := journal.Open(p.state)
+	if err != nil {
+		return err
+	}
+	defer j.Close()
+	observed, err := (&engine.Observer{FP: fp.Of, Journal: j, Now: time.Now}).Observe(ctx, desired)
+	if err != nil {
+		return err
+	}
+	phase("engine.Observer.Observe")
+	desired.Retry = true
+	plan := reconcile.MakePlan(desired, observed)
+	phase(fmt.Sprintf("reconcile.MakePlan (%d secrets)", len(plan.Secrets)))
+	return nil
+}
