@@ -25,7 +25,6 @@ type ContainerReader interface {
 // consumers (their environment, command and mounted files) and the journal's idea of what rekey last
 // applied. Values are read, fingerprinted and dropped; nothing is logged.
 type DriftScanner struct {
-	Files      Files
 	FP         func(string) string
 	Journal    RecordReader
 	Containers ContainerReader
@@ -34,13 +33,15 @@ type DriftScanner struct {
 	// Vars names the env variable that carries each secret's current value ("" for file secrets).
 	Vars map[string]string
 
-	mu   sync.Mutex
-	uses map[string]map[string]map[string]composeio.Template // var → service → field → template
+	mu    sync.Mutex
+	uses  map[string]map[string]map[string]composeio.Template // var → service → field → template
+	files map[string]*fileValues                              // sources read in this scan, each file once
 }
 
 // Scan returns the drift of every secret of d, sorted (see reconcile.SortDrift).
 func (s *DriftScanner) Scan(ctx context.Context, d reconcile.Desired) ([]reconcile.Drift, error) {
 	s.prime(ctx)
+	s.files = map[string]*fileValues{}
 	var out []reconcile.Drift
 	for _, sec := range d.Secrets {
 		in, err := s.observe(ctx, sec)
@@ -55,6 +56,7 @@ func (s *DriftScanner) Scan(ctx context.Context, d reconcile.Desired) ([]reconci
 
 // Stale returns the consumers of sec that run another value than their sources hold, for heal.
 func (s *DriftScanner) Stale(ctx context.Context, sec reconcile.Secret) ([]string, error) {
+	s.files = map[string]*fileValues{}
 	in, err := s.observe(ctx, sec)
 	if err != nil {
 		return nil, err
@@ -72,7 +74,12 @@ func (s *DriftScanner) observe(ctx context.Context, sec reconcile.Secret) (recon
 	in := reconcile.DriftInput{Sources: map[reconcile.Location]string{}, SourceErr: map[reconcile.Location]string{}}
 	source := ""
 	for i, l := range sec.Current {
-		v, err := s.Files.ReadValue(ctx, l)
+		fv, ok := s.files[l.Path]
+		if !ok {
+			fv = readFile(l.Path)
+			s.files[l.Path] = fv
+		}
+		v, err := fv.get(l.Key)
 		if err != nil {
 			in.SourceErr[l] = err.Error()
 			continue

@@ -42,14 +42,12 @@ type Observer struct {
 // Observe implements reconcile.Observer.
 func (o *Observer) Observe(ctx context.Context, d reconcile.Desired) (reconcile.Observed, error) {
 	obs := reconcile.Observed{Now: o.Now(), Secrets: map[string]reconcile.SecretState{}}
+	values, err := o.Files.ReadValues(ctx, AllLocations(d))
+	if err != nil {
+		return obs, err
+	}
 	for _, s := range d.Secrets {
-		st := reconcile.SecretState{Current: map[reconcile.Location]string{}, Previous: map[reconcile.Location]string{}}
-		if err := o.fingerprints(ctx, s.Current, st.Current); err != nil {
-			return obs, err
-		}
-		if err := o.fingerprints(ctx, s.Previous, st.Previous); err != nil {
-			return obs, err
-		}
+		st := reconcile.SecretState{Current: o.fingerprints(s.Current, values), Previous: o.fingerprints(s.Previous, values)}
 		recs, err := o.Journal.Records(s.Name)
 		if err != nil {
 			return obs, err
@@ -69,15 +67,22 @@ func (o *Observer) Observe(ctx context.Context, d reconcile.Desired) (reconcile.
 	return obs, nil
 }
 
-func (o *Observer) fingerprints(ctx context.Context, locs []reconcile.Location, into map[reconcile.Location]string) error {
+// fingerprints hashes the values read at locs; a missing or empty value has no fingerprint.
+func (o *Observer) fingerprints(locs []reconcile.Location, values map[reconcile.Location]string) map[reconcile.Location]string {
+	out := map[reconcile.Location]string{}
 	for _, l := range locs {
-		v, err := o.Files.ReadValue(ctx, l)
-		if err != nil {
-			return err
-		}
-		if v != "" {
-			into[l] = o.FP(v)
+		if v := values[l]; v != "" {
+			out[l] = o.FP(v)
 		}
 	}
-	return nil
+	return out
+}
+
+// AllLocations lists every place the values of d live, current and previous.
+func AllLocations(d reconcile.Desired) []reconcile.Location {
+	var out []reconcile.Location
+	for _, s := range d.Secrets {
+		out = append(append(out, s.Current...), s.Previous...)
+	}
+	return out
 }

@@ -21,22 +21,77 @@ type Files struct{}
 
 // ReadValue returns the value at l, "" when the file or variable is missing.
 func (Files) ReadValue(_ context.Context, l reconcile.Location) (string, error) {
-	data, err := os.ReadFile(l.Path)
-	if errors.Is(err, fs.ErrNotExist) {
+	return readFile(l.Path).get(l.Key)
+}
+
+// ReadValues reads many locations, each file once: a desired state of hundreds of secrets keeps most of
+// them in one `.env`, and parsing it again for every variable dominated a large plan.
+func (Files) ReadValues(_ context.Context, locs []reconcile.Location) (map[reconcile.Location]string, error) {
+	out := make(map[reconcile.Location]string, len(locs))
+	files := map[string]*fileValues{}
+	for _, l := range locs {
+		fv, ok := files[l.Path]
+		if !ok {
+			fv = readFile(l.Path)
+			files[l.Path] = fv
+		}
+		v, err := fv.get(l.Key)
+		if err != nil {
+			return nil, err
+		}
+		out[l] = v
+	}
+	return out, nil
+}
+
+// fileValues is one file read once; it is parsed as a dotenv file the first time a variable is asked for.
+type fileValues struct {
+	path    string
+	data    []byte
+	missing bool
+	err     error // reading failed
+	vars    map[string]string
+	varsErr error // not a dotenv file: only the whole content can be read
+}
+
+func readFile(path string) *fileValues {
+	data, err := os.ReadFile(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return &fileValues{path: path, missing: true}
+	case err != nil:
+		return &fileValues{path: path, err: fmt.Errorf("failed to read %s: %w", path, err)}
+	}
+	return &fileValues{path: path, data: data}
+}
+
+// get returns the variable key, or the whole content for "".
+func (fv *fileValues) get(key string) (string, error) {
+	switch {
+	case fv.err != nil:
+		return "", fv.err
+	case fv.missing:
 		return "", nil
+	case key == "":
+		return string(fv.data), nil
 	}
-	if err != nil {
-		return "", fmt.Errorf("failed to read %s: %w", l.Path, err)
+	if fv.vars == nil && fv.varsErr == nil {
+		f, err := envfile.Parse(fv.data)
+		if err != nil {
+			fv.varsErr = fmt.Errorf("failed to parse %s: %w", fv.path, err)
+			return "", fv.varsErr
+		}
+		fv.vars = map[string]string{}
+		for _, k := range f.Keys() {
+			if v, ok := f.Get(k); ok {
+				fv.vars[k] = v
+			}
+		}
 	}
-	if l.Key == "" {
-		return string(data), nil
+	if fv.varsErr != nil {
+		return "", fv.varsErr
 	}
-	f, err := envfile.Parse(data)
-	if err != nil {
-		return "", fmt.Errorf("failed to parse %s: %w", l.Path, err)
-	}
-	v, _ := f.Get(l.Key)
-	return v, nil
+	return fv.vars[key], nil
 }
 
 // WriteValue writes value at l, keeping every other byte of a dotenv file as it was.

@@ -34,12 +34,14 @@ func decrypt(data []byte, format Format, ids []age.Identity) (*sops.Tree, sops.S
 	if err != nil {
 		return nil, nil, &Error{Reason: ReasonMalformed, Err: err}
 	}
-	// Parse first on its own, so that any later load error is about the
-	// metadata, and syntax errors can be described without sops' text.
-	if _, err := store.LoadPlainFile(data); err != nil {
-		return nil, nil, &Error{Reason: ReasonMalformed, Err: syntaxError(format, data, err)}
-	}
 	tree, err := store.LoadEncryptedFile(data)
+	if err != nil {
+		// Only now parse on its own: a syntax error is described without sops' text, and any other load
+		// error is about the metadata. (Parsing every file twice cost a fifth of a large decrypt.)
+		if _, perr := store.LoadPlainFile(data); perr != nil {
+			return nil, nil, &Error{Reason: ReasonMalformed, Err: syntaxError(format, data, perr)}
+		}
+	}
 	if errors.Is(err, sops.MetadataNotFound) {
 		return nil, nil, &Error{Reason: ReasonNotEncrypted,
 			Err: errors.New("the file is not encrypted with sops (it has no sops metadata); encrypt it with sops --encrypt")}

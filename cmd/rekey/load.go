@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"filippo.io/age"
@@ -108,18 +110,11 @@ func load(ctx context.Context, o *options, e env) (*session, error) {
 
 // liveValues reads every value at every location of the desired state.
 func liveValues(ctx context.Context, d reconcile.Desired) ([]string, error) {
-	var files engine.Files
-	var out []string
-	for _, sec := range d.Secrets {
-		for _, l := range append(append([]reconcile.Location{}, sec.Current...), sec.Previous...) {
-			v, err := files.ReadValue(ctx, l)
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, v)
-		}
+	values, err := engine.Files{}.ReadValues(ctx, engine.AllLocations(d))
+	if err != nil {
+		return nil, err
 	}
-	return out, nil
+	return slices.Collect(maps.Values(values)), nil
 }
 
 // identities reads the age identities from the key file the options and environment name.
