@@ -112,6 +112,37 @@ func newStack(root string) (*stack, error) {
 	return s, err
 }
 
+// applied gives the stack a desired-state repository (the demo's, with the demo key) next to it, applies it
+// once, and returns rekey's flags for it: --repo, --state-dir, --age-key-file.
+func (s *stack) applied(root, bin string) ([]string, error) {
+	base := filepath.Dir(s.dir)
+	repo, state := filepath.Join(base, "repo"), filepath.Join(base, "state")
+	key := filepath.Join(root, "examples", "demo", "demo-age-key.txt")
+	if _, err := run(root, "cp", "-a", "examples/demo/repo", repo); err != nil {
+		return nil, err
+	}
+	cfg := filepath.Join(repo, "rekey.yaml")
+	data, err := os.ReadFile(cfg)
+	if err != nil {
+		return nil, err
+	}
+	data = []byte(strings.NewReplacer("__PROJECT_DIR__", s.dir, "__PROJECT_NAME__", s.name,
+		"__APP_PORT__", fmt.Sprint(s.port)).Replace(string(data)))
+	if err := os.WriteFile(cfg, data, 0o644); err != nil {
+		return nil, err
+	}
+	for _, args := range [][]string{{"init", "-q", "-b", "main"}, {"add", "-A"}, {"commit", "-qm", "desired"}} {
+		if _, err := run(repo, "git", append([]string{"-c", "user.name=bench", "-c", "user.email=bench@example.invalid"}, args...)...); err != nil {
+			return nil, err
+		}
+	}
+	flags := []string{"--repo", repo, "--state-dir", state, "--age-key-file", key}
+	if _, err := run(root, bin, append([]string{"apply", "--quiet"}, flags...)...); err != nil {
+		return nil, err
+	}
+	return flags, nil
+}
+
 func (s *stack) compose(args ...string) (string, error) {
 	return run(s.dir, "docker", append([]string{"compose", "-p", s.name, "--project-directory", s.dir}, args...)...)
 }
@@ -189,29 +220,16 @@ func measureRekey(root, bin string) (string, time.Duration, error) {
 		return "rekey", 0, err
 	}
 	base := filepath.Dir(s.dir)
-	repo, state := filepath.Join(base, "repo"), filepath.Join(base, "state")
-	key := filepath.Join(root, "examples", "demo", "demo-age-key.txt")
-	if _, err := run(root, "cp", "-a", "examples/demo/repo", repo); err != nil {
+	repo, key := filepath.Join(base, "repo"), filepath.Join(root, "examples", "demo", "demo-age-key.txt")
+	flags, err := s.applied(root, bin)
+	if err != nil {
 		return "rekey", 0, err
 	}
-	cfg := filepath.Join(repo, "rekey.yaml")
-	data, _ := os.ReadFile(cfg)
-	data = []byte(strings.NewReplacer("__PROJECT_DIR__", s.dir, "__PROJECT_NAME__", s.name,
-		"__APP_PORT__", fmt.Sprint(s.port)).Replace(string(data)))
-	os.WriteFile(cfg, data, 0o644)
 	git := func(args ...string) error {
 		_, err := run(repo, "git", append([]string{"-c", "user.name=bench", "-c", "user.email=bench@example.invalid"}, args...)...)
 		return err
 	}
-	for _, args := range [][]string{{"init", "-q", "-b", "main"}, {"add", "-A"}, {"commit", "-qm", "desired"}} {
-		if err := git(args...); err != nil {
-			return "rekey", 0, err
-		}
-	}
-	flags := []string{"--repo", repo, "--state-dir", state, "--age-key-file", key}
-	if _, err := run(root, bin, append([]string{"apply", "--quiet"}, flags...)...); err != nil {
-		return "rekey", 0, err
-	}
+	state := flags[3]
 	secret := randHex(16)
 	secretFile := filepath.Join(base, "hook.secret")
 	os.WriteFile(secretFile, []byte(secret), 0o600)

@@ -7,8 +7,12 @@ import (
 	"fmt"
 	"io"
 	"path"
+	"sort"
 	"strings"
 	"time"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/docker/docker/api/types/container"
 )
 
 // Env returns the container's configured environment (Config.Env) as a map.
@@ -32,6 +36,7 @@ func (e *Engine) Env(ctx context.Context, id string) (map[string]string, error) 
 // RunConfig is what a container was created with and runs as. Env values may be secrets: the caller
 // fingerprints them and drops them.
 type RunConfig struct {
+	ID         string
 	Env        map[string]string
 	Cmd        []string
 	Entrypoint []string
@@ -40,13 +45,35 @@ type RunConfig struct {
 	StartedAt  time.Time
 }
 
-// RunConfig inspects one container.
-func (e *Engine) RunConfig(ctx context.Context, id string) (RunConfig, error) {
-	insp, err := e.cli.ContainerInspect(ctx, id)
+// RunningConfigs returns the RunConfig of every running container of a compose service, with one inspect
+// per container (a drift scan of a large stack is mostly these calls).
+func (e *Engine) RunningConfigs(ctx context.Context, project, service string) ([]RunConfig, error) {
+	list, err := e.list(ctx, project, service)
 	if err != nil {
-		return RunConfig{}, fmt.Errorf("failed to inspect container %s: %w", shortID(id), e.safe(err))
+		return nil, err
 	}
-	rc := RunConfig{Env: map[string]string{}}
+	var out []RunConfig
+	for _, s := range list {
+		if s.State != "running" {
+			continue
+		}
+		insp, err := e.cli.ContainerInspect(ctx, s.ID)
+		if cerrdefs.IsNotFound(err) {
+			continue // removed between list and inspect
+		}
+		if err != nil {
+			return nil, fmt.Errorf("failed to inspect container %s of service %s: %w", shortID(s.ID), service, e.safe(err))
+		}
+		if rc := runConfig(insp); rc.Running {
+			out = append(out, rc)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out, nil
+}
+
+func runConfig(insp container.InspectResponse) RunConfig {
+	rc := RunConfig{ID: insp.ID, Env: map[string]string{}}
 	if insp.Config != nil {
 		for _, kv := range insp.Config.Env {
 			k, v, _ := strings.Cut(kv, "=")
@@ -57,7 +84,7 @@ func (e *Engine) RunConfig(ctx context.Context, id string) (RunConfig, error) {
 	if st := insp.State; st != nil {
 		rc.Running, rc.Pid, rc.StartedAt = st.Running, st.Pid, parseTime(st.StartedAt)
 	}
-	return rc, nil
+	return rc
 }
 
 // maxFileSize bounds what MountedFile reads into memory.

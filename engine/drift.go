@@ -16,8 +16,7 @@ import (
 
 // ContainerReader reads what a service's containers run. *dockerio.Engine implements it.
 type ContainerReader interface {
-	Containers(ctx context.Context, project, service string) ([]dockerio.Container, error)
-	RunConfig(ctx context.Context, id string) (dockerio.RunConfig, error)
+	RunningConfigs(ctx context.Context, project, service string) ([]dockerio.RunConfig, error)
 	MountedFile(ctx context.Context, id, target string) ([]byte, error)
 }
 
@@ -111,17 +110,15 @@ func (s *DriftScanner) observe(ctx context.Context, sec reconcile.Secret) (recon
 
 // consumer reads every running container of one service.
 func (s *DriftScanner) consumer(ctx context.Context, sec reconcile.Secret, c reconcile.Consumer, source string) ([]reconcile.LiveConsumer, error) {
-	cs, err := s.Containers.Containers(ctx, s.Project.Name(), c.Name)
+	// Stopped containers are left out: they run nothing, and pick up their sources when started.
+	rcs, err := s.Containers.RunningConfigs(ctx, s.Project.Name(), c.Name)
 	if err != nil {
 		return nil, err
 	}
 	var out []reconcile.LiveConsumer
-	for _, ct := range cs {
-		if !ct.Running {
-			continue // a stopped container runs nothing; it picks up its sources when started
-		}
-		lc := reconcile.LiveConsumer{Consumer: c.Name, Container: shortID(ct.ID), Started: ct.StartedAt}
-		if err := s.read(ctx, sec, c, ct.ID, source, &lc); err != nil {
+	for _, rc := range rcs {
+		lc := reconcile.LiveConsumer{Consumer: c.Name, Container: shortID(rc.ID), Started: rc.StartedAt}
+		if err := s.read(ctx, sec, c, rc, source, &lc); err != nil {
 			lc = reconcile.LiveConsumer{Consumer: c.Name, Container: lc.Container, Err: err.Error()}
 		}
 		out = append(out, lc)
@@ -134,11 +131,7 @@ func (s *DriftScanner) consumer(ctx context.Context, sec reconcile.Secret, c rec
 
 // read fills lc's fingerprints: for an env secret from the container's environment, command and
 // entrypoint; for a file secret from the file as the container sees it.
-func (s *DriftScanner) read(ctx context.Context, sec reconcile.Secret, c reconcile.Consumer, id, source string, lc *reconcile.LiveConsumer) error {
-	rc, err := s.Containers.RunConfig(ctx, id)
-	if err != nil {
-		return err
-	}
+func (s *DriftScanner) read(ctx context.Context, sec reconcile.Secret, c reconcile.Consumer, rc dockerio.RunConfig, source string, lc *reconcile.LiveConsumer) error {
 	desired := s.Values[sec.Name]
 	if v := s.Vars[sec.Name]; v != "" {
 		uses, err := s.usesOf(ctx, v)
@@ -157,7 +150,7 @@ func (s *DriftScanner) read(ctx context.Context, sec reconcile.Secret, c reconci
 	if target == "" {
 		return fmt.Errorf("rekey cannot see how service %s reads the file (a declared consumer?)", c.Name)
 	}
-	data, err := s.containerFile(ctx, id, rc.Pid, target)
+	data, err := s.containerFile(ctx, rc.ID, rc.Pid, target)
 	if err != nil {
 		return err
 	}
