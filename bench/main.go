@@ -1,6 +1,6 @@
 // Command bench measures rekey against baselines taken in the same run (the machines are noisy):
 //
-//	go run ./bench [-runs 5] [-only b1,b3,b5] [-rekey-rev COMMIT] [-profile DIR]
+//	go run ./bench [-runs 5] [-only b1,b3,b4,b5] [-rekey-rev COMMIT] [-profile DIR]
 //
 // B1, commit → old value revoked: a new session key is committed to the demo stack's desired-state
 // repository and announced by a signed push webhook to a running `rekey agent`; the clock stops when both
@@ -11,6 +11,9 @@
 // B3, plan at scale: `rekey plan` on a generated project of 200 services and 1,000 secrets, wall time and
 // peak RSS, against one compose-go load of the same project, `docker compose config` (when the Docker CLI
 // and its Compose plugin are installed; no engine is needed) and `rekey version`. No Docker engine.
+//
+// B4, footprint: an idle agent for 60 s with 10 s drift scans on the demo stack (CPU, RSS) against the same
+// agent with scans off; then a drift scan of 50 containers against `docker inspect` of them. Docker needed.
 //
 // B5, decrypt: sopsio.Decrypt of a 1,000-entry SOPS/age values file in process, against the sops CLI
 // built from the module cache (skipped, with the reason, when it cannot be built). No Docker engine.
