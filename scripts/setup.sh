@@ -38,6 +38,7 @@ declare -A want=(
 	[chromium]=chromium     # the status page rendered in a real browser (statuspage.TestBrowser)
 	[zsh]=zsh               # completion scripts run in the real shells
 	[fish]=fish
+	[dot]=graphviz          # inventory's DOT output checked by graphviz itself
 )
 missing=()
 for cmd in "${!want[@]}"; do

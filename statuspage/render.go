@@ -435,6 +435,9 @@ const invalidFingerprint = "invalid"
 
 func cleanRepo(repo string) string {
 	u, err := url.Parse(repo)
+	if err != nil && strings.Contains(repo, "://") {
+		return "(a URL that does not parse; not shown: it may hold credentials)"
+	}
 	if err != nil || u.Scheme == "" || u.Host == "" {
 		return repo // a local path, or scp-like git@host:path (no password there)
 	}

@@ -341,13 +341,14 @@ func discover(ctx context.Context, p *composeio.Project, rep *initReport) ([]*in
 	for _, name := range slices.Sorted(maps.Keys(assigned)) {
 		c := cand{name: name}
 		derived := false
+		var vals []string
 		for i, src := range p.VarSources(name) {
 			v, err := engine.Files{}.ReadValue(ctx, reconcile.Location{Path: src.Path, Key: name})
 			if err != nil {
 				return nil, all, err
 			}
 			if v != "" {
-				all = append(all, v)
+				vals = append(vals, v)
 			}
 			if i == 0 {
 				c.value = v
@@ -358,6 +359,11 @@ func discover(ctx context.Context, p *composeio.Project, rep *initReport) ([]*in
 			derived = derived || derivedLine(raw[src.Path], name)
 		}
 		ok, why := candidateVar(name, c.value)
+		// Only credentials' values are hidden from the report: hiding every value (a user name "postgres",
+		// a count "1", the project name) would mangle the report and the commands it prints.
+		if ok || isPreviousName(name) {
+			all = append(all, vals...)
+		}
 		if !ok {
 			continue
 		}
@@ -491,6 +497,11 @@ func discover(ctx context.Context, p *composeio.Project, rep *initReport) ([]*in
 		}
 	}
 	return out, all, nil
+}
+
+// isPreviousName says a variable looks like the previous value of an app key (SESSION_SECRET_PREVIOUS).
+func isPreviousName(name string) bool {
+	return strings.HasSuffix(name, "_PREVIOUS") || strings.HasSuffix(name, "_OLD") || strings.HasSuffix(name, "_PREV")
 }
 
 // secretNameFor turns a variable or compose secret name into a unique secret name of rekey.yaml.
@@ -782,16 +793,18 @@ func writeOut(dir string, files map[string][]byte) error {
 		}
 		created = true
 	}
+	written := map[string]bool{}
 	for _, name := range slices.Sorted(maps.Keys(files)) {
 		f, err := os.OpenFile(filepath.Join(dir, name), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 		if err == nil {
+			written[name] = true // ours to remove if a later one fails; a file that was there is not
 			_, err = f.Write(files[name])
 			if cerr := f.Close(); err == nil {
 				err = cerr
 			}
 		}
 		if err != nil {
-			for n := range files {
+			for n := range written {
 				os.Remove(filepath.Join(dir, n))
 			}
 			if created {

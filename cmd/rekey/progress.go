@@ -40,6 +40,7 @@ type liveProgress struct {
 	mu    sync.Mutex
 	cur   *reconcile.Event // the running step, nil between steps
 	timer *time.Timer
+	gen   int // bumped by every event: a redraw scheduled for an earlier step does nothing
 }
 
 func (p *liveProgress) event(ev reconcile.Event) {
@@ -49,10 +50,11 @@ func (p *liveProgress) event(ev reconcile.Event) {
 		p.timer.Stop()
 		p.timer = nil
 	}
+	p.gen++
 	if ev.Status == "start" {
 		p.cur = &ev
 		p.draw()
-		p.timer = time.AfterFunc(p.tick, p.redraw)
+		p.schedule()
 		return
 	}
 	p.cur = nil
@@ -67,15 +69,22 @@ func (p *liveProgress) event(ev reconcile.Event) {
 	fmt.Fprint(p.w, "\r\033[K"+line+"\n")
 }
 
+// schedule arranges the next redraw of the running step; a timer that already fired while an event held
+// the lock finds another generation and stops, so redraws never pile up.
+func (p *liveProgress) schedule() {
+	gen := p.gen
+	p.timer = time.AfterFunc(p.tick, func() { p.redraw(gen) })
+}
+
 // redraw updates the running step's elapsed time, and schedules the next update.
-func (p *liveProgress) redraw() {
+func (p *liveProgress) redraw(gen int) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.cur == nil {
+	if p.cur == nil || gen != p.gen {
 		return
 	}
 	p.draw()
-	p.timer = time.AfterFunc(p.tick, p.redraw)
+	p.schedule()
 }
 
 func (p *liveProgress) draw() {

@@ -17,7 +17,7 @@ func TestLiveProgress(t *testing.T) {
 		p := &liveProgress{w: &b, color: color, now: func() time.Time { return now }, tick: time.Hour}
 		p.event(reconcile.Event{Time: t0, Secret: "session-key", Step: "wait healthy worker", Status: "start"})
 		now = t0.Add(2300 * time.Millisecond)
-		p.redraw() // what the timer does while the step runs
+		p.redraw(p.gen) // what the timer does while the step runs
 		p.event(reconcile.Event{Time: now, Secret: "session-key", Step: "wait healthy worker", Status: "ok", Elapsed: 2300 * time.Millisecond})
 		p.event(reconcile.Event{Time: now, Secret: "session-key", Step: "verify logs", Status: "start"})
 		p.event(reconcile.Event{Time: now, Secret: "session-key", Step: "verify logs", Status: "failed", Elapsed: time.Second, Err: "denied pattern"})
@@ -32,6 +32,15 @@ func TestLiveProgress(t *testing.T) {
 		}
 		if p.timer != nil || p.cur != nil {
 			t.Error("a finished step left its redraw timer running")
+		}
+		// A timer of an earlier step that fires late draws nothing.
+		n := b.Len()
+		p.event(reconcile.Event{Time: now, Secret: "s", Step: "next", Status: "start"})
+		stale := p.gen - 1
+		n = b.Len()
+		p.redraw(stale)
+		if b.Len() != n {
+			t.Error("a stale redraw drew over the next step")
 		}
 	}
 }

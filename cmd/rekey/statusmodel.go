@@ -24,7 +24,7 @@ func (m *monitor) Status(_ context.Context) (statuspage.Model, error) {
 	out := statuspage.Model{Generated: time.Now(), Version: version, Repo: m.o.repo, Ref: m.o.ref,
 		LastReconcile: statuspage.Reconcile{Time: last.at, Result: last.result, Error: last.err}}
 	for _, inc := range n.Active() {
-		out.Alerts = append(out.Alerts, statuspage.Alert{Key: inc.Key, State: inc.State, Reason: inc.Reason, Since: inc.Time})
+		out.Alerts = append(out.Alerts, statuspage.Alert{Key: inc.Key, State: inc.State, Reason: m.redact(inc.Reason), Since: inc.Time})
 	}
 	if s == nil {
 		return out, nil // no reconcile has loaded a desired state yet
@@ -60,14 +60,14 @@ func secretStatusModel(sec reconcile.Secret, recs []reconcile.Record, byPlace ma
 	for _, l := range sec.Current {
 		src := statuspage.SourceState{Location: l.String()}
 		if ds := byPlace[[3]string{sec.Name, reconcile.PlaceSource, l.String()}]; len(ds) > 0 {
-			src.Drift = statusDrift(ds[0])
+			src.Drift = statusDrift(ds[0], redact)
 		}
 		out.Sources = append(out.Sources, src)
 	}
 	for _, c := range sec.Consumers {
 		sc := statuspage.Consumer{Name: c.Name, Action: c.Action}
 		for _, d := range byPlace[[3]string{sec.Name, reconcile.PlaceConsumer, c.Name}] {
-			sc.Containers = append(sc.Containers, statuspage.Container{ID: d.Container, Drift: statusDrift(d)})
+			sc.Containers = append(sc.Containers, statuspage.Container{ID: d.Container, Drift: statusDrift(d, redact)})
 		}
 		if len(sc.Containers) == 0 {
 			sc.Containers = []statuspage.Container{{}} // not scanned (a host consumer, or no scan yet)
@@ -77,6 +77,6 @@ func secretStatusModel(sec reconcile.Secret, recs []reconcile.Record, byPlace ma
 	return out
 }
 
-func statusDrift(d reconcile.Drift) statuspage.Drift {
-	return statuspage.Drift{State: d.State, Since: d.Since, Reason: d.Reason}
+func statusDrift(d reconcile.Drift, redact func(string) string) statuspage.Drift {
+	return statuspage.Drift{State: d.State, Since: d.Since, Reason: redact(d.Reason)}
 }

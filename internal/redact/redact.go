@@ -12,6 +12,7 @@
 package redact
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"sort"
@@ -35,12 +36,15 @@ func New(secrets ...string) *Redactor {
 	seen := map[string]bool{}
 	r := &Redactor{}
 	for _, s := range secrets {
-		if s == "" || seen[s] {
-			continue
+		// A value in JSON output is escaped (`"`, `\`, `<`, `>`, `&`, control characters): hide that form too.
+		for _, form := range []string{s, jsonEscaped(s)} {
+			if form == "" || seen[form] {
+				continue
+			}
+			seen[form] = true
+			r.secrets = append(r.secrets, form)
+			r.maxLen = max(r.maxLen, len(form))
 		}
-		seen[s] = true
-		r.secrets = append(r.secrets, s)
-		r.maxLen = max(r.maxLen, len(s))
 	}
 	sort.SliceStable(r.secrets, func(i, j int) bool { return len(r.secrets[i]) > len(r.secrets[j]) })
 	return r
@@ -212,4 +216,13 @@ func (w *Writer) emit(n int) error {
 		return err
 	}
 	return nil
+}
+
+// jsonEscaped is s as it appears inside a JSON string written by encoding/json.
+func jsonEscaped(s string) string {
+	b, err := json.Marshal(s)
+	if err != nil || len(b) < 2 {
+		return s
+	}
+	return string(b[1 : len(b)-1])
 }

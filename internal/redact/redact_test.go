@@ -202,3 +202,12 @@ func TestRedactorNotPrinted(t *testing.T) {
 		t.Errorf("nil Redactor prints %q", s)
 	}
 }
+
+// TestJSONEscapedForm: a value written into JSON output is escaped; the escaped form is hidden too.
+func TestJSONEscapedForm(t *testing.T) {
+	r := New(`p<ss"w0rd&x\y`)
+	out := r.String(`{"reason":"p\u003css\"w0rd\u0026x\\y"}`)
+	if strings.Contains(out, "w0rd") {
+		t.Errorf("the JSON-escaped value shows: %s", out)
+	}
+}
