@@ -22,15 +22,7 @@ func (e *Engine) Env(ctx context.Context, id string) (map[string]string, error) 
 	if err != nil {
 		return nil, fmt.Errorf("failed to inspect container %s: %w", shortID(id), e.safe(err))
 	}
-	env := map[string]string{}
-	if insp.Config == nil {
-		return env, nil
-	}
-	for _, kv := range insp.Config.Env {
-		k, v, _ := strings.Cut(kv, "=")
-		env[k] = v
-	}
-	return env, nil
+	return runConfig(insp).Env, nil
 }
 
 // RunConfig is what a container was created with and runs as. Env values may be secrets: the caller
