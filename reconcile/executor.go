@@ -18,10 +18,12 @@ type Executor struct {
 	Roller   Roller
 	Health   HealthGate
 	Verifier Verifier
-	Journal  Journal
-	Now      func() time.Time
-	NewID    func() string
-	Progress func(Event) // optional
+	// Credentials drives credential servers, for secrets with a Server (optional otherwise).
+	Credentials Credentials
+	Journal     Journal
+	Now         func() time.Time
+	NewID       func() string
+	Progress    func(Event) // optional
 	// Redact removes secret values from error text before it is reported or journaled (optional).
 	Redact func(string) string
 	// RollbackTimeout bounds every rollback; a rollback runs even after the caller's context was
@@ -69,6 +71,7 @@ type run struct {
 	since  time.Time
 	rolled []Consumer
 	res    Result
+	staged bool // the server may have been told to accept the new value
 }
 
 // Run executes one secret's plan and reports its outcome. It never panics on adapter errors: every
@@ -242,6 +245,8 @@ func (r *run) do(ctx context.Context, st Step) error {
 	case StepCommitted:
 		r.res.Outcome = outcomeOf(r.sp.Action)
 		return r.end(ctx, r.res.Outcome, "")
+	case StepCheck, StepStage, StepLogin, StepDrain, StepRevoke, StepUnstage:
+		return r.server(ctx, st)
 	}
 	return fmt.Errorf("unknown step %q", st.Kind)
 }
@@ -306,13 +311,9 @@ func (r *run) snapshot(ctx context.Context, st Step) error {
 // restore writes every stashed value back to its location. Only the secret's own locations are
 // touched, so another secret's change to the same file survives.
 func (r *run) restore(ctx context.Context) error {
-	data, err := r.e.Stash.Load(ctx, r.txn)
+	saved, err := r.loadStash(ctx)
 	if err != nil {
 		return err
-	}
-	var saved []stashed
-	if err := json.Unmarshal(data, &saved); err != nil {
-		return fmt.Errorf("failed to decode the snapshot: %w", err)
 	}
 	var errs []error
 	for _, s := range saved {
@@ -321,6 +322,18 @@ func (r *run) restore(ctx context.Context) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+func (r *run) loadStash(ctx context.Context) ([]stashed, error) {
+	data, err := r.e.Stash.Load(ctx, r.txn)
+	if err != nil {
+		return nil, err
+	}
+	var saved []stashed
+	if err := json.Unmarshal(data, &saved); err != nil {
+		return nil, fmt.Errorf("failed to decode the snapshot: %w", err)
+	}
+	return saved, nil
 }
 
 func (r *run) setPhase(ctx context.Context, p Phase, after time.Time) error {
@@ -390,10 +403,19 @@ func (r *run) fail(ctx context.Context, st Step, cause error) {
 	r.res.Reason = st.String() + ": " + r.text(cause)
 	ctx, cancel := r.rollbackContext(ctx)
 	defer cancel()
+	if st.Kind == StepCheck {
+		// Nothing began and nothing changed: no transaction to record or undo.
+		r.res.Outcome = OutcomeBlocked
+		return
+	}
 	_ = r.record(ctx, Record{Type: RecordFailed, Step: st.String(), Reason: r.res.Reason})
 	switch {
 	case r.sp.Action == ActionRotate && r.phase < PhaseVerified:
 		r.undo(ctx, OutcomeRolledBack, r.phase >= PhaseWriting)
+	case r.phase == PhaseFinalizing && r.sp.Server != "":
+		// The new value is verified everywhere and may be the only one the server accepts: going back is
+		// not safe. The transaction stays open; the next run drains, revokes and rolls again.
+		r.res.Outcome = OutcomeFinalizeFailed
 	case r.phase == PhaseFinalizing:
 		r.undoFinalize(ctx)
 	case r.phase == PhaseVerified && r.sp.Kind == KindAppKey:
@@ -454,7 +476,15 @@ func (r *run) revert(ctx context.Context, restore bool) error {
 			errs = append(errs, err)
 		}
 	}
-	return errors.Join(errs...)
+	if len(errs) > 0 {
+		// A consumer may still hold the new value: the server keeps accepting both.
+		return errors.Join(errs...)
+	}
+	if r.staged {
+		st := Step{Kind: StepUnstage, Server: r.sp.Server, From: r.sp.Current}
+		return r.timed(ctx, st, func() error { return r.undoEffect(ctx, st, func() error { return r.unstage(ctx, st) }) })
+	}
+	return nil
 }
 
 // reroll rolls a consumer back onto the restored values and waits for it to be healthy.

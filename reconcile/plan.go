@@ -34,6 +34,13 @@ const (
 	StepRestore   StepKind = "restore"   // put the snapshot back in place
 	StepFinalize  StepKind = "finalize"  // record that the previous value is being dropped
 	StepCommitted StepKind = "committed" // record the end of the transaction
+	// Credential server steps (secrets with a Server).
+	StepCheck   StepKind = "check"   // before anything changes: the server works and accepts the current value
+	StepStage   StepKind = "stage"   // make the server accept the new value next to the old one
+	StepLogin   StepKind = "login"   // confirm the new value logs in on the server
+	StepDrain   StepKind = "drain"   // wait until no session uses the old value
+	StepRevoke  StepKind = "revoke"  // make the server accept the new value only
+	StepUnstage StepKind = "unstage" // make the server accept the old value only again (rollback)
 )
 
 // ValueRef says which value a write step writes, without carrying it.
@@ -57,6 +64,7 @@ type Step struct {
 	Roll      RollAction // roll
 	Check     *Check     // verify
 	After     time.Time  // verified: when the previous value may be dropped
+	Server    string     // credential server steps
 }
 
 func (s Step) String() string {
@@ -78,6 +86,18 @@ func (s Step) String() string {
 		return "wait healthy " + s.Consumer
 	case StepVerify:
 		return "verify " + s.Check.String()
+	case StepCheck:
+		return fmt.Sprintf("check %s accepts the current value %s", s.Server, s.FP)
+	case StepStage:
+		return fmt.Sprintf("stage %s on %s (the old value keeps working)", s.FP, s.Server)
+	case StepLogin:
+		return fmt.Sprintf("verify %s logs in on %s", s.FP, s.Server)
+	case StepDrain:
+		return fmt.Sprintf("wait until no session on %s uses the old value", s.Server)
+	case StepRevoke:
+		return fmt.Sprintf("revoke the old value on %s (accept %s only)", s.Server, s.FP)
+	case StepUnstage:
+		return fmt.Sprintf("unstage on %s (accept the old value only)", s.Server)
 	case StepVerified:
 		if !s.After.IsZero() {
 			return "record verified; keep previous until " + s.After.UTC().Format(time.RFC3339)
@@ -98,6 +118,8 @@ type SecretPlan struct {
 	Steps    []Step
 	Txn      *Txn // recover/finalize: the transaction being finished
 	Revision string
+	Server   string   // the secret's credential server, "" if none
+	Current  Location // where the value consumers use now is read (the first current location)
 	// Adopt: everything already holds the desired value, but the journal does not know it yet; recording
 	// it makes a later hand edit count as drift.
 	Adopt bool

@@ -23,6 +23,9 @@ func MakePlan(d Desired, o Observed) Plan {
 
 func planSecret(s Secret, st SecretState, now time.Time, retry bool) SecretPlan {
 	sp := SecretPlan{Secret: s.Name, Kind: s.Kind, ToFP: s.DesiredFP}
+	if s.Server != nil && len(s.Current) > 0 {
+		sp.Server, sp.Current = s.Server.Name, s.Current[0]
+	}
 	sp.FromFP, sp.Note = liveFP(s, st)
 	t := st.Txn
 	windowOver := t != nil && !now.Before(t.FinalizeAfter)
@@ -120,6 +123,9 @@ func inSync(s Secret, st SecretState) bool {
 
 func planRotate(sp SecretPlan, s Secret, now time.Time) SecretPlan {
 	sp.Action = ActionRotate
+	if s.Server != nil {
+		return planServerRotate(sp, s)
+	}
 	steps := []Step{{Kind: StepBegin}, {Kind: StepSnapshot, Locations: locations(s)}}
 	if s.Kind == KindAppKey {
 		for _, l := range s.Previous {
@@ -147,6 +153,10 @@ func planRotate(sp SecretPlan, s Secret, now time.Time) SecretPlan {
 
 func planFinalize(sp SecretPlan, s Secret, t *Txn, snapshot bool) SecretPlan {
 	sp.Action, sp.Txn = ActionFinalize, t
+	if s.Server != nil {
+		sp.Steps = append(revokeSteps(s), Step{Kind: StepCommitted})
+		return sp
+	}
 	if s.Kind != KindAppKey {
 		// Nothing to drop: the transaction only needs its end recorded.
 		sp.Steps = []Step{{Kind: StepCommitted}}
@@ -209,6 +219,11 @@ func planRecover(sp SecretPlan, s Secret, t *Txn) SecretPlan {
 		again = append(again, c)
 	}
 	steps = append(steps, rollAll(s, again)...)
+	if s.Server != nil && t.Phase >= PhaseWriting {
+		// The server may have been told to accept the new value: only the old one again, now that every
+		// consumer is back on it.
+		steps = append(steps, Step{Kind: StepUnstage, Server: s.Server.Name, From: s.Current[0]})
+	}
 	sp.Steps = append(steps, Step{Kind: StepCommitted})
 	return sp
 }

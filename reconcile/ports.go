@@ -63,3 +63,24 @@ type Journal interface {
 type Observer interface {
 	Observe(ctx context.Context, d Desired) (Observed, error)
 }
+
+// Credentials is the server side of a rotation, for secrets with a Server. Values travel in memory only;
+// an implementation passes them to the server on stdin or over its protocol, never in argv, and keeps
+// them out of its errors. Every method is idempotent: a resumed or rolled-back transaction calls it again.
+type Credentials interface {
+	// Check confirms, before anything changes, that the server is reachable and of a supported version,
+	// that rekey's admin access may change the credential, and that current (the value in the sources)
+	// logs in: a rotation must not start from a base that does not work.
+	Check(ctx context.Context, server, current string) error
+	// Stage makes the server accept next as well as current.
+	Stage(ctx context.Context, server, current, next string) error
+	// Verify confirms that next logs in.
+	Verify(ctx context.Context, server, next string) error
+	// Drain waits until no session uses a credential other than next, within the server's timeout.
+	Drain(ctx context.Context, server, next string) error
+	// Revoke makes the server accept next only.
+	Revoke(ctx context.Context, server, next string) error
+	// Unstage makes the server accept current only again. next is "" when it is no longer known (a
+	// transaction recovered after Git moved on).
+	Unstage(ctx context.Context, server, current, next string) error
+}

@@ -34,6 +34,7 @@ const (
 	OutcomeRefused        Outcome = "refused"         // the desired value was revoked before; nothing changed
 	OutcomeHeld           Outcome = "held"            // the desired value rolled back before; not tried again
 	OutcomeDrift          Outcome = "drift"           // the live value drifted from an unchanged Git: left alone
+	OutcomeBlocked        Outcome = "blocked"         // a check before any change failed; nothing changed
 )
 
 // Record is one journal entry. It never holds a value: only fingerprints.

@@ -335,7 +335,7 @@ func (m *monitor) reconciled(s *session, results []reconcile.Result, err error, 
 		}
 		key := "rotation/" + r.Secret
 		switch r.Outcome {
-		case reconcile.OutcomeRolledBack, reconcile.OutcomeFailed, reconcile.OutcomeFinalizeFailed:
+		case reconcile.OutcomeRolledBack, reconcile.OutcomeFailed, reconcile.OutcomeFinalizeFailed, reconcile.OutcomeBlocked:
 			m.notify().Raise(notify.Incident{Key: key, Kind: notify.KindRotation, Secret: r.Secret,
 				State: string(r.Outcome), Commit: commit, Reason: m.redact(r.Reason)})
 		case reconcile.OutcomeRefused:

@@ -40,7 +40,7 @@ func printResults(w io.Writer, rs []reconcile.Result) {
 	for _, r := range rs {
 		line := fmt.Sprintf("%-16s %-16s", r.Secret, r.Outcome)
 		switch {
-		case r.Outcome == reconcile.OutcomeRolledBack || r.Outcome == reconcile.OutcomeFailed:
+		case r.Outcome == reconcile.OutcomeRolledBack || r.Outcome == reconcile.OutcomeFailed || r.Outcome == reconcile.OutcomeBlocked:
 			line += fmt.Sprintf(" kept %s, tried %s", orNone(r.FromFP), r.ToFP)
 		case r.FromFP != r.ToFP && r.FromFP != "":
 			line += fmt.Sprintf(" %s → %s", r.FromFP, r.ToFP)
@@ -66,6 +66,11 @@ func exitFor(rs []reconcile.Result) int {
 			return exitAttention
 		case reconcile.OutcomeRolledBack, reconcile.OutcomeFinalizeFailed, reconcile.OutcomeHeld:
 			code = exitRolledBack
+		case reconcile.OutcomeBlocked:
+			// A credential server's check failed before anything changed: an unreachable dependency.
+			if code != exitRolledBack {
+				code = exitError
+			}
 		case reconcile.OutcomeRefused:
 			if code == exitOK || code == exitDrift {
 				code = exitRefused
