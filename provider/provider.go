@@ -18,8 +18,9 @@ type Provider interface {
 	// Check confirms the server is reachable and supported, rekey's admin access may change the login,
 	// and current logs in.
 	Check(ctx context.Context, current string) error
-	// Stage makes the server accept next as well as current.
-	Stage(ctx context.Context, current, next string) error
+	// Stage makes the server accept next as well as current. Drivers that alternate between two logins
+	// return the login next is valid for; others return "".
+	Stage(ctx context.Context, current, next string) (login string, err error)
 	// Verify confirms next logs in.
 	Verify(ctx context.Context, next string) error
 	// Drain waits until no session uses another value than next.

@@ -71,7 +71,8 @@ type run struct {
 	since  time.Time
 	rolled []Consumer
 	res    Result
-	staged bool // the server may have been told to accept the new value
+	staged bool   // the server may have been told to accept the new value
+	login  string // the login the server staged the new value on ("" when logins do not alternate)
 }
 
 // Run executes one secret's plan and reports its outcome. It never panics on adapter errors: every
@@ -367,6 +368,11 @@ func (r *run) value(ctx context.Context, st Step) (string, error) {
 		return r.e.Reader.ReadValue(ctx, st.From)
 	case ValueEmpty:
 		return "", nil
+	case ValueLogin:
+		if r.login == "" {
+			return "", fmt.Errorf("the server did not say which login it staged the value on")
+		}
+		return r.login, nil
 	}
 	return "", fmt.Errorf("unknown value %q", st.Value)
 }

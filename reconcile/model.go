@@ -67,6 +67,9 @@ type Secret struct {
 	Heal bool
 	// Server is the credential server the value is a credential of, nil for values only consumers read.
 	Server *Server
+	// Logins are places that hold the login (user name) the value logs in as, for servers that alternate
+	// between two logins: they are written with the value, with the login the server staged it on.
+	Logins []Location
 }
 
 // Server is a credential server (a database, Redis) that must accept a secret's value. A rotation makes

@@ -50,6 +50,7 @@ const (
 	ValueDesired    ValueRef = "desired"     // the value from Git
 	ValueOldCurrent ValueRef = "old-current" // the value the current location held before the transaction
 	ValueEmpty      ValueRef = "empty"       // clears the location
+	ValueLogin      ValueRef = "login"       // the login the server staged the desired value on
 )
 
 // Step is one action of a plan. It names values by fingerprint only.
@@ -78,6 +79,9 @@ func (s Step) String() string {
 	case StepWrite:
 		if s.Value == ValueEmpty {
 			return fmt.Sprintf("clear %s", s.Location)
+		}
+		if s.Value == ValueLogin {
+			return fmt.Sprintf("write %s = the login %s was staged on", s.Location, s.FP)
 		}
 		return fmt.Sprintf("write %s = %s (%s)", s.Location, s.FP, s.Value)
 	case StepRoll:

@@ -249,5 +249,5 @@ func rollAll(s Secret, cs []Consumer) []Step {
 
 // locations are every place the secret's values live, current first.
 func locations(s Secret) []Location {
-	return append(append([]Location{}, s.Current...), s.Previous...)
+	return slices.Concat(s.Current, s.Previous, s.Logins)
 }

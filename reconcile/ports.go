@@ -72,8 +72,9 @@ type Credentials interface {
 	// that rekey's admin access may change the credential, and that current (the value in the sources)
 	// logs in: a rotation must not start from a base that does not work.
 	Check(ctx context.Context, server, current string) error
-	// Stage makes the server accept next as well as current.
-	Stage(ctx context.Context, server, current, next string) error
+	// Stage makes the server accept next as well as current. It returns the login next is valid for when
+	// the server alternates between two logins (written to the secret's Logins), "" otherwise.
+	Stage(ctx context.Context, server, current, next string) (login string, err error)
 	// Verify confirms that next logs in.
 	Verify(ctx context.Context, server, next string) error
 	// Drain waits until no session uses a credential other than next, within the server's timeout.

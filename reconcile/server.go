@@ -19,6 +19,9 @@ func planServerRotate(sp SecretPlan, s Secret) SecretPlan {
 		{Kind: StepStage, Server: srv, From: s.Current[0], FP: s.DesiredFP},
 		{Kind: StepLogin, Server: srv, FP: s.DesiredFP},
 	}
+	for _, l := range s.Logins {
+		steps = append(steps, Step{Kind: StepWrite, Location: l, Value: ValueLogin, FP: s.DesiredFP})
+	}
 	for _, l := range s.Current {
 		steps = append(steps, Step{Kind: StepWrite, Location: l, Value: ValueDesired, FP: s.DesiredFP})
 	}
@@ -72,7 +75,10 @@ func (r *run) server(ctx context.Context, st Step) error {
 			return err
 		}
 		r.staged = true // before the intent: a failure half-way must be undone too
-		return r.effect(ctx, st, func() error { return cr.Stage(ctx, st.Server, current, next) })
+		return r.effect(ctx, st, func() error {
+			r.login, err = cr.Stage(ctx, st.Server, current, next)
+			return err
+		})
 	case StepLogin:
 		next, err := r.desired()
 		if err != nil {

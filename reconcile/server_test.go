@@ -22,6 +22,8 @@ type db struct {
 	sessions map[string]bool   // passwords still in use by open sessions (drained on Drain)
 	failAt   map[StepKind]error
 	checked  int
+	login    string    // the login Stage reports
+	userLoc  *Location // where the secret's login lives, if it alternates
 }
 
 var dbLoc = Location{Path: env, Key: "DB_PASSWORD"}
@@ -51,7 +53,11 @@ func dbSecret() Secret {
 }
 
 func (d *db) desired() Desired {
-	return Desired{Revision: "c0ffee", Secrets: []Secret{dbSecret()}}
+	s := dbSecret()
+	if d.userLoc != nil {
+		s.Logins = []Location{*d.userLoc}
+	}
+	return Desired{Revision: "c0ffee", Secrets: []Secret{s}}
 }
 
 var dbValues = map[string]string{"db-password": "new-pw"}
@@ -100,12 +106,12 @@ func (d *db) Check(_ context.Context, server, current string) error {
 	return nil
 }
 
-func (d *db) Stage(_ context.Context, _, current, next string) error {
+func (d *db) Stage(_ context.Context, _, current, next string) (string, error) {
 	if err := d.fail(StepStage); err != nil {
-		return err
+		return "", err
 	}
 	d.accepts[next] = true
-	return nil
+	return d.login, nil
 }
 
 func (d *db) Verify2(next string) error {
@@ -367,5 +373,34 @@ func TestServerConvergesAfterCrashAtEveryRecord(t *testing.T) {
 			}
 			d.assertOn(t, "new-pw")
 		})
+	}
+}
+
+func TestServerWritesTheStagedLogin(t *testing.T) {
+	user := Location{Path: env, Key: "DB_USER"}
+	for _, fails := range []bool{false, true} {
+		t.Run(fmt.Sprintf("verification-fails=%v", fails), func(t *testing.T) {
+			d := newDB(t, "old-pw")
+			d.files[user], d.userLoc, d.login = "shop_a", &user, "shop_b"
+			if fails {
+				d.failWhen = func(Check, Scope) error { return errors.New("http 503") }
+			}
+			res, _ := d.apply()
+			want, outcome := "shop_b", OutcomeRotated
+			if fails {
+				want, outcome = "shop_a", OutcomeRolledBack
+			}
+			if len(res) != 1 || res[0].Outcome != outcome {
+				t.Fatalf("results = %+v, want %s", res, outcome)
+			}
+			if d.files[user] != want {
+				t.Errorf("DB_USER = %q, want %q", d.files[user], want)
+			}
+		})
+	}
+	d := newDB(t, "old-pw")
+	d.userLoc = &Location{Path: env, Key: "DB_USER"}
+	if got := MakePlan(d.desired(), Observed{Now: t0}).String(); !strings.Contains(got, "write /srv/shop/.env:DB_USER = the login fp:new-pw was staged on") {
+		t.Errorf("plan does not write the login:\n%s", got)
 	}
 }

@@ -60,12 +60,13 @@ type suite struct {
 	values   []string
 	failures int // failed logins the suite caused on purpose
 	seq      int
+	logins   map[string]string // value → login Stage named
 }
 
 // Run runs the suite. Subtests depend on each other's end state and run in order.
 func Run(t *testing.T, h Harness) {
 	rec := &recorder{next: h.Exec}
-	s := &suite{h: h, rec: rec, p: h.New(rec), values: []string{h.Initial}}
+	s := &suite{h: h, rec: rec, p: h.New(rec), values: []string{h.Initial}, logins: map[string]string{}}
 	ctx := context.Background()
 	base, err := h.Server.AuthFailures(ctx)
 	if err != nil {
@@ -190,7 +191,7 @@ func (s *suite) rotate(t *testing.T, cur string) string {
 	next := s.value()
 	s.ok(t, "Check", s.p.Check(ctx, cur))
 	s.mustNotLogin(t, next, "the next value before Stage")
-	s.ok(t, "Stage", s.p.Stage(ctx, cur, next))
+	s.stage(t, cur, next)
 	s.mustLogin(t, cur, "the old value after Stage")
 	s.mustLogin(t, next, "the new value after Stage")
 	s.ok(t, "Verify", s.p.Verify(ctx, next))
@@ -209,8 +210,8 @@ func (s *suite) rotate(t *testing.T, cur string) string {
 func (s *suite) idempotent(t *testing.T, cur string) string {
 	ctx := s.ctx(t)
 	next := s.value()
-	s.ok(t, "Stage", s.p.Stage(ctx, cur, next))
-	s.ok(t, "Stage again", s.p.Stage(ctx, cur, next))
+	s.stage(t, cur, next)
+	s.stage(t, cur, next)
 	s.mustLogin(t, cur, "the old value after Stage twice")
 	s.mustLogin(t, next, "the new value after Stage twice")
 	s.ok(t, "Revoke", s.p.Revoke(ctx, next))
@@ -224,7 +225,7 @@ func (s *suite) idempotent(t *testing.T, cur string) string {
 func (s *suite) rollback(t *testing.T, cur string) {
 	ctx := s.ctx(t)
 	next := s.value()
-	s.ok(t, "Stage", s.p.Stage(ctx, cur, next))
+	s.stage(t, cur, next)
 	s.ok(t, "Unstage", s.p.Unstage(ctx, cur, next))
 	s.ok(t, "Unstage again", s.p.Unstage(ctx, cur, next))
 	s.mustLogin(t, cur, "the old value after Unstage")
@@ -237,13 +238,24 @@ func (s *suite) rollback(t *testing.T, cur string) {
 	}
 	// Unstage without knowing the new value (a recovery after Git moved on).
 	next = s.value()
-	s.ok(t, "Stage", s.p.Stage(ctx, cur, next))
+	s.stage(t, cur, next)
 	s.ok(t, "Unstage with the new value unknown", s.p.Unstage(ctx, cur, ""))
 	s.mustLogin(t, cur, "the old value after Unstage")
 	s.mustNotLogin(t, next, "the unstaged value")
 	if s.h.Invariant != nil {
 		s.h.Invariant(t)
 	}
+}
+
+// stage stages next; a driver that alternates logins must name the same login every time for one value.
+func (s *suite) stage(t *testing.T, cur, next string) {
+	t.Helper()
+	login, err := s.p.Stage(s.ctx(t), cur, next)
+	s.ok(t, "Stage", err)
+	if prev, ok := s.logins[next]; ok && prev != login {
+		t.Errorf("Stage named login %q, then %q for the same value", prev, login)
+	}
+	s.logins[next] = login
 }
 
 func (s *suite) argv(t *testing.T) {

@@ -124,11 +124,11 @@ func supported(info string) error {
 }
 
 // Stage implements provider.Provider.
-func (r *Redis) Stage(ctx context.Context, current, next string) error {
+func (r *Redis) Stage(ctx context.Context, current, next string) (string, error) {
 	if err := r.do(ctx, r.as(current), cmd("ACL", "SETUSER", r.user, ">"+next)); err != nil {
-		return fmt.Errorf("redis %s: failed to add the new password to %s: %w", r.name, r.user, err)
+		return "", fmt.Errorf("redis %s: failed to add the new password to %s: %w", r.name, r.user, err)
 	}
-	return r.persist(ctx, r.as(current))
+	return "", r.persist(ctx, r.as(current))
 }
 
 // Verify implements provider.Provider.
