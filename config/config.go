@@ -18,6 +18,7 @@ type Config struct {
 	Verify        []Check            `yaml:"verify"`
 	Drift         Drift              `yaml:"drift"`
 	Alerts        Alerts             `yaml:"alerts"`
+	Servers       map[string]*Server `yaml:"servers"`
 
 	// File is the name the config was read from, for messages.
 	File string `yaml:"-"`
@@ -46,6 +47,10 @@ type Secret struct {
 	Generate    *Generate `yaml:"generate"`
 	// Heal overrides drift.heal for this secret.
 	Heal *bool `yaml:"heal"`
+	// Server names the credential server (under servers) whose login this secret is the password of.
+	Server string `yaml:"server"`
+	// LoginEnv is the variable holding the user name, for servers whose logins take turns.
+	LoginEnv string `yaml:"login_env"`
 }
 
 // Drift is the policy for live values that differ from Git while Git did not change.

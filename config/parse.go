@@ -64,7 +64,8 @@ func Parse(name string, data []byte) (*Config, error) {
 var typeNames = strings.NewReplacer(
 	"config.Config", "the top level", "config.Compose", "compose", "config.Secret", "a secret",
 	"config.Env", "env", "config.Consumer", "a consumer", "config.Check", "a check",
-	"config.HTTPCheck", "an http check", "config.Generate", "generate", "config.ExecCheck", "an exec check", "config.LogsCheck", "a logs check")
+	"config.HTTPCheck", "an http check", "config.Generate", "generate", "config.ExecCheck", "an exec check", "config.LogsCheck", "a logs check",
+	"config.Server", "a server", "config.Admin", "admin")
 
 var yamlLine = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
 

@@ -54,6 +54,7 @@ func (c *Config) validate() error {
 		c.Secrets[name].validate(p, name)
 	}
 	validateChecks(p, "verify", c.Verify)
+	c.validateServers(p)
 	for i, name := range c.Alerts.URLs {
 		at := fmt.Sprintf("alerts.urls.%d", i)
 		switch {

@@ -66,7 +66,7 @@ func varUses(ctx context.Context, in Input) (map[string][]composeio.VarUse, erro
 	var vars []string
 	for _, name := range in.Config.Names() {
 		cur, prev := in.Config.Secrets[name].Vars()
-		for _, v := range []string{cur, prev} {
+		for _, v := range []string{cur, prev, in.Config.Secrets[name].LoginEnv} {
 			if v != "" {
 				vars = append(vars, v)
 			}
@@ -81,7 +81,7 @@ func varUses(ctx context.Context, in Input) (map[string][]composeio.VarUse, erro
 
 // claim records the secret's locations, refusing one another secret already lives at.
 func claim(in Input, owner map[reconcile.Location]string, s reconcile.Secret) error {
-	locs := append(append([]reconcile.Location{}, s.Current...), s.Previous...)
+	locs := slices.Concat(s.Current, s.Previous, s.Logins)
 	for _, l := range locs {
 		if other, taken := owner[l]; taken {
 			return configError(in.Config, "secrets."+s.Name,
@@ -176,7 +176,13 @@ func buildSecret(ctx context.Context, in Input, name string, uses map[string][]c
 	if err := b.addDeclared(); err != nil {
 		return b.out, err
 	}
+	if err := b.addLogin(ctx); err != nil {
+		return b.out, err
+	}
 	if err := b.order(); err != nil {
+		return b.out, err
+	}
+	if err := b.addServer(); err != nil {
 		return b.out, err
 	}
 	b.out.Checks = append(checks(spec.Verify), checks(in.Config.Verify)...)

@@ -107,7 +107,11 @@ func applyOnce(ctx context.Context, o *options, e env) (*session, []reconcile.Re
 	defer eng.Close()
 	obs := &engine.Observer{FP: s.fp.Of, Journal: j, Now: time.Now, Drift: s.driftScanner(eng, j)}
 	s.desired.Retry, s.desired.Heal = o.retry, o.heal
-	results, err := reconcile.Apply(ctx, s.desired, obs, s.executor(eng, j, e.stderr))
+	ex, err := s.executor(eng, j, e.stderr)
+	if err != nil {
+		return nil, nil, err
+	}
+	results, err := reconcile.Apply(ctx, s.desired, obs, ex)
 	if err == nil {
 		// This commit was acted on: later ones must descend from it.
 		err = j.SetApplied(ctx, s.commit.Hash)
@@ -120,7 +124,7 @@ type applyOut struct {
 	Results  []reconcile.Result `json:"results"`
 }
 
-func (s *session) executor(eng *dockerio.Engine, j *journal.Journal, stderr io.Writer) *reconcile.Executor {
+func (s *session) executor(eng *dockerio.Engine, j *journal.Journal, stderr io.Writer) (*reconcile.Executor, error) {
 	compose := dockerio.Compose{
 		Command: s.cfg.Compose.Command,
 		Dir:     s.project.Dir(),
@@ -138,13 +142,18 @@ func (s *session) executor(eng *dockerio.Engine, j *journal.Journal, stderr io.W
 		Roller: stack, Health: stack, Verifier: checks, Journal: j,
 		Now: time.Now, NewID: newTxnID, Redact: s.redact.String,
 	}
+	creds, err := engine.NewCredentials(s.cfg, s.value, eng, s.project.Name())
+	if err != nil {
+		return nil, err
+	}
+	ex.Credentials = creds
 	if !s.o.quiet {
 		ex.Progress = newProgress(stderr, s.e.getenv)
 		if s.o.isolate { // the agent: its log lines must not be redrawn over
 			ex.Progress = progress(stderr)
 		}
 	}
-	return ex
+	return ex, nil
 }
 
 // hostEnv is the environment of host check commands: enough to run, never a secret.

@@ -23,13 +23,19 @@ type webConfig struct {
 	Current      string // SESSION_SECRET
 	Previous     string // SESSION_SECRET_PREVIOUS, "" = none
 	WebhookToken string // content of WEBHOOK_TOKEN_FILE, "" = none
+	RedisAddr    string // REDIS_ADDR: accepted jobs are counted there, "" = not
+	RedisUser    string // REDIS_USER, "" = the default user
+	RedisPass    string // REDIS_PASSWORD, "" = no AUTH
 }
 
 // loadWebConfig reads and validates the web mode's configuration.
 func loadWebConfig(getenv func(string) string) (webConfig, error) {
 	cfg := webConfig{
-		Current:  getenv("SESSION_SECRET"),
-		Previous: getenv("SESSION_SECRET_PREVIOUS"),
+		Current:   getenv("SESSION_SECRET"),
+		Previous:  getenv("SESSION_SECRET_PREVIOUS"),
+		RedisAddr: getenv("REDIS_ADDR"),
+		RedisUser: getenv("REDIS_USER"),
+		RedisPass: getenv("REDIS_PASSWORD"),
 	}
 	if err := checkSecret("SESSION_SECRET", cfg.Current); err != nil {
 		return cfg, err
@@ -89,6 +95,11 @@ func newWebHandler(cfg webConfig, logger *log.Logger) http.Handler {
 		"session_key":          fingerprint(cfg.Current),
 		"session_key_previous": fingerprintOrEmpty(cfg.Previous),
 		"webhook_token":        fingerprintOrEmpty(cfg.WebhookToken),
+		"redis_password":       fingerprintOrEmpty(cfg.RedisPass),
+	}
+	var jobs *store
+	if cfg.RedisAddr != "" {
+		jobs = newStore(cfg.RedisAddr, cfg.RedisUser, cfg.RedisPass, 4)
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -104,15 +115,25 @@ func newWebHandler(cfg webConfig, logger *log.Logger) http.Handler {
 			return
 		}
 		sig := r.Header.Get("X-Signature")
+		note := ""
 		switch {
 		case validSignature(cfg.Current, body, sig):
-			io.WriteString(w, "accepted")
 		case validSignature(cfg.Previous, body, sig):
-			io.WriteString(w, "accepted (previous key)")
+			note = " (previous key)"
 		default:
 			logger.Printf("job from %s rejected: invalid signature", r.RemoteAddr)
 			http.Error(w, "invalid signature", http.StatusUnauthorized)
+			return
 		}
+		if jobs != nil {
+			if _, err := jobs.Incr(r.Context(), "demo:jobs"); err != nil {
+				// The error is the server's reply (WRONGPASS …) or a network error: never the password.
+				logger.Printf("job from %s not counted: redis: %v", r.RemoteAddr, err)
+				http.Error(w, "redis unavailable", http.StatusServiceUnavailable)
+				return
+			}
+		}
+		io.WriteString(w, "accepted"+note)
 	})
 	return mux
 }

@@ -1,0 +1,181 @@
+package config
+
+import (
+	"fmt"
+	"sort"
+	"time"
+)
+
+// Server is a credential server whose logins some secrets are the passwords of. rekey reaches it by
+// running its own client inside the server's compose service container, over the local socket.
+type Server struct {
+	Type    string `yaml:"type"`    // redis or postgres
+	Service string `yaml:"service"` // the compose service running the server
+	// User is the login whose password rotates. redis: the ACL user ("default", the user behind
+	// requirepass, when empty). postgres: the owner role (NOLOGIN) the two login roles act as.
+	User string `yaml:"user"`
+	// Logins are postgres's two login roles, used in turn (default USER_a and USER_b).
+	Logins []string `yaml:"logins"`
+	// Database is the postgres database the login roles connect to (default: USER).
+	Database string `yaml:"database"`
+	Port     int    `yaml:"port"`
+	// Admin is the login rekey changes passwords with. redis: a user and the values-file entry holding
+	// its password (without it, rekey logs in as User itself). postgres: the OS user psql runs as
+	// inside the container to log in over the socket (default postgres, with peer authentication).
+	Admin *Admin `yaml:"admin"`
+	// DrainTimeout bounds the wait for sessions of the old login to end before it is revoked (postgres;
+	// default 60s). Terminate ends the stragglers when it is over instead of failing the finalize.
+	DrainTimeout Duration `yaml:"drain_timeout"`
+	Terminate    bool     `yaml:"terminate"`
+}
+
+// Admin is how rekey logs in to change passwords.
+type Admin struct {
+	User     string `yaml:"user"`
+	Password string `yaml:"password"` // redis: the values-file entry holding the admin password
+}
+
+// Server types.
+const (
+	ServerRedis    = "redis"
+	ServerPostgres = "postgres"
+)
+
+// DefaultDrainTimeout is how long a finalize waits for sessions of the old login.
+const DefaultDrainTimeout = 60 * time.Second
+
+// ServerNames returns the server names, sorted.
+func (c *Config) ServerNames() []string {
+	names := make([]string, 0, len(c.Servers))
+	for n := range c.Servers {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// RotatedUser is the login a secret of this server is the password of, for messages and docs.
+func (s *Server) RotatedUser() string {
+	if s.User == "" && s.Type == ServerRedis {
+		return "default"
+	}
+	return s.User
+}
+
+// LoginRoles returns postgres's two login roles.
+func (s *Server) LoginRoles() []string {
+	if len(s.Logins) == 2 {
+		return s.Logins
+	}
+	return []string{s.User + "_a", s.User + "_b"}
+}
+
+// Mechanism says, for plans and docs, how old and new values overlap on this server.
+func (s *Server) Mechanism() string {
+	switch s.Type {
+	case ServerRedis:
+		return fmt.Sprintf("Redis ACL user %s holds the old and the new password at once", s.RotatedUser())
+	case ServerPostgres:
+		r := s.LoginRoles()
+		return fmt.Sprintf("PostgreSQL login roles %s and %s take turns, both acting as the owner role %s", r[0], r[1], s.User)
+	}
+	return s.Type
+}
+
+func (c *Config) validateServers(p *problems) {
+	for _, name := range c.ServerNames() {
+		at := "servers." + name
+		s := c.Servers[name]
+		if s == nil {
+			p.add(at, "server %s: empty declaration", name)
+			continue
+		}
+		if !secretName.MatchString(name) {
+			p.add(at, "server %s: names use lowercase letters, digits, '-', '_' and '.'", name)
+		}
+		if s.Service == "" {
+			p.add(at, "server %s: service is required: the compose service running it (rekey runs its client there)", name)
+		}
+		if s.Port < 0 || s.Port > 65535 {
+			p.add(at+".port", "server %s: port %d is out of range", name, s.Port)
+		}
+		switch s.Type {
+		case ServerRedis:
+			c.validateRedis(p, at, name, s)
+		case ServerPostgres:
+			c.validatePostgres(p, at, name, s)
+		case "":
+			p.add(at, "server %s: type is required (redis or postgres)", name)
+		default:
+			p.add(at+".type", "server %s: unknown type %q (want redis or postgres)", name, s.Type)
+		}
+	}
+	used := map[string]string{}
+	for _, name := range c.Names() {
+		sec := c.Secrets[name]
+		if sec == nil || sec.Server == "" {
+			continue
+		}
+		at := "secrets." + name + ".server"
+		srv, ok := c.Servers[sec.Server]
+		switch {
+		case !ok:
+			p.add(at, "secret %s: no server %q under servers (servers: %v)", name, sec.Server, c.ServerNames())
+			continue
+		case sec.Type != TypeToken:
+			p.add(at, "secret %s: a server's password is a token (the server itself keeps old and new during the rotation)", name)
+		case sec.Env == nil && sec.File == "":
+			p.add(at, "secret %s: say where the stack reads the password: env or file", name)
+		case used[sec.Server] != "":
+			p.add(at, "secret %s: server %s already rotates %s; one secret per server", name, sec.Server, used[sec.Server])
+		}
+		used[sec.Server] = name
+		if srv != nil && srv.Type == ServerPostgres && sec.LoginEnv == "" {
+			p.add(at, "secret %s: postgres logins take turns: set login_env to the variable holding the user name", name)
+		}
+		if srv != nil && srv.Type != ServerPostgres && sec.LoginEnv != "" {
+			p.add("secrets."+name+".login_env", "secret %s: login_env is for servers whose logins take turns (postgres)", name)
+		}
+	}
+	for _, name := range c.Names() {
+		if sec := c.Secrets[name]; sec != nil && sec.LoginEnv != "" && sec.Server == "" {
+			p.add("secrets."+name+".login_env", "secret %s: login_env needs a server", name)
+		} else if sec != nil && sec.LoginEnv != "" && !varName.MatchString(sec.LoginEnv) {
+			p.add("secrets."+name+".login_env", "secret %s: %q is not a valid variable name", name, sec.LoginEnv)
+		}
+	}
+}
+
+func (c *Config) validateRedis(p *problems, at, name string, s *Server) {
+	if len(s.Logins) > 0 || s.Database != "" || s.Terminate || s.DrainTimeout.Duration != 0 {
+		p.add(at, "server %s: logins, database, drain_timeout and terminate are postgres settings", name)
+	}
+	if a := s.Admin; a != nil {
+		switch {
+		case a.User == "" || a.Password == "":
+			p.add(at+".admin", "server %s: admin needs user and password (the values-file entry holding it)", name)
+		case !secretName.MatchString(a.Password):
+			p.add(at+".admin.password", "server %s: admin.password %q is not the name of an entry in the values file", name, a.Password)
+		case c.Secrets[a.Password] != nil:
+			p.add(at+".admin.password", "server %s: admin.password %s is a managed secret; keep the admin password in its own entry of the values file", name, a.Password)
+		}
+	}
+}
+
+func (c *Config) validatePostgres(p *problems, at, name string, s *Server) {
+	if s.User == "" {
+		p.add(at, "server %s: user is required: the owner role (NOLOGIN) the login roles act as", name)
+	}
+	switch {
+	case len(s.Logins) != 0 && len(s.Logins) != 2:
+		p.add(at+".logins", "server %s: logins takes exactly two login roles, used in turn", name)
+	case len(s.Logins) == 2 && (s.Logins[0] == s.Logins[1] || s.Logins[0] == s.User || s.Logins[1] == s.User):
+		p.add(at+".logins", "server %s: the two login roles and the owner role must all differ", name)
+	}
+	if s.Admin != nil && s.Admin.Password != "" {
+		p.add(at+".admin.password", "server %s: postgres admin logs in over the socket as an OS user (admin.user); no password", name)
+	}
+	if s.DrainTimeout.Duration < 0 {
+		p.add(at+".drain_timeout", "server %s: drain_timeout must not be negative", name)
+	}
+}

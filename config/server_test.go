@@ -1,0 +1,75 @@
+package config
+
+import (
+	"strings"
+	"testing"
+)
+
+const withServers = `version: 1
+compose:
+  project_dir: /srv/shop
+values: secrets.sops.yaml
+servers:
+  cache:
+    type: redis
+    service: redis
+  db:
+    type: postgres
+    service: db
+    user: shop
+    drain_timeout: 30s
+secrets:
+  redis-password:
+    type: token
+    env: {value: REDIS_PASSWORD}
+    server: cache
+  db-password:
+    type: token
+    env: {value: DB_PASSWORD}
+    login_env: DB_USER
+    server: db
+`
+
+func TestServers(t *testing.T) {
+	c, err := Parse("rekey.yaml", []byte(withServers))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Servers["cache"].RotatedUser(); got != "default" {
+		t.Errorf("redis user = %q, want default", got)
+	}
+	if got := strings.Join(c.Servers["db"].LoginRoles(), ","); got != "shop_a,shop_b" {
+		t.Errorf("postgres login roles = %s", got)
+	}
+	if got := c.Servers["db"].Mechanism(); !strings.Contains(got, "shop_a and shop_b take turns") {
+		t.Errorf("mechanism = %q", got)
+	}
+}
+
+func TestServerErrors(t *testing.T) {
+	tests := []struct{ name, edit, repl, want string }{
+		{"unknown server", "    server: cache\n", "    server: cahce\n", `rekey.yaml:18: secret redis-password: no server "cahce" under servers (servers: [cache db])`},
+		{"unknown type", "    type: redis\n", "    type: memcached\n", `rekey.yaml:7: server cache: unknown type "memcached" (want redis or postgres)`},
+		{"no service", "    service: redis\n", "", `rekey.yaml:6: server cache: service is required`},
+		{"app key on a server", "    type: token\n    env: {value: REDIS_PASSWORD}", "    type: app-key\n    env: {current: A, previous: B}", `rekey.yaml:18: secret redis-password: a server's password is a token`},
+		{"postgres without login_env", "    login_env: DB_USER\n", "", `rekey.yaml:22: secret db-password: postgres logins take turns: set login_env`},
+		{"login_env on redis", "    server: cache\n", "    server: cache\n    login_env: X\n", `secret redis-password: login_env is for servers whose logins take turns`},
+		{"postgres without owner", "    user: shop\n", "", `rekey.yaml:9: server db: user is required`},
+		{"redis admin without password", "    service: redis\n", "    service: redis\n    admin: {user: rekey}\n", `rekey.yaml:9: server cache: admin needs user and password`},
+		{"redis admin is a managed secret", "    service: redis\n", "    service: redis\n    admin: {user: rekey, password: db-password}\n", `admin.password db-password is a managed secret`},
+		{"two secrets on one server", "    server: db\n", "    server: cache\n", `secret redis-password: server cache already rotates db-password; one secret per server`},
+		{"postgres settings on redis", "    service: redis\n", "    service: redis\n    terminate: true\n", `server cache: logins, database, drain_timeout and terminate are postgres settings`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			src := strings.Replace(withServers, tc.edit, tc.repl, 1)
+			if src == withServers {
+				t.Fatalf("edit %q did not apply", tc.edit)
+			}
+			_, err := Parse("rekey.yaml", []byte(src))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %v\ndoes not contain %q", err, tc.want)
+			}
+		})
+	}
+}

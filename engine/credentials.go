@@ -1,0 +1,113 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/rekeyhq/rekey/config"
+	"github.com/rekeyhq/rekey/dockerio"
+	"github.com/rekeyhq/rekey/provider"
+	"github.com/rekeyhq/rekey/provider/redis"
+)
+
+// Credentials drives the configured credential servers for the executor (reconcile.Credentials), each
+// through its driver, reached by exec in the server's compose service container.
+type Credentials struct {
+	drivers map[string]provider.Provider
+}
+
+// NewCredentials builds a driver for every server in the config. values holds the admin passwords.
+func NewCredentials(cfg *config.Config, values func(string) (string, bool), eng *dockerio.Engine, project string) (*Credentials, error) {
+	c := &Credentials{drivers: map[string]provider.Provider{}}
+	for _, name := range cfg.ServerNames() {
+		spec := cfg.Servers[name]
+		exec := provider.Service{Engine: eng, Project: project, Name: spec.Service}
+		d, err := driver(name, spec, exec, values)
+		if err != nil {
+			return nil, err
+		}
+		c.drivers[name] = d
+	}
+	return c, nil
+}
+
+func driver(name string, spec *config.Server, exec provider.Exec, values func(string) (string, bool)) (provider.Provider, error) {
+	switch spec.Type {
+	case config.ServerRedis:
+		opts := []redis.Option{redis.WithUser(spec.RotatedUser())}
+		if spec.Port != 0 {
+			opts = append(opts, redis.WithPort(spec.Port))
+		}
+		if a := spec.Admin; a != nil {
+			pw, ok := values(a.Password)
+			if !ok || pw == "" {
+				return nil, fmt.Errorf("server %s: the admin password %s is missing from the values file", name, a.Password)
+			}
+			opts = append(opts, redis.WithAdmin(redis.Login{User: a.User, Password: pw}))
+		}
+		return redis.New(name, exec, opts...), nil
+	}
+	return nil, fmt.Errorf("server %s: no driver for type %q", name, spec.Type)
+}
+
+func (c *Credentials) driver(server string) (provider.Provider, error) {
+	d, ok := c.drivers[server]
+	if !ok {
+		return nil, fmt.Errorf("no server %q in the config", server)
+	}
+	return d, nil
+}
+
+// Check implements reconcile.Credentials.
+func (c *Credentials) Check(ctx context.Context, server, current string) error {
+	d, err := c.driver(server)
+	if err != nil {
+		return err
+	}
+	return d.Check(ctx, current)
+}
+
+// Stage implements reconcile.Credentials.
+func (c *Credentials) Stage(ctx context.Context, server, current, next string) (string, error) {
+	d, err := c.driver(server)
+	if err != nil {
+		return "", err
+	}
+	return d.Stage(ctx, current, next)
+}
+
+// Verify implements reconcile.Credentials.
+func (c *Credentials) Verify(ctx context.Context, server, next string) error {
+	d, err := c.driver(server)
+	if err != nil {
+		return err
+	}
+	return d.Verify(ctx, next)
+}
+
+// Drain implements reconcile.Credentials.
+func (c *Credentials) Drain(ctx context.Context, server, next string) error {
+	d, err := c.driver(server)
+	if err != nil {
+		return err
+	}
+	return d.Drain(ctx, next)
+}
+
+// Revoke implements reconcile.Credentials.
+func (c *Credentials) Revoke(ctx context.Context, server, next string) error {
+	d, err := c.driver(server)
+	if err != nil {
+		return err
+	}
+	return d.Revoke(ctx, next)
+}
+
+// Unstage implements reconcile.Credentials.
+func (c *Credentials) Unstage(ctx context.Context, server, current, next string) error {
+	d, err := c.driver(server)
+	if err != nil {
+		return err
+	}
+	return d.Unstage(ctx, current, next)
+}
