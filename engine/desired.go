@@ -179,6 +179,7 @@ func buildSecret(ctx context.Context, in Input, name string, uses map[string][]c
 	if err := b.addLogin(ctx); err != nil {
 		return b.out, err
 	}
+	b.markBootstrap(cur)
 	if err := b.order(); err != nil {
 		return b.out, err
 	}

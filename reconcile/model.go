@@ -76,14 +76,14 @@ type Secret struct {
 // the server accept the new value next to the old one before any source changes, and revokes the old
 // value only once every consumer verified the new one.
 type Server struct {
-	Name      string // as named in the config; the Credentials port is keyed by it
-	Mechanism string // how old and new values overlap on this server, for humans
+	Name      string `json:"name"`      // as named in the config; the Credentials port is keyed by it
+	Mechanism string `json:"mechanism"` // how old and new values overlap on this server, for humans
 	// Service is the compose service running the server when it reads the secret too (a password given to
 	// the server as an environment variable). It is not rolled with the consumers: restarting the server
 	// on its config would drop the old value while consumers still use it. It is rolled after the revoke,
 	// when the server holds the new value only, so that a later restart does not bring the old one back.
-	Service string
-	Roll    RollAction // how Service picks the value up
+	Service string     `json:"service,omitempty"`
+	Roll    RollAction `json:"roll,omitempty"` // how Service picks the value up
 }
 
 // Desired is the whole desired state, secrets sorted by name.

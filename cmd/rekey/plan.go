@@ -60,11 +60,34 @@ func printPlan(w io.Writer, s *session, p reconcile.Plan) {
 		sec := s.desired.Secrets[i]
 		fmt.Fprintln(w, strings.SplitN(reconcile.Plan{Secrets: []reconcile.SecretPlan{sp}}.String(), "\n", 2)[0])
 		fmt.Fprintf(w, "  consumers, in roll order: %s\n", consumerList(sec.Consumers))
+		for _, n := range planNotes(sec) {
+			fmt.Fprintf(w, "  %s\n", n)
+		}
 		for j, st := range sp.Steps {
 			fmt.Fprintf(w, "  %d. %s\n", j+1, st)
 		}
 		fmt.Fprintln(w)
 	}
+}
+
+// planNotes explain what the steps do not show: the server's mechanism, and services left alone.
+func planNotes(sec reconcile.Secret) []string {
+	var notes []string
+	if srv := sec.Server; srv != nil {
+		n := fmt.Sprintf("server %s: %s", srv.Name, srv.Mechanism)
+		if srv.Service != "" && srv.Roll != reconcile.NoRoll {
+			n += fmt.Sprintf("; %s reads the value too and is rolled after the revoke, when it holds only the new one", srv.Service)
+		}
+		notes = append(notes, n)
+	}
+	for _, c := range sec.Consumers {
+		for _, v := range c.Via {
+			if keys, ok := strings.CutPrefix(v, "bootstrap-only:"); ok {
+				notes = append(notes, fmt.Sprintf("%s reads it as %s only when its data directory is created: the source is kept in sync, %s is not recreated for it (that would not change the database's password)", c.Name, keys, c.Name))
+			}
+		}
+	}
+	return notes
 }
 
 func consumerList(cs []reconcile.Consumer) string {
@@ -92,6 +115,8 @@ type secretPlan struct {
 	ToFP      string               `json:"to_fp"`
 	Note      string               `json:"note,omitempty"`
 	Consumers []reconcile.Consumer `json:"consumers"`
+	Server    *reconcile.Server    `json:"server,omitempty"`
+	Notes     []string             `json:"notes,omitempty"`
 	Steps     []string             `json:"steps"`
 }
 
@@ -103,7 +128,8 @@ func planJSON(s *session, p reconcile.Plan) planOut {
 			steps[j] = st.String()
 		}
 		out.Secrets = append(out.Secrets, secretPlan{Secret: sp.Secret, Kind: sp.Kind, Action: sp.Action,
-			FromFP: sp.FromFP, ToFP: sp.ToFP, Note: sp.Note, Consumers: s.desired.Secrets[i].Consumers, Steps: steps})
+			FromFP: sp.FromFP, ToFP: sp.ToFP, Note: sp.Note, Consumers: s.desired.Secrets[i].Consumers,
+			Server: s.desired.Secrets[i].Server, Notes: planNotes(s.desired.Secrets[i]), Steps: steps})
 	}
 	return out
 }

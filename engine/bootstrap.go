@@ -1,0 +1,52 @@
+package engine
+
+import (
+	"slices"
+	"strings"
+
+	"github.com/rekeyhq/rekey/reconcile"
+)
+
+// bootstrapOnly are environment variables database images read only when they initialise an empty data
+// directory: recreating the container on a new value changes nothing in the database (and restarts it
+// for nothing), so such a service is not rolled. Its source is still kept in sync, so that a fresh data
+// directory starts with the current value.
+var bootstrapOnly = []string{
+	"POSTGRES_PASSWORD", "MARIADB_ROOT_PASSWORD", "MYSQL_ROOT_PASSWORD", "MARIADB_PASSWORD", "MYSQL_PASSWORD",
+	"MONGO_INITDB_ROOT_PASSWORD",
+}
+
+// markBootstrap turns into bootstrap-only consumers the services that get variable v only as one of
+// the bootstrap variables of their environment, and in no other way.
+func (b *secretBuilder) markBootstrap(v string) {
+	p := b.in.Project.Types()
+	want, ok := p.Environment[v]
+	if !ok || v == "" {
+		return
+	}
+	for name, c := range b.consumers {
+		svc, ok := p.Services[name]
+		if !ok || c.Action == reconcile.NoRoll || !onlyEnvironment(c.Via) {
+			continue
+		}
+		var keys []string
+		for key, val := range svc.Environment {
+			if val != nil && *val == want {
+				keys = append(keys, key)
+			}
+		}
+		if len(keys) == 0 || slices.ContainsFunc(keys, func(k string) bool { return !slices.Contains(bootstrapOnly, k) }) {
+			continue // also read as an ordinary variable: a real consumer
+		}
+		slices.Sort(keys)
+		c.Action = reconcile.NoRoll
+		c.Via = append(c.Via, "bootstrap-only:"+strings.Join(keys, ","))
+	}
+}
+
+// onlyEnvironment reports a consumer that gets the value through its environment only.
+func onlyEnvironment(via []string) bool {
+	return len(via) > 0 && !slices.ContainsFunc(via, func(w string) bool {
+		return w != "interpolation:environment" && !strings.HasPrefix(w, "env_file:")
+	})
+}
