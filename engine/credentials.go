@@ -2,12 +2,14 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/rekeyhq/rekey/config"
 	"github.com/rekeyhq/rekey/dockerio"
 	"github.com/rekeyhq/rekey/provider"
 	"github.com/rekeyhq/rekey/provider/redis"
+	"github.com/rekeyhq/rekey/reconcile"
 )
 
 // Credentials drives the configured credential servers for the executor (reconcile.Credentials), each
@@ -100,7 +102,24 @@ func (c *Credentials) Revoke(ctx context.Context, server, next string) error {
 	if err != nil {
 		return err
 	}
-	return d.Revoke(ctx, next)
+	err = d.Revoke(ctx, next)
+	if errors.Is(err, provider.ErrRevokeByHand) {
+		return fmt.Errorf("%w: %w", reconcile.ErrRevokeByHand, err)
+	}
+	return err
+}
+
+// Accepts implements reconcile.Credentials for drivers that can probe a value (provider.Prober).
+func (c *Credentials) Accepts(ctx context.Context, server, value string) (bool, error) {
+	d, err := c.driver(server)
+	if err != nil {
+		return false, err
+	}
+	p, ok := d.(provider.Prober)
+	if !ok {
+		return false, fmt.Errorf("server %s cannot tell whether a value still logs in", server)
+	}
+	return p.Accepts(ctx, value)
 }
 
 // Unstage implements reconcile.Credentials.

@@ -57,6 +57,7 @@ func (o *Observer) Observe(ctx context.Context, d reconcile.Desired) (reconcile.
 		st.RolledBack = reconcile.LastRolledBack(recs)
 		st.Applied = reconcile.LastApplied(recs)
 		st.RerollRolledBack = reconcile.LastRerollRolledBack(recs)
+		st.Pending = reconcile.PendingRevocations(recs)
 		if o.Drift != nil && (s.Heal || d.Heal) {
 			if st.Stale, err = o.Drift.Stale(ctx, s); err != nil {
 				return obs, err

@@ -39,3 +39,18 @@ type Exec interface {
 
 // ErrUnreachable marks errors where the server or its container could not be reached at all.
 var ErrUnreachable = errors.New("server unreachable")
+
+// ErrRejected marks a login the server refused: the value is not (or no longer) valid.
+var ErrRejected = errors.New("login rejected")
+
+// ErrRevokeByHand is what Revoke returns for credentials rekey cannot revoke itself (an SMTP relay's or a
+// third-party API's key, created and revoked in the provider's dashboard): the rotation completes, and the
+// old value becomes a pending revocation that rekey keeps checking until it stops working.
+var ErrRevokeByHand = errors.New("the old credential must be revoked at the provider")
+
+// Prober is implemented by drivers that can tell whether a value still logs in, without changing
+// anything: how pending revocations are followed. It returns (false, nil) when the server rejects the
+// value, and an error when it cannot tell.
+type Prober interface {
+	Accepts(ctx context.Context, value string) (bool, error)
+}

@@ -246,7 +246,7 @@ func (r *run) do(ctx context.Context, st Step) error {
 	case StepCommitted:
 		r.res.Outcome = outcomeOf(r.sp.Action)
 		return r.end(ctx, r.res.Outcome, "")
-	case StepCheck, StepStage, StepLogin, StepDrain, StepRevoke, StepUnstage:
+	case StepCheck, StepStage, StepLogin, StepDrain, StepRevoke, StepUnstage, StepProbe:
 		return r.server(ctx, st)
 	}
 	return fmt.Errorf("unknown step %q", st.Kind)
@@ -409,9 +409,14 @@ func (r *run) fail(ctx context.Context, st Step, cause error) {
 	r.res.Reason = st.String() + ": " + r.text(cause)
 	ctx, cancel := r.rollbackContext(ctx)
 	defer cancel()
-	if st.Kind == StepCheck {
+	switch st.Kind {
+	case StepCheck:
 		// Nothing began and nothing changed: no transaction to record or undo.
 		r.res.Outcome = OutcomeBlocked
+		return
+	case StepProbe:
+		// Could not tell (the provider is unreachable): still pending; the next run probes again.
+		r.res.Outcome = OutcomePending
 		return
 	}
 	_ = r.record(ctx, Record{Type: RecordFailed, Step: st.String(), Reason: r.res.Reason})

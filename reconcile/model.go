@@ -119,6 +119,8 @@ type SecretState struct {
 	// Stale lists the consumers whose containers run another value than their sources hold; only filled
 	// when a drift scan ran (for heal).
 	Stale []string
+	// Pending are old values still to be revoked by hand (see PendingRevocations).
+	Pending []string
 }
 
 // Phase is how far a transaction got. The order matters: a transaction that crashed before

@@ -18,6 +18,7 @@ const (
 	ActionRefuse   Action = "refuse"   // the desired value was revoked before: never applied again
 	ActionHold     Action = "hold"     // the last attempt at this value rolled back: wait for a new value or a retry
 	ActionDrift    Action = "drift"    // the live value drifted while Git did not change: report, do not overwrite
+	ActionProbe    Action = "probe"    // check whether old values pending revocation still log in
 )
 
 // StepKind names a step of a plan.
@@ -41,6 +42,7 @@ const (
 	StepDrain   StepKind = "drain"   // wait until no session uses the old value
 	StepRevoke  StepKind = "revoke"  // make the server accept the new value only
 	StepUnstage StepKind = "unstage" // make the server accept the old value only again (rollback)
+	StepProbe   StepKind = "probe"   // does an old value pending revocation still log in?
 )
 
 // ValueRef says which value a write step writes, without carrying it.
@@ -102,6 +104,8 @@ func (s Step) String() string {
 		return fmt.Sprintf("revoke the old value on %s (accept %s only)", s.Server, s.FP)
 	case StepUnstage:
 		return fmt.Sprintf("unstage on %s (accept the old value only)", s.Server)
+	case StepProbe:
+		return fmt.Sprintf("probe whether %s, pending revocation, still logs in on %s", s.FP, s.Server)
 	case StepVerified:
 		if !s.After.IsZero() {
 			return "record verified; keep previous until " + s.After.UTC().Format(time.RFC3339)

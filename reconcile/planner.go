@@ -63,6 +63,8 @@ func planSecret(s Secret, st SecretState, now time.Time, retry bool) SecretPlan 
 		return planFinalize(sp, s, t, true)
 	case inSync(s, st) && len(st.Stale) > 0 && s.Heal && (retry || st.RerollRolledBack != s.DesiredFP):
 		return planReroll(sp, s, st.Stale)
+	case inSync(s, st) && len(st.Pending) > 0 && s.Server != nil:
+		return planProbe(sp, s, st)
 	case inSync(s, st):
 		// A revoked value written back by hand is in sync but must not count as applied.
 		sp.Action, sp.Adopt = ActionNone, st.Applied != s.DesiredFP && !revoked(s, st)

@@ -2,6 +2,7 @@ package reconcile
 
 import (
 	"context"
+	"errors"
 	"time"
 )
 
@@ -84,4 +85,12 @@ type Credentials interface {
 	// Unstage makes the server accept current only again. next is "" when it is no longer known (a
 	// transaction recovered after Git moved on).
 	Unstage(ctx context.Context, server, current, next string) error
+	// Accepts reports whether value still logs in, changing nothing: (false, nil) when the server
+	// rejects it. It follows old values whose revocation is out of rekey's hands (ErrRevokeByHand).
+	Accepts(ctx context.Context, server, value string) (bool, error)
 }
+
+// ErrRevokeByHand is returned by Credentials.Revoke for a credential rekey cannot revoke (an SMTP relay's
+// or a third-party API's key): the rotation completes, the old value is kept encrypted in the stash as a
+// pending revocation, and later runs probe it until it stops logging in.
+var ErrRevokeByHand = errors.New("the old credential must be revoked at the provider")

@@ -1,6 +1,9 @@
 package reconcile
 
-import "time"
+import (
+	"slices"
+	"time"
+)
 
 // RecordType is the kind of a journal record.
 type RecordType string
@@ -15,6 +18,10 @@ const (
 	// RecordSynced notes that every source already held the desired value, with no transaction: from
 	// then on that value counts as applied, so a later hand edit is drift, not a change from Git.
 	RecordSynced RecordType = "synced"
+	// RecordPending notes that the old value (FromFP) of a finished rotation still has to be revoked by hand,
+	// at a provider rekey cannot drive; RecordRevokedSeen notes that it stopped logging in.
+	RecordPending     RecordType = "pending-revocation"
+	RecordRevokedSeen RecordType = "revocation-seen"
 )
 
 // Outcome is how a transaction or a secret's reconciliation ended.
@@ -22,19 +29,21 @@ type Outcome string
 
 const (
 	OutcomeInSync         Outcome = "in-sync"
-	OutcomeRotated        Outcome = "rotated"         // new value verified everywhere, old value gone
-	OutcomeVerified       Outcome = "verified"        // new value verified, previous kept for its window
-	OutcomeWaiting        Outcome = "waiting"         // previous kept, nothing to do yet
-	OutcomeFinalized      Outcome = "finalized"       // previous value dropped after its window
-	OutcomeRolledBack     Outcome = "rolled-back"     // verification failed, old value restored everywhere
-	OutcomeRecovered      Outcome = "recovered"       // an interrupted transaction was rolled back
-	OutcomeFinalizeFailed Outcome = "finalize-failed" // dropping previous failed; previous restored
-	OutcomeFailed         Outcome = "failed"          // rollback did not complete: needs attention
-	OutcomeSuperseded     Outcome = "superseded"      // a newer commit replaced a kept rotation
-	OutcomeRefused        Outcome = "refused"         // the desired value was revoked before; nothing changed
-	OutcomeHeld           Outcome = "held"            // the desired value rolled back before; not tried again
-	OutcomeDrift          Outcome = "drift"           // the live value drifted from an unchanged Git: left alone
-	OutcomeBlocked        Outcome = "blocked"         // a check before any change failed; nothing changed
+	OutcomeRotated        Outcome = "rotated"            // new value verified everywhere, old value gone
+	OutcomeVerified       Outcome = "verified"           // new value verified, previous kept for its window
+	OutcomeWaiting        Outcome = "waiting"            // previous kept, nothing to do yet
+	OutcomeFinalized      Outcome = "finalized"          // previous value dropped after its window
+	OutcomeRolledBack     Outcome = "rolled-back"        // verification failed, old value restored everywhere
+	OutcomeRecovered      Outcome = "recovered"          // an interrupted transaction was rolled back
+	OutcomeFinalizeFailed Outcome = "finalize-failed"    // dropping previous failed; previous restored
+	OutcomeFailed         Outcome = "failed"             // rollback did not complete: needs attention
+	OutcomeSuperseded     Outcome = "superseded"         // a newer commit replaced a kept rotation
+	OutcomeRefused        Outcome = "refused"            // the desired value was revoked before; nothing changed
+	OutcomeHeld           Outcome = "held"               // the desired value rolled back before; not tried again
+	OutcomeDrift          Outcome = "drift"              // the live value drifted from an unchanged Git: left alone
+	OutcomeBlocked        Outcome = "blocked"            // a check before any change failed; nothing changed
+	OutcomePending        Outcome = "pending-revocation" // an old credential still works at a provider rekey cannot drive
+	OutcomeRevokedSeen    Outcome = "revocation-seen"    // a pending old credential no longer works
 )
 
 // Record is one journal entry. It never holds a value: only fingerprints.
@@ -103,6 +112,23 @@ func Revoked(records []Record) map[string]bool {
 			if fp := from[r.Txn]; fp != "" && fp != to[r.Txn] {
 				out[fp] = true
 			}
+		}
+	}
+	return out
+}
+
+// PendingRevocations returns the fingerprints of old values that must still be revoked by hand, oldest
+// first: recorded pending and not seen revoked since.
+func PendingRevocations(records []Record) []string {
+	var out []string
+	for _, r := range records {
+		switch r.Type {
+		case RecordPending:
+			if !slices.Contains(out, r.FromFP) {
+				out = append(out, r.FromFP)
+			}
+		case RecordRevokedSeen:
+			out = slices.DeleteFunc(out, func(fp string) bool { return fp == r.FromFP })
 		}
 	}
 	return out

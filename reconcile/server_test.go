@@ -22,6 +22,7 @@ type db struct {
 	sessions map[string]bool   // passwords still in use by open sessions (drained on Drain)
 	failAt   map[StepKind]error
 	checked  int
+	byHand   bool      // the server is an external provider: rekey cannot revoke
 	login    string    // the login Stage reports
 	userLoc  *Location // where the secret's login lives, if it alternates
 }
@@ -56,6 +57,9 @@ func (d *db) desired() Desired {
 	s := dbSecret()
 	if d.userLoc != nil {
 		s.Logins = []Location{*d.userLoc}
+	}
+	if d.byHand { // an external provider runs no service of the stack
+		s.Server.Service = ""
 	}
 	return Desired{Revision: "c0ffee", Secrets: []Secret{s}}
 }
@@ -133,6 +137,9 @@ func (d *db) Revoke(_ context.Context, _, next string) error {
 	if err := d.fail(StepRevoke); err != nil {
 		return err
 	}
+	if d.byHand {
+		return fmt.Errorf("smtp relay: %w", ErrRevokeByHand)
+	}
 	for pw := range d.sessions {
 		if pw != next {
 			d.t.Errorf("revoked while a session still used the old value")
@@ -149,6 +156,28 @@ func (d *db) Unstage(_ context.Context, _, current, next string) error {
 
 // creds adapts db to Credentials (Verify is taken by the Verifier).
 type creds struct{ *db }
+
+func (c creds) Accepts(_ context.Context, _, value string) (bool, error) {
+	if err := c.fail(StepProbe); err != nil {
+		return false, err
+	}
+	return c.accepts[value], nil
+}
+
+func (d *db) Observe(ctx context.Context, des Desired) (Observed, error) {
+	o, err := d.world.Observe(ctx, des)
+	for name, st := range o.Secrets {
+		var rs []Record
+		for _, r := range d.records {
+			if r.Secret == name {
+				rs = append(rs, r)
+			}
+		}
+		st.Pending = PendingRevocations(rs)
+		o.Secrets[name] = st
+	}
+	return o, err
+}
 
 func (c creds) Verify(_ context.Context, _, next string) error {
 	if err := c.fail(StepLogin); err != nil {
@@ -402,5 +431,50 @@ func TestServerWritesTheStagedLogin(t *testing.T) {
 	d.userLoc = &Location{Path: env, Key: "DB_USER"}
 	if got := MakePlan(d.desired(), Observed{Now: t0}).String(); !strings.Contains(got, "write /srv/shop/.env:DB_USER = the login fp:new-pw was staged on") {
 		t.Errorf("plan does not write the login:\n%s", got)
+	}
+}
+
+// TestServerPendingRevocation rotates a credential rekey cannot revoke (an SMTP relay's key): the rotation
+// completes, the old value is kept encrypted as a pending revocation and probed at every run until the
+// operator revokes it at the provider.
+func TestServerPendingRevocation(t *testing.T) {
+	d := newDB(t, "old-pw")
+	d.byHand = true
+	res, _ := d.apply()
+	if len(res) != 1 || res[0].Outcome != OutcomeRotated || !strings.Contains(res[0].Note, "pending revocation") {
+		t.Fatalf("results = %+v, want rotated with a pending revocation", res)
+	}
+	if got := PendingRevocations(d.records); len(got) != 1 || got[0] != fp("old-pw") {
+		t.Fatalf("pending = %v, want the old value's fingerprint", got)
+	}
+	if _, ok := d.stash[pendingKey("db-password", fp("old-pw"))]; !ok {
+		t.Fatal("the old value is not kept for the probes")
+	}
+	// Still accepted at the provider: reported again, nothing else happens.
+	res, _ = d.apply()
+	if len(res) != 1 || res[0].Outcome != OutcomePending || res[0].Action != ActionProbe {
+		t.Fatalf("results = %+v, want a probe that finds it pending", res)
+	}
+	// A probe that cannot reach the provider keeps it pending, with no journal record.
+	d.failAt[StepProbe] = errors.New("connection refused")
+	n := len(d.records)
+	if res, _ = d.apply(); res[0].Outcome != OutcomePending || len(d.records) != n {
+		t.Errorf("unreachable provider: %+v, %d new records", res, len(d.records)-n)
+	}
+	delete(d.failAt, StepProbe)
+	// The operator revokes it: seen, recorded, forgotten.
+	delete(d.accepts, "old-pw")
+	res, _ = d.apply()
+	if len(res) != 1 || res[0].Outcome != OutcomeRevokedSeen {
+		t.Fatalf("results = %+v, want the revocation seen", res)
+	}
+	if got := PendingRevocations(d.records); len(got) != 0 {
+		t.Errorf("still pending: %v", got)
+	}
+	if _, ok := d.stash[pendingKey("db-password", fp("old-pw"))]; ok {
+		t.Error("the old value outlived its revocation")
+	}
+	if res, _ = d.apply(); res[0].Outcome != OutcomeInSync {
+		t.Errorf("after: %+v, want in-sync", res)
 	}
 }

@@ -65,8 +65,9 @@ type Secret struct {
 	LastRotation Rotation      `json:"last_rotation"` // the last transaction that ended; zero when none did
 	Sources      []SourceState `json:"sources"`       // every place the value is written
 	Consumers    []Consumer    `json:"consumers"`     // in roll order
-	// PendingRevocation says an app key's previous value is still accepted (a rotation verified and keeps
-	// it for keep_previous) until PendingUntil.
+	// PendingRevocation says an old value is still accepted: an app key's previous value (a rotation
+	// verified and keeps it for keep_previous) until PendingUntil, or an external credential's old value
+	// that the operator has still to revoke at the provider (no PendingUntil).
 	PendingRevocation bool      `json:"pending_revocation"`
 	PendingUntil      time.Time `json:"pending_until,omitzero"`
 	OpenTxn           *Txn      `json:"open_txn,omitempty"` // the unfinished transaction, if any

@@ -343,12 +343,21 @@ func (m *monitor) reconciled(s *session, results []reconcile.Result, err error, 
 				State: "refused", Commit: commit, Reason: r.Note})
 		case reconcile.OutcomeHeld, reconcile.OutcomeDrift:
 			// held continues a rolled-back incident; drift is the scan's to report
+		case reconcile.OutcomePending:
+			// the old value still logs in at a provider rekey cannot drive: the operator must revoke it
+		case reconcile.OutcomeRevokedSeen:
+			m.notify().Clear("revocation/" + r.Secret)
 		default:
 			m.notify().Clear(key)
 			m.notify().Clear("refused/" + r.Secret)
 		}
 		if r.Outcome == reconcile.OutcomeVerified || r.Outcome == reconcile.OutcomeWaiting {
 			pending = append(pending, r.Secret) // the old value is still accepted until finalize
+		}
+		if r.Outcome == reconcile.OutcomePending || strings.HasPrefix(r.Note, "pending revocation") {
+			pending = append(pending, r.Secret)
+			m.notify().Raise(notify.Incident{Key: "revocation/" + r.Secret, Kind: notify.KindRevocation, Secret: r.Secret,
+				State: "pending", Commit: commit, Reason: "the old value still logs in at the provider: revoke it there; rekey checks at every reconcile"})
 		}
 	}
 	m.met.SetPendingRevocations(pending)

@@ -57,6 +57,9 @@ func secretStatusModel(sec reconcile.Secret, recs []reconcile.Record, byPlace ma
 			out.PendingRevocation, out.PendingUntil = true, t.FinalizeAfter
 		}
 	}
+	if len(reconcile.PendingRevocations(recs)) > 0 {
+		out.PendingRevocation = true // an old value still to be revoked by hand at the provider (no deadline)
+	}
 	for _, l := range sec.Current {
 		src := statuspage.SourceState{Location: l.String()}
 		if ds := byPlace[[3]string{sec.Name, reconcile.PlaceSource, l.String()}]; len(ds) > 0 {
