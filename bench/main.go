@@ -33,15 +33,15 @@ import (
 
 func main() {
 	runs := flag.Int("runs", 5, "repetitions of each measurement")
-	only := flag.String("only", "b1,b3,b4,b5", "comma-separated benchmarks to run: b1, b3, b4, b5")
+	only := flag.String("only", "b1,b2,b3,b4,b5", "comma-separated benchmarks to run: b1, b2, b3, b4, b5")
 	profile := flag.String("profile", "", "b3, b5: also run rekey's side in process once more under the CPU profiler, writing DIR/b3.pprof, DIR/b5.pprof")
 	rev := flag.String("rekey-rev", "", "b1, b3: measure rekey as of this commit (default: the working tree)")
 	flag.Parse()
 	want := map[string]bool{}
 	for _, b := range strings.Split(*only, ",") {
 		b = strings.ToLower(strings.TrimSpace(b))
-		if b != "b1" && b != "b3" && b != "b4" && b != "b5" {
-			fail(fmt.Errorf("-only: unknown benchmark %q (want b1, b3, b4, b5)", b))
+		if b != "b1" && b != "b2" && b != "b3" && b != "b4" && b != "b5" {
+			fail(fmt.Errorf("-only: unknown benchmark %q (want b1, b2, b3, b4, b5)", b))
 		}
 		want[b] = true
 	}
@@ -53,7 +53,7 @@ func main() {
 		fail(err)
 	}
 	var bin string
-	if want["b1"] || want["b3"] || want["b4"] {
+	if want["b1"] || want["b2"] || want["b3"] || want["b4"] {
 		if bin, err = buildRekey(root, *rev); err != nil {
 			fail(err)
 		}
@@ -69,6 +69,12 @@ func main() {
 	if want["b1"] {
 		loadAverage()
 		runB1(root, bin, *runs)
+	}
+	if want["b2"] {
+		loadAverage()
+		if err := runB2(root, bin, *runs); err != nil {
+			fail(fmt.Errorf("b2: %w", err))
+		}
 	}
 	if want["b3"] {
 		loadAverage()

@@ -150,7 +150,7 @@ func TestWebJobs(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var logs bytes.Buffer
-			h := newWebHandler(webConfig{Current: testCurrent, Previous: tt.previous}, log.New(&logs, "", 0))
+			h := newWebHandler(webConfig{Current: testCurrent, Previous: tt.previous}, nil, log.New(&logs, "", 0))
 			rec := postJob(t, h, body, tt.sig)
 			if rec.Code != tt.want {
 				t.Fatalf("status = %d, want %d (body %q)", rec.Code, tt.want, rec.Body.String())
@@ -164,7 +164,7 @@ func TestWebJobs(t *testing.T) {
 }
 
 func TestWebHealthAndFingerprint(t *testing.T) {
-	h := newWebHandler(webConfig{Current: testCurrent, Previous: testPrevious, WebhookToken: "tok"}, log.New(io.Discard, "", 0))
+	h := newWebHandler(webConfig{Current: testCurrent, Previous: testPrevious, WebhookToken: "tok"}, nil, log.New(io.Discard, "", 0))
 
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/healthz", nil))
@@ -193,7 +193,7 @@ func TestWebHealthAndFingerprint(t *testing.T) {
 	}
 
 	// Without previous or token, both fields are present and empty.
-	h = newWebHandler(webConfig{Current: testCurrent}, log.New(io.Discard, "", 0))
+	h = newWebHandler(webConfig{Current: testCurrent}, nil, log.New(io.Discard, "", 0))
 	rec = httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/fingerprint", nil))
 	got = nil
@@ -213,7 +213,7 @@ func TestWorkerAgainstWeb(t *testing.T) {
 	var webLogs bytes.Buffer
 	cfg := webConfig{Current: testCurrent}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		newWebHandler(cfg, log.New(&webLogs, "", 0)).ServeHTTP(w, r)
+		newWebHandler(cfg, nil, log.New(&webLogs, "", 0)).ServeHTTP(w, r)
 	}))
 	defer srv.Close()
 

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
@@ -26,6 +27,10 @@ type webConfig struct {
 	RedisAddr    string // REDIS_ADDR: accepted jobs are counted there, "" = not
 	RedisUser    string // REDIS_USER, "" = the default user
 	RedisPass    string // REDIS_PASSWORD, "" = no AUTH
+	DBAddr       string // DB_ADDR (host:port): hits are counted in PostgreSQL there too, "" = not
+	DBUser       string // DB_USER: the login role, which rotations alternate
+	DBPass       string // DB_PASSWORD
+	DBName       string // DB_NAME
 }
 
 // loadWebConfig reads and validates the web mode's configuration.
@@ -36,6 +41,10 @@ func loadWebConfig(getenv func(string) string) (webConfig, error) {
 		RedisAddr: getenv("REDIS_ADDR"),
 		RedisUser: getenv("REDIS_USER"),
 		RedisPass: getenv("REDIS_PASSWORD"),
+		DBAddr:    getenv("DB_ADDR"),
+		DBUser:    getenv("DB_USER"),
+		DBPass:    getenv("DB_PASSWORD"),
+		DBName:    getenv("DB_NAME"),
 	}
 	if err := checkSecret("SESSION_SECRET", cfg.Current); err != nil {
 		return cfg, err
@@ -89,13 +98,15 @@ func validSignature(key string, body []byte, sigHex string) bool {
 	return hmac.Equal(sig, m.Sum(nil))
 }
 
-// newWebHandler serves /healthz, /fingerprint and /jobs for cfg.
-func newWebHandler(cfg webConfig, logger *log.Logger) http.Handler {
+// newWebHandler serves /healthz, /fingerprint, /count and /jobs for cfg; db may be nil.
+func newWebHandler(cfg webConfig, db *hits, logger *log.Logger) http.Handler {
 	fps := map[string]string{
 		"session_key":          fingerprint(cfg.Current),
 		"session_key_previous": fingerprintOrEmpty(cfg.Previous),
 		"webhook_token":        fingerprintOrEmpty(cfg.WebhookToken),
 		"redis_password":       fingerprintOrEmpty(cfg.RedisPass),
+		"db_password":          fingerprintOrEmpty(cfg.DBPass),
+		"db_user":              cfg.DBUser, // a name, not a secret
 	}
 	var jobs *store
 	if cfg.RedisAddr != "" {
@@ -103,10 +114,46 @@ func newWebHandler(cfg webConfig, logger *log.Logger) http.Handler {
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		if db != nil {
+			if err := db.Ping(r.Context()); err != nil {
+				logger.Printf("healthz: postgres: %v", err)
+				http.Error(w, "postgres unavailable", http.StatusServiceUnavailable)
+				return
+			}
+		}
 		io.WriteString(w, "ok")
 	})
 	mux.HandleFunc("GET /fingerprint", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, fps)
+	})
+	// /count is the load generator's target (bench B2): one Redis INCR per request, no signature. A failed
+	// login answers 503 "redis auth failed", anything else 503 "redis unavailable", so that a client can
+	// tell an authentication failure from an outage.
+	mux.HandleFunc("GET /count", func(w http.ResponseWriter, r *http.Request) {
+		if jobs == nil {
+			http.Error(w, "no redis configured", http.StatusNotFound)
+			return
+		}
+		n, err := jobs.Incr(r.Context(), "demo:hits")
+		switch {
+		case errors.Is(err, errAuth):
+			http.Error(w, "redis auth failed", http.StatusServiceUnavailable)
+			return
+		case err != nil:
+			http.Error(w, "redis unavailable", http.StatusServiceUnavailable)
+			return
+		}
+		if db != nil {
+			if n, err = db.Hit(r.Context()); errors.Is(err, errDBAuth) {
+				logger.Printf("count: %v", err)
+				http.Error(w, "postgres auth failed", http.StatusServiceUnavailable)
+				return
+			} else if err != nil {
+				http.Error(w, "postgres unavailable", http.StatusServiceUnavailable)
+				return
+			}
+		}
+		fmt.Fprintf(w, "%d", n)
 	})
 	mux.HandleFunc("POST /jobs", func(w http.ResponseWriter, r *http.Request) {
 		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 1<<20))
@@ -151,9 +198,21 @@ func runWeb(getenv func(string) string) int {
 	}
 	log.Printf("web: listening on :8080 session_key=%s session_key_previous=%s webhook_token=%s",
 		fingerprint(cfg.Current), fingerprintOrEmpty(cfg.Previous), fingerprintOrEmpty(cfg.WebhookToken))
+	var db *hits
+	if cfg.DBAddr != "" {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		db, err = newHits(ctx, cfg.DBAddr, cfg.DBUser, cfg.DBPass, cfg.DBName)
+		cancel()
+		if err != nil {
+			// The error names the server's reason (password authentication failed …), never the password.
+			log.Printf("fatal: postgres: %v", err)
+			return 1
+		}
+		log.Printf("web: counting hits in postgres as %s db_password=%s", cfg.DBUser, fingerprintOrEmpty(cfg.DBPass))
+	}
 	srv := &http.Server{
 		Addr:              ":8080",
-		Handler:           newWebHandler(cfg, log.Default()),
+		Handler:           newWebHandler(cfg, db, log.Default()),
 		ReadHeaderTimeout: 5 * time.Second,
 	}
 	if err := serve(srv); err != nil {

@@ -1,0 +1,317 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// B2, interruption under load: the demo's Redis password changed three ways, each on a fresh demo stack,
+// while a load generator drives the app, every request of which increments a counter in Redis (a pool of
+// long-lived connections, and a fresh connection every fifth call):
+//   - rekey: commit the new value and run rekey apply (dual window: Redis accepts both passwords until the
+//     app verified the new one; Redis itself is recreated last, on its new environment);
+//   - naive: the hard swap by hand: CONFIG SET requirepass on the live server, edit .env, compose up -d;
+//   - restart: no secret change, the same services recreated in the same order (app, then redis): the
+//     floor any rotation that recreates them pays.
+// Counted: failed requests, the failures the app reports as rejected logins, and the failed logins
+// Redis itself records (ACL LOG, polled by an observer user, summed over the server processes).
+
+const b2Load = 4 // concurrent clients
+
+type b2Result struct {
+	requests, failed, authFailedClient, authFailedServer int64
+	took                                                 time.Duration
+}
+
+func runB2(root, bin string, runs int) error {
+	scenarios := []string{"rekey", "naive", "restart"}
+	results := map[string][]b2Result{}
+	for i := 0; i < runs; i++ {
+		for _, sc := range alternate(i, scenarios) {
+			r, err := measureB2(root, bin, sc)
+			if err != nil {
+				return fmt.Errorf("%s: %w", sc, err)
+			}
+			fmt.Printf("run %d  %-8s %6d requests  %4d failed  %4d auth failures (clients)  %4d auth failures (redis)  change took %s\n",
+				i+1, sc, r.requests, r.failed, r.authFailedClient, r.authFailedServer, r.took.Round(10*time.Millisecond))
+			results[sc] = append(results[sc], r)
+		}
+	}
+	fmt.Println()
+	fmt.Printf("B2 interruption under load (%d clients, Redis password change)\n", b2Load)
+	for _, sc := range scenarios {
+		var failed, authC, authS []int64
+		var took []time.Duration
+		for _, r := range results[sc] {
+			failed, authC, authS = append(failed, r.failed), append(authC, r.authFailedClient), append(authS, r.authFailedServer)
+			took = append(took, r.took)
+		}
+		fm, fl, fh := summary(failed)
+		am, al, ah := summary(authS)
+		cm, cl, ch := summary(authC)
+		fmt.Printf("  %-8s failed requests median %d (min %d, max %d); auth failures redis median %d (%d–%d), clients median %d (%d–%d); change took median %s\n",
+			sc, fm, fl, fh, am, al, ah, cm, cl, ch, round(median(took)))
+	}
+	return nil
+}
+
+func measureB2(root, bin, scenario string) (b2Result, error) {
+	s, err := newStack(root)
+	if s != nil {
+		defer s.down()
+	}
+	if err != nil {
+		return b2Result{}, err
+	}
+	flags, err := s.applied(root, bin)
+	if err != nil {
+		return b2Result{}, err
+	}
+	old, err := dotenv(s.dir, "REDIS_PASSWORD")
+	if err != nil {
+		return b2Result{}, err
+	}
+	next := "b2-" + randHex(12)
+	after := next
+	if scenario == "restart" {
+		after = old
+	}
+	obs := &observer{s: s}
+	if err := obs.create(old); err != nil {
+		return b2Result{}, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	stopObs := obs.watch(ctx, after)
+	load := startLoad(ctx, s.port)
+	time.Sleep(time.Second) // steady state first
+	start := time.Now()
+	switch scenario {
+	case "rekey":
+		err = rekeyRedis(root, bin, flags, next)
+	case "naive":
+		err = naiveRedis(s, old, next)
+	case "restart":
+		if _, err = s.compose("up", "-d", "--wait", "--force-recreate", "--no-deps", "app"); err == nil {
+			_, err = s.compose("up", "-d", "--wait", "--force-recreate", "--no-deps", "redis")
+		}
+	}
+	took := time.Since(start)
+	if err != nil {
+		return b2Result{}, err
+	}
+	time.Sleep(2 * time.Second) // let the clients reconnect
+	r := load.stop()
+	r.authFailedServer = stopObs()
+	r.took = took
+	if r.requests < 10 {
+		return r, fmt.Errorf("the load generator made only %d requests", r.requests)
+	}
+	return r, nil
+}
+
+func rekeyRedis(root, bin string, flags []string, next string) error {
+	repo, key := flags[1], flags[5]
+	set := exec.Command(bin, "values", "set", "--repo", repo, "--age-key-file", key, "redis-password")
+	set.Stdin = strings.NewReader(next)
+	if out, err := set.CombinedOutput(); err != nil {
+		return fmt.Errorf("values set: %v\n%s", err, out)
+	}
+	if _, err := run(repo, "git", "-c", "user.name=bench", "-c", "user.email=bench@example.invalid", "commit", "-qam", "rotate redis"); err != nil {
+		return err
+	}
+	_, err := run(root, bin, append([]string{"apply", "--quiet"}, flags...)...)
+	return err
+}
+
+func naiveRedis(s *stack, old, next string) error {
+	if _, err := s.redisCLI(fmt.Sprintf("AUTH %q\nCONFIG SET requirepass %q\n", old, next)); err != nil {
+		return err
+	}
+	env := filepath.Join(s.dir, ".env")
+	data, err := os.ReadFile(env)
+	if err != nil {
+		return err
+	}
+	data = regexp.MustCompile(`(?m)^REDIS_PASSWORD=.*$`).ReplaceAll(data, []byte("REDIS_PASSWORD="+next))
+	if err := os.WriteFile(env, data, 0o600); err != nil {
+		return err
+	}
+	_, err = s.compose("up", "-d", "--wait")
+	return err
+}
+
+func dotenv(dir, key string) (string, error) {
+	data, err := os.ReadFile(filepath.Join(dir, ".env"))
+	if err != nil {
+		return "", err
+	}
+	m := regexp.MustCompile(`(?m)^` + key + `=(.*)$`).FindSubmatch(data)
+	if m == nil {
+		return "", fmt.Errorf("%s not in .env", key)
+	}
+	return string(m[1]), nil
+}
+
+// redisCLI runs redis-cli in the stack's redis container with commands on stdin.
+func (s *stack) redisCLI(stdin string) (string, error) {
+	cmd := exec.Command("docker", "compose", "-p", s.name, "--project-directory", s.dir, "exec", "-T", "redis", "redis-cli")
+	cmd.Dir, cmd.Stdin = s.dir, strings.NewReader(stdin)
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return string(out), fmt.Errorf("redis-cli: %v: %s", err, out)
+	}
+	return string(out), nil
+}
+
+// observer reads Redis's own count of failed logins through a user that may only read ACL LOG.
+type observer struct{ s *stack }
+
+func (o *observer) create(password string) error {
+	out, err := o.s.redisCLI(fmt.Sprintf("AUTH %q\nACL SETUSER observer on >observer-pw +acl|log +info\n", password))
+	if err == nil && strings.Count(out, "OK") < 2 {
+		err = fmt.Errorf("creating the observer: %s", out)
+	}
+	return err
+}
+
+// failures returns the server process's run_id and its failed logins, the observer's own excluded.
+func (o *observer) failures() (string, int64, error) {
+	out, err := o.s.redisCLI("AUTH observer observer-pw\nINFO server\nACL LOG 1000\n")
+	if err != nil {
+		return "", 0, err
+	}
+	if !strings.HasPrefix(out, "OK") {
+		return "", 0, errors.New("observer cannot log in")
+	}
+	id := regexp.MustCompile(`run_id:(\w+)`).FindStringSubmatch(out)
+	if id == nil {
+		return "", 0, errors.New("no run_id")
+	}
+	lines := strings.Split(out, "\n")
+	var total, count int64
+	reason := ""
+	for i := 0; i+1 < len(lines); i++ {
+		switch strings.TrimSpace(lines[i]) {
+		case "count":
+			count, _ = strconv.ParseInt(strings.TrimSpace(lines[i+1]), 10, 64)
+			reason = ""
+		case "reason":
+			reason = strings.TrimSpace(lines[i+1])
+		case "username":
+			if reason == "auth" && strings.TrimSpace(lines[i+1]) != "observer" {
+				total += count
+			}
+		}
+	}
+	return id[1], total, nil
+}
+
+// watch polls every 100 ms; when the observer cannot log in (a recreated server), it is created again with
+// the password the server has after the change. The returned func stops and sums the highest count of
+// each server process.
+func (o *observer) watch(ctx context.Context, after string) func() int64 {
+	var mu sync.Mutex
+	highest := map[string]int64{}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for ctx.Err() == nil {
+			id, n, err := o.failures()
+			if err != nil {
+				o.create(after) // a new server: fails harmlessly while it starts
+			} else {
+				mu.Lock()
+				highest[id] = max(highest[id], n)
+				mu.Unlock()
+			}
+			select {
+			case <-ctx.Done():
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+	}()
+	return func() int64 {
+		id, n, err := o.failures() // a last look
+		if err == nil {
+			mu.Lock()
+			highest[id] = max(highest[id], n)
+			mu.Unlock()
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		var sum int64
+		for _, v := range highest {
+			sum += v
+		}
+		return sum
+	}
+}
+
+// load is the load generator: b2Load clients on loopback, each with keep-alive, one request every 20 ms.
+type load struct {
+	requests, failed, auth atomic.Int64
+	cancel                 context.CancelFunc
+	wg                     sync.WaitGroup
+}
+
+func startLoad(parent context.Context, port int) *load {
+	ctx, cancel := context.WithCancel(parent)
+	l := &load{cancel: cancel}
+	url := fmt.Sprintf("http://127.0.0.1:%d/count", port)
+	for range b2Load {
+		l.wg.Go(func() {
+			client := &http.Client{Timeout: 3 * time.Second, Transport: &http.Transport{
+				DialContext: (&net.Dialer{Timeout: time.Second}).DialContext, MaxIdleConnsPerHost: 1}}
+			for ctx.Err() == nil {
+				l.hit(ctx, client, url)
+				select {
+				case <-ctx.Done():
+				case <-time.After(20 * time.Millisecond):
+				}
+			}
+		})
+	}
+	return l
+}
+
+func (l *load) hit(ctx context.Context, c *http.Client, url string) {
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	resp, err := c.Do(req)
+	if ctx.Err() != nil {
+		return // stopped mid-request: not a failure
+	}
+	l.requests.Add(1)
+	if err != nil {
+		l.failed.Add(1)
+		return
+	}
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 256))
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		l.failed.Add(1)
+		if strings.Contains(string(body), "auth failed") {
+			l.auth.Add(1)
+		}
+	}
+}
+
+func (l *load) stop() b2Result {
+	l.cancel()
+	l.wg.Wait()
+	return b2Result{requests: l.requests.Load(), failed: l.failed.Load(), authFailedClient: l.auth.Load()}
+}
