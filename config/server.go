@@ -20,8 +20,9 @@ type Server struct {
 	Database string `yaml:"database"`
 	Port     int    `yaml:"port"`
 	// Admin is the login rekey changes passwords with. redis: a user and the values-file entry holding
-	// its password (without it, rekey logs in as User itself). postgres: the OS user psql runs as
-	// inside the container to log in over the socket (default postgres, with peer authentication).
+	// its password (without it, rekey logs in as User itself). postgres: the superuser role psql logs in
+	// as over the container's local socket (psql -U; default postgres), with no password: the socket's
+	// peer or trust authentication must let root in the container log in as it.
 	Admin *Admin `yaml:"admin"`
 	// DrainTimeout bounds the wait for sessions of the old login to end before it is revoked (postgres;
 	// default 60s). Terminate ends the stragglers when it is over instead of failing the finalize.
@@ -173,7 +174,7 @@ func (c *Config) validatePostgres(p *problems, at, name string, s *Server) {
 		p.add(at+".logins", "server %s: the two login roles and the owner role must all differ", name)
 	}
 	if s.Admin != nil && s.Admin.Password != "" {
-		p.add(at+".admin.password", "server %s: postgres admin logs in over the socket as an OS user (admin.user); no password", name)
+		p.add(at+".admin.password", "server %s: postgres admin logs in over the container's local socket as the role admin.user, without a password", name)
 	}
 	if s.DrainTimeout.Duration < 0 {
 		p.add(at+".drain_timeout", "server %s: drain_timeout must not be negative", name)

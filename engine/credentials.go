@@ -8,6 +8,7 @@ import (
 	"github.com/rekeyhq/rekey/config"
 	"github.com/rekeyhq/rekey/dockerio"
 	"github.com/rekeyhq/rekey/provider"
+	"github.com/rekeyhq/rekey/provider/postgres"
 	"github.com/rekeyhq/rekey/provider/redis"
 	"github.com/rekeyhq/rekey/reconcile"
 )
@@ -48,6 +49,23 @@ func driver(name string, spec *config.Server, exec provider.Exec, values func(st
 			opts = append(opts, redis.WithAdmin(redis.Login{User: a.User, Password: pw}))
 		}
 		return redis.New(name, exec, opts...), nil
+	case config.ServerPostgres:
+		r := spec.LoginRoles()
+		opts := []postgres.Option{postgres.WithOwner(spec.User), postgres.WithLogins(r[0], r[1]),
+			postgres.WithTerminate(spec.Terminate)}
+		if spec.Database != "" {
+			opts = append(opts, postgres.WithDatabase(spec.Database))
+		}
+		if spec.Port != 0 {
+			opts = append(opts, postgres.WithPort(spec.Port))
+		}
+		if spec.Admin != nil && spec.Admin.User != "" {
+			opts = append(opts, postgres.WithAdminUser(spec.Admin.User))
+		}
+		if spec.DrainTimeout.Duration > 0 {
+			opts = append(opts, postgres.WithDrainTimeout(spec.DrainTimeout.Duration))
+		}
+		return postgres.New(name, exec, opts...), nil
 	}
 	return nil, fmt.Errorf("server %s: no driver for type %q", name, spec.Type)
 }
