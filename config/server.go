@@ -9,13 +9,20 @@ import (
 // Server is a credential server whose logins some secrets are the passwords of. rekey reaches it by
 // running its own client inside the server's compose service container, over the local socket.
 type Server struct {
-	Type    string `yaml:"type"`    // redis or postgres
+	Type    string `yaml:"type"`    // redis, postgres or mariadb
 	Service string `yaml:"service"` // the compose service running the server
 	// User is the login whose password rotates. redis: the ACL user ("default", the user behind
-	// requirepass, when empty). postgres: the owner role (NOLOGIN) the two login roles act as.
+	// requirepass, when empty). postgres: the owner role (NOLOGIN) the two login roles act as. mariadb:
+	// the user (chain) or the base name of the two login users (USER_a, USER_b).
 	User string `yaml:"user"`
-	// Logins are postgres's two login roles, used in turn (default USER_a and USER_b).
+	// Logins are the two login roles or users used in turn (postgres, mariadb without chain; default
+	// USER_a and USER_b).
 	Logins []string `yaml:"logins"`
+	// Chain (mariadb) keeps one user and gives it the old and the new password at once (an OR chain of
+	// two mysql_native_password entries) instead of alternating two users.
+	Chain bool `yaml:"chain"`
+	// Host is the mariadb account host of the user(s) (default '%').
+	Host string `yaml:"host"`
 	// Database is the postgres database the login roles connect to (default: USER).
 	Database string `yaml:"database"`
 	Port     int    `yaml:"port"`
@@ -40,6 +47,7 @@ type Admin struct {
 const (
 	ServerRedis    = "redis"
 	ServerPostgres = "postgres"
+	ServerMariaDB  = "mariadb"
 )
 
 // DefaultDrainTimeout is how long a finalize waits for sessions of the old login.
@@ -63,7 +71,12 @@ func (s *Server) RotatedUser() string {
 	return s.User
 }
 
-// LoginRoles returns postgres's two login roles.
+// Alternates reports a server whose logins take turns: the user name changes with the value.
+func (s *Server) Alternates() bool {
+	return s.Type == ServerPostgres || s.Type == ServerMariaDB && !s.Chain
+}
+
+// LoginRoles returns the two logins used in turn.
 func (s *Server) LoginRoles() []string {
 	if len(s.Logins) == 2 {
 		return s.Logins
@@ -79,6 +92,12 @@ func (s *Server) Mechanism() string {
 	case ServerPostgres:
 		r := s.LoginRoles()
 		return fmt.Sprintf("PostgreSQL login roles %s and %s take turns, both acting as the owner role %s", r[0], r[1], s.User)
+	case ServerMariaDB:
+		if s.Chain {
+			return fmt.Sprintf("MariaDB user %s holds the old and the new password at once (an OR chain)", s.User)
+		}
+		r := s.LoginRoles()
+		return fmt.Sprintf("MariaDB users %s and %s take turns, with identical grants", r[0], r[1])
 	}
 	return s.Type
 }
@@ -105,10 +124,12 @@ func (c *Config) validateServers(p *problems) {
 			c.validateRedis(p, at, name, s)
 		case ServerPostgres:
 			c.validatePostgres(p, at, name, s)
+		case ServerMariaDB:
+			c.validateMariaDB(p, at, name, s)
 		case "":
-			p.add(at, "server %s: type is required (redis or postgres)", name)
+			p.add(at, "server %s: type is required (redis, postgres or mariadb)", name)
 		default:
-			p.add(at+".type", "server %s: unknown type %q (want redis or postgres)", name, s.Type)
+			p.add(at+".type", "server %s: unknown type %q (want redis, postgres or mariadb)", name, s.Type)
 		}
 	}
 	used := map[string]string{}
@@ -131,11 +152,11 @@ func (c *Config) validateServers(p *problems) {
 			p.add(at, "secret %s: server %s already rotates %s; one secret per server", name, sec.Server, used[sec.Server])
 		}
 		used[sec.Server] = name
-		if srv != nil && srv.Type == ServerPostgres && sec.LoginEnv == "" {
-			p.add(at, "secret %s: postgres logins take turns: set login_env to the variable holding the user name", name)
+		if srv != nil && srv.Alternates() && sec.LoginEnv == "" {
+			p.add(at, "secret %s: %s logins take turns: set login_env to the variable holding the user name", name, srv.Type)
 		}
-		if srv != nil && srv.Type != ServerPostgres && sec.LoginEnv != "" {
-			p.add("secrets."+name+".login_env", "secret %s: login_env is for servers whose logins take turns (postgres)", name)
+		if srv != nil && !srv.Alternates() && sec.LoginEnv != "" {
+			p.add("secrets."+name+".login_env", "secret %s: login_env is for servers whose logins take turns (postgres, mariadb without chain)", name)
 		}
 	}
 	for _, name := range c.Names() {
@@ -148,8 +169,8 @@ func (c *Config) validateServers(p *problems) {
 }
 
 func (c *Config) validateRedis(p *problems, at, name string, s *Server) {
-	if len(s.Logins) > 0 || s.Database != "" || s.Terminate || s.DrainTimeout.Duration != 0 {
-		p.add(at, "server %s: logins, database, drain_timeout and terminate are postgres settings", name)
+	if len(s.Logins) > 0 || s.Database != "" || s.Terminate || s.DrainTimeout.Duration != 0 || s.Chain || s.Host != "" {
+		p.add(at, "server %s: logins, database, drain_timeout, terminate, chain and host are not redis settings", name)
 	}
 	if a := s.Admin; a != nil {
 		switch {
@@ -163,7 +184,33 @@ func (c *Config) validateRedis(p *problems, at, name string, s *Server) {
 	}
 }
 
+func (c *Config) validateMariaDB(p *problems, at, name string, s *Server) {
+	if s.User == "" {
+		p.add(at, "server %s: user is required: the user whose password rotates (chain), or the base name of the two login users", name)
+	}
+	switch {
+	case s.Chain && len(s.Logins) > 0:
+		p.add(at+".logins", "server %s: chain keeps one user: logins are for alternating users", name)
+	case len(s.Logins) != 0 && len(s.Logins) != 2:
+		p.add(at+".logins", "server %s: logins takes exactly two login users, used in turn", name)
+	case len(s.Logins) == 2 && s.Logins[0] == s.Logins[1]:
+		p.add(at+".logins", "server %s: the two login users must differ", name)
+	}
+	if s.Database != "" {
+		p.add(at+".database", "server %s: database is a postgres setting", name)
+	}
+	if s.Admin != nil && s.Admin.Password != "" {
+		p.add(at+".admin.password", "server %s: mariadb admin logs in over the container's local socket as admin.user (unix_socket), without a password", name)
+	}
+	if s.DrainTimeout.Duration < 0 {
+		p.add(at+".drain_timeout", "server %s: drain_timeout must not be negative", name)
+	}
+}
+
 func (c *Config) validatePostgres(p *problems, at, name string, s *Server) {
+	if s.Chain || s.Host != "" {
+		p.add(at, "server %s: chain and host are mariadb settings", name)
+	}
 	if s.User == "" {
 		p.add(at, "server %s: user is required: the owner role (NOLOGIN) the login roles act as", name)
 	}

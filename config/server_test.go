@@ -49,7 +49,7 @@ func TestServers(t *testing.T) {
 func TestServerErrors(t *testing.T) {
 	tests := []struct{ name, edit, repl, want string }{
 		{"unknown server", "    server: cache\n", "    server: cahce\n", `rekey.yaml:18: secret redis-password: no server "cahce" under servers (servers: [cache db])`},
-		{"unknown type", "    type: redis\n", "    type: memcached\n", `rekey.yaml:7: server cache: unknown type "memcached" (want redis or postgres)`},
+		{"unknown type", "    type: redis\n", "    type: memcached\n", `rekey.yaml:7: server cache: unknown type "memcached" (want redis, postgres or mariadb)`},
 		{"no service", "    service: redis\n", "", `rekey.yaml:6: server cache: service is required`},
 		{"app key on a server", "    type: token\n    env: {value: REDIS_PASSWORD}", "    type: app-key\n    env: {current: A, previous: B}", `rekey.yaml:18: secret redis-password: a server's password is a token`},
 		{"postgres without login_env", "    login_env: DB_USER\n", "", `rekey.yaml:22: secret db-password: postgres logins take turns: set login_env`},
@@ -58,7 +58,9 @@ func TestServerErrors(t *testing.T) {
 		{"redis admin without password", "    service: redis\n", "    service: redis\n    admin: {user: rekey}\n", `rekey.yaml:9: server cache: admin needs user and password`},
 		{"redis admin is a managed secret", "    service: redis\n", "    service: redis\n    admin: {user: rekey, password: db-password}\n", `admin.password db-password is a managed secret`},
 		{"two secrets on one server", "    server: db\n", "    server: cache\n", `secret redis-password: server cache already rotates db-password; one secret per server`},
-		{"postgres settings on redis", "    service: redis\n", "    service: redis\n    terminate: true\n", `server cache: logins, database, drain_timeout and terminate are postgres settings`},
+		{"postgres settings on redis", "    service: redis\n", "    service: redis\n    terminate: true\n", `server cache: logins, database, drain_timeout, terminate, chain and host are not redis settings`},
+		{"mariadb chain with logins", "    type: postgres\n", "    type: mariadb\n    chain: true\n    logins: [a, b]\n", `server db: chain keeps one user`},
+		{"mariadb chain with login_env", "    type: postgres\n", "    type: mariadb\n    chain: true\n", `secret db-password: login_env is for servers whose logins take turns`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

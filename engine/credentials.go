@@ -8,6 +8,7 @@ import (
 	"github.com/rekeyhq/rekey/config"
 	"github.com/rekeyhq/rekey/dockerio"
 	"github.com/rekeyhq/rekey/provider"
+	"github.com/rekeyhq/rekey/provider/mariadb"
 	"github.com/rekeyhq/rekey/provider/postgres"
 	"github.com/rekeyhq/rekey/provider/redis"
 	"github.com/rekeyhq/rekey/reconcile"
@@ -66,6 +67,27 @@ func driver(name string, spec *config.Server, exec provider.Exec, values func(st
 			opts = append(opts, postgres.WithDrainTimeout(spec.DrainTimeout.Duration))
 		}
 		return postgres.New(name, exec, opts...), nil
+	case config.ServerMariaDB:
+		opts := []mariadb.Option{mariadb.WithUser(spec.User), mariadb.WithTerminate(spec.Terminate)}
+		if spec.Chain {
+			opts = append(opts, mariadb.WithChain())
+		} else {
+			r := spec.LoginRoles()
+			opts = append(opts, mariadb.WithLogins(r[0], r[1]))
+		}
+		if spec.Host != "" {
+			opts = append(opts, mariadb.WithHost(spec.Host))
+		}
+		if spec.Port != 0 {
+			opts = append(opts, mariadb.WithPort(spec.Port))
+		}
+		if spec.Admin != nil && spec.Admin.User != "" {
+			opts = append(opts, mariadb.WithAdminUser(spec.Admin.User))
+		}
+		if spec.DrainTimeout.Duration > 0 {
+			opts = append(opts, mariadb.WithDrainTimeout(spec.DrainTimeout.Duration))
+		}
+		return mariadb.New(name, exec, opts...), nil
 	}
 	return nil, fmt.Errorf("server %s: no driver for type %q", name, spec.Type)
 }
