@@ -40,10 +40,12 @@ import (
 const (
 	AppImage   = "rekey-demo/app:dev"
 	RedisImage = "rekey-demo/redis:dev"
+	// PostgresImage is the PostgreSQL 15 image scripts/build-images.sh builds.
+	PostgresImage = "rekey-demo/postgres:dev"
 )
 
 // DemoImages are the images examples/demo/stack needs.
-var DemoImages = []string{AppImage, RedisImage}
+var DemoImages = []string{AppImage, RedisImage, PostgresImage}
 
 const (
 	commandTimeout = 3 * time.Minute // any single docker/compose command

@@ -47,7 +47,7 @@ func TestDemoStack(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 	}
 	logs := s.Logs(t)
-	for _, secret := range []string{env["SESSION_SECRET"], token, env["REDIS_PASSWORD"]} {
+	for _, secret := range []string{env["SESSION_SECRET"], token, env["REDIS_PASSWORD"], env["DB_PASSWORD"], env["POSTGRES_PASSWORD"]} {
 		if strings.Contains(logs, secret) {
 			t.Errorf("a secret value appears in the logs")
 		}
