@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"sync/atomic"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -25,18 +24,17 @@ type hits struct {
 var errDBAuth = errors.New("postgres auth failed")
 
 func newHits(ctx context.Context, addr, user, password, database string) (*hits, error) {
-	cfg, err := pgxpool.ParseConfig("")
-	if err != nil {
-		return nil, err
-	}
-	cc := cfg.ConnConfig
 	host, port, err := splitHostPort(addr)
 	if err != nil {
 		return nil, err
 	}
-	cc.Host, cc.Port, cc.User, cc.Password, cc.Database = host, port, user, password, database
-	cc.ConnectTimeout = 2 * time.Second
-	cc.RuntimeParams["application_name"] = "demoapp"
+	// The demo network is private: no TLS. The password is set after parsing, never in the string.
+	cfg, err := pgxpool.ParseConfig(fmt.Sprintf("host=%s port=%d dbname=%s sslmode=disable application_name=demoapp connect_timeout=2", host, port, database))
+	if err != nil {
+		return nil, err
+	}
+	cc := cfg.ConnConfig
+	cc.User, cc.Password = user, password
 	cfg.MaxConns, cfg.MinConns = 4, 2
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
