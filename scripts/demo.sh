@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# The rekey demo: bring up the bundled example stack (a web app, a worker and Redis), commit a new
-# session key to its desired-state repository, and let rekey rotate it: stage the new key with the old
-# one as fallback, roll app then worker with health gates and checks, drop the old key, verify.
+# The rekey demo: bring up the bundled example stack (a web app, a worker, PostgreSQL and Redis), commit
+# a new session key to its desired-state repository, and let rekey rotate it: stage the new key with the
+# old one as fallback, roll app then worker with health gates and checks, drop the old key, verify. Then
+# rotate the database and Redis passwords: each server accepts the old and the new one while the app
+# moves over, and the old one is revoked once the app verified the new one.
 #
 #   scripts/demo.sh            run the demo and tear the stack down at the end
 #   KEEP=1 scripts/demo.sh     leave the stack and the work directory for a look around
@@ -83,6 +85,15 @@ before=$(ids)
 docker compose -p "$project" --project-directory "$work/stack" up -d --wait 2>&1 | tail -n 3
 after=$(ids)
 if [[ "$before" == "$after" ]]; then echo "  same containers before and after: nothing recreated"; else echo "  containers changed!"; exit 1; fi
+
+step "Database and Redis passwords: the servers accept old and new while the app moves over"
+echo "  app runs as: $(docker compose -p "$project" --project-directory "$work/stack" exec -T app /demoapp probe http://127.0.0.1:8080/fingerprint | grep -o '"db_user":"[a-z_]*"')"
+run "$rekey" values set --repo "$work/repo" --age-key-file "$key" --generate 32 db-password
+run "$rekey" values set --repo "$work/repo" --age-key-file "$key" --generate 32 redis-password
+git_ commit -q -am "Rotate the database and Redis passwords"
+run "$rekey" apply "${flags[@]}"
+echo "  app runs as: $(docker compose -p "$project" --project-directory "$work/stack" exec -T app /demoapp probe http://127.0.0.1:8080/fingerprint | grep -o '"db_user":"[a-z_]*"')"
+echo "  failed logins PostgreSQL logged: $(docker compose -p "$project" --project-directory "$work/stack" logs db | grep -c 'password authentication failed' || true)"
 
 step "rekey status"
 run "$rekey" status "${flags[@]}"
