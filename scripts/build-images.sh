@@ -4,10 +4,11 @@
 #   rekey-demo/redis:dev     Redis 7 from Debian bookworm: mmdebstrap | docker import
 #   rekey-demo/postgres:dev  PostgreSQL 15 from Debian bookworm, the same way
 #   rekey-demo/mariadb:dev   MariaDB 10.11 from Debian bookworm, the same way
+#   rekey-demo/smtp:dev      an SMTP relay with AUTH (aiosmtpd) from Debian bookworm, the same way
 # An image is skipped when it exists and its rekey.source label matches what it
 # would be built from now; --force rebuilds regardless.
 #
-# usage: scripts/build-images.sh [--force] [app] [redis] [postgres] [mariadb]   (default: all)
+# usage: scripts/build-images.sh [--force] [app] [redis] [postgres] [mariadb] [smtp]   (default: all)
 # Environment: DEBIAN_MIRROR, DEBIAN_SECURITY_MIRROR (default deb.debian.org).
 set -euo pipefail
 
@@ -18,6 +19,7 @@ APP_IMAGE=rekey-demo/app:dev
 REDIS_IMAGE=rekey-demo/redis:dev
 POSTGRES_IMAGE=rekey-demo/postgres:dev
 MARIADB_IMAGE=rekey-demo/mariadb:dev
+SMTP_IMAGE=rekey-demo/smtp:dev
 DEBIAN_MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 DEBIAN_SECURITY_MIRROR=${DEBIAN_SECURITY_MIRROR:-http://deb.debian.org/debian-security}
 
@@ -29,15 +31,15 @@ targets=()
 for arg in "$@"; do
 	case $arg in
 	--force | -f) force=1 ;;
-	app | redis | postgres | mariadb) targets+=("$arg") ;;
+	app | redis | postgres | mariadb | smtp) targets+=("$arg") ;;
 	-h | --help)
 		sed -n '2,12p' "$0"
 		exit 0
 		;;
-	*) die "unknown argument: $arg (usage: $0 [--force] [app] [redis] [postgres] [mariadb])" ;;
+	*) die "unknown argument: $arg (usage: $0 [--force] [app] [redis] [postgres] [mariadb] [smtp])" ;;
 	esac
 done
-[ ${#targets[@]} -gt 0 ] || targets=(app redis postgres mariadb)
+[ ${#targets[@]} -gt 0 ] || targets=(app redis postgres mariadb smtp)
 
 docker info >/dev/null 2>&1 || die "docker is not reachable; run scripts/setup.sh first"
 
@@ -213,6 +215,32 @@ build_mariadb() {
 	)
 	debian_image "$MARIADB_IMAGE" "$dir" "v1 bookworm essential mariadb-server-core mariadb-client-core merged-usr" \
 		mariadb-server-core,mariadb-client-core 'mariadbd --version'
+}
+
+build_smtp() {
+	local dir=examples/demo/images/smtp
+	mm_args=(
+		# python3-aiosmtpd depends on its Sphinx docs' JavaScript and fonts;
+		# the server needs neither, nor the package's own tests (removed
+		# after install: py3compile fails on path-excluded modules).
+		--dpkgopt='path-exclude=/usr/share/javascript/*'
+		--dpkgopt='path-exclude=/usr/share/fonts/*'
+		--dpkgopt='path-exclude=/usr/share/fonts-font-awesome/*'
+		--dpkgopt='path-exclude=/usr/share/sphinx_rtd_theme/*'
+		--customize-hook='rm -rf "$1"/usr/lib/python3/dist-packages/aiosmtpd/tests "$1"/usr/lib/python3/dist-packages/aiosmtpd/qa'
+		--customize-hook='mkdir -p "$1/etc/smtp/tls"'
+		--customize-hook="upload $dir/server.py /usr/local/bin/smtp-relay"
+		--customize-hook="upload $dir/healthcheck.py /usr/local/bin/smtp-healthcheck"
+		--customize-hook='chmod 0755 "$1/usr/local/bin/smtp-relay" "$1/usr/local/bin/smtp-healthcheck"'
+	)
+	import_changes=(
+		'EXPOSE 587 465'
+		# -u: unbuffered, each AUTH line reaches docker logs at once.
+		'ENTRYPOINT ["python3", "-u", "/usr/local/bin/smtp-relay"]'
+		'HEALTHCHECK --interval=1s --timeout=3s --start-period=30s --retries=5 CMD ["python3", "/usr/local/bin/smtp-healthcheck"]'
+	)
+	debian_image "$SMTP_IMAGE" "$dir" "v1 bookworm essential python3-aiosmtpd merged-usr nodocs" python3-aiosmtpd \
+		'python3 -c "import aiosmtpd; print(\"aiosmtpd\", aiosmtpd.__version__)"'
 }
 
 total=$SECONDS
