@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"path/filepath"
 	"sort"
 	"time"
 )
@@ -9,8 +10,8 @@ import (
 // Server is a credential server whose logins some secrets are the passwords of. rekey reaches it by
 // running its own client inside the server's compose service container, over the local socket.
 type Server struct {
-	Type    string `yaml:"type"`    // redis, postgres or mariadb
-	Service string `yaml:"service"` // the compose service running the server
+	Type    string `yaml:"type"`    // redis, postgres, mariadb or smtp
+	Service string `yaml:"service"` // the compose service running the server (not for smtp)
 	// User is the login whose password rotates. redis: the ACL user ("default", the user behind
 	// requirepass, when empty). postgres: the owner role (NOLOGIN) the two login roles act as. mariadb:
 	// the user (chain) or the base name of the two login users (USER_a, USER_b).
@@ -35,6 +36,13 @@ type Server struct {
 	// default 60s). Terminate ends the stragglers when it is over instead of failing the finalize.
 	DrainTimeout Duration `yaml:"drain_timeout"`
 	Terminate    bool     `yaml:"terminate"`
+	// smtp: a relay rekey cannot create or revoke keys on (external credentials). Addr is host:port as
+	// rekey reaches it; TLS is starttls (default), tls or none (loopback only); CAFile and ServerName
+	// say how its certificate is checked.
+	Addr       string `yaml:"addr"`
+	TLS        string `yaml:"tls"`
+	CAFile     string `yaml:"ca_file"`
+	ServerName string `yaml:"server_name"`
 }
 
 // Admin is how rekey logs in to change passwords.
@@ -48,6 +56,7 @@ const (
 	ServerRedis    = "redis"
 	ServerPostgres = "postgres"
 	ServerMariaDB  = "mariadb"
+	ServerSMTP     = "smtp"
 )
 
 // DefaultDrainTimeout is how long a finalize waits for sessions of the old login.
@@ -98,6 +107,8 @@ func (s *Server) Mechanism() string {
 		}
 		r := s.LoginRoles()
 		return fmt.Sprintf("MariaDB users %s and %s take turns, with identical grants", r[0], r[1])
+	case ServerSMTP:
+		return fmt.Sprintf("SMTP relay %s: you create the new key at the provider, rekey checks it logs in as %s, and follows the old one until you revoke it", s.Addr, s.User)
 	}
 	return s.Type
 }
@@ -113,8 +124,11 @@ func (c *Config) validateServers(p *problems) {
 		if !secretName.MatchString(name) {
 			p.add(at, "server %s: names use lowercase letters, digits, '-', '_' and '.'", name)
 		}
-		if s.Service == "" {
+		if s.Service == "" && s.Type != ServerSMTP {
 			p.add(at, "server %s: service is required: the compose service running it (rekey runs its client there)", name)
+		}
+		if s.Type != ServerSMTP && (s.Addr != "" || s.TLS != "" || s.CAFile != "" || s.ServerName != "") {
+			p.add(at, "server %s: addr, tls, ca_file and server_name are smtp settings", name)
 		}
 		if s.Port < 0 || s.Port > 65535 {
 			p.add(at+".port", "server %s: port %d is out of range", name, s.Port)
@@ -126,10 +140,12 @@ func (c *Config) validateServers(p *problems) {
 			c.validatePostgres(p, at, name, s)
 		case ServerMariaDB:
 			c.validateMariaDB(p, at, name, s)
+		case ServerSMTP:
+			c.validateSMTP(p, at, name, s)
 		case "":
-			p.add(at, "server %s: type is required (redis, postgres or mariadb)", name)
+			p.add(at, "server %s: type is required (redis, postgres, mariadb or smtp)", name)
 		default:
-			p.add(at+".type", "server %s: unknown type %q (want redis, postgres or mariadb)", name, s.Type)
+			p.add(at+".type", "server %s: unknown type %q (want redis, postgres, mariadb or smtp)", name, s.Type)
 		}
 	}
 	used := map[string]string{}
@@ -181,6 +197,24 @@ func (c *Config) validateRedis(p *problems, at, name string, s *Server) {
 		case c.Secrets[a.Password] != nil:
 			p.add(at+".admin.password", "server %s: admin.password %s is a managed secret; keep the admin password in its own entry of the values file", name, a.Password)
 		}
+	}
+}
+
+func (c *Config) validateSMTP(p *problems, at, name string, s *Server) {
+	if s.Addr == "" || s.User == "" {
+		p.add(at, "server %s: an smtp relay needs addr (host:port as rekey reaches it) and user", name)
+	}
+	switch s.TLS {
+	case "", "starttls", "tls", "none":
+	default:
+		p.add(at+".tls", "server %s: unknown tls %q (want starttls, tls or none)", name, s.TLS)
+	}
+	if s.CAFile != "" && !filepath.IsAbs(s.CAFile) {
+		p.add(at+".ca_file", "server %s: ca_file must be an absolute path, got %q", name, s.CAFile)
+	}
+	if s.Service != "" || len(s.Logins) > 0 || s.Database != "" || s.Chain || s.Host != "" || s.Admin != nil || s.Port != 0 ||
+		s.Terminate || s.DrainTimeout.Duration != 0 {
+		p.add(at, "server %s: an smtp relay takes addr, user, tls, ca_file and server_name only", name)
 	}
 }
 

@@ -49,7 +49,10 @@ func TestServers(t *testing.T) {
 func TestServerErrors(t *testing.T) {
 	tests := []struct{ name, edit, repl, want string }{
 		{"unknown server", "    server: cache\n", "    server: cahce\n", `rekey.yaml:18: secret redis-password: no server "cahce" under servers (servers: [cache db])`},
-		{"unknown type", "    type: redis\n", "    type: memcached\n", `rekey.yaml:7: server cache: unknown type "memcached" (want redis, postgres or mariadb)`},
+		{"unknown type", "    type: redis\n", "    type: memcached\n", `rekey.yaml:7: server cache: unknown type "memcached" (want redis, postgres, mariadb or smtp)`},
+		{"smtp without addr", "    type: redis\n    service: redis\n", "    type: smtp\n    user: app\n", `server cache: an smtp relay needs addr`},
+		{"smtp with a service", "    type: redis\n", "    type: smtp\n    addr: 127.0.0.1:587\n    user: app\n", `server cache: an smtp relay takes addr, user, tls, ca_file and server_name only`},
+		{"smtp bad tls", "    type: redis\n    service: redis\n", "    type: smtp\n    addr: 127.0.0.1:587\n    user: app\n    tls: yes-please\n", `server cache: unknown tls "yes-please"`},
 		{"no service", "    service: redis\n", "", `rekey.yaml:6: server cache: service is required`},
 		{"app key on a server", "    type: token\n    env: {value: REDIS_PASSWORD}", "    type: app-key\n    env: {current: A, previous: B}", `rekey.yaml:18: secret redis-password: a server's password is a token`},
 		{"postgres without login_env", "    login_env: DB_USER\n", "", `rekey.yaml:22: secret db-password: postgres logins take turns: set login_env`},

@@ -71,19 +71,12 @@ func newRig(t *testing.T, keepPrevious string) *rig {
 	testenv.RequireImages(t)
 	st := testenv.NewStack(t, testenv.DemoStackDir(t))
 	st.Up(t)
-	id, err := age.GenerateX25519Identity()
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := &rig{t: t, stack: st, repo: t.TempDir(), stateDir: filepath.Join(t.TempDir(), "state"), id: id}
-	r.keyFile = filepath.Join(t.TempDir(), "keys.txt")
-	writeFile(t, r.keyFile, "# test-only key\n"+id.String()+"\n")
 	env := st.DotEnv(t)
-	r.values = map[string]string{
+	values := map[string]string{
 		"session-key":   env["SESSION_SECRET"],
 		"webhook-token": st.ReadFile(t, "secrets/webhook_token.txt"),
 	}
-	r.config = fmt.Sprintf(`version: 1
+	config := fmt.Sprintf(`version: 1
 compose: {project_dir: %s, project_name: %s}
 values: secrets.sops.yaml
 health_timeout: 30s
@@ -91,6 +84,20 @@ verify:
   - http: {url: "http://127.0.0.1:%d/healthz", status: 200}
   - logs: {deny: ["invalid signature", "too short"]}
 `, st.Dir, st.Name, st.AppPort) + fmt.Sprintf(demoSecrets, keepPrevious)
+	return newRigFor(t, st, config, values)
+}
+
+// newRigFor gives a running stack a desired-state repository with config and values, committed.
+func newRigFor(t *testing.T, st *testenv.Stack, config string, values map[string]string) *rig {
+	t.Helper()
+	id, err := age.GenerateX25519Identity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &rig{t: t, stack: st, repo: t.TempDir(), stateDir: filepath.Join(t.TempDir(), "state"), id: id,
+		values: values, config: config}
+	r.keyFile = filepath.Join(t.TempDir(), "keys.txt")
+	writeFile(t, r.keyFile, "# test-only key\n"+id.String()+"\n")
 	writeFile(t, filepath.Join(r.repo, "rekey.yaml"), r.config)
 	writeFile(t, filepath.Join(r.repo, ".sops.yaml"),
 		"creation_rules:\n  - path_regex: secrets\\.sops\\.yaml$\n    age: "+id.Recipient().String()+"\n")

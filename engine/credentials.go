@@ -11,6 +11,7 @@ import (
 	"github.com/rekeyhq/rekey/provider/mariadb"
 	"github.com/rekeyhq/rekey/provider/postgres"
 	"github.com/rekeyhq/rekey/provider/redis"
+	"github.com/rekeyhq/rekey/provider/smtp"
 	"github.com/rekeyhq/rekey/reconcile"
 )
 
@@ -88,6 +89,18 @@ func driver(name string, spec *config.Server, exec provider.Exec, values func(st
 			opts = append(opts, mariadb.WithDrainTimeout(spec.DrainTimeout.Duration))
 		}
 		return mariadb.New(name, exec, opts...), nil
+	case config.ServerSMTP:
+		opts := []smtp.Option{smtp.WithAddr(spec.Addr), smtp.WithUser(spec.User)}
+		if spec.TLS != "" {
+			opts = append(opts, smtp.WithTLS(smtp.TLSMode(spec.TLS)))
+		}
+		if spec.CAFile != "" {
+			opts = append(opts, smtp.WithCAFile(spec.CAFile))
+		}
+		if spec.ServerName != "" {
+			opts = append(opts, smtp.WithServerName(spec.ServerName))
+		}
+		return smtp.New(name, opts...), nil
 	}
 	return nil, fmt.Errorf("server %s: no driver for type %q", name, spec.Type)
 }

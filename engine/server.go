@@ -31,7 +31,7 @@ func (b *secretBuilder) addServer() error {
 		return nil
 	}
 	spec := b.in.Config.Servers[name]
-	if !b.in.Project.HasService(spec.Service) {
+	if spec.Service != "" && !b.in.Project.HasService(spec.Service) {
 		return configError(b.in.Config, "servers."+name+".service", "server %s: unknown service %q in compose project %s (services: %v)",
 			name, spec.Service, b.in.Project.Name(), b.in.Project.Services())
 	}

@@ -114,6 +114,10 @@ type historyTxn struct {
 	Outcome       reconcile.Outcome `json:"outcome,omitempty"`
 	Reason        string            `json:"reason,omitempty"`
 	OpenPhase     string            `json:"open_phase,omitempty"` // the phase of an unfinished transaction
+	// PendingSince: the old value had to be revoked by hand at the provider; RevokedSeen: when rekey saw
+	// it stop logging in.
+	PendingSince time.Time `json:"pending_revocation_since,omitzero"`
+	RevokedSeen  time.Time `json:"revocation_seen,omitzero"`
 }
 
 // historyRoll is one consumer rolled by a transaction.
@@ -474,7 +478,14 @@ func groupTxns(recs []reconcile.Record) []historyTxn {
 	var out []historyTxn
 	index := map[string]int{}
 	during := map[string]string{}
+	pendingOf := map[string]int{} // old value fingerprint → the transaction that left it pending
 	for _, r := range recs {
+		if r.Type == reconcile.RecordRevokedSeen { // written by a later probe, outside any transaction
+			if i, ok := pendingOf[r.Secret+"/"+r.FromFP]; ok {
+				out[i].RevokedSeen = r.Time
+			}
+			continue
+		}
 		i, ok := index[r.Txn]
 		if !ok {
 			i = len(out)
@@ -519,6 +530,9 @@ func groupTxns(recs []reconcile.Record) []historyTxn {
 			during[r.Txn] = rollRollback
 		case reconcile.RecordEnd:
 			t.Ended, t.Outcome, t.Reason, t.OpenPhase = r.Time, r.Outcome, r.Reason, ""
+		case reconcile.RecordPending:
+			t.PendingSince = r.Time
+			pendingOf[r.Secret+"/"+r.FromFP] = i
 		}
 	}
 	return out
@@ -663,6 +677,12 @@ func printTxn(w io.Writer, commit string, t historyTxn) {
 	}
 	if !t.Finalizing.IsZero() {
 		events = append(events, event{t.Finalizing, "finalize: dropping the old value"})
+	}
+	if !t.PendingSince.IsZero() {
+		events = append(events, event{t.PendingSince, "pending revocation: the old value must be revoked at the provider"})
+	}
+	if !t.RevokedSeen.IsZero() {
+		events = append(events, event{t.RevokedSeen, "revocation seen: the old value no longer logs in"})
 	}
 	sort.SliceStable(events, func(i, j int) bool { return events[i].at.Before(events[j].at) })
 	for _, ev := range events {

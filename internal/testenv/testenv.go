@@ -280,6 +280,24 @@ func (s *Stack) Fingerprint(tb testing.TB, service string) map[string]string {
 	return fps
 }
 
+// SetEnv sets key=value in the stack's .env (before Up: ports, paths), keeping the other lines.
+func (s *Stack) SetEnv(tb testing.TB, key, value string) {
+	tb.Helper()
+	if err := setEnvVar(filepath.Join(s.Dir, ".env"), key, value); err != nil {
+		tb.Fatalf("failed to set %s in .env: %v", key, err)
+	}
+}
+
+// FreePort returns a loopback port that was free a moment ago.
+func FreePort(tb testing.TB) int {
+	tb.Helper()
+	p, err := freePort()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return p
+}
+
 // DotEnv returns the KEY=VALUE pairs of the stack's .env (comments and blank
 // lines skipped, one level of matching quotes removed). It is a plain reader
 // for assertions, not a full dotenv parser.
