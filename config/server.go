@@ -10,8 +10,8 @@ import (
 // Server is a credential server whose logins some secrets are the passwords of. rekey reaches it by
 // running its own client inside the server's compose service container, over the local socket.
 type Server struct {
-	Type    string `yaml:"type"`    // redis, postgres, mariadb or smtp
-	Service string `yaml:"service"` // the compose service running the server (not for smtp)
+	Type    string `yaml:"type"`    // redis, postgres, mariadb, smtp or exec
+	Service string `yaml:"service"` // the compose service running the server (not for smtp; optional for exec)
 	// User is the login whose password rotates. redis: the ACL user ("default", the user behind
 	// requirepass, when empty). postgres: the owner role (NOLOGIN) the two login roles act as. mariadb:
 	// the user (chain) or the base name of the two login users (USER_a, USER_b).
@@ -43,6 +43,20 @@ type Server struct {
 	TLS        string `yaml:"tls"`
 	CAFile     string `yaml:"ca_file"`
 	ServerName string `yaml:"server_name"`
+	// Commands (exec) are declared commands, run in Service's container or, without a service, on the
+	// host. Values reach them on stdin, one per line (docs/providers.md#generic-commands-type-exec).
+	Commands *Commands `yaml:"commands"`
+}
+
+// Commands are an exec server's commands, each an argv.
+type Commands struct {
+	Check   []string `yaml:"check"`
+	Stage   []string `yaml:"stage"`
+	Verify  []string `yaml:"verify"`
+	Drain   []string `yaml:"drain"`
+	Revoke  []string `yaml:"revoke"`
+	Unstage []string `yaml:"unstage"`
+	Probe   []string `yaml:"probe"`
 }
 
 // Admin is how rekey logs in to change passwords.
@@ -57,6 +71,7 @@ const (
 	ServerPostgres = "postgres"
 	ServerMariaDB  = "mariadb"
 	ServerSMTP     = "smtp"
+	ServerExec     = "exec"
 )
 
 // DefaultDrainTimeout is how long a finalize waits for sessions of the old login.
@@ -107,6 +122,11 @@ func (s *Server) Mechanism() string {
 		}
 		r := s.LoginRoles()
 		return fmt.Sprintf("MariaDB users %s and %s take turns, with identical grants", r[0], r[1])
+	case ServerExec:
+		if s.Commands != nil && len(s.Commands.Revoke) == 0 {
+			return "declared commands; you revoke the old value by hand, rekey probes it until it stops working"
+		}
+		return "declared commands stage the new value next to the old one and revoke the old one"
 	case ServerSMTP:
 		return fmt.Sprintf("SMTP relay %s: you create the new key at the provider, rekey checks it logs in as %s, and follows the old one until you revoke it", s.Addr, s.User)
 	}
@@ -124,11 +144,14 @@ func (c *Config) validateServers(p *problems) {
 		if !secretName.MatchString(name) {
 			p.add(at, "server %s: names use lowercase letters, digits, '-', '_' and '.'", name)
 		}
-		if s.Service == "" && s.Type != ServerSMTP {
+		if s.Service == "" && s.Type != ServerSMTP && s.Type != ServerExec {
 			p.add(at, "server %s: service is required: the compose service running it (rekey runs its client there)", name)
 		}
 		if s.Type != ServerSMTP && (s.Addr != "" || s.TLS != "" || s.CAFile != "" || s.ServerName != "") {
 			p.add(at, "server %s: addr, tls, ca_file and server_name are smtp settings", name)
+		}
+		if s.Type != ServerExec && s.Commands != nil {
+			p.add(at+".commands", "server %s: commands are for servers of type exec", name)
 		}
 		if s.Port < 0 || s.Port > 65535 {
 			p.add(at+".port", "server %s: port %d is out of range", name, s.Port)
@@ -142,10 +165,12 @@ func (c *Config) validateServers(p *problems) {
 			c.validateMariaDB(p, at, name, s)
 		case ServerSMTP:
 			c.validateSMTP(p, at, name, s)
+		case ServerExec:
+			validateExec(p, at, name, s)
 		case "":
-			p.add(at, "server %s: type is required (redis, postgres, mariadb or smtp)", name)
+			p.add(at, "server %s: type is required (redis, postgres, mariadb, smtp or exec)", name)
 		default:
-			p.add(at+".type", "server %s: unknown type %q (want redis, postgres, mariadb or smtp)", name, s.Type)
+			p.add(at+".type", "server %s: unknown type %q (want redis, postgres, mariadb, smtp or exec)", name, s.Type)
 		}
 	}
 	used := map[string]string{}
@@ -197,6 +222,20 @@ func (c *Config) validateRedis(p *problems, at, name string, s *Server) {
 		case c.Secrets[a.Password] != nil:
 			p.add(at+".admin.password", "server %s: admin.password %s is a managed secret; keep the admin password in its own entry of the values file", name, a.Password)
 		}
+	}
+}
+
+func validateExec(p *problems, at, name string, s *Server) {
+	cs := s.Commands
+	switch {
+	case cs == nil || len(cs.Verify) == 0:
+		p.add(at, "server %s: an exec server needs commands.verify (exit 0 when the value on stdin logs in)", name)
+	case len(cs.Revoke) == 0 && len(cs.Probe) == 0:
+		p.add(at+".commands", "server %s: without commands.revoke the old value is revoked by hand: commands.probe must tell rekey when it stops working (exit 1)", name)
+	}
+	if s.User != "" || len(s.Logins) > 0 || s.Database != "" || s.Chain || s.Host != "" || s.Admin != nil || s.Port != 0 ||
+		s.Terminate || s.DrainTimeout.Duration != 0 {
+		p.add(at, "server %s: an exec server takes service and commands only", name)
 	}
 }
 

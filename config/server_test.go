@@ -49,7 +49,10 @@ func TestServers(t *testing.T) {
 func TestServerErrors(t *testing.T) {
 	tests := []struct{ name, edit, repl, want string }{
 		{"unknown server", "    server: cache\n", "    server: cahce\n", `rekey.yaml:18: secret redis-password: no server "cahce" under servers (servers: [cache db])`},
-		{"unknown type", "    type: redis\n", "    type: memcached\n", `rekey.yaml:7: server cache: unknown type "memcached" (want redis, postgres, mariadb or smtp)`},
+		{"unknown type", "    type: redis\n", "    type: memcached\n", `rekey.yaml:7: server cache: unknown type "memcached" (want redis, postgres, mariadb, smtp or exec)`},
+		{"exec without verify", "    type: redis\n", "    type: exec\n    commands: {revoke: [x]}\n", `server cache: an exec server needs commands.verify`},
+		{"exec without revoke or probe", "    type: redis\n", "    type: exec\n    commands: {verify: [x]}\n", `without commands.revoke the old value is revoked by hand`},
+		{"commands on redis", "    service: redis\n", "    service: redis\n    commands: {verify: [x]}\n", `server cache: commands are for servers of type exec`},
 		{"smtp without addr", "    type: redis\n    service: redis\n", "    type: smtp\n    user: app\n", `server cache: an smtp relay needs addr`},
 		{"smtp with a service", "    type: redis\n", "    type: smtp\n    addr: 127.0.0.1:587\n    user: app\n", `server cache: an smtp relay takes addr, user, tls, ca_file and server_name only`},
 		{"smtp bad tls", "    type: redis\n    service: redis\n", "    type: smtp\n    addr: 127.0.0.1:587\n    user: app\n    tls: yes-please\n", `server cache: unknown tls "yes-please"`},

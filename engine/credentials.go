@@ -8,6 +8,7 @@ import (
 	"github.com/rekeyhq/rekey/config"
 	"github.com/rekeyhq/rekey/dockerio"
 	"github.com/rekeyhq/rekey/provider"
+	"github.com/rekeyhq/rekey/provider/command"
 	"github.com/rekeyhq/rekey/provider/mariadb"
 	"github.com/rekeyhq/rekey/provider/postgres"
 	"github.com/rekeyhq/rekey/provider/redis"
@@ -21,13 +22,14 @@ type Credentials struct {
 	drivers map[string]provider.Provider
 }
 
-// NewCredentials builds a driver for every server in the config. values holds the admin passwords.
-func NewCredentials(cfg *config.Config, values func(string) (string, bool), eng *dockerio.Engine, project string) (*Credentials, error) {
+// NewCredentials builds a driver for every server in the config. values holds the admin passwords;
+// hostEnv is the whole environment of host commands (exec servers without a service).
+func NewCredentials(cfg *config.Config, values func(string) (string, bool), eng *dockerio.Engine, project string, hostEnv []string) (*Credentials, error) {
 	c := &Credentials{drivers: map[string]provider.Provider{}}
 	for _, name := range cfg.ServerNames() {
 		spec := cfg.Servers[name]
 		exec := provider.Service{Engine: eng, Project: project, Name: spec.Service}
-		d, err := driver(name, spec, exec, values)
+		d, err := driver(name, spec, exec, values, hostEnv)
 		if err != nil {
 			return nil, err
 		}
@@ -36,7 +38,7 @@ func NewCredentials(cfg *config.Config, values func(string) (string, bool), eng 
 	return c, nil
 }
 
-func driver(name string, spec *config.Server, exec provider.Exec, values func(string) (string, bool)) (provider.Provider, error) {
+func driver(name string, spec *config.Server, exec provider.Exec, values func(string) (string, bool), hostEnv []string) (provider.Provider, error) {
 	switch spec.Type {
 	case config.ServerRedis:
 		opts := []redis.Option{redis.WithUser(spec.RotatedUser())}
@@ -89,6 +91,14 @@ func driver(name string, spec *config.Server, exec provider.Exec, values func(st
 			opts = append(opts, mariadb.WithDrainTimeout(spec.DrainTimeout.Duration))
 		}
 		return mariadb.New(name, exec, opts...), nil
+	case config.ServerExec:
+		var run provider.Exec = provider.Host{Env: hostEnv}
+		if spec.Service != "" {
+			run = exec
+		}
+		c := spec.Commands
+		return command.New(name, run, command.Commands{Check: c.Check, Stage: c.Stage, Verify: c.Verify,
+			Drain: c.Drain, Revoke: c.Revoke, Unstage: c.Unstage, Probe: c.Probe})
 	case config.ServerSMTP:
 		opts := []smtp.Option{smtp.WithAddr(spec.Addr), smtp.WithUser(spec.User)}
 		if spec.TLS != "" {

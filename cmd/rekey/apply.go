@@ -142,7 +142,7 @@ func (s *session) executor(eng *dockerio.Engine, j *journal.Journal, stderr io.W
 		Roller: stack, Health: stack, Verifier: checks, Journal: j,
 		Now: time.Now, NewID: newTxnID, Redact: s.redact.String,
 	}
-	creds, err := engine.NewCredentials(s.cfg, s.value, eng, s.project.Name())
+	creds, err := engine.NewCredentials(s.cfg, s.value, eng, s.project.Name(), hostEnv(s.e.getenv))
 	if err != nil {
 		return nil, err
 	}
