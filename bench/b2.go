@@ -18,16 +18,19 @@ import (
 	"time"
 )
 
-// B2, interruption under load: the demo's Redis password changed three ways, each on a fresh demo stack,
-// while a load generator drives the app, every request of which increments a counter in Redis (a pool of
-// long-lived connections, and a fresh connection every fifth call):
-//   - rekey: commit the new value and run rekey apply (dual window: Redis accepts both passwords until the
-//     app verified the new one; Redis itself is recreated last, on its new environment);
-//   - naive: the hard swap by hand: CONFIG SET requirepass on the live server, edit .env, compose up -d;
-//   - restart: no secret change, the same services recreated in the same order (app, then redis): the
-//     floor any rotation that recreates them pays.
-// Counted: failed requests, the failures the app reports as rejected logins, and the failed logins
-// Redis itself records (ACL LOG, polled by an observer user, summed over the server processes).
+// B2, interruption under load: the demo's Redis password, then its PostgreSQL password, changed three ways,
+// each on a fresh demo stack, while a load generator drives the app, every request of which increments a
+// counter in Redis and one in PostgreSQL (pools of long-lived connections, and a fresh connection every
+// fifth call):
+//   - rekey: commit the new value and run rekey apply (dual window: the server accepts both passwords until
+//     the app verified the new one; Redis itself is recreated last, on its new environment);
+//   - naive: the hard swap by hand: change the password on the live server (CONFIG SET requirepass,
+//     ALTER ROLE), edit .env, compose up -d;
+//   - restart: no secret change, the same services recreated in the same order (redis: app then redis;
+//     postgres: app): the floor any rotation that recreates them pays.
+// Counted: failed requests, the failures the app reports as rejected logins, and the failed logins the
+// server itself records (Redis: ACL LOG, polled by an observer user, summed over the server processes;
+// PostgreSQL: "password authentication failed" in its log).
 
 const b2Load = 4 // concurrent clients
 
@@ -37,21 +40,34 @@ type b2Result struct {
 }
 
 func runB2(root, bin string, runs int) error {
+	for _, server := range []string{"redis", "postgres"} {
+		if err := runB2For(root, bin, runs, server); err != nil {
+			return fmt.Errorf("%s: %w", server, err)
+		}
+	}
+	return nil
+}
+
+func runB2For(root, bin string, runs int, server string) error {
 	scenarios := []string{"rekey", "naive", "restart"}
 	results := map[string][]b2Result{}
 	for i := 0; i < runs; i++ {
 		for _, sc := range alternate(i, scenarios) {
-			r, err := measureB2(root, bin, sc)
+			measure := measureB2
+			if server == "postgres" {
+				measure = measureB2Postgres
+			}
+			r, err := measure(root, bin, sc)
 			if err != nil {
 				return fmt.Errorf("%s: %w", sc, err)
 			}
-			fmt.Printf("run %d  %-8s %6d requests  %4d failed  %4d auth failures (clients)  %4d auth failures (redis)  change took %s\n",
-				i+1, sc, r.requests, r.failed, r.authFailedClient, r.authFailedServer, r.took.Round(10*time.Millisecond))
+			fmt.Printf("run %d  %-8s %-8s %6d requests  %4d failed  %4d auth failures (clients)  %4d auth failures (%s)  change took %s\n",
+				i+1, server, sc, r.requests, r.failed, r.authFailedClient, r.authFailedServer, server, r.took.Round(10*time.Millisecond))
 			results[sc] = append(results[sc], r)
 		}
 	}
 	fmt.Println()
-	fmt.Printf("B2 interruption under load (%d clients, Redis password change)\n", b2Load)
+	fmt.Printf("B2 interruption under load (%d clients, %s password change)\n", b2Load, server)
 	for _, sc := range scenarios {
 		var failed, authC, authS []int64
 		var took []time.Duration
@@ -62,8 +78,8 @@ func runB2(root, bin string, runs int) error {
 		fm, fl, fh := summary(failed)
 		am, al, ah := summary(authS)
 		cm, cl, ch := summary(authC)
-		fmt.Printf("  %-8s failed requests median %d (min %d, max %d); auth failures redis median %d (%d–%d), clients median %d (%d–%d); change took median %s\n",
-			sc, fm, fl, fh, am, al, ah, cm, cl, ch, round(median(took)))
+		fmt.Printf("  %-8s failed requests median %d (min %d, max %d); auth failures %s median %d (%d–%d), clients median %d (%d–%d); change took median %s\n",
+			sc, fm, fl, fh, server, am, al, ah, cm, cl, ch, round(median(took)))
 	}
 	return nil
 }
@@ -123,14 +139,98 @@ func measureB2(root, bin, scenario string) (b2Result, error) {
 	return r, nil
 }
 
+// measureB2Postgres is measureB2 for the app's PostgreSQL password (login roles shop_a and shop_b).
+func measureB2Postgres(root, bin, scenario string) (b2Result, error) {
+	s, err := newStack(root)
+	if s != nil {
+		defer s.down()
+	}
+	if err != nil {
+		return b2Result{}, err
+	}
+	flags, err := s.applied(root, bin)
+	if err != nil {
+		return b2Result{}, err
+	}
+	next := "b2-" + randHex(12)
+	base, err := s.pgAuthFailures()
+	if err != nil {
+		return b2Result{}, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	load := startLoad(ctx, s.port)
+	time.Sleep(time.Second)
+	start := time.Now()
+	switch scenario {
+	case "rekey":
+		err = rekeySecret(root, bin, flags, "db-password", next)
+	case "naive":
+		err = naivePostgres(s, next)
+	case "restart":
+		_, err = s.compose("up", "-d", "--wait", "--force-recreate", "--no-deps", "app")
+	}
+	took := time.Since(start)
+	if err != nil {
+		return b2Result{}, err
+	}
+	time.Sleep(2 * time.Second)
+	r := load.stop()
+	n, err := s.pgAuthFailures()
+	if err != nil {
+		return r, err
+	}
+	r.authFailedServer, r.took = n-base, took
+	if r.requests < 10 {
+		return r, fmt.Errorf("the load generator made only %d requests", r.requests)
+	}
+	return r, nil
+}
+
+// naivePostgres changes shop_a's password on the live server, then the source, then recreates.
+func naivePostgres(s *stack, next string) error {
+	cmd := exec.Command("docker", "compose", "-p", s.name, "--project-directory", s.dir, "exec", "-T", "db",
+		"psql", "-U", "postgres", "-XAtq", "-v", "ON_ERROR_STOP=1")
+	// Benchmark only: the password is a throwaway value, sent as SQL on stdin.
+	cmd.Stdin = strings.NewReader(fmt.Sprintf("ALTER ROLE shop_a PASSWORD '%s';\n", next))
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("psql: %v: %s", err, out)
+	}
+	env := filepath.Join(s.dir, ".env")
+	data, err := os.ReadFile(env)
+	if err != nil {
+		return err
+	}
+	data = regexp.MustCompile(`(?m)^DB_PASSWORD=.*$`).ReplaceAll(data, []byte("DB_PASSWORD="+next))
+	if err := os.WriteFile(env, data, 0o600); err != nil {
+		return err
+	}
+	_, err = s.compose("up", "-d", "--wait")
+	return err
+}
+
+func (s *stack) pgAuthFailures() (int64, error) {
+	out, err := s.compose("logs", "--no-color", "db")
+	if err != nil {
+		return 0, err
+	}
+	return int64(strings.Count(out, "password authentication failed")), nil
+}
+
 func rekeyRedis(root, bin string, flags []string, next string) error {
+	return rekeySecret(root, bin, flags, "redis-password", next)
+}
+
+// rekeySecret commits a new value of secret and applies it.
+func rekeySecret(root, bin string, flags []string, secret, next string) error {
 	repo, key := flags[1], flags[5]
-	set := exec.Command(bin, "values", "set", "--repo", repo, "--age-key-file", key, "redis-password")
+	set := exec.Command(bin, "values", "set", "--repo", repo, "--age-key-file", key, secret)
 	set.Stdin = strings.NewReader(next)
 	if out, err := set.CombinedOutput(); err != nil {
 		return fmt.Errorf("values set: %v\n%s", err, out)
 	}
-	if _, err := run(repo, "git", "-c", "user.name=bench", "-c", "user.email=bench@example.invalid", "commit", "-qam", "rotate redis"); err != nil {
+	if _, err := run(repo, "git", "-c", "user.name=bench", "-c", "user.email=bench@example.invalid", "commit", "-qam", "rotate "+secret); err != nil {
 		return err
 	}
 	_, err := run(root, bin, append([]string{"apply", "--quiet"}, flags...)...)
