@@ -266,3 +266,17 @@ func shortID(id string) string {
 	}
 	return id[:12]
 }
+
+// Stop stops a container, waiting up to timeout for it to exit before killing it (negative: the
+// engine's default).
+func (e *Engine) Stop(ctx context.Context, id string, timeout time.Duration) error {
+	var opts container.StopOptions
+	if timeout >= 0 {
+		secs := int(math.Ceil(timeout.Seconds()))
+		opts.Timeout = &secs
+	}
+	if err := e.cli.ContainerStop(ctx, id, opts); err != nil {
+		return fmt.Errorf("failed to stop container %s: %w", shortID(id), e.safe(err))
+	}
+	return nil
+}

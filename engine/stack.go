@@ -53,6 +53,26 @@ func (s *Stack) restart(ctx context.Context, service string) error {
 	return nil
 }
 
+// Stop stops every container of a service (a swap stops writers before the credential changes); its next
+// Roll starts it again.
+func (s *Stack) Stop(ctx context.Context, consumer string) error {
+	if isHost(consumer) {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, rollTimeout)
+	defer cancel()
+	cs, err := s.Engine.Containers(ctx, s.Compose.Project, consumer)
+	if err != nil {
+		return err
+	}
+	for _, c := range cs {
+		if err := s.Engine.Stop(ctx, c.ID, orDefault(s.StopTimeout, 10*time.Second)); err != nil {
+			return fmt.Errorf("failed to stop %s: %w", c.Name, err)
+		}
+	}
+	return nil
+}
+
 // Containers lists the short IDs of a service's containers, for the journal.
 func (s *Stack) Containers(ctx context.Context, consumer string) ([]string, error) {
 	if isHost(consumer) {

@@ -64,15 +64,16 @@ type StepResult struct {
 
 // run is the state of one plan's execution.
 type run struct {
-	e      *Executor
-	sp     SecretPlan
-	txn    string
-	phase  Phase
-	since  time.Time
-	rolled []Consumer
-	res    Result
-	staged bool   // the server may have been told to accept the new value
-	login  string // the login the server staged the new value on ("" when logins do not alternate)
+	e         *Executor
+	sp        SecretPlan
+	txn       string
+	phase     Phase
+	since     time.Time
+	rolled    []Consumer
+	res       Result
+	staged    bool      // the server may have been told to accept the new value
+	login     string    // the login the server staged the new value on ("" when logins do not alternate)
+	stoppedAt time.Time // swap: when the first consumer stopped
 }
 
 // Run executes one secret's plan and reports its outcome. It never panics on adapter errors: every
@@ -234,6 +235,9 @@ func (r *run) do(ctx context.Context, st Step) error {
 		return r.e.Verifier.Verify(ctx, *st.Check, Scope{Consumers: r.rolledNames(), Since: r.since})
 	case StepVerified:
 		r.res.Outcome = OutcomeVerified
+		if !r.stoppedAt.IsZero() {
+			r.res.Note = fmt.Sprintf("swap: consumers were stopped for %s", r.e.Now().Sub(r.stoppedAt).Round(10*time.Millisecond))
+		}
 		if err := r.setPhase(ctx, PhaseVerified, st.After); err != nil {
 			return err
 		}
@@ -248,6 +252,10 @@ func (r *run) do(ctx context.Context, st Step) error {
 		return r.end(ctx, r.res.Outcome, "")
 	case StepCheck, StepStage, StepLogin, StepDrain, StepRevoke, StepUnstage, StepProbe:
 		return r.server(ctx, st)
+	case StepStop:
+		return r.stop(ctx, st)
+	case StepSwap:
+		return r.swap(ctx, st)
 	}
 	return fmt.Errorf("unknown step %q", st.Kind)
 }
@@ -479,12 +487,19 @@ func (r *run) revert(ctx context.Context, restore bool) error {
 			return err
 		}
 	}
+	if r.staged && r.sp.Swap {
+		return r.revertSwap(ctx)
+	}
 	// Undo in reverse order, mirroring the rollout: the consumers rolled first (the ones that accept
 	// both values) go back last, so no consumer meets a peer that rejects its value.
 	var errs []error
+	done := map[string]bool{}
 	for i := len(r.rolled) - 1; i >= 0; i-- {
-		if err := r.reroll(ctx, r.rolled[i]); err != nil {
-			errs = append(errs, err)
+		if c := r.rolled[i]; !done[c.Name] { // a swap stopped it, then rolled it: once is enough
+			done[c.Name] = true
+			if err := r.reroll(ctx, c); err != nil {
+				errs = append(errs, err)
+			}
 		}
 	}
 	if len(errs) > 0 {

@@ -70,6 +70,9 @@ type Secret struct {
 	// Logins are places that hold the login (user name) the value logs in as, for servers that alternate
 	// between two logins: they are written with the value, with the login the server staged it on.
 	Logins []Location
+	// Swap rotates a server credential without overlap, in a maintenance window: consumers are stopped,
+	// the server switched to the new value, sources written, consumers started again in order.
+	Swap bool
 }
 
 // Server is a credential server (a database, Redis) that must accept a secret's value. A rotation makes

@@ -43,6 +43,8 @@ const (
 	StepRevoke  StepKind = "revoke"  // make the server accept the new value only
 	StepUnstage StepKind = "unstage" // make the server accept the old value only again (rollback)
 	StepProbe   StepKind = "probe"   // does an old value pending revocation still log in?
+	StepStop    StepKind = "stop"    // swap: stop a consumer until it is rolled again
+	StepSwap    StepKind = "swap"    // swap: make the server accept the new value only
 )
 
 // ValueRef says which value a write step writes, without carrying it.
@@ -104,6 +106,10 @@ func (s Step) String() string {
 		return fmt.Sprintf("revoke the old value on %s (accept %s only)", s.Server, s.FP)
 	case StepUnstage:
 		return fmt.Sprintf("unstage on %s (accept the old value only)", s.Server)
+	case StepStop:
+		return "stop " + s.Consumer
+	case StepSwap:
+		return fmt.Sprintf("swap %s in on %s (the old value stops working)", s.FP, s.Server)
 	case StepProbe:
 		return fmt.Sprintf("probe whether %s, pending revocation, still logs in on %s", s.FP, s.Server)
 	case StepVerified:
@@ -128,6 +134,8 @@ type SecretPlan struct {
 	Revision string
 	Server   string   // the secret's credential server, "" if none
 	Current  Location // where the value consumers use now is read (the first current location)
+	Swap     bool     // the server credential changes without overlap (see Secret.Swap)
+	order    []string // swap: the consumers' roll order, to start them again in it
 	// Adopt: everything already holds the desired value, but the journal does not know it yet; recording
 	// it makes a later hand edit count as drift.
 	Adopt bool

@@ -24,7 +24,10 @@ func MakePlan(d Desired, o Observed) Plan {
 func planSecret(s Secret, st SecretState, now time.Time, retry bool) SecretPlan {
 	sp := SecretPlan{Secret: s.Name, Kind: s.Kind, ToFP: s.DesiredFP}
 	if s.Server != nil && len(s.Current) > 0 {
-		sp.Server, sp.Current = s.Server.Name, s.Current[0]
+		sp.Server, sp.Current, sp.Swap = s.Server.Name, s.Current[0], s.Swap
+		for _, c := range s.Consumers {
+			sp.order = append(sp.order, c.Name)
+		}
 	}
 	sp.FromFP, sp.Note = liveFP(s, st)
 	t := st.Txn
@@ -125,6 +128,9 @@ func inSync(s Secret, st SecretState) bool {
 
 func planRotate(sp SecretPlan, s Secret, now time.Time) SecretPlan {
 	sp.Action = ActionRotate
+	if s.Server != nil && s.Swap {
+		return planSwap(sp, s)
+	}
 	if s.Server != nil {
 		return planServerRotate(sp, s)
 	}
@@ -155,6 +161,10 @@ func planRotate(sp SecretPlan, s Secret, now time.Time) SecretPlan {
 
 func planFinalize(sp SecretPlan, s Secret, t *Txn, snapshot bool) SecretPlan {
 	sp.Action, sp.Txn = ActionFinalize, t
+	if s.Server != nil && s.Swap {
+		sp.Steps = append(serviceRoll(s), Step{Kind: StepCommitted}) // swapped already: nothing to revoke
+		return sp
+	}
 	if s.Server != nil {
 		sp.Steps = append(revokeSteps(s), Step{Kind: StepCommitted})
 		return sp
@@ -220,11 +230,26 @@ func planRecover(sp SecretPlan, s Secret, t *Txn) SecretPlan {
 		}
 		again = append(again, c)
 	}
-	steps = append(steps, rollAll(s, again)...)
-	if s.Server != nil && t.Phase >= PhaseWriting {
+	var unstage Step
+	if s.Server != nil {
+		unstage = Step{Kind: StepUnstage, Server: s.Server.Name, From: s.Current[0]}
+	}
+	switch {
+	case s.Server != nil && s.Swap && t.Phase >= PhaseRolling:
+		// The server may accept only the new value, and consumers may run on it: stop them all, switch
+		// the server back, then start them on the old value in roll order.
+		forward := slices.Clone(again)
+		sortByRoll(forward, sp.order)
+		for i := len(forward) - 1; i >= 0; i-- { // dependents first
+			steps = append(steps, Step{Kind: StepStop, Consumer: forward[i].Name, Roll: forward[i].Action})
+		}
+		steps = append(append(steps, unstage), rollAll(s, forward)...)
+	case s.Server != nil && t.Phase >= PhaseWriting:
 		// The server may have been told to accept the new value: only the old one again, now that every
 		// consumer is back on it.
-		steps = append(steps, Step{Kind: StepUnstage, Server: s.Server.Name, From: s.Current[0]})
+		steps = append(append(steps, rollAll(s, again)...), unstage)
+	default:
+		steps = append(steps, rollAll(s, again)...)
 	}
 	sp.Steps = append(steps, Step{Kind: StepCommitted})
 	return sp

@@ -32,6 +32,12 @@ type Roller interface {
 	Roll(ctx context.Context, c Consumer) error
 }
 
+// Stopper is optionally implemented by a Roller: stops a consumer until its next Roll (the swap strategy
+// stops consumers while a credential without overlap changes).
+type Stopper interface {
+	Stop(ctx context.Context, consumer string) error
+}
+
 // ContainerLister is optionally implemented by a Roller: the containers a consumer runs as, journaled
 // with each roll for the audit trail.
 type ContainerLister interface {

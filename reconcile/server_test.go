@@ -22,7 +22,9 @@ type db struct {
 	sessions map[string]bool   // passwords still in use by open sessions (drained on Drain)
 	failAt   map[StepKind]error
 	checked  int
-	byHand   bool      // the server is an external provider: rekey cannot revoke
+	byHand   bool // the server is an external provider: rekey cannot revoke
+	swap     bool // no overlap: the secret uses the swap strategy
+	stopped  map[string]bool
 	login    string    // the login Stage reports
 	userLoc  *Location // where the secret's login lives, if it alternates
 }
@@ -61,6 +63,7 @@ func (d *db) desired() Desired {
 	if d.byHand { // an external provider runs no service of the stack
 		s.Server.Service = ""
 	}
+	s.Swap = d.swap
 	return Desired{Revision: "c0ffee", Secrets: []Secret{s}}
 }
 
@@ -73,6 +76,7 @@ func (d *db) Roll(_ context.Context, c Consumer) error {
 		}
 	}
 	d.uses[c.Name] = d.files[dbLoc]
+	delete(d.stopped, c.Name)
 	if c.Name == "db" {
 		// The server restarted on its config: it now accepts the value in its source only.
 		d.accepts = map[string]bool{d.files[dbLoc]: true}
@@ -82,7 +86,7 @@ func (d *db) Roll(_ context.Context, c Consumer) error {
 
 func (d *db) logins() error {
 	for name, pw := range d.uses {
-		if name != "db" && !d.accepts[pw] {
+		if name != "db" && !d.stopped[name] && !d.accepts[pw] {
 			d.t.Errorf("%s logs in with a password the server rejects (accepts %v)", name, slices.Sorted(maps.Keys(d.accepts)))
 			return errors.New("authentication failed")
 		}
@@ -141,7 +145,7 @@ func (d *db) Revoke(_ context.Context, _, next string) error {
 		return fmt.Errorf("smtp relay: %w", ErrRevokeByHand)
 	}
 	for pw := range d.sessions {
-		if pw != next {
+		if pw != next && !d.swap { // a swap runs with every consumer stopped
 			d.t.Errorf("revoked while a session still used the old value")
 		}
 	}
@@ -152,6 +156,15 @@ func (d *db) Revoke(_ context.Context, _, next string) error {
 func (d *db) Unstage(_ context.Context, _, current, next string) error {
 	d.accepts = map[string]bool{current: true}
 	return d.logins()
+}
+
+// Stop implements Stopper: a stopped consumer holds its password but does not log in.
+func (d *db) Stop(_ context.Context, name string) error {
+	if d.stopped == nil {
+		d.stopped = map[string]bool{}
+	}
+	d.stopped[name] = true
+	return nil
 }
 
 // creds adapts db to Credentials (Verify is taken by the Verifier).
@@ -476,5 +489,99 @@ func TestServerPendingRevocation(t *testing.T) {
 	}
 	if res, _ = d.apply(); res[0].Outcome != OutcomeInSync {
 		t.Errorf("after: %+v, want in-sync", res)
+	}
+}
+
+func TestSwapPlan(t *testing.T) {
+	s := dbSecret()
+	s.DesiredFP, s.Swap = "hmac:new", true
+	o := Observed{Now: t0, Secrets: map[string]SecretState{"db-password": {Current: map[Location]string{dbLoc: "hmac:old"}}}}
+	got := MakePlan(Desired{Secrets: []Secret{s}}, o).String()
+	want := `secret db-password (token): rotate hmac:old → hmac:new — swap without overlap: worker, app stopped until each is healthy again on the new value (expected interruption: about the time to restart them)
+  1. check db accepts the current value hmac:old
+  2. begin
+  3. snapshot /srv/shop/.env:DB_PASSWORD
+  4. stop worker
+  5. stop app
+  6. swap hmac:new in on db (the old value stops working)
+  7. verify hmac:new logs in on db
+  8. write /srv/shop/.env:DB_PASSWORD = hmac:new (desired)
+  9. recreate app
+  10. wait healthy app
+  11. verify http http://127.0.0.1:8080/healthz → 200
+  12. recreate worker
+  13. wait healthy worker
+  14. verify http http://127.0.0.1:8080/healthz → 200
+  15. record verified
+  16. recreate db
+  17. wait healthy db
+  18. committed
+`
+	if got != want {
+		t.Errorf("plan:\n%s\nwant:\n%s", got, want)
+	}
+	// Interrupted after the swap: the server takes the old value back before the consumers start on it.
+	o.Secrets["db-password"] = SecretState{Current: map[Location]string{dbLoc: "hmac:new"},
+		Txn: &Txn{ID: "t1", Phase: PhaseRolling, FromFP: "hmac:old", ToFP: "hmac:new",
+			Rolled: []Consumer{{Name: "worker", Action: Recreate}, {Name: "app", Action: Recreate}}}}
+	got = MakePlan(Desired{Secrets: []Secret{s}}, o).String()
+	if !strings.Contains(got, "1. restore\n  2. stop worker\n  3. stop app\n  4. unstage on db (accept the old value only)\n  5. recreate app") {
+		t.Errorf("recover plan must stop the consumers and unstage before starting them again:\n%s", got)
+	}
+}
+
+func TestSwapRotation(t *testing.T) {
+	d := newDB(t, "old-pw")
+	d.swap = true
+	res, _ := d.apply()
+	if len(res) != 1 || res[0].Outcome != OutcomeRotated || !strings.Contains(res[0].Note, "consumers were stopped for") {
+		t.Fatalf("results = %+v, want rotated with the interruption measured", res)
+	}
+	d.assertOn(t, "new-pw")
+}
+
+func TestSwapRollsBack(t *testing.T) {
+	d := newDB(t, "old-pw")
+	d.swap = true
+	d.failWhen = func(c Check, s Scope) error {
+		if len(s.Consumers) == 4 { // the worker, after its stop and its roll
+			return errors.New("http 503")
+		}
+		return nil
+	}
+	res, _ := d.apply()
+	if len(res) != 1 || res[0].Outcome != OutcomeRolledBack {
+		t.Fatalf("results = %+v, want rolled-back", res)
+	}
+	d.assertOn(t, "old-pw")
+	if len(d.stopped) != 0 {
+		t.Errorf("consumers left stopped: %v", d.stopped)
+	}
+}
+
+func TestSwapConvergesAfterCrashAtEveryRecord(t *testing.T) {
+	clean := newDB(t, "old-pw")
+	clean.swap = true
+	clean.apply()
+	for n := 1; n <= len(clean.records); n++ {
+		t.Run(fmt.Sprintf("crash-after-record-%d", n), func(t *testing.T) {
+			d := newDB(t, "old-pw")
+			d.swap = true
+			d.crashAt = n
+			if _, crashed := d.apply(); !crashed {
+				t.Fatalf("did not crash at record %d", n)
+			}
+			d.crashAt = 0
+			res, _ := d.apply()
+			for _, r := range res {
+				if r.Outcome == OutcomeFailed || r.Outcome == OutcomeRolledBack {
+					t.Errorf("rerun outcome %s: %s", r.Outcome, r.Reason)
+				}
+			}
+			d.assertOn(t, "new-pw")
+			if len(d.stopped) != 0 {
+				t.Errorf("consumers left stopped: %v", d.stopped)
+			}
+		})
 	}
 }
