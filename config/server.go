@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"net"
 	"path/filepath"
 	"sort"
 	"time"
@@ -215,6 +216,8 @@ func (c *Config) validateRedis(p *problems, at, name string, s *Server) {
 	}
 	if a := s.Admin; a != nil {
 		switch {
+		case a.User == s.RotatedUser():
+			p.add(at+".admin.user", "server %s: the admin is the rotated user %s itself: leave admin out (rekey then logs in with the value it holds at each step)", name, a.User)
 		case a.User == "" || a.Password == "":
 			p.add(at+".admin", "server %s: admin needs user and password (the values-file entry holding it)", name)
 		case !secretName.MatchString(a.Password):
@@ -227,6 +230,14 @@ func (c *Config) validateRedis(p *problems, at, name string, s *Server) {
 
 func validateExec(p *problems, at, name string, s *Server) {
 	cs := s.Commands
+	if cs != nil && s.Service == "" {
+		for _, c := range [][]string{cs.Check, cs.Stage, cs.Verify, cs.Drain, cs.Revoke, cs.Unstage, cs.Probe} {
+			if len(c) > 0 && !filepath.IsAbs(c[0]) {
+				p.add(at+".commands", "server %s: host commands need an absolute path (the agent's working directory is not yours), got %q", name, c[0])
+				break
+			}
+		}
+	}
 	switch {
 	case cs == nil || len(cs.Verify) == 0:
 		p.add(at, "server %s: an exec server needs commands.verify (exit 0 when the value on stdin logs in)", name)
@@ -242,6 +253,10 @@ func validateExec(p *problems, at, name string, s *Server) {
 func (c *Config) validateSMTP(p *problems, at, name string, s *Server) {
 	if s.Addr == "" || s.User == "" {
 		p.add(at, "server %s: an smtp relay needs addr (host:port as rekey reaches it) and user", name)
+	} else if host, _, err := net.SplitHostPort(s.Addr); err != nil {
+		p.add(at+".addr", "server %s: addr %q is not host:port (e.g. smtp.example.com:587)", name, s.Addr)
+	} else if s.TLS == "none" && !loopback(host) {
+		p.add(at+".tls", "server %s: tls: none sends the key in clear text: only for a relay on a loopback address, not %s", name, host)
 	}
 	switch s.TLS {
 	case "", "starttls", "tls", "none":
@@ -255,6 +270,15 @@ func (c *Config) validateSMTP(p *problems, at, name string, s *Server) {
 		s.Terminate || s.DrainTimeout.Duration != 0 {
 		p.add(at, "server %s: an smtp relay takes addr, user, tls, ca_file and server_name only", name)
 	}
+}
+
+// loopback reports a host that is a loopback address or localhost.
+func loopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 func (c *Config) validateMariaDB(p *problems, at, name string, s *Server) {
@@ -271,6 +295,9 @@ func (c *Config) validateMariaDB(p *problems, at, name string, s *Server) {
 	}
 	if s.Database != "" {
 		p.add(at+".database", "server %s: database is a postgres setting", name)
+	}
+	if s.Chain && (s.Terminate || s.DrainTimeout.Duration != 0) {
+		p.add(at, "server %s: a chain keeps one user, whose sessions rekey cannot tell apart by password: drain_timeout and terminate do not apply", name)
 	}
 	if s.Admin != nil && s.Admin.Password != "" {
 		p.add(at+".admin.password", "server %s: mariadb admin logs in over the container's local socket as admin.user (unix_socket), without a password", name)

@@ -11,9 +11,31 @@ import (
 // directory: recreating the container on a new value changes nothing in the database (and restarts it
 // for nothing), so such a service is not rolled. Its source is still kept in sync, so that a fresh data
 // directory starts with the current value.
-var bootstrapOnly = []string{
-	"POSTGRES_PASSWORD", "MARIADB_ROOT_PASSWORD", "MYSQL_ROOT_PASSWORD", "MARIADB_PASSWORD", "MYSQL_PASSWORD",
-	"MONGO_INITDB_ROOT_PASSWORD",
+var bootstrapOnly = map[string][]string{
+	"POSTGRES_PASSWORD":          postgresImages,
+	"MARIADB_ROOT_PASSWORD":      mysqlImages,
+	"MYSQL_ROOT_PASSWORD":        mysqlImages,
+	"MARIADB_PASSWORD":           mysqlImages,
+	"MYSQL_PASSWORD":             mysqlImages,
+	"MONGO_INITDB_ROOT_PASSWORD": {"mongo", "mongodb"},
+}
+
+var (
+	postgresImages = []string{"postgres", "postgresql", "postgis", "timescaledb", "timescaledb-ha"}
+	mysqlImages    = []string{"mariadb", "mysql", "mysql-server", "percona-server", "percona"}
+)
+
+// databaseImage reports whether image is one that reads key only at initialisation: the images named
+// after the database. Other images reading the same names (a backup sidecar, a monitoring server) read
+// them at every start and are real consumers.
+func databaseImage(key, image string) bool {
+	name := image
+	if i := strings.LastIndexByte(name, '/'); i >= 0 {
+		name = name[i+1:]
+	}
+	name, _, _ = strings.Cut(name, ":")
+	name, _, _ = strings.Cut(name, "@")
+	return slices.Contains(bootstrapOnly[key], name)
 }
 
 // markBootstrap turns into bootstrap-only consumers the services that get variable v only as one of
@@ -35,8 +57,8 @@ func (b *secretBuilder) markBootstrap(v string) {
 				keys = append(keys, key)
 			}
 		}
-		if len(keys) == 0 || slices.ContainsFunc(keys, func(k string) bool { return !slices.Contains(bootstrapOnly, k) }) {
-			continue // also read as an ordinary variable: a real consumer
+		if len(keys) == 0 || slices.ContainsFunc(keys, func(k string) bool { return !databaseImage(k, svc.Image) }) {
+			continue // also read as an ordinary variable, or not by the database image: a real consumer
 		}
 		slices.Sort(keys)
 		c.Action = reconcile.NoRoll

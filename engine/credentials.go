@@ -26,7 +26,16 @@ type Credentials struct {
 // hostEnv is the whole environment of host commands (exec servers without a service).
 func NewCredentials(cfg *config.Config, values func(string) (string, bool), eng *dockerio.Engine, project string, hostEnv []string) (*Credentials, error) {
 	c := &Credentials{drivers: map[string]provider.Provider{}}
+	used := map[string]bool{}
+	for _, s := range cfg.Secrets {
+		if s != nil && s.Server != "" {
+			used[s.Server] = true
+		}
+	}
 	for _, name := range cfg.ServerNames() {
+		if !used[name] {
+			continue // a server no secret names: nothing to drive, nothing to fail on
+		}
 		spec := cfg.Servers[name]
 		exec := provider.Service{Engine: eng, Project: project, Name: spec.Service}
 		d, err := driver(name, spec, exec, values, hostEnv)

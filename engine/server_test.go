@@ -14,11 +14,15 @@ import (
 
 const serverCompose = `services:
   db:
-    image: pg
+    image: docker.io/library/postgres:15@sha256:0123
+    environment:
+      POSTGRES_PASSWORD: ${DB_PASSWORD}
+  backup:
+    image: prodrigestivill/postgres-backup-local:15
     environment:
       POSTGRES_PASSWORD: ${DB_PASSWORD}
   both:
-    image: pg
+    image: postgres:15
     environment:
       POSTGRES_PASSWORD: ${DB_PASSWORD}
       PGPASSWORD: ${DB_PASSWORD}
@@ -109,7 +113,8 @@ func TestBuildServers(t *testing.T) {
 	db := got["db-password"]
 	// db reads the password only as POSTGRES_PASSWORD: bootstrap-only, never rolled, and as the server's
 	// own service it is not rolled after the revoke either. "both" also reads it as PGPASSWORD: a consumer.
-	if c := consumers(db); c != "app/recreate/interpolation:environment both/recreate/interpolation:environment" {
+	// backup reads POSTGRES_PASSWORD at every start (not a database image): a real consumer.
+	if c := consumers(db); c != "app/recreate/interpolation:environment backup/recreate/interpolation:environment both/recreate/interpolation:environment" {
 		t.Errorf("db consumers = %s", c)
 	}
 	if s := db.Server; s == nil || s.Service != "db" || s.Roll != reconcile.NoRoll {
@@ -134,7 +139,7 @@ func TestBuildBootstrapOnlyConsumer(t *testing.T) {
 	}
 	c := consumers(got["db-password"])
 	if !strings.Contains(c, "db/none/interpolation:environment+bootstrap-only:POSTGRES_PASSWORD") ||
-		!strings.Contains(c, "both/recreate") || !strings.Contains(c, "app/recreate") {
+		!strings.Contains(c, "both/recreate") || !strings.Contains(c, "app/recreate") || !strings.Contains(c, "backup/recreate") {
 		t.Errorf("consumers = %s", c)
 	}
 }

@@ -21,7 +21,8 @@ func (h Host) Exec(ctx context.Context, cmd []string, stdin []byte) (int, []byte
 		return -1, nil, errors.New("failed to run: empty command")
 	}
 	c := exec.CommandContext(ctx, cmd[0], cmd[1:]...)
-	c.Env, c.Dir, c.Stdin = h.Env, h.Dir, bytes.NewReader(stdin)
+	// A nil Env would make the child inherit rekey's whole environment.
+	c.Env, c.Dir, c.Stdin = append([]string{}, h.Env...), h.Dir, bytes.NewReader(stdin)
 	var out bytes.Buffer
 	c.Stdout, c.Stderr = &out, &out
 	err := c.Run()

@@ -59,9 +59,10 @@ func adopt(ctx context.Context, ex *Executor, p Plan) error {
 	return nil
 }
 
-// mayAttempt allows a first attempt, and one more after a recovery.
+// mayAttempt allows a first attempt, and one more after a recovery or a finalize (a server transaction
+// finished before the rotation Git asks for next).
 func mayAttempt(done []Action) bool {
-	return len(done) == 0 || len(done) == 1 && done[0] == ActionRecover
+	return len(done) == 0 || len(done) == 1 && (done[0] == ActionRecover || done[0] == ActionFinalize)
 }
 
 // byUrgency orders plans: recoveries, then finalizes, then rotations; by name within each.

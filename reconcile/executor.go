@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -24,6 +25,9 @@ type Executor struct {
 	Now         func() time.Time
 	NewID       func() string
 	Progress    func(Event) // optional
+	// FP fingerprints a value the way the observer does; retiring an old value on a server checks with it
+	// that the sources still hold the value the transaction rotated to.
+	FP func(string) string
 	// Redact removes secret values from error text before it is reported or journaled (optional).
 	Redact func(string) string
 	// RollbackTimeout bounds every rollback; a rollback runs even after the caller's context was
@@ -74,6 +78,7 @@ type run struct {
 	staged    bool      // the server may have been told to accept the new value
 	login     string    // the login the server staged the new value on ("" when logins do not alternate)
 	stoppedAt time.Time // swap: when the first consumer stopped
+	hidden    []string  // values read back from the stash, unknown to Redact (an old value, a pending one)
 }
 
 // Run executes one secret's plan and reports its outcome. It never panics on adapter errors: every
@@ -149,12 +154,27 @@ func (r *run) timed(ctx context.Context, st Step, f func() error) error {
 	return err
 }
 
-// text is an error as it may be shown and journaled: with every known secret value removed.
+// text is an error as it may be shown and journaled: with every known secret value removed, including
+// the ones this run read back from the stash.
 func (r *run) text(err error) string {
-	if r.e.Redact == nil {
-		return err.Error()
+	s := err.Error()
+	if r.e.Redact != nil {
+		s = r.e.Redact(s)
 	}
-	return r.e.Redact(err.Error())
+	for _, v := range r.hidden {
+		s = strings.ReplaceAll(s, v, "[redacted]")
+		if len(v) > 32 { // tools that echo a value often cut it
+			s = strings.ReplaceAll(s, v[:32], "[redacted]")
+		}
+	}
+	return s
+}
+
+// hide adds a value read back from the stash to what text removes.
+func (r *run) hide(v string) {
+	if len(v) >= 4 {
+		r.hidden = append(r.hidden, v)
+	}
 }
 
 func (r *run) emit(ev Event) {

@@ -51,6 +51,10 @@ func planSecret(s Secret, st SecretState, now time.Time, retry bool) SecretPlan 
 		}
 		sp.Action, sp.Note = ActionHold, heldNote
 		return sp
+	case t != nil && t.ToFP != s.DesiredFP && t.Phase == PhaseVerified && s.Server != nil:
+		// A server transaction has no window to keep: it stopped between verified and its revoke. Finish
+		// it first (the old value retired, or left pending revocation), then rotate to Git's value.
+		return planFinalize(sp, s, t, true)
 	case t != nil && t.ToFP != s.DesiredFP && t.Phase == PhaseVerified:
 		// Git moved on while the previous value was kept: the new rotation supersedes the old one.
 		sp = planRotate(sp, s, now)
@@ -166,7 +170,7 @@ func planFinalize(sp SecretPlan, s Secret, t *Txn, snapshot bool) SecretPlan {
 		return sp
 	}
 	if s.Server != nil {
-		sp.Steps = append(revokeSteps(s), Step{Kind: StepCommitted})
+		sp.Steps = append(revokeSteps(s, t.ToFP), Step{Kind: StepCommitted})
 		return sp
 	}
 	if s.Kind != KindAppKey {

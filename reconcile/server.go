@@ -29,19 +29,20 @@ func planServerRotate(sp SecretPlan, s Secret) SecretPlan {
 	}
 	steps = append(steps, rollAll(s, s.Consumers)...)
 	steps = append(steps, Step{Kind: StepVerified})
-	steps = append(steps, revokeSteps(s)...)
+	steps = append(steps, revokeSteps(s, s.DesiredFP)...)
 	sp.Steps = append(steps, Step{Kind: StepCommitted})
 	return sp
 }
 
 // revokeSteps retire the old value on the server once the new one is verified, then roll the server's
 // own service onto the sources, which now hold the only value it accepts.
-func revokeSteps(s Secret) []Step {
+// toFP is the value the transaction rotated to: after a restart Git may hold another one by now.
+func revokeSteps(s Secret, toFP string) []Step {
 	srv := s.Server.Name
 	steps := []Step{
 		{Kind: StepFinalize},
-		{Kind: StepDrain, Server: srv},
-		{Kind: StepRevoke, Server: srv, FP: s.DesiredFP},
+		{Kind: StepDrain, Server: srv, FP: toFP},
+		{Kind: StepRevoke, Server: srv, FP: toFP},
 	}
 	if svc := s.Server.Service; svc != "" && s.Server.Roll != NoRoll {
 		steps = append(steps,
@@ -88,13 +89,13 @@ func (r *run) server(ctx context.Context, st Step) error {
 		}
 		return cr.Verify(ctx, st.Server, next)
 	case StepDrain:
-		next, err := r.desired()
+		next, err := r.rotatedTo(ctx, st)
 		if err != nil {
 			return err
 		}
 		return cr.Drain(ctx, st.Server, next)
 	case StepRevoke:
-		next, err := r.desired()
+		next, err := r.rotatedTo(ctx, st)
 		if err != nil {
 			return err
 		}
@@ -133,12 +134,31 @@ func (r *run) unstage(ctx context.Context, st Step) error {
 	if !found {
 		return fmt.Errorf("the snapshot has no value for %s", st.From)
 	}
+	r.hide(current)
 	// The new value is known only while Git still holds the one this transaction staged.
 	next := ""
 	if t := r.sp.Txn; t == nil || t.ToFP == r.sp.ToFP {
 		next, _ = r.e.Values(r.sp.Secret)
 	}
 	return r.e.Credentials.Unstage(ctx, st.Server, current, next)
+}
+
+// rotatedTo is the value the transaction rotated to, for the steps that retire the old one: read from the
+// sources, which every consumer verified, and checked against the transaction's fingerprint. Git may have
+// moved on since (a revert after a failed finalize): revoking with Git's value instead would leave the
+// server accepting a value no consumer holds.
+func (r *run) rotatedTo(ctx context.Context, st Step) (string, error) {
+	v, err := r.e.Reader.ReadValue(ctx, r.sp.Current)
+	if err != nil {
+		return "", err
+	}
+	if r.e.FP == nil {
+		return "", fmt.Errorf("no fingerprint function: cannot check the value at %s", r.sp.Current)
+	}
+	if got := r.e.FP(v); got != st.FP {
+		return "", fmt.Errorf("%s holds %s, not %s, the value this transaction rotated to: rekey will not retire the old value on %s; put %s back in the source, or roll the consumers back by hand", r.sp.Current, orNone(got), st.FP, st.Server, st.FP)
+	}
+	return v, nil
 }
 
 func (r *run) desired() (string, error) {
@@ -202,6 +222,7 @@ func (r *run) probe(ctx context.Context, st Step) error {
 	if err := json.Unmarshal(data, &old); err != nil {
 		return fmt.Errorf("failed to decode the old value: %w", err)
 	}
+	r.hide(old)
 	ok, err := r.e.Credentials.Accepts(ctx, st.Server, old)
 	if err != nil {
 		return err

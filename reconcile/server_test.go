@@ -57,6 +57,7 @@ func dbSecret() Secret {
 
 func (d *db) desired() Desired {
 	s := dbSecret()
+	s.DesiredFP = fp(dbValues["db-password"])
 	if d.userLoc != nil {
 		s.Logins = []Location{*d.userLoc}
 	}
@@ -187,6 +188,12 @@ func (d *db) Observe(ctx context.Context, des Desired) (Observed, error) {
 			}
 		}
 		st.Pending = PendingRevocations(rs)
+		for _, sec := range des.Secrets { // as the engine's observer does
+			if sec.Name == name {
+				st.Revoked = Revoked(rs)[sec.DesiredFP]
+			}
+		}
+		st.RolledBack, st.Applied = LastRolledBack(rs), LastApplied(rs)
 		o.Secrets[name] = st
 	}
 	return o, err
@@ -204,6 +211,7 @@ func (d *db) executor() *Executor {
 		Values: func(s string) (string, bool) { v, ok := dbValues[s]; return v, ok },
 		Reader: d, Writer: d, Stash: d, Roller: d, Health: d, Verifier: d, Journal: d,
 		Credentials: creds{d},
+		FP:          fp,
 		Now:         func() time.Time { return d.now },
 		NewID:       func() string { d.ids++; return fmt.Sprintf("txn%d", d.ids) },
 	}
@@ -312,7 +320,7 @@ func TestServerPlan(t *testing.T) {
 func TestServerRotation(t *testing.T) {
 	d := newDB(t, "old-pw")
 	res, _ := d.apply()
-	if len(res) != 1 || res[0].Outcome != OutcomeRotated {
+	if len(res) == 0 || res[0].Outcome != OutcomeRotated {
 		t.Fatalf("results = %+v, want one rotated", res)
 	}
 	d.assertOn(t, "new-pw")
@@ -336,7 +344,7 @@ func TestServerCheckFailureChangesNothing(t *testing.T) {
 			d.uses = map[string]string{} // no consumer to trip the login invariant
 			before := maps.Clone(d.accepts)
 			res, _ := d.apply()
-			if len(res) != 1 || res[0].Outcome != OutcomeBlocked || !strings.Contains(res[0].Reason, "check db") {
+			if len(res) == 0 || res[0].Outcome != OutcomeBlocked || !strings.Contains(res[0].Reason, "check db") {
 				t.Fatalf("results = %+v, want blocked at the check", res)
 			}
 			if len(d.records) != 0 {
@@ -364,7 +372,7 @@ func TestServerRollsBackBothSides(t *testing.T) {
 				}
 			}
 			res, _ := d.apply()
-			if len(res) != 1 || res[0].Outcome != OutcomeRolledBack {
+			if len(res) == 0 || res[0].Outcome != OutcomeRolledBack {
 				t.Fatalf("results = %+v, want rolled-back", res)
 			}
 			d.assertOn(t, "old-pw")
@@ -376,7 +384,7 @@ func TestServerFinalizeFailureStaysOpenAndResumes(t *testing.T) {
 	d := newDB(t, "old-pw")
 	d.failAt[StepDrain] = errors.New("1 session of app_a still open after 30s")
 	res, _ := d.apply()
-	if len(res) != 1 || res[0].Outcome != OutcomeFinalizeFailed {
+	if len(res) == 0 || res[0].Outcome != OutcomeFinalizeFailed {
 		t.Fatalf("results = %+v, want finalize-failed", res)
 	}
 	if !d.accepts["old-pw"] || !d.accepts["new-pw"] {
@@ -387,7 +395,7 @@ func TestServerFinalizeFailureStaysOpenAndResumes(t *testing.T) {
 	}
 	delete(d.failAt, StepDrain)
 	res, _ = d.apply()
-	if len(res) != 1 || res[0].Outcome != OutcomeFinalized {
+	if len(res) == 0 || res[0].Outcome != OutcomeFinalized {
 		t.Fatalf("results = %+v, want finalized", res)
 	}
 	d.assertOn(t, "new-pw")
@@ -432,7 +440,7 @@ func TestServerWritesTheStagedLogin(t *testing.T) {
 			if fails {
 				want, outcome = "shop_a", OutcomeRolledBack
 			}
-			if len(res) != 1 || res[0].Outcome != outcome {
+			if len(res) == 0 || res[0].Outcome != outcome {
 				t.Fatalf("results = %+v, want %s", res, outcome)
 			}
 			if d.files[user] != want {
@@ -454,7 +462,7 @@ func TestServerPendingRevocation(t *testing.T) {
 	d := newDB(t, "old-pw")
 	d.byHand = true
 	res, _ := d.apply()
-	if len(res) != 1 || res[0].Outcome != OutcomeRotated || !strings.Contains(res[0].Note, "pending revocation") {
+	if len(res) == 0 || res[0].Outcome != OutcomeRotated || !strings.Contains(res[0].Note, "pending revocation") {
 		t.Fatalf("results = %+v, want rotated with a pending revocation", res)
 	}
 	if got := PendingRevocations(d.records); len(got) != 1 || got[0] != fp("old-pw") {
@@ -465,20 +473,24 @@ func TestServerPendingRevocation(t *testing.T) {
 	}
 	// Still accepted at the provider: reported again, nothing else happens.
 	res, _ = d.apply()
-	if len(res) != 1 || res[0].Outcome != OutcomePending || res[0].Action != ActionProbe {
+	if len(res) == 0 || res[0].Outcome != OutcomePending || res[0].Action != ActionProbe {
 		t.Fatalf("results = %+v, want a probe that finds it pending", res)
 	}
 	// A probe that cannot reach the provider keeps it pending, with no journal record.
-	d.failAt[StepProbe] = errors.New("connection refused")
+	// Its error echoes the old value, which only the stash knew: it must not reach the result.
+	d.failAt[StepProbe] = errors.New("connection refused after AUTH old-pw")
 	n := len(d.records)
 	if res, _ = d.apply(); res[0].Outcome != OutcomePending || len(d.records) != n {
 		t.Errorf("unreachable provider: %+v, %d new records", res, len(d.records)-n)
+	}
+	if strings.Contains(res[0].Reason, "AUTH old-pw") || !strings.Contains(res[0].Reason, "AUTH [redacted]") {
+		t.Errorf("reason %q shows the pending value", res[0].Reason)
 	}
 	delete(d.failAt, StepProbe)
 	// The operator revokes it: seen, recorded, forgotten.
 	delete(d.accepts, "old-pw")
 	res, _ = d.apply()
-	if len(res) != 1 || res[0].Outcome != OutcomeRevokedSeen {
+	if len(res) == 0 || res[0].Outcome != OutcomeRevokedSeen {
 		t.Fatalf("results = %+v, want the revocation seen", res)
 	}
 	if got := PendingRevocations(d.records); len(got) != 0 {
@@ -534,7 +546,7 @@ func TestSwapRotation(t *testing.T) {
 	d := newDB(t, "old-pw")
 	d.swap = true
 	res, _ := d.apply()
-	if len(res) != 1 || res[0].Outcome != OutcomeRotated || !strings.Contains(res[0].Note, "consumers were stopped for") {
+	if len(res) == 0 || res[0].Outcome != OutcomeRotated || !strings.Contains(res[0].Note, "consumers were stopped for") {
 		t.Fatalf("results = %+v, want rotated with the interruption measured", res)
 	}
 	d.assertOn(t, "new-pw")
@@ -550,7 +562,7 @@ func TestSwapRollsBack(t *testing.T) {
 		return nil
 	}
 	res, _ := d.apply()
-	if len(res) != 1 || res[0].Outcome != OutcomeRolledBack {
+	if len(res) == 0 || res[0].Outcome != OutcomeRolledBack {
 		t.Fatalf("results = %+v, want rolled-back", res)
 	}
 	d.assertOn(t, "old-pw")
@@ -582,6 +594,32 @@ func TestSwapConvergesAfterCrashAtEveryRecord(t *testing.T) {
 			if len(d.stopped) != 0 {
 				t.Errorf("consumers left stopped: %v", d.stopped)
 			}
+		})
+	}
+}
+
+// TestServerFinalizeKeepsTheRotatedValue: a finalize left open (drain timed out) finishes with the value
+// the transaction rotated to, whatever Git says by then — a revert must not make the server accept only a
+// value no consumer holds — and a newer value is rotated to right after it.
+func TestServerFinalizeKeepsTheRotatedValue(t *testing.T) {
+	for _, next := range []string{"old-pw", "third-pw"} {
+		t.Run("git-moves-to-"+next, func(t *testing.T) {
+			d := newDB(t, "old-pw")
+			d.failAt[StepDrain] = errors.New("1 session of shop_a still open after 30s")
+			if res, _ := d.apply(); res[0].Outcome != OutcomeFinalizeFailed {
+				t.Fatalf("results = %+v, want finalize-failed", res)
+			}
+			delete(d.failAt, StepDrain)
+			dbValues["db-password"] = next
+			defer func() { dbValues["db-password"] = "new-pw" }()
+			res, _ := d.apply()
+			want := "new-pw"
+			if next == "third-pw" {
+				want = "third-pw"
+			} else if len(res) == 0 || res[len(res)-1].Outcome != OutcomeRefused {
+				t.Errorf("results = %+v, want the reverted value refused", res)
+			}
+			d.assertOn(t, want)
 		})
 	}
 }

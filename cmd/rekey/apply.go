@@ -140,7 +140,7 @@ func (s *session) executor(eng *dockerio.Engine, j *journal.Journal, stderr io.W
 	ex := &reconcile.Executor{
 		Values: s.value, Reader: files, Writer: files, Stash: j,
 		Roller: stack, Health: stack, Verifier: checks, Journal: j,
-		Now: time.Now, NewID: newTxnID, Redact: s.redact.String,
+		Now: time.Now, NewID: newTxnID, Redact: s.redact.String, FP: s.fp.Of,
 	}
 	creds, err := engine.NewCredentials(s.cfg, s.value, eng, s.project.Name(), hostEnv(s.e.getenv))
 	if err != nil {

@@ -25,7 +25,8 @@ const prelude = "SET standard_conforming_strings = on;\nSET client_min_messages 
 // quiet keeps the statements of a session that sets passwords out of the server log, even when they
 // fail (both settings need a superuser, which rekey's admin is). The statements hold verifiers only,
 // never a value, but a verifier is still better kept out of log files.
-const quiet = "SET log_statement = 'none';\nSET log_min_error_statement = panic;\n"
+const quiet = "SET log_statement = 'none';\nSET log_min_error_statement = panic;\nSET log_min_duration_statement = -1;\n" +
+	"SET log_duration = off;\nSET pg_stat_statements.track_utility = off;\n"
 
 // admin runs sql in one psql session as the admin role, over the server's local socket inside its
 // container: SQL on stdin, nothing but options in argv. It returns psql's output (query results, one

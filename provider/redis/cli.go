@@ -121,8 +121,14 @@ func check(replies []string) error {
 
 func isError(reply string) bool { return strings.HasPrefix(reply, "(error) ") }
 
+// errorText is the text of an error reply, without the arguments Redis echoes for an unknown command or
+// subcommand (they would be the values rekey sent).
 func errorText(reply string) string {
-	return strings.TrimSpace(strings.TrimPrefix(firstLine(reply), "(error) "))
+	s := strings.TrimSpace(strings.TrimPrefix(firstLine(reply), "(error) "))
+	if i := strings.Index(s, ", with args beginning with:"); i >= 0 {
+		s = s[:i]
+	}
+	return s
 }
 
 func firstLine(s string) string {

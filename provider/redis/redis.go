@@ -85,6 +85,10 @@ func (r *Redis) Check(ctx context.Context, current string) error {
 		return fmt.Errorf("redis %s: failed to read ACL user %s: %s", r.name, r.user, errorText(info[1]))
 	case strings.TrimSpace(info[1]) == "(nil)":
 		return fmt.Errorf("redis %s: no ACL user %s on the server: check servers.%s.user", r.name, r.user, r.name)
+	case isError(info[2]):
+		// Without it rekey cannot tell whether changes must be saved to an aclfile, and a restart would
+		// bring the old passwords back.
+		return fmt.Errorf("redis %s: %s may not read the configuration (%s): %s", r.name, admin.User, errorText(info[2]), grants)
 	}
 	if r.admin != nil {
 		if _, err := r.run(ctx, Login{User: r.user, Password: current}); err != nil {
@@ -175,8 +179,11 @@ func (r *Redis) only(ctx context.Context, as Login, value string) error {
 // (whose service then reads the secret and is rolled after the revoke).
 func (r *Redis) persist(ctx context.Context, as Login) error {
 	out, err := r.run(ctx, as, cmd("CONFIG", "GET", "aclfile"), cmd("INFO", "server"))
+	if err == nil {
+		err = check(out)
+	}
 	if err != nil {
-		return fmt.Errorf("redis %s: failed to read how the server persists users: %w", r.name, err)
+		return fmt.Errorf("redis %s: the change is live, but rekey cannot tell how the server persists users, so a restart may undo it: %w", r.name, err)
 	}
 	var save []string
 	switch {
