@@ -51,6 +51,8 @@ type Secret struct {
 	Server string `yaml:"server"`
 	// LoginEnv is the variable holding the user name, for servers whose logins take turns.
 	LoginEnv string `yaml:"login_env"`
+	// Strategy is overlap (default) or swap: a maintenance window for a server credential without overlap.
+	Strategy string `yaml:"strategy"`
 }
 
 // Drift is the policy for live values that differ from Git while Git did not change.

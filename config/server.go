@@ -25,6 +25,9 @@ type Server struct {
 	Chain bool `yaml:"chain"`
 	// Host is the mariadb account host of the user(s) (default '%').
 	Host string `yaml:"host"`
+	// Single (postgres): consumers log in as User itself, which has one password: no overlap, for secrets
+	// with strategy: swap.
+	Single bool `yaml:"single"`
 	// Database is the postgres database the login roles connect to (default: USER).
 	Database string `yaml:"database"`
 	Port     int    `yaml:"port"`
@@ -75,6 +78,12 @@ const (
 	ServerExec     = "exec"
 )
 
+// Strategies of a secret with a server.
+const (
+	StrategyOverlap = "overlap" // the default: the server accepts old and new during the rotation
+	StrategySwap    = "swap"    // no overlap: consumers stop while the server switches
+)
+
 // DefaultDrainTimeout is how long a finalize waits for sessions of the old login.
 const DefaultDrainTimeout = 60 * time.Second
 
@@ -98,7 +107,21 @@ func (s *Server) RotatedUser() string {
 
 // Alternates reports a server whose logins take turns: the user name changes with the value.
 func (s *Server) Alternates() bool {
-	return s.Type == ServerPostgres || s.Type == ServerMariaDB && !s.Chain
+	return s.Type == ServerPostgres && !s.Single || s.Type == ServerMariaDB && !s.Chain
+}
+
+// Swappable reports a server a secret with strategy: swap can use: one whose driver can make it accept
+// exactly one given value.
+func (s *Server) Swappable() bool {
+	switch s.Type {
+	case ServerRedis, ServerExec:
+		return s.Type != ServerExec || s.Commands != nil && len(s.Commands.Revoke) > 0
+	case ServerPostgres:
+		return s.Single
+	case ServerMariaDB:
+		return s.Chain
+	}
+	return false
 }
 
 // LoginRoles returns the two logins used in turn.
@@ -115,6 +138,9 @@ func (s *Server) Mechanism() string {
 	case ServerRedis:
 		return fmt.Sprintf("Redis ACL user %s holds the old and the new password at once", s.RotatedUser())
 	case ServerPostgres:
+		if s.Single {
+			return fmt.Sprintf("PostgreSQL login role %s has one password: no overlap, swapped with consumers stopped", s.User)
+		}
 		r := s.LoginRoles()
 		return fmt.Sprintf("PostgreSQL login roles %s and %s take turns, both acting as the owner role %s", r[0], r[1], s.User)
 	case ServerMariaDB:
@@ -194,6 +220,14 @@ func (c *Config) validateServers(p *problems) {
 			p.add(at, "secret %s: server %s already rotates %s; one secret per server", name, sec.Server, used[sec.Server])
 		}
 		used[sec.Server] = name
+		switch {
+		case sec.Strategy != "" && sec.Strategy != StrategyOverlap && sec.Strategy != StrategySwap:
+			p.add("secrets."+name+".strategy", "secret %s: unknown strategy %q (want overlap or swap)", name, sec.Strategy)
+		case srv != nil && sec.Strategy == StrategySwap && !srv.Swappable():
+			p.add("secrets."+name+".strategy", "secret %s: server %s cannot swap (it has an overlap of its own, or rekey cannot set its value): swap works with redis, mariadb with chain, postgres with single, and exec with a revoke command", name, sec.Server)
+		case srv != nil && srv.Type == ServerPostgres && srv.Single && sec.Strategy != StrategySwap:
+			p.add(at, "secret %s: a postgres single login role has no overlap: set strategy: swap (consumers stop while the password changes)", name)
+		}
 		if srv != nil && srv.Alternates() && sec.LoginEnv == "" {
 			p.add(at, "secret %s: %s logins take turns: set login_env to the variable holding the user name", name, srv.Type)
 		}
@@ -202,6 +236,9 @@ func (c *Config) validateServers(p *problems) {
 		}
 	}
 	for _, name := range c.Names() {
+		if sec := c.Secrets[name]; sec != nil && sec.Strategy != "" && sec.Server == "" {
+			p.add("secrets."+name+".strategy", "secret %s: strategy is for secrets with a server", name)
+		}
 		if sec := c.Secrets[name]; sec != nil && sec.LoginEnv != "" && sec.Server == "" {
 			p.add("secrets."+name+".login_env", "secret %s: login_env needs a server", name)
 		} else if sec != nil && sec.LoginEnv != "" && !varName.MatchString(sec.LoginEnv) {
@@ -211,8 +248,8 @@ func (c *Config) validateServers(p *problems) {
 }
 
 func (c *Config) validateRedis(p *problems, at, name string, s *Server) {
-	if len(s.Logins) > 0 || s.Database != "" || s.Terminate || s.DrainTimeout.Duration != 0 || s.Chain || s.Host != "" {
-		p.add(at, "server %s: logins, database, drain_timeout, terminate, chain and host are not redis settings", name)
+	if len(s.Logins) > 0 || s.Database != "" || s.Terminate || s.DrainTimeout.Duration != 0 || s.Chain || s.Host != "" || s.Single {
+		p.add(at, "server %s: logins, database, drain_timeout, terminate, chain, host and single are not redis settings", name)
 	}
 	if a := s.Admin; a != nil {
 		switch {
@@ -310,6 +347,9 @@ func (c *Config) validateMariaDB(p *problems, at, name string, s *Server) {
 func (c *Config) validatePostgres(p *problems, at, name string, s *Server) {
 	if s.Chain || s.Host != "" {
 		p.add(at, "server %s: chain and host are mariadb settings", name)
+	}
+	if s.Single && len(s.Logins) > 0 {
+		p.add(at+".logins", "server %s: single: consumers log in as user itself; logins are for alternating roles", name)
 	}
 	if s.User == "" {
 		p.add(at, "server %s: user is required: the owner role (NOLOGIN) the login roles act as", name)

@@ -55,6 +55,9 @@ func TestServerErrors(t *testing.T) {
 		{"commands on redis", "    service: redis\n", "    service: redis\n    commands: {verify: [x]}\n", `server cache: commands are for servers of type exec`},
 		{"smtp without addr", "    type: redis\n    service: redis\n", "    type: smtp\n    user: app\n", `server cache: an smtp relay needs addr`},
 		{"smtp with a service", "    type: redis\n", "    type: smtp\n    addr: 127.0.0.1:587\n    user: app\n", `server cache: an smtp relay takes addr, user, tls, ca_file and server_name only`},
+		{"postgres single without swap", "    user: shop\n", "    user: shop\n    single: true\n", `a postgres single login role has no overlap: set strategy: swap`},
+		{"swap on alternating postgres", "    login_env: DB_USER\n", "    login_env: DB_USER\n    strategy: swap\n", `server db cannot swap`},
+		{"unknown strategy", "    login_env: DB_USER\n", "    login_env: DB_USER\n    strategy: yolo\n", `unknown strategy "yolo"`},
 		{"smtp addr without port", "    type: redis\n    service: redis\n", "    type: smtp\n    addr: smtp.example.com\n    user: app\n", `server cache: addr "smtp.example.com" is not host:port`},
 		{"smtp clear text off loopback", "    type: redis\n    service: redis\n", "    type: smtp\n    addr: smtp.example.com:25\n    user: app\n    tls: none\n", `tls: none sends the key in clear text`},
 		{"exec host command relative", "    type: redis\n    service: redis\n", "    type: exec\n    commands: {verify: [bin/check], revoke: [/bin/true]}\n", `host commands need an absolute path`},
@@ -68,7 +71,7 @@ func TestServerErrors(t *testing.T) {
 		{"redis admin without password", "    service: redis\n", "    service: redis\n    admin: {user: rekey}\n", `rekey.yaml:9: server cache: admin needs user and password`},
 		{"redis admin is a managed secret", "    service: redis\n", "    service: redis\n    admin: {user: rekey, password: db-password}\n", `admin.password db-password is a managed secret`},
 		{"two secrets on one server", "    server: db\n", "    server: cache\n", `secret redis-password: server cache already rotates db-password; one secret per server`},
-		{"postgres settings on redis", "    service: redis\n", "    service: redis\n    terminate: true\n", `server cache: logins, database, drain_timeout, terminate, chain and host are not redis settings`},
+		{"postgres settings on redis", "    service: redis\n", "    service: redis\n    terminate: true\n", `server cache: logins, database, drain_timeout, terminate, chain, host and single are not redis settings`},
 		{"mariadb chain with logins", "    type: postgres\n", "    type: mariadb\n    chain: true\n    logins: [a, b]\n", `server db: chain keeps one user`},
 		{"mariadb chain with login_env", "    type: postgres\n", "    type: mariadb\n    chain: true\n", `secret db-password: login_env is for servers whose logins take turns`},
 	}

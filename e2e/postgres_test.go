@@ -176,3 +176,59 @@ func TestPostgresRotationRollsBack(t *testing.T) {
 		t.Errorf("app runs %s with %s after the rollback", app["db_user"], app["db_password"])
 	}
 }
+
+// TestSwapPostgresSingleRole rotates the password of a login role that consumers always use (no second
+// role to alternate with): strategy swap stops the app, changes the password, writes the source and starts
+// the app again. Requests fail while the app is down — the interruption is measured and reported — but no
+// login fails, and the data is intact.
+func TestSwapPostgresSingleRole(t *testing.T) {
+	r := newRig(t, "0s")
+	r.values["db-password"] = r.stack.DotEnv(t)["DB_PASSWORD"]
+	r.config += `  db-password:
+    type: token
+    env: {value: DB_PASSWORD}
+    server: db
+    strategy: swap
+servers:
+  db: {type: postgres, service: db, user: shop_a, single: true, database: shop}
+`
+	writeFile(t, filepath.Join(r.repo, "rekey.yaml"), r.config)
+	r.commitValues("manage the database password, single role")
+	if res := r.mustApply(); !strings.Contains(res.stdout, "db-password") {
+		t.Fatalf("first apply:\n%s", res.stdout)
+	}
+	base := authFailures(t, r)
+	load := startHammer(r.stack.AppPort)
+	time.Sleep(time.Second)
+	before := psql(t, r, "SELECT n FROM demo_hits WHERE id = 1")
+
+	r.values["db-password"] = "swapped-db-password-5e6f"
+	r.commitValues("swap the database password")
+	plan := r.rekey("plan")
+	if !strings.Contains(plan.stdout, "swap without overlap: app stopped") || !strings.Contains(plan.stdout, "stop app") {
+		t.Fatalf("plan does not state the swap and its interruption:\n%s", plan.stdout)
+	}
+	res := r.mustApply()
+	time.Sleep(time.Second)
+	load.done()
+	if !strings.Contains(res.stdout, "rotated") || !strings.Contains(res.stdout, "consumers were stopped for") {
+		t.Fatalf("apply:\n%s\n%s", res.stdout, res.stderr)
+	}
+	if n := authFailures(t, r) - base; n != 0 {
+		t.Errorf("PostgreSQL logged %d failed logins during the swap", n)
+	}
+	if n := load.auth.Load(); n != 0 {
+		t.Errorf("the app reported %d rejected logins", n)
+	}
+	t.Logf("swap: %d requests, %d failed while the app was down", load.requests.Load(), load.failed.Load())
+	if env := r.stack.DotEnv(t); env["DB_USER"] != "shop_a" || env["DB_PASSWORD"] != r.values["db-password"] {
+		t.Errorf(".env: DB_USER=%s, new password=%v", env["DB_USER"], env["DB_PASSWORD"] == r.values["db-password"])
+	}
+	app, _ := r.fingerprints()
+	if app["db_password"] != testenv.Fingerprint(r.values["db-password"]) {
+		t.Error("the app does not run the new password")
+	}
+	if after := psql(t, r, "SELECT n FROM demo_hits WHERE id = 1"); len(after) < len(before) || after < before && len(after) == len(before) {
+		t.Errorf("hit counter went from %s to %s: data lost", before, after)
+	}
+}

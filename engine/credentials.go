@@ -63,6 +63,19 @@ func driver(name string, spec *config.Server, exec provider.Exec, values func(st
 		}
 		return redis.New(name, exec, opts...), nil
 	case config.ServerPostgres:
+		if spec.Single {
+			var opts []postgres.Option
+			if spec.Database != "" {
+				opts = append(opts, postgres.WithDatabase(spec.Database))
+			}
+			if spec.Port != 0 {
+				opts = append(opts, postgres.WithPort(spec.Port))
+			}
+			if spec.Admin != nil && spec.Admin.User != "" {
+				opts = append(opts, postgres.WithAdminUser(spec.Admin.User))
+			}
+			return postgres.NewSingle(name, exec, spec.User, opts...), nil
+		}
 		r := spec.LoginRoles()
 		opts := []postgres.Option{postgres.WithOwner(spec.User), postgres.WithLogins(r[0], r[1]),
 			postgres.WithTerminate(spec.Terminate)}

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"github.com/rekeyhq/rekey/config"
 	"slices"
 
 	"github.com/rekeyhq/rekey/reconcile"
@@ -50,5 +51,6 @@ func (b *secretBuilder) addServer() error {
 		return true
 	})
 	b.out.Server = srv
+	b.out.Swap = b.spec.Strategy == config.StrategySwap
 	return nil
 }
