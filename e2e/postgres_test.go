@@ -232,3 +232,47 @@ servers:
 		t.Errorf("hit counter went from %s to %s: data lost", before, after)
 	}
 }
+
+// TestAdoptOwnerLogin starts from the usual compose setup — the app logs in as the role that owns the
+// database — and lets `rekey adopt` move it to alternating login roles without changing the password or
+// stopping anything: the first login role gets the owner's password, the app moves to it, the owner loses
+// LOGIN; the next rotation then stages the second login role.
+func TestAdoptOwnerLogin(t *testing.T) {
+	r := newRig(t, "0s")
+	const ownerPW = "owner-login-password-3c2d"
+	// The app logs in as the owner (shop) now; shop_a and shop_b exist without LOGIN.
+	psql(t, r, "ALTER ROLE shop LOGIN PASSWORD '"+ownerPW+"'; ALTER ROLE shop_a NOLOGIN PASSWORD NULL")
+	r.stack.SetEnv(t, "DB_USER", "shop")
+	r.stack.SetEnv(t, "DB_PASSWORD", ownerPW)
+	r.stack.Compose(t, "up", "-d", "--wait", "--no-deps", "app")
+	r.values["db-password"] = ownerPW
+	r.config += dbSecret
+	writeFile(t, filepath.Join(r.repo, "rekey.yaml"), r.config)
+	r.commitValues("manage the database password")
+	r.mustApply() // in sync: nothing to rotate yet, so the layout does not matter yet
+	base := authFailures(t, r)
+	load := startHammer(r.stack.AppPort)
+	res := r.rekey("adopt", "db-password")
+	load.done()
+	if res.code != 0 || !strings.Contains(res.stdout, "shop has no LOGIN any more") {
+		t.Fatalf("adopt exited %d:\n%s\n%s", res.code, res.stdout, res.stderr)
+	}
+	if env := r.stack.DotEnv(t); env["DB_USER"] != "shop_a" || env["DB_PASSWORD"] != ownerPW {
+		t.Errorf(".env after adopt: DB_USER=%s, password unchanged=%v", env["DB_USER"], env["DB_PASSWORD"] == ownerPW)
+	}
+	if got := psql(t, r, "SELECT string_agg(rolname || ':' || rolcanlogin, ',' ORDER BY rolname) FROM pg_roles WHERE rolname IN ('shop','shop_a','shop_b')"); got != "shop:false,shop_a:true,shop_b:false" {
+		t.Errorf("roles after adopt: %s", got)
+	}
+	if n := authFailures(t, r) - base; n != 0 || load.auth.Load() != 0 {
+		t.Errorf("adopt caused %d failed logins (server) and %d rejected (app)", n, load.auth.Load())
+	}
+	if res := r.mustApply(); !strings.Contains(res.stdout, "db-password") || !strings.Contains(res.stdout, "in-sync") {
+		t.Errorf("apply after adopt:\n%s", res.stdout)
+	}
+	r.values["db-password"] = "first-rotation-after-adopt-8a"
+	r.commitValues("rotate after adopt")
+	r.mustApply()
+	if env := r.stack.DotEnv(t); env["DB_USER"] != "shop_b" {
+		t.Errorf("the first rotation after adopt moved to %s, want shop_b", env["DB_USER"])
+	}
+}

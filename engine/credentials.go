@@ -137,6 +137,9 @@ func driver(name string, spec *config.Server, exec provider.Exec, values func(st
 	return nil, fmt.Errorf("server %s: no driver for type %q", name, spec.Type)
 }
 
+// Driver returns the driver of a server (for commands beyond the rotation, such as adopt).
+func (c *Credentials) Driver(server string) (provider.Provider, error) { return c.driver(server) }
+
 func (c *Credentials) driver(server string) (provider.Provider, error) {
 	d, ok := c.drivers[server]
 	if !ok {

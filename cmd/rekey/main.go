@@ -41,6 +41,7 @@ var commands = map[string]func(context.Context, []string, env) error{
 	"agent":      cmdAgent,
 	"history":    cmdHistory,
 	"rotate":     cmdRotate,
+	"adopt":      cmdAdopt,
 	"reconcile":  cmdReconcile,
 	"plan":       cmdPlan,
 	"apply":      cmdApply,
@@ -65,6 +66,7 @@ Usage:
   rekey reconcile [--state-dir]  ask the running agent to reconcile now, and print what happened
   rekey values set SECRET        encrypt a new value (read from stdin) into the values file
   rekey rotate SECRET [flags]    generate a new value, commit (and push) it, then apply it
+  rekey adopt SECRET [flags]     move a PostgreSQL login from its owner role to alternating login roles
   rekey history [SECRET]         audit trail: commits, per-secret fingerprint changes, rotations applied
   rekey inventory [flags]        dependency map: sources, consumers, restart order, checks, hidden dependencies
   rekey runbook [--secret NAME]  Markdown runbook from the config and the journal, with manual rollback steps

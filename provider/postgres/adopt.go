@@ -130,3 +130,19 @@ func (p *Postgres) Adopt(ctx context.Context, current string) error {
 // ErrAdoptPending marks an Adopt that went as far as it could while consumers may still log in as the
 // owner role: move them to the login role it names, then call Adopt again.
 var ErrAdoptPending = errors.New("adoption pending")
+
+// AdoptLogin returns the login role that holds current and may log in — the one Adopt staged — or "" if
+// none does yet.
+func (p *Postgres) AdoptLogin(ctx context.Context, current string) (string, error) {
+	st, err := p.readSupported(ctx)
+	if err != nil {
+		return "", err
+	}
+	a, b := p.roles(st)
+	for _, r := range []loginRole{a, b} {
+		if r.Name != "" && r.Login && r.holds(current) {
+			return r.Name, nil
+		}
+	}
+	return "", nil
+}
