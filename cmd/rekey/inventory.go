@@ -70,6 +70,10 @@ type inventoryRow struct {
 	RestartOrder []string       `json:"restart_order"` // the consumers rekey rolls, in order
 	Checks       []invCheck     `json:"checks"`        // run after each consumer: the secret's, then global
 	Hidden       []hiddenDep    `json:"hidden,omitempty"`
+	// Server is the credential server the value is a password of: it accepts old and new during a
+	// rotation (or is swapped with consumers stopped) and is rolled after the revoke when it reads it too.
+	Server *reconcile.Server `json:"server,omitempty"`
+	Swap   bool              `json:"swap,omitempty"`
 }
 
 // invSource is one location of a secret and the consumers that read it there.
@@ -230,7 +234,7 @@ func isHost(sec reconcile.Secret, path string) bool {
 
 // inventorySecret lays out one secret of the desired state.
 func inventorySecret(sec reconcile.Secret, f invFacts) inventoryRow {
-	row := inventoryRow{Secret: sec.Name, Kind: sec.Kind, RestartOrder: []string{}}
+	row := inventoryRow{Secret: sec.Name, Kind: sec.Kind, RestartOrder: []string{}, Server: sec.Server, Swap: sec.Swap}
 	for _, l := range sec.Current {
 		row.Sources = append(row.Sources, source(sec, l, locationCurrent, f))
 	}
@@ -423,6 +427,12 @@ func printInventory(w io.Writer, inv inventory) {
 		}
 		tw.Flush()
 		fmt.Fprintf(w, "  restart order: %s\n", orderText(row.RestartOrder))
+		if srv := row.Server; srv != nil {
+			fmt.Fprintf(w, "  server: %s — %s\n", srv.Name, srv.Mechanism)
+			if srv.Service != "" && srv.Roll != reconcile.NoRoll {
+				fmt.Fprintf(w, "    %s reads the value too: rolled after the old value is revoked\n", srv.Service)
+			}
+		}
 		printChecks(w, row)
 		if len(row.Hidden) > 0 {
 			fmt.Fprintln(w, "  hidden dependencies:")

@@ -373,6 +373,11 @@ func printRollback(w io.Writer, rb runbook, sec runbookSecret) {
 		fmt.Fprintf(w, "**A transaction is still open** (%s, phase `%s`): rekey still owns this secret. Run `rekey status %s`; `rekey apply` finishes an interrupted transaction (rolled back before `verified`, completed after). Roll back by hand only once it has ended.\n\n",
 			code(t.ID), t.OpenPhase, shellJoin(rb.RekeyFlags))
 	}
+	if srv := sec.Row.Server; srv != nil {
+		fmt.Fprintf(w, "The value is a password of the server %s (%s). A finished rotation revoked the old password there, so putting the old value back in the sources would lock every consumer out: do not roll back by hand. Commit a new value instead (`rekey rotate %s`, or `rekey values set --generate 32 %s` and a commit): rekey stages it on the server, moves the consumers and revokes the current one. While a rotation is still open, `rekey apply` rolls it back on the server and in the sources together.\n",
+			code(srv.Name), srv.Mechanism, sec.Row.Secret, sec.Row.Secret)
+		return
+	}
 	good := lastGood(sec.Txns)
 	if good == nil {
 		fmt.Fprintln(w, "rekey has no completed rotation of this secret in this state dir, so there is nothing of rekey's to roll back: the live value was there before rekey (or came from another state dir).")

@@ -343,3 +343,34 @@ func runbookShell(ts *testscript.TestScript, neg bool, args []string) {
 	}
 	ts.Fatalf("no sh block of %s contains %q", args[0], args[1])
 }
+
+// TestRunbookRollbackServer: a server password cannot be rolled back by editing the sources (the server
+// revoked the old one): the runbook says so, and says what to do instead.
+func TestRunbookRollbackServer(t *testing.T) {
+	rb := fixtureRunbook(false)
+	var api *runbookSecret
+	for i := range rb.Secrets {
+		if rb.Secrets[i].Row.Secret == "api-token" {
+			api = &rb.Secrets[i]
+		}
+	}
+	api.Row.Server = &reconcile.Server{Name: "cache", Mechanism: "Redis ACL user default holds the old and the new password at once"}
+	body := section(t, runbookText(rb), "api-token", "Manual rollback")
+	for _, want := range []string{"The value is a password of the server `cache`", "do not roll back by hand", "`rekey rotate api-token`"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("rollback lacks %q:\n%s", want, body)
+		}
+	}
+	if strings.Contains(body, "sops -d") || strings.Contains(body, "1. ") {
+		t.Errorf("rollback still lists source-edit steps:\n%s", body)
+	}
+	var b bytes.Buffer
+	inv := fixtureInventory()
+	for i := range inv.Secrets {
+		inv.Secrets[i].Server = api.Row.Server
+	}
+	printInventory(&b, inv)
+	if !strings.Contains(b.String(), "server: cache — Redis ACL user default") {
+		t.Errorf("inventory does not show the server:\n%s", b.String())
+	}
+}
