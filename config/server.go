@@ -3,15 +3,17 @@ package config
 import (
 	"fmt"
 	"net"
+	"net/url"
 	"path/filepath"
 	"sort"
+	"strings"
 	"time"
 )
 
 // Server is a credential server whose logins some secrets are the passwords of. rekey reaches it by
 // running its own client inside the server's compose service container, over the local socket.
 type Server struct {
-	Type    string `yaml:"type"`    // redis, postgres, mariadb, smtp or exec
+	Type    string `yaml:"type"`    // redis, postgres, mariadb, smtp, http or exec
 	Service string `yaml:"service"` // the compose service running the server (not for smtp; optional for exec)
 	// User is the login whose password rotates. redis: the ACL user ("default", the user behind
 	// requirepass, when empty). postgres: the owner role (NOLOGIN) the two login roles act as. mariadb:
@@ -47,6 +49,14 @@ type Server struct {
 	TLS        string `yaml:"tls"`
 	CAFile     string `yaml:"ca_file"`
 	ServerName string `yaml:"server_name"`
+	// http: a third-party API key, checked with a declared request; the key goes into Header where
+	// "{value}" stands. Expect are the statuses of a working key (default [200]), Rejected those of a
+	// rejected one (default [401, 403]).
+	URL      string `yaml:"url"`
+	Method   string `yaml:"method"`
+	Header   string `yaml:"header"`
+	Expect   []int  `yaml:"expect"`
+	Rejected []int  `yaml:"rejected"`
 	// Commands (exec) are declared commands, run in Service's container or, without a service, on the
 	// host. Values reach them on stdin, one per line (docs/providers.md#generic-commands-type-exec).
 	Commands *Commands `yaml:"commands"`
@@ -76,6 +86,7 @@ const (
 	ServerMariaDB  = "mariadb"
 	ServerSMTP     = "smtp"
 	ServerExec     = "exec"
+	ServerHTTP     = "http"
 )
 
 // Strategies of a secret with a server.
@@ -149,6 +160,8 @@ func (s *Server) Mechanism() string {
 		}
 		r := s.LoginRoles()
 		return fmt.Sprintf("MariaDB users %s and %s take turns, with identical grants", r[0], r[1])
+	case ServerHTTP:
+		return fmt.Sprintf("API key checked with %s: you create and revoke keys at the provider, rekey follows the old one until it stops working", s.URL)
 	case ServerExec:
 		if s.Commands != nil && len(s.Commands.Revoke) == 0 {
 			return "declared commands; you revoke the old value by hand, rekey probes it until it stops working"
@@ -171,11 +184,14 @@ func (c *Config) validateServers(p *problems) {
 		if !secretName.MatchString(name) {
 			p.add(at, "server %s: names use lowercase letters, digits, '-', '_' and '.'", name)
 		}
-		if s.Service == "" && s.Type != ServerSMTP && s.Type != ServerExec {
+		if s.Service == "" && s.Type != ServerSMTP && s.Type != ServerExec && s.Type != ServerHTTP {
 			p.add(at, "server %s: service is required: the compose service running it (rekey runs its client there)", name)
 		}
 		if s.Type != ServerSMTP && (s.Addr != "" || s.TLS != "" || s.CAFile != "" || s.ServerName != "") {
 			p.add(at, "server %s: addr, tls, ca_file and server_name are smtp settings", name)
+		}
+		if s.Type != ServerHTTP && (s.URL != "" || s.Method != "" || s.Header != "" || len(s.Expect) > 0 || len(s.Rejected) > 0) {
+			p.add(at, "server %s: url, method, header, expect and rejected are http settings", name)
 		}
 		if s.Type != ServerExec && s.Commands != nil {
 			p.add(at+".commands", "server %s: commands are for servers of type exec", name)
@@ -194,10 +210,12 @@ func (c *Config) validateServers(p *problems) {
 			c.validateSMTP(p, at, name, s)
 		case ServerExec:
 			validateExec(p, at, name, s)
+		case ServerHTTP:
+			validateHTTP(p, at, name, s)
 		case "":
-			p.add(at, "server %s: type is required (redis, postgres, mariadb, smtp or exec)", name)
+			p.add(at, "server %s: type is required (redis, postgres, mariadb, smtp, http or exec)", name)
 		default:
-			p.add(at+".type", "server %s: unknown type %q (want redis, postgres, mariadb, smtp or exec)", name, s.Type)
+			p.add(at+".type", "server %s: unknown type %q (want redis, postgres, mariadb, smtp, http or exec)", name, s.Type)
 		}
 	}
 	used := map[string]string{}
@@ -262,6 +280,22 @@ func (c *Config) validateRedis(p *problems, at, name string, s *Server) {
 		case c.Secrets[a.Password] != nil:
 			p.add(at+".admin.password", "server %s: admin.password %s is a managed secret; keep the admin password in its own entry of the values file", name, a.Password)
 		}
+	}
+}
+
+func validateHTTP(p *problems, at, name string, s *Server) {
+	u, err := url.Parse(s.URL)
+	switch {
+	case s.URL == "" || err != nil || u.Host == "" || u.Scheme != "https" && u.Scheme != "http":
+		p.add(at, "server %s: an http server needs url, the https URL of a request a working key passes", name)
+	case u.Scheme == "http" && !loopback(u.Hostname()):
+		p.add(at+".url", "server %s: %s would send the key in clear text: use https (http only on loopback)", name, s.URL)
+	}
+	if strings.Count(s.Header, "{value}") != 1 || !strings.Contains(s.Header, ":") {
+		p.add(at+".header", "server %s: header must be \"Name: …{value}…\" with {value} exactly once, e.g. \"Authorization: Bearer {value}\"", name)
+	}
+	if s.Service != "" || s.User != "" || s.Admin != nil || s.Port != 0 || s.Commands != nil || s.Addr != "" {
+		p.add(at, "server %s: an http server takes url, method, header, expect and rejected only", name)
 	}
 }
 

@@ -49,7 +49,7 @@ func TestServers(t *testing.T) {
 func TestServerErrors(t *testing.T) {
 	tests := []struct{ name, edit, repl, want string }{
 		{"unknown server", "    server: cache\n", "    server: cahce\n", `rekey.yaml:18: secret redis-password: no server "cahce" under servers (servers: [cache db])`},
-		{"unknown type", "    type: redis\n", "    type: memcached\n", `rekey.yaml:7: server cache: unknown type "memcached" (want redis, postgres, mariadb, smtp or exec)`},
+		{"unknown type", "    type: redis\n", "    type: memcached\n", `rekey.yaml:7: server cache: unknown type "memcached" (want redis, postgres, mariadb, smtp, http or exec)`},
 		{"exec without verify", "    type: redis\n", "    type: exec\n    commands: {revoke: [x]}\n", `server cache: an exec server needs commands.verify`},
 		{"exec without revoke or probe", "    type: redis\n", "    type: exec\n    commands: {verify: [x]}\n", `without commands.revoke the old value is revoked by hand`},
 		{"commands on redis", "    service: redis\n", "    service: redis\n    commands: {verify: [x]}\n", `server cache: commands are for servers of type exec`},
@@ -58,6 +58,8 @@ func TestServerErrors(t *testing.T) {
 		{"postgres single without swap", "    user: shop\n", "    user: shop\n    single: true\n", `a postgres single login role has no overlap: set strategy: swap`},
 		{"swap on alternating postgres", "    login_env: DB_USER\n", "    login_env: DB_USER\n    strategy: swap\n", `server db cannot swap`},
 		{"unknown strategy", "    login_env: DB_USER\n", "    login_env: DB_USER\n    strategy: yolo\n", `unknown strategy "yolo"`},
+		{"http in clear text", "    type: redis\n    service: redis\n", "    type: http\n    url: http://api.example.com/me\n    header: \"Authorization: Bearer {value}\"\n", `would send the key in clear text`},
+		{"http header without value", "    type: redis\n    service: redis\n", "    type: http\n    url: https://api.example.com/me\n    header: \"Authorization: Bearer\"\n", `header must be "Name: …{value}…"`},
 		{"smtp addr without port", "    type: redis\n    service: redis\n", "    type: smtp\n    addr: smtp.example.com\n    user: app\n", `server cache: addr "smtp.example.com" is not host:port`},
 		{"smtp clear text off loopback", "    type: redis\n    service: redis\n", "    type: smtp\n    addr: smtp.example.com:25\n    user: app\n    tls: none\n", `tls: none sends the key in clear text`},
 		{"exec host command relative", "    type: redis\n    service: redis\n", "    type: exec\n    commands: {verify: [bin/check], revoke: [/bin/true]}\n", `host commands need an absolute path`},

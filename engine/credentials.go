@@ -9,6 +9,7 @@ import (
 	"github.com/rekeyhq/rekey/dockerio"
 	"github.com/rekeyhq/rekey/provider"
 	"github.com/rekeyhq/rekey/provider/command"
+	"github.com/rekeyhq/rekey/provider/httpapi"
 	"github.com/rekeyhq/rekey/provider/mariadb"
 	"github.com/rekeyhq/rekey/provider/postgres"
 	"github.com/rekeyhq/rekey/provider/redis"
@@ -121,6 +122,9 @@ func driver(name string, spec *config.Server, exec provider.Exec, values func(st
 		c := spec.Commands
 		return command.New(name, run, command.Commands{Check: c.Check, Stage: c.Stage, Verify: c.Verify,
 			Drain: c.Drain, Revoke: c.Revoke, Unstage: c.Unstage, Probe: c.Probe})
+	case config.ServerHTTP:
+		return httpapi.New(name, httpapi.Request{Method: spec.Method, URL: spec.URL, Header: spec.Header,
+			Expect: spec.Expect, Rejected: spec.Rejected}, nil)
 	case config.ServerSMTP:
 		opts := []smtp.Option{smtp.WithAddr(spec.Addr), smtp.WithUser(spec.User)}
 		if spec.TLS != "" {
