@@ -280,3 +280,38 @@ func TestRedisDownBlocksRotation(t *testing.T) {
 		t.Errorf("a transaction was journaled:\n%s", hist.stdout)
 	}
 }
+
+// TestSwapRedisPassword rotates the Redis password as a maintenance window (strategy swap): the app stops,
+// Redis switches to the new password, the app starts on it, Redis is recreated last; no login fails.
+func TestSwapRedisPassword(t *testing.T) {
+	r := newRig(t, "0s")
+	r.values["redis-password"] = r.stack.DotEnv(t)["REDIS_PASSWORD"]
+	r.config += strings.Replace(redisSecret, "    server: cache\n", "    server: cache\n    strategy: swap\n", 1)
+	writeFile(t, filepath.Join(r.repo, "rekey.yaml"), r.config)
+	r.commitValues("manage the redis password, swapped")
+	r.mustApply()
+	eng, err := dockerio.New(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer eng.Close()
+	redis := &redisProbe{t: t, exec: provider.Service{Engine: eng, Project: r.stack.Name, Name: "redis"}}
+	old := r.values["redis-password"]
+	redis.observe(old)
+	const next = "swapped-Redis-pw-1a2b3c"
+	r.values["redis-password"] = next
+	r.commitValues("swap the redis password")
+	stop := redis.watch()
+	res := r.mustApply()
+	seen := stop()
+	if !strings.Contains(res.stdout, "rotated") || !strings.Contains(res.stdout, "consumers were stopped for") {
+		t.Fatalf("apply:\n%s\n%s", res.stdout, res.stderr)
+	}
+	if seen != 0 {
+		t.Errorf("Redis recorded %d failed logins during the swap", seen)
+	}
+	if redis.logsIn(old) || !redis.logsIn(next) {
+		t.Errorf("after the swap: old logs in=%v, new logs in=%v", redis.logsIn(old), redis.logsIn(next))
+	}
+	waitJobsCounted(t, redis, next)
+}

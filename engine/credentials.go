@@ -201,6 +201,22 @@ func (c *Credentials) Revoke(ctx context.Context, server, next string) error {
 	return err
 }
 
+// Swap implements reconcile.Credentials: the driver's own swap, or stage then revoke (the rotated user
+// logs itself in with the current value to stage, then with the new one to revoke).
+func (c *Credentials) Swap(ctx context.Context, server, current, next string) error {
+	d, err := c.driver(server)
+	if err != nil {
+		return err
+	}
+	if s, ok := d.(provider.Swapper); ok {
+		return s.Swap(ctx, current, next)
+	}
+	if _, err := d.Stage(ctx, current, next); err != nil {
+		return err
+	}
+	return d.Revoke(ctx, next)
+}
+
 // Accepts implements reconcile.Credentials for drivers that can probe a value (provider.Prober).
 func (c *Credentials) Accepts(ctx context.Context, server, value string) (bool, error) {
 	d, err := c.driver(server)

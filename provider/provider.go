@@ -48,6 +48,12 @@ var ErrRejected = errors.New("login rejected")
 // old value becomes a pending revocation that rekey keeps checking until it stops working.
 var ErrRevokeByHand = errors.New("the old credential must be revoked at the provider")
 
+// Swapper is implemented by drivers of credentials without overlap (one password per login): Swap makes
+// the server accept next instead of current in one step. Other drivers swap with Stage then Revoke.
+type Swapper interface {
+	Swap(ctx context.Context, current, next string) error
+}
+
 // Prober is implemented by drivers that can tell whether a value still logs in, without changing
 // anything: how pending revocations are followed. It returns (false, nil) when the server rejects the
 // value, and an error when it cannot tell.

@@ -94,6 +94,9 @@ type Credentials interface {
 	// Accepts reports whether value still logs in, changing nothing: (false, nil) when the server
 	// rejects it. It follows old values whose revocation is out of rekey's hands (ErrRevokeByHand).
 	Accepts(ctx context.Context, server, value string) (bool, error)
+	// Swap makes the server accept next instead of current in one step, for the swap strategy (no
+	// consumer runs meanwhile).
+	Swap(ctx context.Context, server, current, next string) error
 }
 
 // ErrRevokeByHand is returned by Credentials.Revoke for a credential rekey cannot revoke (an SMTP relay's

@@ -171,6 +171,14 @@ func (d *db) Stop(_ context.Context, name string) error {
 // creds adapts db to Credentials (Verify is taken by the Verifier).
 type creds struct{ *db }
 
+func (c creds) Swap(_ context.Context, _, current, next string) error {
+	if !c.accepts[current] {
+		return errors.New("the current value does not log in")
+	}
+	c.accepts = map[string]bool{next: true}
+	return nil
+}
+
 func (c creds) Accepts(_ context.Context, _, value string) (bool, error) {
 	if err := c.fail(StepProbe); err != nil {
 		return false, err

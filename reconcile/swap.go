@@ -73,9 +73,13 @@ func (r *run) stop(ctx context.Context, st Step) error {
 	return r.effect(ctx, st, func() error { return stopper.Stop(ctx, c.Name) })
 }
 
-// swap makes the server accept the new value only: Revoke, in a window where no consumer runs.
+// swap makes the server accept the new value only, in a window where no consumer runs.
 func (r *run) swap(ctx context.Context, st Step) error {
 	if err := r.enter(ctx, PhaseWriting); err != nil {
+		return err
+	}
+	current, err := r.e.Reader.ReadValue(ctx, st.From)
+	if err != nil {
 		return err
 	}
 	next, err := r.desired()
@@ -83,7 +87,7 @@ func (r *run) swap(ctx context.Context, st Step) error {
 		return err
 	}
 	r.staged = true // before the intent: a failure half-way must be undone too
-	return r.effect(ctx, st, func() error { return r.e.Credentials.Revoke(ctx, st.Server, next) })
+	return r.effect(ctx, st, func() error { return r.e.Credentials.Swap(ctx, st.Server, current, next) })
 }
 
 // revertSwap undoes a swap with no overlap: every consumer that may run is stopped (none may meet the

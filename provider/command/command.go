@@ -142,6 +142,17 @@ func (c *Command) Unstage(ctx context.Context, current, next string) error {
 	return err
 }
 
+// Swap implements provider.Swapper: stage then revoke when a stage command is declared, else revoke
+// alone (it makes the server accept the new value only).
+func (c *Command) Swap(ctx context.Context, current, next string) error {
+	if len(c.cmds.Stage) > 0 {
+		if _, err := c.Stage(ctx, current, next); err != nil {
+			return err
+		}
+	}
+	return c.Revoke(ctx, next)
+}
+
 // Accepts implements provider.Prober with the probe command (exit 1: rejected), or else verify.
 func (c *Command) Accepts(ctx context.Context, value string) (bool, error) {
 	argv, step := c.cmds.Probe, "probe"

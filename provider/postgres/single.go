@@ -119,8 +119,13 @@ func (s *Single) Verify(ctx context.Context, next string) error {
 // Drain implements provider.Provider: with consumers stopped there is nothing to wait for.
 func (s *Single) Drain(context.Context, string) error { return nil }
 
-// Revoke implements provider.Provider: the role's password becomes next (the swap itself).
+// Revoke implements provider.Provider: the role's password becomes next.
 func (s *Single) Revoke(ctx context.Context, next string) error {
+	return s.set(ctx, next, "swap in the new")
+}
+
+// Swap implements provider.Swapper: the role's password becomes next.
+func (s *Single) Swap(ctx context.Context, _, next string) error {
 	return s.set(ctx, next, "swap in the new")
 }
 
