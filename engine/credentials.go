@@ -64,35 +64,7 @@ func driver(name string, spec *config.Server, exec provider.Exec, values func(st
 		}
 		return redis.New(name, exec, opts...), nil
 	case config.ServerPostgres:
-		if spec.Single {
-			var opts []postgres.Option
-			if spec.Database != "" {
-				opts = append(opts, postgres.WithDatabase(spec.Database))
-			}
-			if spec.Port != 0 {
-				opts = append(opts, postgres.WithPort(spec.Port))
-			}
-			if spec.Admin != nil && spec.Admin.User != "" {
-				opts = append(opts, postgres.WithAdminUser(spec.Admin.User))
-			}
-			return postgres.NewSingle(name, exec, spec.User, opts...), nil
-		}
-		r := spec.LoginRoles()
-		opts := []postgres.Option{postgres.WithOwner(spec.User), postgres.WithLogins(r[0], r[1]),
-			postgres.WithTerminate(spec.Terminate)}
-		if spec.Database != "" {
-			opts = append(opts, postgres.WithDatabase(spec.Database))
-		}
-		if spec.Port != 0 {
-			opts = append(opts, postgres.WithPort(spec.Port))
-		}
-		if spec.Admin != nil && spec.Admin.User != "" {
-			opts = append(opts, postgres.WithAdminUser(spec.Admin.User))
-		}
-		if spec.DrainTimeout.Duration > 0 {
-			opts = append(opts, postgres.WithDrainTimeout(spec.DrainTimeout.Duration))
-		}
-		return postgres.New(name, exec, opts...), nil
+		return postgresDriver(name, spec, exec), nil
 	case config.ServerMariaDB:
 		opts := []mariadb.Option{mariadb.WithUser(spec.User), mariadb.WithTerminate(spec.Terminate)}
 		if spec.Chain {
@@ -139,6 +111,29 @@ func driver(name string, spec *config.Server, exec provider.Exec, values func(st
 		return smtp.New(name, opts...), nil
 	}
 	return nil, fmt.Errorf("server %s: no driver for type %q", name, spec.Type)
+}
+
+// postgresDriver builds the PostgreSQL driver: a single login role, or alternating ones.
+func postgresDriver(name string, spec *config.Server, exec provider.Exec) provider.Provider {
+	var opts []postgres.Option
+	if spec.Database != "" {
+		opts = append(opts, postgres.WithDatabase(spec.Database))
+	}
+	if spec.Port != 0 {
+		opts = append(opts, postgres.WithPort(spec.Port))
+	}
+	if spec.Admin != nil && spec.Admin.User != "" {
+		opts = append(opts, postgres.WithAdminUser(spec.Admin.User))
+	}
+	if spec.Single {
+		return postgres.NewSingle(name, exec, spec.User, opts...)
+	}
+	r := spec.LoginRoles()
+	opts = append(opts, postgres.WithOwner(spec.User), postgres.WithLogins(r[0], r[1]), postgres.WithTerminate(spec.Terminate))
+	if spec.DrainTimeout.Duration > 0 {
+		opts = append(opts, postgres.WithDrainTimeout(spec.DrainTimeout.Duration))
+	}
+	return postgres.New(name, exec, opts...)
 }
 
 // Driver returns the driver of a server (for commands beyond the rotation, such as adopt).

@@ -412,12 +412,19 @@ func TestServerFinalizeFailureStaysOpenAndResumes(t *testing.T) {
 // TestServerConvergesAfterCrashAtEveryRecord kills the executor after each journal record in turn: the
 // rerun must end with every consumer and the server on one value, never having revoked a value in use.
 func TestServerConvergesAfterCrashAtEveryRecord(t *testing.T) {
+	convergesAfterCrashEverywhere(t, func(*db) {})
+}
+
+// convergesAfterCrashEverywhere runs the rotation once to count its journal records, then once per record
+// with a kill right after it, and checks that a rerun converges.
+func convergesAfterCrashEverywhere(t *testing.T, setup func(*db)) {
 	clean := newDB(t, "old-pw")
+	setup(clean)
 	clean.apply()
-	total := len(clean.records)
-	for n := 1; n <= total; n++ {
+	for n := 1; n <= len(clean.records); n++ {
 		t.Run(fmt.Sprintf("crash-after-record-%d", n), func(t *testing.T) {
 			d := newDB(t, "old-pw")
+			setup(d)
 			d.crashAt = n
 			if _, crashed := d.apply(); !crashed {
 				t.Fatalf("did not crash at record %d", n)
@@ -430,6 +437,9 @@ func TestServerConvergesAfterCrashAtEveryRecord(t *testing.T) {
 				}
 			}
 			d.assertOn(t, "new-pw")
+			if len(d.stopped) != 0 {
+				t.Errorf("consumers left stopped: %v", d.stopped)
+			}
 		})
 	}
 }
@@ -580,30 +590,7 @@ func TestSwapRollsBack(t *testing.T) {
 }
 
 func TestSwapConvergesAfterCrashAtEveryRecord(t *testing.T) {
-	clean := newDB(t, "old-pw")
-	clean.swap = true
-	clean.apply()
-	for n := 1; n <= len(clean.records); n++ {
-		t.Run(fmt.Sprintf("crash-after-record-%d", n), func(t *testing.T) {
-			d := newDB(t, "old-pw")
-			d.swap = true
-			d.crashAt = n
-			if _, crashed := d.apply(); !crashed {
-				t.Fatalf("did not crash at record %d", n)
-			}
-			d.crashAt = 0
-			res, _ := d.apply()
-			for _, r := range res {
-				if r.Outcome == OutcomeFailed || r.Outcome == OutcomeRolledBack {
-					t.Errorf("rerun outcome %s: %s", r.Outcome, r.Reason)
-				}
-			}
-			d.assertOn(t, "new-pw")
-			if len(d.stopped) != 0 {
-				t.Errorf("consumers left stopped: %v", d.stopped)
-			}
-		})
-	}
+	convergesAfterCrashEverywhere(t, func(d *db) { d.swap = true })
 }
 
 // TestServerFinalizeKeepsTheRotatedValue: a finalize left open (drain timed out) finishes with the value
