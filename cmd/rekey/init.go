@@ -861,6 +861,10 @@ func printInit(w io.Writer, rep initReport) {
 	if len(rep.Hidden) > 0 {
 		fmt.Fprintln(w, "\nhidden dependencies:")
 		for _, h := range rep.Hidden {
+			if h.Secret != "" && !strings.Contains(h.Note, h.Secret) {
+				fmt.Fprintf(w, "  - %s (%s): %s\n", h.Kind, h.Secret, h.Note)
+				continue
+			}
 			fmt.Fprintf(w, "  - %s: %s\n", h.Kind, h.Note)
 		}
 	}

@@ -34,6 +34,11 @@ func TestInitSecretValue(t *testing.T) {
 		"12345678901234567890":                  false, // digits only
 		"1.2.3-alpha.4":                         false,
 		"productionproductionproduction":        false,
+		"shop@example.org":                      false, // an email address
+		"news.example.org":                      false, // a host name
+		"[smtp.example.net]:587":                false, // a relay, bracketed, with a port
+		"db-replica-2.internal.example:5432":    false,
+		"SG.Zx8vQ2mLp0RtY7wK.cB3nHs5J9f8e7d6c":  true, // dots, but a token (digits in the last part)
 	} {
 		if got := secretValue(v); got != want {
 			t.Errorf("secretValue(%q) = %v (entropy %.2f), want %v", v, got, entropy(v), want)

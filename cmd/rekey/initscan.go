@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"unicode"
 
@@ -101,6 +102,42 @@ func urlPassword(value string) (scheme string, ok bool) {
 	return strings.ToLower(u.Scheme), set && pw != ""
 }
 
+// hostOrEmail reports a host name (two or more dot-separated labels of letters, digits and hyphens, the
+// last alphabetic), optionally bracketed and with a port, or an email address at one: long and varied
+// enough to pass for a token, but never one.
+func hostOrEmail(v string) bool {
+	if _, domain, ok := strings.Cut(v, "@"); ok {
+		v = domain
+	}
+	v = strings.TrimPrefix(v, "[")
+	if host, port, ok := strings.Cut(v, "]:"); ok {
+		v = host
+		if _, err := strconv.Atoi(port); err != nil {
+			return false
+		}
+	} else if host, port, ok := strings.Cut(v, ":"); ok {
+		if _, err := strconv.Atoi(port); err != nil {
+			return false
+		}
+		v = host
+	}
+	v = strings.TrimSuffix(v, "]")
+	labels := strings.Split(v, ".")
+	if len(labels) < 2 {
+		return false
+	}
+	for _, l := range labels {
+		if l == "" || len(l) > 63 || strings.HasPrefix(l, "-") || strings.HasSuffix(l, "-") ||
+			strings.ContainsFunc(l, func(r rune) bool {
+				return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-')
+			}) {
+			return false
+		}
+	}
+	last := labels[len(labels)-1]
+	return !strings.ContainsFunc(last, func(r rune) bool { return r >= '0' && r <= '9' || r == '-' })
+}
+
 // entropy is the Shannon entropy of s in bits per character.
 func entropy(s string) float64 {
 	if s == "" {
@@ -120,11 +157,11 @@ func entropy(s string) float64 {
 	return h
 }
 
-// secretValue reports a value that looks like a generated credential: long, no spaces, not a path or a
-// URL, mixed characters and high entropy.
+// secretValue reports a value that looks like a generated credential: long, no spaces, not a path, a
+// URL, a host name or an email address, mixed characters and high entropy.
 func secretValue(v string) bool {
 	if len(v) < 16 || len(v) > 4096 || strings.ContainsFunc(v, unicode.IsSpace) ||
-		strings.HasPrefix(v, "/") || strings.HasPrefix(v, "./") || strings.Contains(v, "://") {
+		strings.HasPrefix(v, "/") || strings.HasPrefix(v, "./") || strings.Contains(v, "://") || hostOrEmail(v) {
 		return false
 	}
 	var lower, upper, digit, other bool
@@ -253,19 +290,33 @@ func previousSibling(name string, known func(string) bool) string {
 	return ""
 }
 
-// kindComment is the YAML comment for a credential rekey can only rotate as a plain token.
+// kindComment is the YAML comment for a credential proposed as a plain token that a server checks: as a
+// token, a rotation changes the variable but not the server's password. init cannot tell which service is
+// the server and how rekey reaches it as admin, so it says how to declare one instead of guessing.
 func kindComment(name string, g guess) []string {
 	var out []string
 	switch g.Kind {
-	case kindPostgres, kindMySQL, kindRedis, kindSMTP, kindMongo:
-		out = append(out, fmt.Sprintf("%s credential: written as a token; rekey has no dual-window %s provider yet,", g.Kind, g.Kind),
-			"so a rotation changes the variable but not the server's own password: change both together.")
+	case kindPostgres, kindMySQL, kindRedis, kindSMTP:
+		out = append(out, fmt.Sprintf("%s credential: written as a plain token, so a rotation changes the variable but not the", g.Kind),
+			fmt.Sprintf("server's own password. Declare the server (servers: {NAME: {type: %s, …}}) and set server: NAME", serverType(g.Kind)),
+			"here so the server accepts old and new during the rotation: docs/providers.md.")
+	case kindMongo:
+		out = append(out, "mongodb credential: written as a plain token; rekey has no mongodb server type, so a rotation",
+			"changes the variable but not the server's own password: change both together (or use type: exec).")
 	}
 	if g.Bootstrap {
 		out = append(out, fmt.Sprintf("BOOTSTRAP-ONLY: the %s image reads %s only when it initialises an empty data", g.Kind, name),
 			"directory. Rotating it here does NOT change the password in the running database.")
 	}
 	return out
+}
+
+// serverType is the servers type for a credential kind.
+func serverType(kind string) string {
+	if kind == kindMySQL {
+		return "mariadb"
+	}
+	return kind
 }
 
 // Limits of --scan.
