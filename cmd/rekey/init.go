@@ -364,7 +364,9 @@ func discover(ctx context.Context, p *composeio.Project, rep *initReport) ([]*in
 		if ok || isPreviousName(name) {
 			all = append(all, vals...)
 		}
-		if !ok {
+		// A reference to a variable of another file reads as "" (or a URL without a password), so a
+		// derived credential is judged by its name as well as by its value.
+		if !ok && !(derived && (secretName(name) || urlName(name))) {
 			continue
 		}
 		if derived {
