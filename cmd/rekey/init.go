@@ -48,7 +48,7 @@ const (
 
 type initOptions struct {
 	projectDir, projectName, out, output, genKey string
-	recipients, scans                            []string
+	recipients, scans, files                     []string
 }
 
 // initSecret is one secret `rekey init` proposes.
@@ -82,18 +82,20 @@ type initHidden struct {
 }
 
 type initReport struct {
-	Project    string        `json:"project"`
-	ProjectDir string        `json:"project_dir"`
-	Out        string        `json:"out"`
-	Files      []string      `json:"files"`
-	Recipients []string      `json:"recipients"`
-	AgeKeyFile string        `json:"age_key_file,omitempty"`
-	Secrets    []*initSecret `json:"secrets"`
-	Skipped    []initSkip    `json:"skipped"`
-	Hidden     []initHidden  `json:"hidden"`
-	HostFiles  []hostRef     `json:"host_files"`
-	ScanNotes  []string      `json:"scan_notes,omitempty"`
-	NextSteps  []string      `json:"next_steps"`
+	Project    string `json:"project"`
+	ProjectDir string `json:"project_dir"`
+	// ComposeFiles are the compose files chosen with --file (written to rekey.yaml as compose.files).
+	ComposeFiles []string      `json:"compose_files,omitempty"`
+	Out          string        `json:"out"`
+	Files        []string      `json:"files"`
+	Recipients   []string      `json:"recipients"`
+	AgeKeyFile   string        `json:"age_key_file,omitempty"`
+	Secrets      []*initSecret `json:"secrets"`
+	Skipped      []initSkip    `json:"skipped"`
+	Hidden       []initHidden  `json:"hidden"`
+	HostFiles    []hostRef     `json:"host_files"`
+	ScanNotes    []string      `json:"scan_notes,omitempty"`
+	NextSteps    []string      `json:"next_steps"`
 }
 
 type stringsFlag []string
@@ -107,6 +109,7 @@ func cmdInit(ctx context.Context, args []string, e env) error {
 	fs.SetOutput(e.stderr)
 	fs.StringVar(&o.projectDir, "project-dir", ".", "the Compose project directory to read (never modified)")
 	fs.StringVar(&o.projectName, "project-name", "", "the name the stack runs under (default: as compose decides)")
+	fs.Var((*stringsFlag)(&o.files), "file", "compose file, relative to the project directory (repeatable, in override order; default: COMPOSE_FILE in .env, else compose's default names); written to rekey.yaml as compose.files")
 	fs.StringVar(&o.out, "out", "", "new directory for rekey.yaml, .sops.yaml and secrets.sops.yaml (required; must not exist or be empty)")
 	fs.Var((*stringsFlag)(&o.recipients), "age-recipient", "age public key (age1…) to encrypt the values to (repeatable)")
 	fs.StringVar(&o.genKey, "generate-age-key", "", "generate a new age identity into FILE (0600, never overwritten) and encrypt to it")
@@ -226,11 +229,17 @@ func runInit(ctx context.Context, o *initOptions) (initReport, []string, error) 
 	if o.projectName != "" {
 		opts = append(opts, composeio.WithProjectName(o.projectName))
 	}
+	if len(o.files) > 0 {
+		opts = append(opts, composeio.WithFiles(o.files...))
+	}
 	p, err := composeio.Load(ctx, o.projectDir, opts...)
 	if err != nil {
 		return initReport{}, nil, err
 	}
 	rep := initReport{Project: p.Name(), ProjectDir: p.Dir(), Out: o.out, Skipped: []initSkip{}, Hidden: []initHidden{}, HostFiles: []hostRef{}}
+	if len(o.files) > 0 {
+		rep.ComposeFiles = p.Files()
+	}
 	secrets, values, err := discover(ctx, p, &rep)
 	if err != nil {
 		return rep, values, err
@@ -260,7 +269,7 @@ func runInit(ctx context.Context, o *initOptions) (initReport, []string, error) 
 		return rep, values, fmt.Errorf("found no secret to manage in %s (looked at .env, env_files and compose secrets with file:)", p.Dir())
 	}
 	rep.Secrets = secrets
-	files, err := initFiles(p, secrets, recipients)
+	files, err := initFiles(p, secrets, recipients, rep.ComposeFiles)
 	if err != nil {
 		return rep, values, err
 	}
@@ -658,7 +667,7 @@ func validate(ctx context.Context, p *composeio.Project, secrets []*initSecret, 
 		return "hmac:" + hex.EncodeToString(m.Sum(nil))[:16]
 	}
 	build := func(secrets []*initSecret, skip func(string, error)) error {
-		cfg, err := config.Parse(configFile, rekeyYAML(p, secrets))
+		cfg, err := config.Parse(configFile, rekeyYAML(p, secrets, rep.ComposeFiles))
 		if err != nil {
 			return fmt.Errorf("rekey init wrote an invalid rekey.yaml (a bug): %w", err)
 		}
@@ -692,12 +701,19 @@ func validate(ctx context.Context, p *composeio.Project, secrets []*initSecret, 
 var lineRef = regexp.MustCompile(`^rekey\.yaml:\d+: `)
 
 // rekeyYAML writes rekey.yaml with a comment for every guess.
-func rekeyYAML(p *composeio.Project, secrets []*initSecret) []byte {
+func rekeyYAML(p *composeio.Project, secrets []*initSecret, files []string) []byte {
 	q := func(s string) string { b, _ := json.Marshal(s); return string(b) }
 	var b strings.Builder
 	fmt.Fprintf(&b, "# Written by `rekey init` from %s. Review every secret before the first `rekey apply`.\n", p.Dir())
 	b.WriteString("version: 1\ncompose:\n")
 	fmt.Fprintf(&b, "  project_dir: %s\n  project_name: %s\n", q(p.Dir()), q(p.Name()))
+	if len(files) > 0 { // chosen with --file: plan and apply must read the same ones
+		quoted := make([]string, len(files))
+		for i, f := range files {
+			quoted[i] = q(f)
+		}
+		fmt.Fprintf(&b, "  files: [%s]\n", strings.Join(quoted, ", "))
+	}
 	fmt.Fprintf(&b, "values: %s\n\nsecrets:\n", initValuesFile)
 	for i, s := range secrets {
 		if i > 0 {
@@ -736,7 +752,7 @@ func consumerNames(cs []string) []string {
 }
 
 // initFiles renders the three files of the new repository.
-func initFiles(p *composeio.Project, secrets []*initSecret, recipients []string) (map[string][]byte, error) {
+func initFiles(p *composeio.Project, secrets []*initSecret, recipients, composeFiles []string) (map[string][]byte, error) {
 	var sops strings.Builder
 	sops.WriteString("# Written by `rekey init`: the age recipients of the values file. `rekey values set` encrypts to them.\n")
 	sops.WriteString("creation_rules:\n  - path_regex: ^secrets\\.sops\\.yaml$\n    age:\n")
@@ -760,7 +776,7 @@ func initFiles(p *composeio.Project, secrets []*initSecret, recipients []string)
 		return nil, err
 	}
 	return map[string][]byte{
-		configFile:     rekeyYAML(p, secrets),
+		configFile:     rekeyYAML(p, secrets, composeFiles),
 		".sops.yaml":   []byte(sops.String()),
 		initValuesFile: enc,
 	}, nil
