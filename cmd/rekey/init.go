@@ -14,10 +14,12 @@ import (
 	"io"
 	"io/fs"
 	"maps"
+	"net"
 	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -740,7 +742,39 @@ func rekeyYAML(p *composeio.Project, secrets []*initSecret, files []string) []by
 			}
 		}
 	}
+	writeVerify(&b, p)
 	return []byte(b.String())
+}
+
+// authFailures are what the usual servers and clients log when a credential is refused: a rolled
+// consumer logging one of them fails the rotation, which then rolls back.
+// Generic words such as "Unauthorized" are left out: access logs print them for every stray request.
+var authFailures = []string{"password authentication failed", "Access denied for user", "WRONGPASS", "NOAUTH"}
+
+// writeVerify proposes the checks run after every roll: a scan of the rolled consumers' logs for refused
+// credentials, and, as comments, an HTTP check for each port the stack publishes (rekey cannot know which
+// path proves the app works).
+func writeVerify(b *strings.Builder, p *composeio.Project) {
+	b.WriteString("\n# Checks run after every consumer rolls; a failure rolls the rotation back. Add the requests that\n")
+	b.WriteString("# prove your app works with the new value (a login, a queued job, an email).\nverify:\n")
+	quoted := make([]string, len(authFailures))
+	for i, s := range authFailures {
+		quoted[i] = strconv.Quote(s)
+	}
+	fmt.Fprintf(b, "  - logs: {deny: [%s]}\n", strings.Join(quoted, ", "))
+	for _, name := range p.Services() {
+		for _, port := range p.Types().Services[name].Ports {
+			if port.Published == "" || port.Protocol == "udp" {
+				continue
+			}
+			host := port.HostIP
+			if host == "" || host == "0.0.0.0" || host == "::" {
+				host = "127.0.0.1"
+			}
+			fmt.Fprintf(b, "  # - http: {url: \"http://%s/\", status: 200}   # %s publishes %d\n",
+				net.JoinHostPort(host, port.Published), name, port.Target)
+		}
+	}
 }
 
 func consumerNames(cs []string) []string {
