@@ -63,6 +63,9 @@ type Secret struct {
 	// it: "hmac:" and hex digits. "" when rekey never applied one. The page shows the first 12 hex digits.
 	Fingerprint  string        `json:"fingerprint,omitempty"`
 	LastRotation Rotation      `json:"last_rotation"` // the last transaction that ended; zero when none did
+	// Server is the credential server the value is a password of and how old and new overlap there, ""
+	// for a value only consumers read.
+	Server string `json:"server,omitempty"`
 	Sources      []SourceState `json:"sources"`       // every place the value is written
 	Consumers    []Consumer    `json:"consumers"`     // in roll order
 	// PendingRevocation says an old value is still accepted: an app key's previous value (a rotation

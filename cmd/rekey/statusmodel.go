@@ -45,6 +45,9 @@ func (m *monitor) Status(_ context.Context) (statuspage.Model, error) {
 func secretStatusModel(sec reconcile.Secret, recs []reconcile.Record, byPlace map[[3]string][]reconcile.Drift,
 	redact func(string) string, now time.Time) statuspage.Secret {
 	out := statuspage.Secret{Name: sec.Name, Kind: sec.Kind, Fingerprint: reconcile.LastApplied(recs)}
+	if srv := sec.Server; srv != nil {
+		out.Server = srv.Name + ": " + srv.Mechanism
+	}
 	for i := len(recs) - 1; i >= 0; i-- {
 		if r := recs[i]; r.Type == reconcile.RecordEnd {
 			out.LastRotation = statuspage.Rotation{Time: r.Time, Outcome: r.Outcome, Reason: redact(r.Reason)}
