@@ -39,6 +39,7 @@ declare -A want=(
 	[zsh]=zsh               # completion scripts run in the real shells
 	[fish]=fish
 	[dot]=graphviz          # inventory's DOT output checked by graphviz itself
+	[systemd-analyze]=systemd # the packaged unit checked by systemd's own tools (e2e TestSystemdUnit)
 )
 missing=()
 for cmd in "${!want[@]}"; do
