@@ -87,11 +87,15 @@ func canaries(names []string) (overrides, byCanary map[string]string, err error)
 // canaryPattern finds the canaries of one combined probe: a fixed prefix and 24 hex digits.
 var canaryPattern = regexp.MustCompile(`rekeyprobe[0-9a-f]{24}`)
 
+// consumersCombined runs one combined probe of names. Its base is the project Load returned while the files
+// that load read are unchanged (see withBase), else a fresh load.
 func (p *Project) consumersCombined(ctx context.Context, names []string) (map[string][]VarUse, error) {
-	base, err := p.load(ctx, nil)
-	if err != nil {
-		return nil, err
-	}
+	return withBase(ctx, p, func(base *types.Project) (map[string][]VarUse, error) {
+		return p.consumersAgainst(ctx, base, names)
+	})
+}
+
+func (p *Project) consumersAgainst(ctx context.Context, base *types.Project, names []string) (map[string][]VarUse, error) {
 	if alone := p.probeAlone(base, names); len(alone) > 0 {
 		return nil, &suspectsError{names: alone}
 	}

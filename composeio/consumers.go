@@ -72,17 +72,20 @@ var interpolationAreas = []string{"environment", "command", "entrypoint", "healt
 // compose casts or validates, a number, a duration and a boolean) and compares each service's resolved
 // configuration, so interpolation anywhere in the service is covered; and it adds the services whose
 // env_file assigns name.
-// Only enabled services count (see WithProfiles). The compose files and `.env` are read again; env_file
-// assignments are those read at Load.
+// Only enabled services count (see WithProfiles). The probe reads the compose files and `.env` again, and is
+// compared with the project Load returned only while every file that load read is unchanged (else with a
+// fresh load), so that a file edited since Load cannot show up as a difference; env_file assignments are
+// those read at Load.
 func (p *Project) ConsumersOfVar(ctx context.Context, name string) ([]VarUse, error) {
 	if err := checkVarName(name); err != nil {
 		return nil, err
 	}
-	// Both sides are loaded now, so that a compose file edited since Load cannot show up as a difference.
-	base, err := p.load(ctx, nil)
-	if err != nil {
-		return nil, err
-	}
+	return withBase(ctx, p, func(base *types.Project) ([]VarUse, error) {
+		return p.consumersOfVarAgainst(ctx, base, name)
+	})
+}
+
+func (p *Project) consumersOfVarAgainst(ctx context.Context, base *types.Project, name string) ([]VarUse, error) {
 	alt, err := p.loadCanary(ctx, base, name)
 	if err != nil {
 		return nil, err
@@ -329,6 +332,9 @@ func eachResource(a, b *types.Project, f func(key string, ja, jb []byte, inB boo
 
 // ConsumersOfFile returns the services that see host file path (absolute, or relative to the project
 // directory), sorted by service, kind and target. Paths are compared as written and with symlinks resolved.
+// The symlinks of file are resolved on each call; those of the project's own paths (secret, config, bind and
+// env_file sources) once per Project, the first time a call needs them: a link among them moved afterwards
+// is not seen by that Project, as a compose file edited after Load is not.
 func (p *Project) ConsumersOfFile(file string) ([]FileUse, error) {
 	if file == "" {
 		return nil, errors.New("empty file path")
@@ -343,20 +349,22 @@ func (p *Project) ConsumersOfFile(file string) ([]FileUse, error) {
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("failed to stat %s: %w", file, err)
 	}
+	canonFile := canonical(file)
+	same := func(src string) bool { return src == file || p.canonical(src) == canonFile }
 
 	var out []FileUse
 	for _, name := range p.Services() {
 		svc := p.p.Services[name]
 		for _, ref := range svc.Secrets {
 			s, ok := p.p.Secrets[ref.Source]
-			if !ok || bool(s.External) || s.File == "" || !samePath(p.abs(s.File), file) {
+			if !ok || bool(s.External) || s.File == "" || !same(p.abs(s.File)) {
 				continue
 			}
 			out = append(out, FileUse{Service: name, Target: secretTarget(ref), Kind: KindSecret})
 		}
 		for _, ref := range svc.Configs {
 			c, ok := p.p.Configs[ref.Source]
-			if !ok || bool(c.External) || c.File == "" || !samePath(p.abs(c.File), file) {
+			if !ok || bool(c.External) || c.File == "" || !same(p.abs(c.File)) {
 				continue
 			}
 			out = append(out, FileUse{Service: name, Target: configTarget(ref), Kind: KindConfig})
@@ -366,7 +374,7 @@ func (p *Project) ConsumersOfFile(file string) ([]FileUse, error) {
 				continue
 			}
 			src := p.abs(v.Source)
-			if samePath(src, file) {
+			if same(src) {
 				kind := KindBindFile
 				if isDir {
 					kind = KindBindDir
@@ -374,12 +382,12 @@ func (p *Project) ConsumersOfFile(file string) ([]FileUse, error) {
 				out = append(out, FileUse{Service: name, Target: v.Target, Kind: kind})
 				continue
 			}
-			if rel, ok := within(src, file); ok {
+			if rel, ok := within(src, file, p.canonical(src), canonFile); ok {
 				out = append(out, FileUse{Service: name, Target: path.Join(v.Target, filepath.ToSlash(rel)), Kind: KindBindDir})
 			}
 		}
 		for _, f := range serviceEnvFiles(svc) {
-			if samePath(f, file) {
+			if same(f) {
 				out = append(out, FileUse{Service: name, Kind: KindEnvFile})
 			}
 		}
@@ -388,6 +396,22 @@ func (p *Project) ConsumersOfFile(file string) ([]FileUse, error) {
 		return strings.Compare(a.Service+"\x00"+a.Kind+"\x00"+a.Target, b.Service+"\x00"+b.Kind+"\x00"+b.Target)
 	})
 	return slices.Compact(out), nil
+}
+
+// canonical is canonical(src) for one of the project's own paths, resolved once per Project: a large project
+// asks about every file secret, and resolving every source path for each took most of ConsumersOfFile.
+func (p *Project) canonical(src string) string {
+	p.canonMu.Lock()
+	defer p.canonMu.Unlock()
+	c, ok := p.canon[src]
+	if !ok {
+		if p.canon == nil {
+			p.canon = map[string]string{}
+		}
+		c = canonical(src)
+		p.canon[src] = c
+	}
+	return c
 }
 
 func (p *Project) abs(f string) string {
@@ -415,14 +439,10 @@ func configTarget(ref types.ServiceConfigObjConfig) string {
 	return path.Join("/", ref.Target)
 }
 
-// samePath compares two clean absolute paths as written and with symlinks resolved.
-func samePath(a, b string) bool {
-	return a == b || canonical(a) == canonical(b)
-}
-
-// within reports whether file is inside dir, and its path relative to dir.
-func within(dir, file string) (string, bool) {
-	for _, pair := range [][2]string{{dir, file}, {canonical(dir), canonical(file)}} {
+// within reports whether file is inside dir, as written or with symlinks resolved (canonDir, canonFile),
+// and its path relative to dir.
+func within(dir, file, canonDir, canonFile string) (string, bool) {
+	for _, pair := range [][2]string{{dir, file}, {canonDir, canonFile}} {
 		rel, err := filepath.Rel(pair[0], pair[1])
 		if err == nil && rel != "." && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
 			return rel, true

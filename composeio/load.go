@@ -16,6 +16,8 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"github.com/compose-spec/compose-go/v2/cli"
 	"github.com/compose-spec/compose-go/v2/dotenv"
@@ -90,6 +92,16 @@ type Project struct {
 	// nested says a compose file interpolates inside an interpolation (`${A:-${B}}`): there, a variable
 	// that is empty now can hide behind another in a combined probe.
 	nested bool
+	// inputs records the files the load at Load read, so that a probe can reuse p as its base while they
+	// are unchanged (see withBase); nil when that load cannot be reused.
+	inputs inputs
+
+	// canon holds the project's own paths (secret, config, bind and env_file sources) with symlinks
+	// resolved, as ConsumersOfFile first needed them.
+	canonMu sync.Mutex
+	canon   map[string]string
+	// loads counts the compose-go loads of the project, Load's included (the tests count them).
+	loads atomic.Int64
 }
 
 // Load loads the compose project in dir. Errors name the file involved and never contain a variable's value.
@@ -121,13 +133,23 @@ func Load(ctx context.Context, dir string, opts ...Option) (*Project, error) {
 		return nil, err
 	}
 	p := &Project{dir: abs, files: files, dotenv: dotEnvPath, opts: o}
-	tp, err := p.load(ctx, nil)
+	// The compose files and `.env` are recorded before the load as well as after it, so that one edited
+	// while compose-go read it does not pass for what the loaded project came from.
+	paths, _ := p.inputFiles(nil)
+	before := snapshot(paths)
+	var events loadEvents
+	tp, err := p.loadWith(ctx, nil, events.listen)
 	if err != nil {
 		return nil, err
 	}
 	p.p = tp
 	if err := p.readAssignments(); err != nil {
 		return nil, err
+	}
+	if paths, ok := p.inputFiles(tp); ok && before != nil && !events.other {
+		if after := snapshot(paths); after != nil && after.includes(before) {
+			p.inputs = after
+		}
 	}
 	return p, nil
 }
@@ -278,6 +300,12 @@ func absFiles(dir string, paths []string, origin string) ([]string, error) {
 
 // load runs compose-go with the project `.env` and the given overrides as the only environment.
 func (p *Project) load(ctx context.Context, overrides map[string]string) (*types.Project, error) {
+	return p.loadWith(ctx, overrides, nil)
+}
+
+// loadWith is load with a listener for compose-go's loader events (nil for none).
+func (p *Project) loadWith(ctx context.Context, overrides map[string]string, listener func(string, map[string]any)) (*types.Project, error) {
+	p.loads.Add(1)
 	env := map[string]string{}
 	maps.Copy(env, p.opts.env)
 	maps.Copy(env, overrides)
@@ -298,6 +326,12 @@ func (p *Project) load(ctx context.Context, overrides map[string]string) (*types
 		fns = append(fns, cli.WithProfiles(p.opts.profiles))
 	} else {
 		fns = append(fns, cli.WithDefaultProfiles()) // COMPOSE_PROFILES from the project environment only
+	}
+	if listener != nil {
+		fns = append(fns, func(o *cli.ProjectOptions) error {
+			o.WithListeners(listener)
+			return nil
+		})
 	}
 	po, err := cli.NewProjectOptions(p.files, fns...)
 	if err != nil {
