@@ -81,12 +81,7 @@ func (fv *fileValues) get(key string) (string, error) {
 			fv.varsErr = fmt.Errorf("failed to parse %s: %w", fv.path, err)
 			return "", fv.varsErr
 		}
-		fv.vars = map[string]string{}
-		for _, k := range f.Keys() {
-			if v, ok := f.Get(k); ok {
-				fv.vars[k] = v
-			}
-		}
+		fv.vars = f.Values()
 	}
 	if fv.varsErr != nil {
 		return "", fv.varsErr

@@ -100,6 +100,13 @@ func (f *File) Keys() []string {
 // assignment. If the value cannot be interpolated (for example `${VAR:?}` with
 // VAR unset) Get reports false.
 func (f *File) Get(key string) (string, bool) {
+	v, ok := f.Values()[key]
+	return v, ok
+}
+
+// Values returns every key's value as Get does, in one pass over the file: the way to read many keys
+// (Get decodes the whole file each time, since a value may refer to earlier ones).
+func (f *File) Values() map[string]string {
 	env := map[string]string{}
 	failed := map[string]bool{}
 	for _, e := range f.entries {
@@ -110,11 +117,12 @@ func (f *File) Get(key string) (string, bool) {
 		env[e.key] = v
 		failed[e.key] = err != nil
 	}
-	v, ok := env[key]
-	if !ok || failed[key] {
-		return "", false
+	for k, bad := range failed {
+		if bad {
+			delete(env, k)
+		}
 	}
-	return v, true
+	return env
 }
 
 // Set makes compose read value for key. It replaces the value of the last
