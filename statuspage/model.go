@@ -61,13 +61,13 @@ type Secret struct {
 	Kind reconcile.Kind `json:"kind"`
 	// Fingerprint is the fingerprint of the value rekey last applied (reconcile.LastApplied), as rekey prints
 	// it: "hmac:" and hex digits. "" when rekey never applied one. The page shows the first 12 hex digits.
-	Fingerprint  string        `json:"fingerprint,omitempty"`
-	LastRotation Rotation      `json:"last_rotation"` // the last transaction that ended; zero when none did
+	Fingerprint  string   `json:"fingerprint,omitempty"`
+	LastRotation Rotation `json:"last_rotation"` // the last transaction that ended; zero when none did
 	// Server is the credential server the value is a password of and how old and new overlap there, ""
 	// for a value only consumers read.
-	Server string `json:"server,omitempty"`
-	Sources      []SourceState `json:"sources"`       // every place the value is written
-	Consumers    []Consumer    `json:"consumers"`     // in roll order
+	Server    string        `json:"server,omitempty"`
+	Sources   []SourceState `json:"sources"`   // every place the value is written
+	Consumers []Consumer    `json:"consumers"` // in roll order
 	// PendingRevocation says an old value is still accepted: an app key's previous value (a rotation
 	// verified and keeps it for keep_previous) until PendingUntil, or an external credential's old value
 	// that the operator has still to revoke at the provider (no PendingUntil).
