@@ -48,14 +48,16 @@ type Event struct {
 
 // Result is what happened to one secret.
 type Result struct {
-	Secret  string       `json:"secret"`
-	Action  Action       `json:"action"`
-	Outcome Outcome      `json:"outcome"`
-	Txn     string       `json:"txn,omitempty"`
-	FromFP  string       `json:"from_fp,omitempty"`
-	ToFP    string       `json:"to_fp,omitempty"`
-	Note    string       `json:"note,omitempty"`
-	Reason  string       `json:"reason,omitempty"`
+	Secret  string  `json:"secret"`
+	Action  Action  `json:"action"`
+	Outcome Outcome `json:"outcome"`
+	Txn     string  `json:"txn,omitempty"`
+	FromFP  string  `json:"from_fp,omitempty"`
+	ToFP    string  `json:"to_fp,omitempty"`
+	Note    string  `json:"note,omitempty"`
+	Reason  string  `json:"reason,omitempty"`
+	// Pending is the fingerprint of an old value left to revoke by hand at the provider, "" if none.
+	Pending string       `json:"pending_revocation,omitempty"`
 	Steps   []StepResult `json:"steps,omitempty"`
 }
 

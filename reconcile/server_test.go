@@ -480,7 +480,7 @@ func TestServerPendingRevocation(t *testing.T) {
 	d := newDB(t, "old-pw")
 	d.byHand = true
 	res, _ := d.apply()
-	if len(res) == 0 || res[0].Outcome != OutcomeRotated || !strings.Contains(res[0].Note, "pending revocation") {
+	if len(res) == 0 || res[0].Outcome != OutcomeRotated || res[0].Pending != fp("old-pw") || !strings.Contains(res[0].Note, "pending revocation") {
 		t.Fatalf("results = %+v, want rotated with a pending revocation", res)
 	}
 	if got := PendingRevocations(d.records); len(got) != 1 || got[0] != fp("old-pw") {

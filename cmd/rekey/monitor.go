@@ -354,7 +354,7 @@ func (m *monitor) reconciled(s *session, results []reconcile.Result, err error, 
 		if r.Outcome == reconcile.OutcomeVerified || r.Outcome == reconcile.OutcomeWaiting {
 			pending = append(pending, r.Secret) // the old value is still accepted until finalize
 		}
-		if r.Outcome == reconcile.OutcomePending || strings.HasPrefix(r.Note, "pending revocation") {
+		if r.Outcome == reconcile.OutcomePending || r.Pending != "" {
 			pending = append(pending, r.Secret)
 			m.notify().Raise(notify.Incident{Key: "revocation/" + r.Secret, Kind: notify.KindRevocation, Secret: r.Secret,
 				State: "pending", Commit: commit, Reason: "the old value still logs in at the provider: revoke it there; rekey checks at every reconcile"})
