@@ -125,8 +125,10 @@ func (s *Server) Alternates() bool {
 // exactly one given value.
 func (s *Server) Swappable() bool {
 	switch s.Type {
-	case ServerRedis, ServerExec:
-		return s.Type != ServerExec || s.Commands != nil && len(s.Commands.Revoke) > 0
+	case ServerRedis:
+		return true
+	case ServerExec:
+		return s.Commands != nil && len(s.Commands.Revoke) > 0
 	case ServerPostgres:
 		return s.Single
 	case ServerMariaDB:

@@ -3,7 +3,6 @@ package providertest
 import (
 	"context"
 	"errors"
-	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -28,12 +27,10 @@ type ExternalHarness struct {
 }
 
 type external struct {
-	h        ExternalHarness
-	p        provider.Provider
-	probe    provider.Prober
-	values   []string
-	failures int // failed logins the suite caused on purpose
-	seq      int
+	h     ExternalHarness
+	p     provider.Provider
+	probe provider.Prober
+	values
 }
 
 // RunExternal runs the conformance suite for external credentials: Check, Stage and Verify only prove
@@ -42,7 +39,7 @@ type external struct {
 // provider.Prober that sees the operator's revocation. Subtests depend on each other's end state and run
 // in order.
 func RunExternal(t *testing.T, h ExternalHarness) {
-	s := &external{h: h, p: h.Provider(), values: []string{h.Initial}}
+	s := &external{h: h, p: h.Provider(), values: values{prefix: "rkx", seen: []string{h.Initial}}}
 	probe, ok := s.p.(provider.Prober)
 	if !ok {
 		t.Fatalf("%T is not a provider.Prober: rekey could not follow the pending revocation of an external credential", s.p)
@@ -80,38 +77,6 @@ func RunExternal(t *testing.T, h ExternalHarness) {
 			t.Errorf("the provider recorded %d authentication failures, the suite caused %d on purpose", got, s.failures)
 		}
 	})
-}
-
-// value makes a fresh value with the characters that break naive quoting.
-func (s *external) value() string {
-	s.seq++
-	v := fmt.Sprintf(`rkx%d-%d 'q' "d" \b $x;é`, s.seq, time.Now().UnixNano()%1e6)
-	s.values = append(s.values, v)
-	return v
-}
-
-func (s *external) ctx(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	t.Cleanup(cancel)
-	return ctx
-}
-
-// clean fails the test when an error carries a value.
-func (s *external) clean(t *testing.T, err error) {
-	t.Helper()
-	for _, v := range s.values {
-		if strings.Contains(err.Error(), v) {
-			t.Errorf("an error carries a value: %v", err)
-		}
-	}
-}
-
-func (s *external) ok(t *testing.T, what string, err error) {
-	t.Helper()
-	if err != nil {
-		s.clean(t, err)
-		t.Fatalf("%s: %v", what, err)
-	}
 }
 
 // rejected expects err to wrap provider.ErrRejected: one failed login on purpose.

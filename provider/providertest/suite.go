@@ -5,12 +5,10 @@ package providertest
 
 import (
 	"context"
-	"fmt"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/rekeyhq/rekey/provider"
 )
@@ -54,19 +52,17 @@ func (r *recorder) Exec(ctx context.Context, cmd []string, stdin []byte) (int, [
 }
 
 type suite struct {
-	h        Harness
-	rec      *recorder
-	p        provider.Provider
-	values   []string
-	failures int // failed logins the suite caused on purpose
-	seq      int
-	logins   map[string]string // value → login Stage named
+	h   Harness
+	rec *recorder
+	p   provider.Provider
+	values
+	logins map[string]string // value → login Stage named
 }
 
 // Run runs the suite. Subtests depend on each other's end state and run in order.
 func Run(t *testing.T, h Harness) {
 	rec := &recorder{next: h.Exec}
-	s := &suite{h: h, rec: rec, p: h.New(rec), values: []string{h.Initial}, logins: map[string]string{}}
+	s := &suite{h: h, rec: rec, p: h.New(rec), values: values{prefix: "rk", seen: []string{h.Initial}}, logins: map[string]string{}}
 	ctx := context.Background()
 	base, err := h.Server.AuthFailures(ctx)
 	if err != nil {
@@ -106,30 +102,6 @@ func Run(t *testing.T, h Harness) {
 	}
 }
 
-// value makes a fresh value with the characters that break naive quoting.
-func (s *suite) value() string {
-	s.seq++
-	v := fmt.Sprintf(`rk%d-%d 'q' "d" \b $x;é`, s.seq, time.Now().UnixNano()%1e6)
-	s.values = append(s.values, v)
-	return v
-}
-
-func (s *suite) ctx(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	t.Cleanup(cancel)
-	return ctx
-}
-
-// clean fails the test when an error carries a value.
-func (s *suite) clean(t *testing.T, err error) {
-	t.Helper()
-	for _, v := range s.values {
-		if strings.Contains(err.Error(), v) {
-			t.Errorf("an error carries a value: %v", err)
-		}
-	}
-}
-
 func (s *suite) mustLogin(t *testing.T, v, what string) {
 	t.Helper()
 	if err := s.h.Server.Login(s.ctx(t), v); err != nil {
@@ -142,14 +114,6 @@ func (s *suite) mustNotLogin(t *testing.T, v, what string) {
 	s.failures++
 	if err := s.h.Server.Login(s.ctx(t), v); err == nil {
 		t.Errorf("%s still logs in", what)
-	}
-}
-
-func (s *suite) ok(t *testing.T, what string, err error) {
-	t.Helper()
-	if err != nil {
-		s.clean(t, err)
-		t.Fatalf("%s: %v", what, err)
 	}
 }
 
@@ -266,7 +230,7 @@ func (s *suite) argv(t *testing.T) {
 	}
 	for _, a := range s.rec.argv {
 		joined := strings.Join(a, " ")
-		for _, v := range s.values {
+		for _, v := range s.seen {
 			if strings.Contains(joined, v) {
 				t.Errorf("a value reached argv: %q", a[0])
 			}
