@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/rekeyhq/rekey/internal/testenv"
 	"io"
 	"net"
 	"net/http"
@@ -11,7 +12,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -302,23 +302,7 @@ func (o *observer) failures() (string, int64, error) {
 	if id == nil {
 		return "", 0, errors.New("no run_id")
 	}
-	lines := strings.Split(out, "\n")
-	var total, count int64
-	reason := ""
-	for i := 0; i+1 < len(lines); i++ {
-		switch strings.TrimSpace(lines[i]) {
-		case "count":
-			count, _ = strconv.ParseInt(strings.TrimSpace(lines[i+1]), 10, 64)
-			reason = ""
-		case "reason":
-			reason = strings.TrimSpace(lines[i+1])
-		case "username":
-			if reason == "auth" && strings.TrimSpace(lines[i+1]) != "observer" {
-				total += count
-			}
-		}
-	}
-	return id[1], total, nil
+	return id[1], int64(testenv.RedisAuthFailures(out, "observer")), nil
 }
 
 // watch polls every 100 ms; when the observer cannot log in (a recreated server), it is created again with

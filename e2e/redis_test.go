@@ -84,24 +84,7 @@ func (p *redisProbe) authFailures() (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	lines := strings.Split(out, "\n")
-	total := 0
-	var count int
-	var reason string
-	for i := 0; i+1 < len(lines); i++ {
-		switch lines[i] {
-		case "count": // the first field of an entry
-			count, reason = 0, ""
-			count, _ = strconv.Atoi(lines[i+1])
-		case "reason":
-			reason = lines[i+1]
-		case "username":
-			if reason == "auth" && lines[i+1] != "observer" {
-				total += count
-			}
-		}
-	}
-	return total, nil
+	return testenv.RedisAuthFailures(out, "observer"), nil
 }
 
 // watch polls the server's failed-login count until stop is called, which returns the highest count

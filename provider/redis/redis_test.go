@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -68,19 +67,7 @@ func (s server) AuthFailures(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	lines := strings.Split(out, "\n")
-	total, count := 0, 0
-	for i := 0; i+1 < len(lines); i++ {
-		switch lines[i] {
-		case "count":
-			count, _ = strconv.Atoi(lines[i+1])
-		case "reason":
-			if lines[i+1] == "auth" {
-				total += count
-			}
-		}
-	}
-	return total, nil
+	return testenv.RedisAuthFailures(out, ""), nil
 }
 
 func start(t *testing.T, dir string) (*testenv.Stack, provider.Exec) {
