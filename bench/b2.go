@@ -84,15 +84,21 @@ func runB2For(root, bin string, runs int, server string) error {
 	return nil
 }
 
-func measureB2(root, bin, scenario string) (b2Result, error) {
+// appliedStack brings up a fresh demo stack with its desired state applied once; the caller takes it down.
+func appliedStack(root, bin string) (*stack, []string, error) {
 	s, err := newStack(root)
+	if err != nil {
+		return s, nil, err
+	}
+	flags, err := s.applied(root, bin)
+	return s, flags, err
+}
+
+func measureB2(root, bin, scenario string) (b2Result, error) {
+	s, flags, err := appliedStack(root, bin)
 	if s != nil {
 		defer s.down()
 	}
-	if err != nil {
-		return b2Result{}, err
-	}
-	flags, err := s.applied(root, bin)
 	if err != nil {
 		return b2Result{}, err
 	}
@@ -141,14 +147,10 @@ func measureB2(root, bin, scenario string) (b2Result, error) {
 
 // measureB2Postgres is measureB2 for the app's PostgreSQL password (login roles shop_a and shop_b).
 func measureB2Postgres(root, bin, scenario string) (b2Result, error) {
-	s, err := newStack(root)
+	s, flags, err := appliedStack(root, bin)
 	if s != nil {
 		defer s.down()
 	}
-	if err != nil {
-		return b2Result{}, err
-	}
-	flags, err := s.applied(root, bin)
 	if err != nil {
 		return b2Result{}, err
 	}
