@@ -4,39 +4,16 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/rekeyhq/rekey/internal/images"
 	"github.com/rekeyhq/rekey/reconcile"
 )
 
-// bootstrapOnly are environment variables database images read only when they initialise an empty data
-// directory: recreating the container on a new value changes nothing in the database (and restarts it
-// for nothing), so such a service is not rolled. Its source is still kept in sync, so that a fresh data
-// directory starts with the current value.
-var bootstrapOnly = map[string][]string{
-	"POSTGRES_PASSWORD":          postgresImages,
-	"MARIADB_ROOT_PASSWORD":      mysqlImages,
-	"MYSQL_ROOT_PASSWORD":        mysqlImages,
-	"MARIADB_PASSWORD":           mysqlImages,
-	"MYSQL_PASSWORD":             mysqlImages,
-	"MONGO_INITDB_ROOT_PASSWORD": {"mongo", "mongodb"},
-}
-
-var (
-	postgresImages = []string{"postgres", "postgresql", "postgis", "timescaledb", "timescaledb-ha"}
-	mysqlImages    = []string{"mariadb", "mysql", "mysql-server", "percona-server", "percona"}
-)
-
-// databaseImage reports whether image is one that reads key only at initialisation: the images named
-// after the database. Other images reading the same names (a backup sidecar, a monitoring server) read
-// them at every start and are real consumers.
-func databaseImage(key, image string) bool {
-	name := image
-	if i := strings.LastIndexByte(name, '/'); i >= 0 {
-		name = name[i+1:]
-	}
-	name, _, _ = strings.Cut(name, ":")
-	name, _, _ = strings.Cut(name, "@")
-	return slices.Contains(bootstrapOnly[key], name)
-}
+// databaseImage reports whether image reads key only when it initialises an empty data directory:
+// recreating the container on a new value changes nothing in the database (and restarts it for nothing),
+// so such a service is not rolled. Its source is still kept in sync, so that a fresh data directory starts
+// with the current value. Other images reading the same names (a backup sidecar, a monitoring server)
+// read them at every start and are real consumers. The list is internal/images', shared with `rekey init`.
+func databaseImage(key, image string) bool { return images.ReadsOnlyAtInit(key, image) }
 
 // markBootstrap turns into bootstrap-only consumers the services that get variable v only as one of
 // the bootstrap variables of their environment, and in no other way.

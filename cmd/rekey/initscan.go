@@ -19,16 +19,17 @@ import (
 	"unicode"
 
 	"github.com/rekeyhq/rekey/envfile"
+	"github.com/rekeyhq/rekey/internal/images"
 )
 
 // Kinds of credential `rekey init` recognises. Only token and app-key are rekey types; the others are
 // written as `type: token` with a comment saying which server holds the credential.
 const (
-	kindPostgres = "postgres"
-	kindMySQL    = "mysql"
-	kindRedis    = "redis"
+	kindPostgres = images.Postgres
+	kindMySQL    = images.MySQL
+	kindRedis    = images.Redis
 	kindSMTP     = "smtp"
-	kindMongo    = "mongodb"
+	kindMongo    = images.Mongo
 	kindAppKey   = "app-key"
 	kindToken    = "token"
 )
@@ -55,17 +56,6 @@ var appKeyNames = []string{"SECRET_KEY_BASE", "APP_KEY", "SESSION_SECRET", "SECR
 
 // previousPatterns name the sibling variable holding the previous value of an app key.
 var previousPatterns = []string{"%s_PREVIOUS", "%s_OLD", "PREVIOUS_%s", "OLD_%s", "%s_PREV"}
-
-// bootstrapOnly are variables a database image reads only when it initialises an empty data directory:
-// changing them afterwards changes nothing in the database.
-var bootstrapOnly = map[string]string{
-	"POSTGRES_PASSWORD":          kindPostgres,
-	"MARIADB_ROOT_PASSWORD":      kindMySQL,
-	"MYSQL_ROOT_PASSWORD":        kindMySQL,
-	"MARIADB_PASSWORD":           kindMySQL,
-	"MYSQL_PASSWORD":             kindMySQL,
-	"MONGO_INITDB_ROOT_PASSWORD": kindMongo,
-}
 
 // nonSecretName reports a name that never holds a credential (ports, hosts, LOG_LEVEL, COMPOSE_*…).
 func nonSecretName(name string) bool {
@@ -221,10 +211,10 @@ type guess struct {
 
 // guessKind infers the kind of credential from the variable's name, its value's URL scheme and the
 // images of the services that read it.
-func guessKind(name, value string, images []string, viaCommand bool) guess {
+func guessKind(name, value string, consumerImages []string, viaCommand bool) guess {
 	n := strings.ToUpper(name)
-	if k, ok := bootstrapOnly[n]; ok {
-		return guess{Kind: k, Bootstrap: true}
+	if family, ok := images.BootstrapOnly(n); ok { // the families are named as the kinds
+		return guess{Kind: family, Bootstrap: true}
 	}
 	if slices.Contains(appKeyNames, n) {
 		return guess{Kind: kindAppKey}
@@ -255,29 +245,15 @@ func guessKind(name, value string, images []string, viaCommand bool) guess {
 	case strings.HasPrefix(n, "MONGO"):
 		return guess{Kind: kindMongo}
 	}
-	for _, img := range images {
-		base := imageBase(img)
-		switch {
-		case viaCommand && (base == "redis" || base == "valkey" || base == "keydb"):
+	for _, img := range consumerImages {
+		switch family := images.Family(img); {
+		case viaCommand && family == images.Redis:
 			return guess{Kind: kindRedis} // `--requirepass ${X}` in the command
-		case strings.HasSuffix(n, "PASSWORD") && (base == "postgres" || base == "postgresql"):
-			return guess{Kind: kindPostgres}
-		case strings.HasSuffix(n, "PASSWORD") && (base == "mariadb" || base == "mysql"):
-			return guess{Kind: kindMySQL}
+		case strings.HasSuffix(n, "PASSWORD") && (family == images.Postgres || family == images.MySQL):
+			return guess{Kind: family}
 		}
 	}
 	return guess{Kind: kindToken}
-}
-
-// imageBase is the repository name of an image without registry, namespace, tag or digest:
-// docker.io/bitnami/postgresql:16@sha256:… → postgresql.
-func imageBase(image string) string {
-	image, _, _ = strings.Cut(image, "@")
-	if i := strings.LastIndex(image, "/"); i >= 0 {
-		image = image[i+1:]
-	}
-	image, _, _ = strings.Cut(image, ":")
-	return strings.ToLower(image)
 }
 
 // previousSibling returns the variable among known that holds the previous value of an app key.
