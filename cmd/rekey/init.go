@@ -33,6 +33,7 @@ import (
 	"github.com/rekeyhq/rekey/envfile"
 	"github.com/rekeyhq/rekey/internal/redact"
 	"github.com/rekeyhq/rekey/reconcile"
+	"github.com/rekeyhq/rekey/report"
 	"github.com/rekeyhq/rekey/sopsio"
 )
 
@@ -440,7 +441,7 @@ func discover(ctx context.Context, p *composeio.Project, rep *initReport) ([]*in
 			if s.Type == kindToken {
 				note += "; a token has no overlap window"
 			}
-			rep.Hidden = append(rep.Hidden, initHidden{Kind: hiddenShared, Secret: s.Name, Note: note})
+			rep.Hidden = append(rep.Hidden, initHidden{Kind: report.HiddenShared, Secret: s.Name, Note: note})
 		}
 		if c.diverged {
 			rep.Hidden = append(rep.Hidden, initHidden{Kind: hiddenDiverged, Secret: s.Name, Note: fmt.Sprintf(
@@ -492,7 +493,7 @@ func discover(ctx context.Context, p *composeio.Project, rep *initReport) ([]*in
 		for _, u := range fileUses {
 			s.Consumers = append(s.Consumers, fmt.Sprintf("%s (%s:%s)", u.Service, u.Kind, u.Target))
 			if u.Kind == composeio.KindBindFile {
-				rep.Hidden = append(rep.Hidden, initHidden{Kind: hiddenBindFile, Secret: s.Name, Note: fmt.Sprintf(
+				rep.Hidden = append(rep.Hidden, initHidden{Kind: report.HiddenBindFile, Secret: s.Name, Note: fmt.Sprintf(
 					"%s mounts %s as a single-file bind mount at %s: it follows the inode, so a tool that replaces the file (mv, most editors) leaves %s on the old content",
 					u.Service, path, u.Target, u.Service)})
 			}
@@ -570,7 +571,7 @@ func scanHost(paths []string, secrets []*initSecret, rep *initReport) error {
 		default:
 			what = "holds the value in plain text: rekey cannot write it, update it by hand or make it read a file rekey manages"
 		}
-		rep.Hidden = append(rep.Hidden, initHidden{Kind: hiddenHostFile, Secret: s.Name, Note: fmt.Sprintf("host file %s %s", r.Path, what)})
+		rep.Hidden = append(rep.Hidden, initHidden{Kind: report.HiddenHostFile, Secret: s.Name, Note: fmt.Sprintf("host file %s %s", r.Path, what)})
 		if r.Assigns && s.Var != "" {
 			s.hostKeys = append(s.hostKeys, r)
 			s.HostFiles = append(s.HostFiles, r.Path)
