@@ -13,6 +13,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/rekeyhq/rekey/discover"
 	"github.com/rekeyhq/rekey/internal/redact"
 )
 
@@ -83,7 +84,7 @@ func initGoldenCase(t *testing.T, gitBin, name string) {
 	if code != exitOK || stderr != "" {
 		t.Fatalf("rekey init --output json: exit %d\nstderr: %s\nstdout: %s", code, stderr, stdout)
 	}
-	var rep initReport
+	var rep discover.Report
 	if err := json.Unmarshal([]byte(stdout), &rep); err != nil {
 		t.Fatalf("the JSON report does not parse: %v\n%s", err, stdout)
 	}
@@ -102,7 +103,7 @@ func initGoldenCase(t *testing.T, gitBin, name string) {
 	}
 	rekeyYAML := readFile(t, filepath.Join(out, configFile))
 	sopsYAML := readFile(t, filepath.Join(out, ".sops.yaml"))
-	enc := readFile(t, filepath.Join(out, initValuesFile))
+	enc := readFile(t, filepath.Join(out, discover.ValuesFile))
 	golden(t, filepath.Join(src, "golden", "report.json"), norm(stdout))
 	golden(t, filepath.Join(src, "golden", configFile), norm(rekeyYAML))
 
@@ -120,7 +121,7 @@ func initGoldenCase(t *testing.T, gitBin, name string) {
 	// No value anywhere: not in the reports, not in the new repository (the values file is encrypted), and
 	// nothing the redactor had to hide (a value the report tried to print).
 	for what, s := range map[string]string{"JSON report": stdout, "text report": text, configFile: rekeyYAML,
-		".sops.yaml": sopsYAML, initValuesFile: enc} {
+		".sops.yaml": sopsYAML, discover.ValuesFile: enc} {
 		for _, v := range values {
 			if strings.Contains(s, v) {
 				t.Errorf("%s holds the value %q", what, v)
@@ -131,7 +132,7 @@ func initGoldenCase(t *testing.T, gitBin, name string) {
 		}
 	}
 	if !strings.Contains(enc, "ENC[AES256_GCM") {
-		t.Errorf("%s is not encrypted:\n%s", initValuesFile, enc)
+		t.Errorf("%s is not encrypted:\n%s", discover.ValuesFile, enc)
 	}
 
 	// The stack is unchanged.
