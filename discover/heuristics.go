@@ -1,7 +1,8 @@
 package discover
 
 // Heuristics of `rekey init`: which variables look like credentials, which kind of credential server
-// they belong to, and which host files refer to them. Nothing here prints or returns a value.
+// they belong to, and whether an assignment is derived from another variable. Nothing here prints or
+// returns a value.
 
 import (
 	"fmt"

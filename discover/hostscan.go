@@ -1,5 +1,7 @@
 package discover
 
+// The --scan search: host files (cron jobs, backup scripts) that name a candidate or hold its value.
+
 import (
 	"bytes"
 	"errors"

@@ -48,8 +48,8 @@ const (
 	bindFilePrefix    = composeio.KindBindFile + ":"
 )
 
-// Inventory is the dependency map of the desired state. It is plain data: the render functions below
-// turn it into a table, JSON, Mermaid or DOT.
+// Inventory is the dependency map of the desired state. It is plain data: RenderInventory
+// (inventory_text.go) turns it into a table, JSON, Mermaid or DOT.
 type Inventory struct {
 	Revision   string `json:"revision"`
 	Repo       string `json:"repo"`
