@@ -129,3 +129,35 @@ func TestHealAndAlerts(t *testing.T) {
 		}
 	}
 }
+
+// TestDurationsFiniteAndInRange: NaN, infinite, overflowing, negative and over-long durations are
+// refused with the file, the line and the field (the old parser turned NaNd, Infd and 1e300d into a
+// negative keep_previous).
+func TestDurationsFiniteAndInRange(t *testing.T) {
+	for value, reason := range map[string]string{
+		"NaNd": "not a number", "nand": "not a number", "Infd": "too long", "+Infd": "too long",
+		"-Infd": "negative", "1e300d": "too long", "3651d": "too long", "-1d": "negative",
+		"-5m": "negative", "87601h": "too long", "9999999999h": "not a duration", "1e3h": "not a duration",
+		"d": "not a number of days",
+	} {
+		src := strings.Replace(good, "keep_previous: 1d", "keep_previous: "+value, 1)
+		_, err := Parse("rekey.yaml", []byte(src))
+		want := `rekey.yaml:10: invalid duration "` + value + `" for secrets.session-key.keep_previous: ` + reason
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: error %v, want %q", value, err, want)
+		}
+	}
+	for value, want := range map[string]time.Duration{"3650d": MaxDuration, "0.5d": 12 * time.Hour, "87600h": MaxDuration, "0s": 0} {
+		c, err := Parse("rekey.yaml", []byte(strings.Replace(good, "keep_previous: 1d", "keep_previous: "+value, 1)))
+		if err != nil {
+			t.Errorf("%s: %v", value, err)
+		} else if got := c.Secrets["session-key"].KeepPrevious.Duration; got != want {
+			t.Errorf("%s = %v, want %v", value, got, want)
+		}
+	}
+	// In a flow mapping, the field is still named.
+	src := good + "  - http: {url: \"http://127.0.0.1/\", timeout: NaNd}\n"
+	if _, err := Parse("rekey.yaml", []byte(src)); err == nil || !strings.Contains(err.Error(), `rekey.yaml:24: invalid duration "NaNd" for verify.2.http.timeout`) {
+		t.Errorf("flow mapping: %v", err)
+	}
+}
