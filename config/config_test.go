@@ -161,3 +161,39 @@ func TestDurationsFiniteAndInRange(t *testing.T) {
 		t.Errorf("flow mapping: %v", err)
 	}
 }
+
+// TestFileOutsideProject: a file: that leaves compose.project_dir is refused, naming the line and the
+// secret, unless declared with its absolute path and file_outside_project (the old parser accepted
+// `file: ../outside/x` without a word).
+func TestFileOutsideProject(t *testing.T) {
+	const at = "    file: secrets/webhook_token.txt\n"
+	for file, want := range map[string]string{
+		"../outside/x":            `rekey.yaml:13: secret webhook-token: file ../outside/x is outside compose.project_dir /srv/shop`,
+		"secrets/../../etc/x":     `rekey.yaml:13: secret webhook-token: file secrets/../../etc/x is outside compose.project_dir /srv/shop`,
+		"/etc/shop/token":         `rekey.yaml:13: secret webhook-token: file /etc/shop/token is outside compose.project_dir /srv/shop`,
+		"/srv/shopping/token.txt": `is outside compose.project_dir /srv/shop`,
+	} {
+		_, err := Parse("rekey.yaml", []byte(strings.Replace(good, at, "    file: "+file+"\n", 1)))
+		if err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "file_outside_project: true") {
+			t.Errorf("%s: error %v, want %q", file, err, want)
+		}
+	}
+	for _, ok := range []string{"    file: /srv/shop/secrets/t.txt\n", "    file: ./secrets/t.txt\n",
+		"    file: /etc/shop/token\n    file_outside_project: true\n"} {
+		if _, err := Parse("rekey.yaml", []byte(strings.Replace(good, at, ok, 1))); err != nil {
+			t.Errorf("%q: %v", ok, err)
+		}
+	}
+	for bad, want := range map[string]string{
+		"    file: ../x\n    file_outside_project: true\n": `rekey.yaml:13: secret webhook-token: a file outside the project must be an absolute path`,
+		"    file_outside_project: true\n":                 `rekey.yaml:14: secret webhook-token: file_outside_project without a file`,
+	} {
+		src := strings.Replace(good, at, bad, 1)
+		if bad == "    file_outside_project: true\n" {
+			src = strings.Replace(good, at, "    env: {value: HOOK}\n"+bad, 1)
+		}
+		if _, err := Parse("rekey.yaml", []byte(src)); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: error %v, want %q", bad, err, want)
+		}
+	}
+}

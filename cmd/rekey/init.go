@@ -734,6 +734,9 @@ func rekeyYAML(p *composeio.Project, secrets []*initSecret, files []string) []by
 		}
 		if s.File != "" {
 			fmt.Fprintf(&b, "    file: %s\n", q(s.File))
+			if filepath.IsAbs(s.File) { // compose names it outside the project: say so, or it is refused
+				b.WriteString("    file_outside_project: true\n")
+			}
 		}
 		if len(s.hostKeys) > 0 {
 			b.WriteString("    consumers:\n")
