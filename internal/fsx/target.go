@@ -154,3 +154,20 @@ func Size(n int64) string {
 	}
 	return fmt.Sprintf("%d bytes", n)
 }
+
+// CreateFileAt is CreateFile for a file of the stack: when path lies below root, no directory between
+// root and it may be a symbolic link. The file itself is created with O_EXCL, which never follows one.
+func CreateFileAt(root, path string, data []byte, perm os.FileMode) error {
+	dir := filepath.Dir(path)
+	if _, below := beneath(root, dir); below {
+		fd, err := openNoSymlinks(root, dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC)
+		if errors.Is(err, unix.ELOOP) || errors.Is(err, unix.EXDEV) {
+			return fmt.Errorf("failed to create %s: a symbolic link is on its path: rekey does not follow symlinks in the files it writes: %w", path, ErrSymlink)
+		}
+		if err != nil {
+			return fmt.Errorf("failed to create %s: %w", path, &os.PathError{Op: "open", Path: dir, Err: err})
+		}
+		unix.Close(fd)
+	}
+	return CreateFile(path, data, perm)
+}
