@@ -35,7 +35,7 @@ const (
 // root, read or overwrite its target. Every read is size-limited (MaxEnvFile, MaxValueFile).
 type Files struct {
 	Root string
-	// Warn reports a secret file readable by group or others (default: a line on stderr), once per file.
+	// Warn, if set, reports a secret file readable by group or others, once per file and process.
 	Warn func(string)
 }
 
@@ -188,18 +188,13 @@ var warned sync.Map
 
 // warnReadable warns when a file whose whole content is a secret can be read by group or others.
 func warnReadable(path string, mode os.FileMode, warn func(string)) {
-	if mode&0o044 == 0 {
+	if warn == nil || mode&0o044 == 0 {
 		return
 	}
 	if _, again := warned.LoadOrStore(path, true); again {
 		return
 	}
-	msg := fmt.Sprintf("%s holds a secret and is readable by group or others (mode %v): chmod go-r %s, unless a container user needs it", path, mode, path)
-	if warn != nil {
-		warn(msg)
-		return
-	}
-	fmt.Fprintln(os.Stderr, "rekey: warning: "+msg)
+	warn(fmt.Sprintf("%s holds a secret and is readable by group or others (mode %v): chmod go-r %s, unless a container user needs it", path, mode, path))
 }
 
 // Preflight checks that every location can be written, before anything is changed.
