@@ -145,8 +145,10 @@ func (r *run) writeTracked(ctx context.Context, l Location, value string) error 
 	if fc == nil {
 		return r.e.Writer.WriteValue(ctx, l, value)
 	}
+	wasWriting := fc.Writing
 	fc.Writing = true
 	if err := r.saveSnapshot(ctx); err != nil {
+		fc.Writing = wasWriting // nothing was written
 		return err
 	}
 	if err := r.e.Writer.WriteValue(ctx, l, value); err != nil {
@@ -204,10 +206,11 @@ func (r *run) restoreFile(ctx context.Context, fc *fileCopy) (bool, error) {
 	case exists && !fc.Writing && now != fc.Last:
 		return false, nil // changed since by someone else: restore the secret's values only
 	}
-	fc.Writing = true // a crash in the write below must still find the file to repair
-	if err := r.saveSnapshot(ctx); err != nil {
-		return false, r.restoreFailed(fc.Path, err)
-	}
+	// A crash in the write below must still find the file to repair. Like every step of a rollback, the
+	// restore goes ahead when this cannot be recorded (a full state dir must not strand a half-applied
+	// rotation).
+	fc.Writing = true
+	_ = r.saveSnapshot(ctx)
 	if err := fr.WriteFile(ctx, fc.Path, fc.Content); err != nil {
 		return false, r.restoreFailed(fc.Path, err)
 	}

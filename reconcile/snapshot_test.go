@@ -156,3 +156,26 @@ func TestLoadsOldSnapshotFormat(t *testing.T) {
 		t.Errorf("outcome %s, file %q", res.Outcome, w.files[envPath])
 	}
 }
+
+// failingStash fails every Save after the first (the snapshot): the state dir is full.
+type failingStash struct{ *wholeFiles }
+
+func (f failingStash) Save(ctx context.Context, txn string, data []byte) error {
+	if _, ok := f.stashed[txn]; ok {
+		return errors.New("no space left on device")
+	}
+	return f.wholeFiles.Save(ctx, txn, data)
+}
+
+// TestFullStateDirStillRollsBack: when the stash cannot record a write's intent, the write does not
+// happen, and the rollback still completes.
+func TestFullStateDirStillRollsBack(t *testing.T) {
+	orig := "A=1\nTOKEN=old\n"
+	w := &wholeFiles{files: map[string]string{envPath: orig}, stashed: map[string][]byte{}}
+	ex := w.executor()
+	ex.Stash = failingStash{w}
+	res := ex.Run(context.Background(), rotation())
+	if res.Outcome != OutcomeRolledBack || w.writes != 0 || w.files[envPath] != orig {
+		t.Errorf("outcome %s (%s), %d writes, file %q", res.Outcome, res.Reason, w.writes, w.files[envPath])
+	}
+}

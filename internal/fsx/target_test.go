@@ -173,6 +173,16 @@ func TestOpenTargetRefusesSymlinks(t *testing.T) {
 	if got, err := ReadTarget(root, real, 1<<20, "a secret file"); err != nil || string(got) != "v2" {
 		t.Errorf("read = %q, %v", got, err)
 	}
+	d, _ := syscall.Open(root, syscall.O_RDONLY|syscall.O_DIRECTORY, 0)
+	defer syscall.Close(d)
+	fd, err := walkNoSymlinks(d, "secrets/real.txt", syscall.O_RDONLY|syscall.O_NOFOLLOW)
+	if err != nil {
+		t.Fatalf("walk to a real file: %v", err)
+	}
+	syscall.Close(fd)
+	if _, err := walkNoSymlinks(d, "secrets/../../x", syscall.O_RDONLY); !errors.Is(err, syscall.EXDEV) {
+		t.Errorf("walk with ..: err = %v, want EXDEV", err)
+	}
 }
 
 // TestReadTargetLimits: /dev/zero is refused at once (not a regular file), and a regular file over the
