@@ -36,12 +36,16 @@ type Compose struct {
 
 // Secret is one secret's declaration.
 type Secret struct {
-	Type         string     `yaml:"type"`
-	Env          *Env       `yaml:"env"`
-	File         string     `yaml:"file"`
-	KeepPrevious Duration   `yaml:"keep_previous"`
-	Consumers    []Consumer `yaml:"consumers"`
-	Verify       []Check    `yaml:"verify"`
+	Type string `yaml:"type"`
+	Env  *Env   `yaml:"env"`
+	File string `yaml:"file"`
+	// FileOutsideProject declares that File, an absolute path, lies outside compose.project_dir on
+	// purpose: without it such a file is refused (`file: ../x` written by mistake, or by someone
+	// pointing rekey at a host file).
+	FileOutsideProject bool       `yaml:"file_outside_project"`
+	KeepPrevious       Duration   `yaml:"keep_previous"`
+	Consumers          []Consumer `yaml:"consumers"`
+	Verify             []Check    `yaml:"verify"`
 	// RotateEvery makes the agent generate a new value when the current one is this old (0 = never).
 	RotateEvery Duration  `yaml:"rotate_every"`
 	Generate    *Generate `yaml:"generate"`

@@ -129,3 +129,71 @@ func TestHealAndAlerts(t *testing.T) {
 		}
 	}
 }
+
+// TestDurationsFiniteAndInRange: NaN, infinite, overflowing, negative and over-long durations are
+// refused with the file, the line and the field (the old parser turned NaNd, Infd and 1e300d into a
+// negative keep_previous).
+func TestDurationsFiniteAndInRange(t *testing.T) {
+	for value, reason := range map[string]string{
+		"NaNd": "not a number", "nand": "not a number", "Infd": "too long", "+Infd": "too long",
+		"-Infd": "negative", "1e300d": "too long", "3651d": "too long", "-1d": "negative",
+		"-5m": "negative", "87601h": "too long", "9999999999h": "not a duration", "1e3h": "not a duration",
+		"d": "not a number of days",
+	} {
+		src := strings.Replace(good, "keep_previous: 1d", "keep_previous: "+value, 1)
+		_, err := Parse("rekey.yaml", []byte(src))
+		want := `rekey.yaml:10: invalid duration "` + value + `" for secrets.session-key.keep_previous: ` + reason
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: error %v, want %q", value, err, want)
+		}
+	}
+	for value, want := range map[string]time.Duration{"3650d": MaxDuration, "0.5d": 12 * time.Hour, "87600h": MaxDuration, "0s": 0} {
+		c, err := Parse("rekey.yaml", []byte(strings.Replace(good, "keep_previous: 1d", "keep_previous: "+value, 1)))
+		if err != nil {
+			t.Errorf("%s: %v", value, err)
+		} else if got := c.Secrets["session-key"].KeepPrevious.Duration; got != want {
+			t.Errorf("%s = %v, want %v", value, got, want)
+		}
+	}
+	// In a flow mapping, the field is still named.
+	src := good + "  - http: {url: \"http://127.0.0.1/\", timeout: NaNd}\n"
+	if _, err := Parse("rekey.yaml", []byte(src)); err == nil || !strings.Contains(err.Error(), `rekey.yaml:24: invalid duration "NaNd" for verify.2.http.timeout`) {
+		t.Errorf("flow mapping: %v", err)
+	}
+}
+
+// TestFileOutsideProject: a file: that leaves compose.project_dir is refused, naming the line and the
+// secret, unless declared with its absolute path and file_outside_project (the old parser accepted
+// `file: ../outside/x` without a word).
+func TestFileOutsideProject(t *testing.T) {
+	const at = "    file: secrets/webhook_token.txt\n"
+	for file, want := range map[string]string{
+		"../outside/x":            `rekey.yaml:13: secret webhook-token: file ../outside/x is outside compose.project_dir /srv/shop`,
+		"secrets/../../etc/x":     `rekey.yaml:13: secret webhook-token: file secrets/../../etc/x is outside compose.project_dir /srv/shop`,
+		"/etc/shop/token":         `rekey.yaml:13: secret webhook-token: file /etc/shop/token is outside compose.project_dir /srv/shop`,
+		"/srv/shopping/token.txt": `is outside compose.project_dir /srv/shop`,
+	} {
+		_, err := Parse("rekey.yaml", []byte(strings.Replace(good, at, "    file: "+file+"\n", 1)))
+		if err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "file_outside_project: true") {
+			t.Errorf("%s: error %v, want %q", file, err, want)
+		}
+	}
+	for _, ok := range []string{"    file: /srv/shop/secrets/t.txt\n", "    file: ./secrets/t.txt\n",
+		"    file: /etc/shop/token\n    file_outside_project: true\n"} {
+		if _, err := Parse("rekey.yaml", []byte(strings.Replace(good, at, ok, 1))); err != nil {
+			t.Errorf("%q: %v", ok, err)
+		}
+	}
+	for bad, want := range map[string]string{
+		"    file: ../x\n    file_outside_project: true\n": `rekey.yaml:13: secret webhook-token: a file outside the project must be an absolute path`,
+		"    file_outside_project: true\n":                 `rekey.yaml:14: secret webhook-token: file_outside_project without a file`,
+	} {
+		src := strings.Replace(good, at, bad, 1)
+		if bad == "    file_outside_project: true\n" {
+			src = strings.Replace(good, at, "    env: {value: HOOK}\n"+bad, 1)
+		}
+		if _, err := Parse("rekey.yaml", []byte(src)); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: error %v, want %q", bad, err, want)
+		}
+	}
+}

@@ -126,6 +126,9 @@ func marshalSecret(b *bytes.Buffer, name string, s *Secret) error {
 	if s.File != "" {
 		fmt.Fprintf(b, "    file: %s\n", quote(s.File))
 	}
+	if s.FileOutsideProject {
+		b.WriteString("    file_outside_project: true\n")
+	}
 	if len(s.Consumers) > 0 {
 		b.WriteString("    consumers:\n")
 	}

@@ -20,6 +20,7 @@ func proposal() Proposal {
 				"session-secret": {Type: "app-key", Env: &Env{Current: "SESSION_SECRET", Previous: "SESSION_SECRET_PREVIOUS"}},
 				"true":           {Type: "token", Env: &Env{Value: "TRUE"}},
 				"api-token":      {Type: "token", File: "secrets/api token.txt"},
+				"outside-token":  {Type: "token", File: "/run/keys/outside token.txt", FileOutsideProject: true},
 			},
 			Verify: []Check{
 				{Logs: &LogsCheck{Deny: []string{"password authentication failed", `say "no"`, "NOAUTH"}}},
@@ -28,7 +29,7 @@ func proposal() Proposal {
 			},
 		},
 		Header:        []string{"Written by a test from /srv/my shop.", "second line\nwith a break"},
-		Order:         []string{"session-secret", "db-password", "true", "api-token"},
+		Order:         []string{"session-secret", "db-password", "true", "api-token", "outside-token"},
 		Comments:      map[string][]string{"db-password": {"found by name; consumers: app, worker"}, "api-token": {"a: b # c"}},
 		VerifyComment: []string{"Checks run after every consumer rolls."},
 		Suggested:     []Suggestion{{Check: Check{HTTP: &HTTPCheck{URL: "http://127.0.0.1:8080/", Status: 200}}, Note: "app publishes 80"}},

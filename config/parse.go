@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -41,7 +42,7 @@ func Load(path string) (*Config, error) {
 func Parse(name string, data []byte) (*Config, error) {
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
-		return nil, yamlError(name, err)
+		return nil, yamlError(name, err, nil)
 	}
 	if len(root.Content) == 0 {
 		return nil, &Error{File: name, Msg: "empty file; start from examples/demo/repo/rekey.yaml"}
@@ -50,7 +51,7 @@ func Parse(name string, data []byte) (*Config, error) {
 	dec.KnownFields(true)
 	var c Config
 	if err := dec.Decode(&c); err != nil {
-		return nil, yamlError(name, err)
+		return nil, yamlError(name, err, &root)
 	}
 	c.File, c.lines = name, map[string]int{}
 	index(root.Content[0], "", c.lines)
@@ -69,8 +70,19 @@ var typeNames = strings.NewReplacer(
 
 var yamlLine = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
 
-// yamlError turns yaml.v3's "line N: msg" errors into file:line errors, one per problem.
-func yamlError(name string, err error) error {
+// yamlError turns yaml.v3's "line N: msg" errors into file:line errors, one per problem. root, when
+// known, names the field of an invalid duration.
+func yamlError(name string, err error, root *yaml.Node) error {
+	var de *durationError
+	if errors.As(err, &de) {
+		field := "a duration"
+		if root != nil {
+			if f := fieldAt(root.Content[0], "", de.line, de.col); f != "" {
+				field = f
+			}
+		}
+		return &Error{File: name, Line: de.line, Msg: fmt.Sprintf("invalid duration %q for %s: %s (%s)", de.value, field, de.reason, durationHelp)}
+	}
 	var te *yaml.TypeError
 	msgs := []string{err.Error()}
 	if errors.As(err, &te) {
@@ -113,21 +125,75 @@ func join(path, key string) string {
 	return path + "." + key
 }
 
-// UnmarshalYAML accepts Go durations and a day suffix ("90d").
+// MaxDuration bounds every duration of the config: ten years. A larger one is a typo, or an attempt to
+// overflow (1e300d wrapped around to a negative keep_previous: "keep the old key" meant "drop it now").
+const MaxDuration = 3650 * 24 * time.Hour
+
+const durationHelp = "use 90s, 15m, 24h or 7d; at most 3650d"
+
+// durationError is an invalid duration at a line and column, for yamlError to name its field.
+type durationError struct {
+	line, col     int
+	value, reason string
+}
+
+func (e *durationError) Error() string {
+	return fmt.Sprintf("line %d: invalid duration %q: %s (%s)", e.line, e.value, e.reason, durationHelp)
+}
+
+// UnmarshalYAML accepts Go durations and a day suffix ("90d"): finite, not negative, at most MaxDuration.
 func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	s := strings.TrimSpace(n.Value)
+	bad := func(reason string) error {
+		return &durationError{line: n.Line, col: n.Column, value: s, reason: reason}
+	}
 	if days, ok := strings.CutSuffix(s, "d"); ok {
 		v, err := strconv.ParseFloat(days, 64)
-		if err != nil || v < 0 {
-			return fmt.Errorf("line %d: invalid duration %q (use 90s, 15m, 24h or 7d)", n.Line, s)
+		switch {
+		case err != nil && !errors.Is(err, strconv.ErrRange):
+			return bad("not a number of days")
+		case math.IsNaN(v):
+			return bad("not a number")
+		case v < 0:
+			return bad("negative")
+		case v > MaxDuration.Hours()/24: // +Inf and 1e300 too
+			return bad("too long")
 		}
 		d.Duration = time.Duration(v * float64(24*time.Hour))
 		return nil
 	}
 	v, err := time.ParseDuration(s)
-	if err != nil || v < 0 {
-		return fmt.Errorf("line %d: invalid duration %q (use 90s, 15m, 24h or 7d)", n.Line, s)
+	switch {
+	case err != nil: // overflowing ones too: "time: invalid duration"
+		return bad("not a duration")
+	case v < 0:
+		return bad("negative")
+	case v > MaxDuration:
+		return bad("too long")
 	}
 	d.Duration = v
 	return nil
+}
+
+// fieldAt returns the dotted path of the mapping value at line and col under n, "" if none.
+func fieldAt(n *yaml.Node, path string, line, col int) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			p := join(path, n.Content[i].Value)
+			if v := n.Content[i+1]; v.Line == line && v.Column == col {
+				return p
+			}
+			if f := fieldAt(n.Content[i+1], p, line, col); f != "" {
+				return f
+			}
+		}
+	case yaml.SequenceNode:
+		for i, item := range n.Content {
+			if f := fieldAt(item, join(path, strconv.Itoa(i)), line, col); f != "" {
+				return f
+			}
+		}
+	}
+	return ""
 }

@@ -106,6 +106,7 @@ func (s *Secret) validate(p *problems, name string) {
 	default:
 		p.add(at+".type", "secret %s: unknown type %q (want app-key or token)", name, s.Type)
 	}
+	s.validateFile(p, at, name)
 	if s.Env == nil && s.File == "" && !s.hasHostFile() {
 		p.add(at, "secret %s: say where it lives: env, file, or a consumer with host_file", name)
 	}
@@ -127,6 +128,32 @@ func (s *Secret) validate(p *problems, name string) {
 		c.validate(p, fmt.Sprintf("%s.consumers.%d", at, i), name)
 	}
 	validateChecks(p, at+".verify", s.Verify)
+}
+
+// validateFile refuses a file outside compose.project_dir unless declared with file_outside_project, as
+// host consumers are declared with host_file: rekey writes it as root.
+func (s *Secret) validateFile(p *problems, at, name string) {
+	dir := p.c.Compose.ProjectDir
+	switch {
+	case s.File == "" && s.FileOutsideProject:
+		p.add(at+".file_outside_project", "secret %s: file_outside_project without a file", name)
+	case s.File == "" || !filepath.IsAbs(dir):
+		return
+	case s.FileOutsideProject && !filepath.IsAbs(s.File):
+		p.add(at+".file", "secret %s: a file outside the project must be an absolute path, got %q", name, s.File)
+	case !s.FileOutsideProject && !inside(dir, s.File):
+		p.add(at+".file", "secret %s: file %s is outside compose.project_dir %s: rekey writes it as root, so a file outside the project must be declared: give its absolute path and file_outside_project: true",
+			name, s.File, dir)
+	}
+}
+
+// inside reports whether file, absolute or relative to dir, lies below dir.
+func inside(dir, file string) bool {
+	if !filepath.IsAbs(file) {
+		file = filepath.Join(dir, file)
+	}
+	rel, err := filepath.Rel(filepath.Clean(dir), filepath.Clean(file))
+	return err == nil && rel != "." && rel != ".." && !strings.HasPrefix(rel, "../")
 }
 
 func (s *Secret) validateVars(p *problems, at, name string) {

@@ -3,6 +3,7 @@ package discover
 import (
 	"fmt"
 	"net"
+	"path/filepath"
 	"strings"
 
 	"github.com/rekeyhq/rekey/composeio"
@@ -37,7 +38,8 @@ func rekeyYAML(p *composeio.Project, secrets []*Secret, files []string) ([]byte,
 
 // declaration is the secret as rekey.yaml declares it.
 func (s *Secret) declaration() *config.Secret {
-	d := &config.Secret{Type: s.Type, File: s.File}
+	// A compose secret outside the project is named by its absolute path: declare it, or it is refused.
+	d := &config.Secret{Type: s.Type, File: s.File, FileOutsideProject: filepath.IsAbs(s.File)}
 	switch {
 	case s.Type == kindAppKey:
 		d.Env = &config.Env{Current: s.Var, Previous: s.Previous}

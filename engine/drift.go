@@ -37,6 +37,14 @@ type DriftScanner struct {
 	files map[string]*fileValues                              // sources read in this scan, each file once
 }
 
+// sources reads the secrets' files as the executor does: no symlink below the project directory.
+func (s *DriftScanner) sources() Files {
+	if s.Project == nil {
+		return Files{}
+	}
+	return Files{Root: s.Project.Dir()}
+}
+
 // Scan returns the drift of every secret of d, sorted (see reconcile.SortDrift).
 func (s *DriftScanner) Scan(ctx context.Context, d reconcile.Desired) ([]reconcile.Drift, error) {
 	s.prime(ctx)
@@ -75,7 +83,7 @@ func (s *DriftScanner) observe(ctx context.Context, sec reconcile.Secret) (recon
 	for i, l := range sec.Current {
 		fv, ok := s.files[l.Path]
 		if !ok {
-			fv = readFile(l.Path)
+			fv = s.sources().readFile(l.Path)
 			s.files[l.Path] = fv
 		}
 		v, err := fv.get(l.Key)

@@ -28,6 +28,8 @@ type File struct {
 	data    []byte
 	bom     int // length of a leading UTF-8 BOM, which compose skips
 	entries []entry
+	// lineOff and lineNo are where lineAt last counted to: the offset, and the newlines before it.
+	lineOff, lineNo int
 }
 
 // entry is one statement: an assignment (KEY=value, KEY: value, export KEY=value)
@@ -37,6 +39,7 @@ type entry struct {
 	key        string
 	inherited  bool
 	line       int // 1-based line of the value (of the key for inherited entries)
+	stmt       int // byte offset of the statement
 	start, end int // byte span of the value token in File.data (quotes included)
 	quote      byte
 }
@@ -164,6 +167,15 @@ func (f *File) Set(key, value string) error {
 		out = append(out, f.data[:e.start]...)
 		out = append(out, repr...)
 		out = append(out, f.data[e.end:]...)
+	} else if at, ok := f.unterminatedName(); ok {
+		// The file ends with a line holding only a name and no newline: compose reads it as nothing
+		// (an assignment to the empty key), but with a line after it, as a name to take from the
+		// environment. The new assignment goes before that line, so that the file keeps its meaning.
+		line := key + "=" + Quote(value) + f.newline()
+		out = make([]byte, 0, len(f.data)+len(line))
+		out = append(out, f.data[:at]...)
+		out = append(out, line...)
+		out = append(out, f.data[at:]...)
 	} else {
 		nl := f.newline()
 		out = make([]byte, 0, len(f.data)+len(key)+len(value)+8)
@@ -192,6 +204,19 @@ func (f *File) Set(key, value string) error {
 	}
 	*f = *next
 	return nil
+}
+
+// unterminatedName returns the offset of the last statement when it is a name alone with no newline
+// after it (`A=1\nB`), which compose reads as an assignment to the empty key.
+func (f *File) unterminatedName() (int, bool) {
+	if len(f.entries) == 0 || bytes.HasSuffix(f.data, []byte{'\n'}) {
+		return 0, false
+	}
+	e := f.entries[len(f.entries)-1]
+	if e.key != "" || e.inherited || e.quote != 0 {
+		return 0, false
+	}
+	return e.stmt, true
 }
 
 // readsBack parses data and checks that key reads back exactly value.
@@ -312,7 +337,7 @@ func (f *File) parse() error {
 			return fmt.Errorf("line %d: key cannot contain a space", f.lineAt(stmt))
 		}
 		if inherited {
-			f.entries = append(f.entries, entry{key: key, inherited: true, line: f.lineAt(stmt), start: stmt, end: stmt})
+			f.entries = append(f.entries, entry{key: key, inherited: true, line: f.lineAt(stmt), stmt: stmt, start: stmt, end: stmt})
 			cutset = left
 			continue
 		}
@@ -322,14 +347,22 @@ func (f *File) parse() error {
 		if err != nil {
 			return fmt.Errorf("line %d: %w for %s", f.lineAt(start), err, key)
 		}
-		f.entries = append(f.entries, entry{key: key, line: f.lineAt(start), start: start, end: start + len(token), quote: quote})
+		f.entries = append(f.entries, entry{key: key, line: f.lineAt(start), stmt: stmt, start: start, end: start + len(token), quote: quote})
 		cutset = rest
 	}
 	return nil
 }
 
+// lineAt returns the 1-based line of offset. The parser asks for offsets in increasing order, so it
+// counts on from the last offset asked for: counting from the start every time made parsing a large file
+// quadratic (a 5 MB .env took seconds).
 func (f *File) lineAt(offset int) int {
-	return bytes.Count(f.data[:offset], []byte{'\n'}) + 1
+	if offset < f.lineOff {
+		f.lineOff, f.lineNo = 0, 0
+	}
+	f.lineNo += bytes.Count(f.data[f.lineOff:offset], []byte{'\n'})
+	f.lineOff = offset
+	return f.lineNo + 1
 }
 
 // getStatementStart skips whitespace and comment lines.

@@ -2,6 +2,7 @@ package envfile
 
 import (
 	"bytes"
+	"fmt"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -525,4 +526,35 @@ func FuzzParseMatchesCompose(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestSetKeepsUnterminatedName: a file ending in a name alone without a newline (`A=1\nB`) means the
+// same after Set appends a variable. compose reads that last line as nothing; appended after it with a
+// newline in between, B would be taken from the environment (the old Set did that).
+func TestSetKeepsUnterminatedName(t *testing.T) {
+	env := func(k string) (string, bool) { return "from-env", true }
+	for _, in := range []string{"A=1\nB", "A=1\r\nB", "B", "A=1\n  B", "A=1\nexport B"} {
+		f, err := Parse([]byte(in))
+		if err != nil {
+			t.Fatalf("Parse(%q): %v", in, err)
+		}
+		if err := f.Set("KEY", "v"); err != nil {
+			t.Fatal(err)
+		}
+		before, err := dotenv.ParseWithLookup(strings.NewReader(in), env)
+		if err != nil {
+			t.Fatal(err)
+		}
+		after, err := dotenv.ParseWithLookup(bytes.NewReader(f.Bytes()), env)
+		if err != nil {
+			t.Fatalf("compose-go rejects %q: %v", f.Bytes(), err)
+		}
+		if after["KEY"] != "v" {
+			t.Errorf("%q: KEY = %q after Set", in, after["KEY"])
+		}
+		delete(after, "KEY")
+		if fmt.Sprint(before) != fmt.Sprint(after) {
+			t.Errorf("Set on %q changed the meaning: %v, then %v (%q)", in, before, after, f.Bytes())
+		}
+	}
 }

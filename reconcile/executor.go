@@ -2,7 +2,6 @@ package reconcile
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -81,6 +80,7 @@ type run struct {
 	login     string    // the login the server staged the new value on ("" when logins do not alternate)
 	stoppedAt time.Time // swap: when the first consumer stopped
 	hidden    []string  // values read back from the stash, unknown to Redact (an old value, a pending one)
+	snap      *snapshot // the transaction's snapshot, once taken or loaded (snapshot.go)
 }
 
 // Run executes one secret's plan and reports its outcome. It never panics on adapter errors: every
@@ -246,7 +246,7 @@ func (r *run) do(ctx context.Context, st Step) error {
 	case StepBegin:
 		return r.begin(ctx)
 	case StepSnapshot:
-		return r.snapshot(ctx, st)
+		return r.takeSnapshot(ctx, st)
 	case StepWrite:
 		return r.write(ctx, st)
 	case StepRoll:
@@ -315,58 +315,6 @@ func (r *run) end(ctx context.Context, outcome Outcome, reason string) error {
 	return nil
 }
 
-// stashed is one location's value before the transaction, as kept in the stash.
-type stashed struct {
-	Path  string `json:"path"`
-	Key   string `json:"key,omitempty"`
-	Value string `json:"value"`
-}
-
-// snapshot reads the values at every location and stashes them (encrypted by the Stash).
-func (r *run) snapshot(ctx context.Context, st Step) error {
-	saved := make([]stashed, 0, len(st.Locations))
-	for _, l := range st.Locations {
-		v, err := r.e.Reader.ReadValue(ctx, l)
-		if err != nil {
-			return err
-		}
-		saved = append(saved, stashed{Path: l.Path, Key: l.Key, Value: v})
-	}
-	data, err := json.Marshal(saved)
-	if err != nil {
-		return fmt.Errorf("failed to encode the snapshot: %w", err)
-	}
-	return r.effect(ctx, st, func() error { return r.e.Stash.Save(ctx, r.txn, data) })
-}
-
-// restore writes every stashed value back to its location. Only the secret's own locations are
-// touched, so another secret's change to the same file survives.
-func (r *run) restore(ctx context.Context) error {
-	saved, err := r.loadStash(ctx)
-	if err != nil {
-		return err
-	}
-	var errs []error
-	for _, s := range saved {
-		if err := r.e.Writer.WriteValue(ctx, Location{Path: s.Path, Key: s.Key}, s.Value); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	return errors.Join(errs...)
-}
-
-func (r *run) loadStash(ctx context.Context) ([]stashed, error) {
-	data, err := r.e.Stash.Load(ctx, r.txn)
-	if err != nil {
-		return nil, err
-	}
-	var saved []stashed
-	if err := json.Unmarshal(data, &saved); err != nil {
-		return nil, fmt.Errorf("failed to decode the snapshot: %w", err)
-	}
-	return saved, nil
-}
-
 func (r *run) setPhase(ctx context.Context, p Phase, after time.Time) error {
 	if err := r.record(ctx, Record{Type: RecordPhase, Phase: p, FinalizeAfter: after}); err != nil {
 		return err
@@ -383,7 +331,7 @@ func (r *run) write(ctx context.Context, st Step) error {
 	if err != nil {
 		return err
 	}
-	return r.effect(ctx, st, func() error { return r.e.Writer.WriteValue(ctx, st.Location, v) })
+	return r.effect(ctx, st, func() error { return r.writeTracked(ctx, st.Location, v) })
 }
 
 func (r *run) value(ctx context.Context, st Step) (string, error) {

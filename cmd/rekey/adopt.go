@@ -60,7 +60,7 @@ func cmdAdopt(ctx context.Context, args []string, e env) error {
 		return fmt.Errorf("server %s cannot adopt", sec.Server.Name)
 	}
 	say := func(format string, args ...any) { fmt.Fprintf(e.stdout, format+"\n", args...) }
-	current, err := engine.Files{}.ReadValue(ctx, sec.Current[0])
+	current, err := engine.Files{Root: s.project.Dir()}.ReadValue(ctx, sec.Current[0])
 	if err != nil {
 		return err
 	}
@@ -114,7 +114,7 @@ func adoptable(s *session, name string) (reconcile.Secret, *config.Server, error
 // moveConsumers writes login where the consumers read their user name and rolls them, in order,
 // health-gated. The password does not change, so a consumer is fine before and after its roll.
 func moveConsumers(ctx context.Context, s *session, eng *dockerio.Engine, sec reconcile.Secret, login string, say func(string, ...any)) error {
-	var files engine.Files
+	files := engine.Files{Root: s.project.Dir()}
 	for _, l := range sec.Logins {
 		if v, err := files.ReadValue(ctx, l); err == nil && v == login {
 			continue

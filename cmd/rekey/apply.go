@@ -136,7 +136,8 @@ func (s *session) executor(eng *dockerio.Engine, j *journal.Journal, stderr io.W
 	stack := &engine.Stack{Engine: eng, Compose: compose, HealthTimeout: s.cfg.HealthTimeout.Duration}
 	checks := &engine.Checks{Engine: eng, Project: s.project.Name(), HTTP: &http.Client{Timeout: 5 * time.Second},
 		HostEnv: hostEnv(s.e.getenv), Redact: s.redact.String, LogSettle: time.Second}
-	var files engine.Files
+	files := engine.Files{Root: s.project.Dir(), // no symlink below the project directory
+		Warn: func(msg string) { fmt.Fprintln(stderr, "rekey: warning: "+msg) }}
 	ex := &reconcile.Executor{
 		Values: s.value, Reader: files, Writer: files, Stash: j,
 		Roller: stack, Health: stack, Verifier: checks, Journal: j,

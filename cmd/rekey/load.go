@@ -100,7 +100,7 @@ func load(ctx context.Context, o *options, e env) (*session, error) {
 		return nil, s.redact.Error(err)
 	}
 	// The values live now will be rolled away or restored: they must never show either.
-	live, err := liveValues(ctx, s.desired)
+	live, err := liveValues(ctx, s.project.Dir(), s.desired)
 	if err != nil {
 		return nil, s.redact.Error(err)
 	}
@@ -109,8 +109,8 @@ func load(ctx context.Context, o *options, e env) (*session, error) {
 }
 
 // liveValues reads every value at every location of the desired state.
-func liveValues(ctx context.Context, d reconcile.Desired) ([]string, error) {
-	values, err := engine.Files{}.ReadValues(ctx, engine.AllLocations(d))
+func liveValues(ctx context.Context, root string, d reconcile.Desired) ([]string, error) {
+	values, err := engine.Files{Root: root}.ReadValues(ctx, engine.AllLocations(d))
 	if err != nil {
 		return nil, err
 	}

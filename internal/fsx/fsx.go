@@ -23,50 +23,6 @@ import (
 	"unsafe"
 )
 
-// WriteInPlace replaces the content of the existing regular file at path
-// with data, keeping its inode, mode and owner: it opens the file for writing
-// without O_TRUNC, writes data from offset 0, truncates the file to
-// len(data) and fsyncs it. It fails if the file does not exist.
-//
-// The write is not atomic: a concurrent reader may see a mix of old and new
-// content, and a crash may leave it. Callers keep a snapshot to restore from.
-func WriteInPlace(path string, data []byte) (err error) {
-	fi, err := os.Stat(path)
-	if err != nil {
-		return fmt.Errorf("failed to write %s in place: %w", path, err)
-	}
-	if !fi.Mode().IsRegular() {
-		return fmt.Errorf("failed to write %s in place: not a regular file", path)
-	}
-	// O_NONBLOCK: never block on a FIFO swapped in after the Stat above.
-	f, err := os.OpenFile(path, os.O_WRONLY|syscall.O_NONBLOCK, 0)
-	if err != nil {
-		return fmt.Errorf("failed to open %s for writing in place: %w", path, err)
-	}
-	defer func() {
-		if cerr := f.Close(); cerr != nil && err == nil {
-			err = fmt.Errorf("failed to close %s: %w", path, cerr)
-		}
-	}()
-	opened, err := f.Stat()
-	if err != nil {
-		return fmt.Errorf("failed to stat %s: %w", path, err)
-	}
-	if !opened.Mode().IsRegular() || !os.SameFile(fi, opened) {
-		return fmt.Errorf("failed to write %s in place: the file changed while opening it", path)
-	}
-	if _, err := f.WriteAt(data, 0); err != nil {
-		return fmt.Errorf("failed to write %s: %w", path, err)
-	}
-	if err := f.Truncate(int64(len(data))); err != nil {
-		return fmt.Errorf("failed to truncate %s: %w", path, err)
-	}
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("failed to sync %s: %w", path, err)
-	}
-	return nil
-}
-
 // CreateFile creates path, which must not exist (O_CREATE|O_EXCL), holding
 // data and with exactly the permission bits perm, then fsyncs the file and
 // its directory. On failure it removes the file it created.
