@@ -2,9 +2,9 @@
 // transaction and, age-encrypted, the values a transaction is about to replace (its stash), so that a
 // rollback can put them back.
 //
-// Layout of the state dir (mode 0700, refused if group or world writable):
+// Layout of the state dir (mode 0700, refused if group or world writable; the directory itself is
+// flock-ed while a Journal is open):
 //
-//	              the directory itself is flock-ed while a Journal is open
 //	journal.db    bbolt database, mode 0600
 //	  records     bucket: big-endian uint64 sequence -> JSON reconcile.Record
 //	  stash       bucket: stash entry (transaction id, pending/<secret>/<fp>) -> age(data given to Save)
