@@ -198,6 +198,20 @@ func testComposeAgent(t *testing.T, root, image string) {
 	}
 	hookSecret := filepath.Join(t.TempDir(), "webhook.secret")
 	writeFile(t, hookSecret, "0123456789abcdef0123456789abcdef\n")
+	// The packaged agent verifies commits: the signer's key in the trust file, every applied commit signed.
+	keys := t.TempDir()
+	signer := sshKey(t, keys, "ops")
+	pub, err := os.ReadFile(signer + ".pub")
+	if err != nil {
+		t.Fatal(err)
+	}
+	trusted := filepath.Join(keys, "trusted-signers")
+	writeFile(t, trusted, string(pub))
+	sign := func() {
+		t.Helper()
+		r.git("-c", "gpg.format=ssh", "-c", "user.signingkey="+signer+".pub", "commit", "-q", "--amend", "--no-edit", "-S")
+	}
+	sign()
 	metricsAddr, hookAddr := freeAddr(t), freeAddr(t)
 	project := "rekeyagent" + strings.ToLower(r.stack.Name)
 	env := append(os.Environ(),
@@ -209,6 +223,7 @@ func testComposeAgent(t *testing.T, root, image string) {
 		"REKEY_WEBHOOK_SECRET_FILE="+hookSecret,
 		"REKEY_WEBHOOK_ADDR="+hookAddr,
 		"REKEY_METRICS_ADDR="+metricsAddr,
+		"REKEY_TRUSTED_SIGNERS_FILE="+trusted,
 	)
 	compose := func(timeout time.Duration, args ...string) string {
 		t.Helper()
@@ -226,7 +241,8 @@ func testComposeAgent(t *testing.T, root, image string) {
 
 	// A new install: one apply by hand creates the journal (the agent refuses a state dir without one).
 	res := compose(3*time.Minute, "run", "--rm", "rekey", "apply",
-		"--repo="+r.repo, "--state-dir="+r.stateDir, "--age-key-file=/run/secrets/age-key")
+		"--repo="+r.repo, "--state-dir="+r.stateDir, "--age-key-file=/run/secrets/age-key",
+		"--trust-ssh=/etc/rekey/trusted-signers")
 	r.checkNoLeak(result{stdout: res})
 	if !strings.Contains(res, "in-sync") {
 		t.Fatalf("first apply:\n%s", res)
@@ -241,11 +257,21 @@ func testComposeAgent(t *testing.T, root, image string) {
 		resp.Body.Close()
 	}
 
-	r.values["session-key"] = "rotated-by-the-packaged-agent-0123456789"
-	r.commitValues("rotate from the packaged agent")
-	// `rekey reconcile` on the host: the control socket is in the state dir, mounted at its host path.
+	// An unsigned commit is not applied by the packaged agent.
+	r.values["session-key"] = "unsigned-never-applied-0123456789abcdef"
+	r.commitValues("unsigned rotation")
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
+	unsigned, _ := exec.CommandContext(ctx, rekeyBin, "reconcile", "--state-dir", r.stateDir).CombinedOutput()
+	r.checkNoLeak(result{stdout: string(unsigned)})
+	if app, _ := r.fingerprints(); app["session_key"] == testenv.Fingerprint(r.values["session-key"]) {
+		t.Fatalf("the packaged agent applied an unsigned commit:\n%s", unsigned)
+	}
+
+	r.values["session-key"] = "rotated-by-the-packaged-agent-0123456789"
+	r.commitValues("rotate from the packaged agent")
+	sign()
+	// `rekey reconcile` on the host: the control socket is in the state dir, mounted at its host path.
 	rec, err := exec.CommandContext(ctx, rekeyBin, "reconcile", "--state-dir", r.stateDir).CombinedOutput()
 	r.checkNoLeak(result{stdout: string(rec)})
 	if err != nil {

@@ -32,6 +32,12 @@ func TestSystemdUnit(t *testing.T) {
 	if !strings.Contains(string(data), "/usr/local/bin/rekey") {
 		t.Fatal("the unit no longer runs /usr/local/bin/rekey: update this test")
 	}
+	// No core file (rekey holds decrypted values in memory); commit verification on by default.
+	for _, want := range []string{"\nLimitCORE=0\n", "--trust-ssh /etc/rekey/trusted-signers"} {
+		if !strings.Contains(string(data), want) {
+			t.Errorf("the unit lacks %q", strings.TrimSpace(want))
+		}
+	}
 	unit := filepath.Join(t.TempDir(), "rekey-agent.service")
 	writeFile(t, unit, strings.ReplaceAll(string(data), "/usr/local/bin/rekey", rekeyBin))
 	pkgRun(t, time.Minute, "", nil, bin, "verify", unit)

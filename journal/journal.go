@@ -2,18 +2,22 @@
 // transaction and, age-encrypted, the values a transaction is about to replace (its stash), so that a
 // rollback can put them back.
 //
-// Layout of the state dir (mode 0700, refused if group or world writable):
+// Layout of the state dir (mode 0700, refused if group or world writable; the directory itself is
+// flock-ed while a Journal is open):
 //
-//	journal.db    bbolt database, mode 0600, flock-ed while a Journal is open
+//	journal.db    bbolt database, mode 0600
 //	  records     bucket: big-endian uint64 sequence -> JSON reconcile.Record
-//	  stash       bucket: transaction id -> age(data given to Save)
-//	  meta        bucket: "applied" -> the last commit the desired state was applied from
-//	snapshot.key  age X25519 identity the stashes are encrypted to, mode 0600,
-//	              created on first Save, refused if readable by group or other
+//	  stash       bucket: stash entry (transaction id, pending/<secret>/<fp>) -> age(data given to Save)
+//	  meta        bucket: "applied" -> the last commit the desired state was applied from, and more
+//	stash-keys/   mode 0700: <sha256(entry)>.key, the age X25519 identity of one stash entry, mode
+//	              0600, created by its first Save, shredded by its Drop
+//	snapshot.key  the one key of earlier versions: read only for their entries, shredded once none is left
 //
 // Records hold fingerprints, never values. Stashed data is encrypted in memory before it is written
-// to journal.db, so old values never touch disk in the clear, and Drop removes them once their
-// transaction has ended.
+// to journal.db, so old values never touch disk in the clear. Each entry has a key of its own, and Drop
+// (at the end of a transaction) deletes the entry, shreds its key and compacts journal.db, whose freed
+// pages would otherwise keep the ciphertext: a copy of the state dir taken after a transaction ended
+// holds nothing that decrypts what it stashed.
 package journal
 
 import (
@@ -58,12 +62,15 @@ var ErrInUse = errors.New("in use by another rekey process")
 // Journal is the durable journal and stash of one state dir. It implements reconcile.Journal and
 // reconcile.Stash. It is safe for concurrent use.
 type Journal struct {
-	dir string
-	db  *bolt.DB
+	dir  string
+	lock *os.File // holds the flock on dir
+
+	dbMu sync.RWMutex // guards db: compaction replaces it
+	db   *bolt.DB
 
 	killAfter int
 
-	mu       sync.Mutex // guards recorded and key creation
+	mu       sync.Mutex // guards recorded and the key files
 	recorded int
 }
 
@@ -89,8 +96,9 @@ func WithKillAfter(n int) Option {
 }
 
 // Open opens the journal in stateDir, creating the directory (0700) and journal.db (0600) if
-// missing. It holds an exclusive lock on journal.db until Close; if another process holds it for
-// longer than the lock timeout, Open fails with an error wrapping ErrInUse.
+// missing. It holds an exclusive lock on the state dir until Close; if another process holds it for
+// longer than the lock timeout, Open fails with an error wrapping ErrInUse. It shreds the keys of
+// stash entries that are gone and finishes a compaction a crash interrupted.
 func Open(stateDir string, opts ...Option) (*Journal, error) {
 	o := options{lockTimeout: defaultLockTimeout}
 	for _, opt := range opts {
@@ -103,6 +111,29 @@ func Open(stateDir string, opts ...Option) (*Journal, error) {
 		return nil, err
 	}
 
+	timeout := o.lockTimeout
+	if timeout <= 0 {
+		timeout = time.Millisecond // bbolt waits forever on 0
+	}
+	lock, err := lockDir(stateDir, timeout)
+	if err != nil {
+		return nil, err
+	}
+	j, err := openLocked(stateDir, timeout)
+	if err != nil {
+		_ = lock.Close()
+		return nil, err
+	}
+	j.lock, j.killAfter = lock, o.killAfter
+	if err := j.sweep(); err != nil {
+		_ = j.Close()
+		return nil, fmt.Errorf("failed to open the journal in %s: %w", stateDir, err)
+	}
+	return j, nil
+}
+
+// openLocked opens journal.db once the state dir lock is held.
+func openLocked(stateDir string, timeout time.Duration) (*Journal, error) {
 	path := filepath.Join(stateDir, dbName)
 	if fi, err := os.Lstat(path); err == nil {
 		if !fi.Mode().IsRegular() {
@@ -116,10 +147,6 @@ func Open(stateDir string, opts ...Option) (*Journal, error) {
 		return nil, fmt.Errorf("failed to stat %s: %w", path, err)
 	}
 
-	timeout := o.lockTimeout
-	if timeout <= 0 {
-		timeout = time.Millisecond // bbolt waits forever on 0
-	}
 	db, err := bolt.Open(path, fileMode, &bolt.Options{Timeout: timeout})
 	if err != nil {
 		if errors.Is(err, berrors.ErrTimeout) {
@@ -147,7 +174,7 @@ func Open(stateDir string, opts ...Option) (*Journal, error) {
 		_ = db.Close()
 		return nil, fmt.Errorf("failed to initialise the journal %s: %w", path, err)
 	}
-	return &Journal{dir: stateDir, db: db, killAfter: o.killAfter}, nil
+	return &Journal{dir: stateDir, db: db}, nil
 }
 
 // prepareDir creates dir with mode 0700 if missing and refuses one that is group or world writable.
@@ -180,10 +207,29 @@ func (j *Journal) Dir() string { return j.dir }
 
 // Close releases the state dir.
 func (j *Journal) Close() error {
-	if err := j.db.Close(); err != nil {
+	j.dbMu.Lock()
+	err := j.db.Close()
+	j.dbMu.Unlock()
+	if j.lock != nil {
+		_ = j.lock.Close() // releases the flock
+	}
+	if err != nil {
 		return fmt.Errorf("failed to close the journal: %w", err)
 	}
 	return nil
+}
+
+// view and update run fn in a bbolt transaction on the current journal.db (compaction replaces it).
+func (j *Journal) view(fn func(*bolt.Tx) error) error {
+	j.dbMu.RLock()
+	defer j.dbMu.RUnlock()
+	return j.db.View(fn)
+}
+
+func (j *Journal) update(fn func(*bolt.Tx) error) error {
+	j.dbMu.RLock()
+	defer j.dbMu.RUnlock()
+	return j.db.Update(fn)
 }
 
 // Record appends r to the journal. The record is durable (fsynced) when Record returns.
@@ -195,7 +241,7 @@ func (j *Journal) Record(ctx context.Context, r reconcile.Record) error {
 	if err != nil {
 		return fmt.Errorf("failed to encode a journal record: %w", err)
 	}
-	if err := j.db.Update(func(tx *bolt.Tx) error {
+	if err := j.update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketRecords)
 		seq, err := b.NextSequence()
 		if err != nil {
@@ -242,7 +288,7 @@ func (j *Journal) Records(secret string) ([]reconcile.Record, error) {
 
 func (j *Journal) records(keep func(reconcile.Record) bool) ([]reconcile.Record, error) {
 	var out []reconcile.Record
-	err := j.db.View(func(tx *bolt.Tx) error {
+	err := j.view(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketRecords).ForEach(func(k, v []byte) error {
 			var r reconcile.Record
 			if err := json.Unmarshal(v, &r); err != nil {
@@ -278,7 +324,7 @@ func (j *Journal) SetApplied(ctx context.Context, commit string) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return j.db.Update(func(tx *bolt.Tx) error {
+	return j.update(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketMeta).Put(keyApplied, []byte(commit))
 	})
 }
@@ -286,7 +332,7 @@ func (j *Journal) SetApplied(ctx context.Context, commit string) error {
 // Applied returns the commit recorded by SetApplied, "" before the first apply.
 func (j *Journal) Applied() (string, error) {
 	var commit string
-	err := j.db.View(func(tx *bolt.Tx) error {
+	err := j.view(func(tx *bolt.Tx) error {
 		commit = string(tx.Bucket(bucketMeta).Get(keyApplied))
 		return nil
 	})
@@ -301,7 +347,7 @@ func (j *Journal) Since(ctx context.Context, secret string, now time.Time) (time
 	}
 	key := []byte("since/" + secret)
 	var since time.Time
-	err := j.db.Update(func(tx *bolt.Tx) error {
+	err := j.update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketMeta)
 		if v := b.Get(key); v != nil {
 			return since.UnmarshalText(v)
@@ -326,7 +372,7 @@ func (j *Journal) MarkWriteBack(ctx context.Context, secret string, t time.Time)
 	if err != nil {
 		return err
 	}
-	return j.db.Update(func(tx *bolt.Tx) error {
+	return j.update(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketMeta).Put([]byte("writeback/"+secret), v)
 	})
 }
@@ -334,7 +380,7 @@ func (j *Journal) MarkWriteBack(ctx context.Context, secret string, t time.Time)
 // LastWriteBack returns the time recorded by MarkWriteBack, zero if none.
 func (j *Journal) LastWriteBack(secret string) (time.Time, error) {
 	var t time.Time
-	err := j.db.View(func(tx *bolt.Tx) error {
+	err := j.view(func(tx *bolt.Tx) error {
 		if v := tx.Bucket(bucketMeta).Get([]byte("writeback/" + secret)); v != nil {
 			return t.UnmarshalText(v)
 		}

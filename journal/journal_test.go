@@ -221,7 +221,8 @@ func TestModes(t *testing.T) {
 			for path, want := range map[string]os.FileMode{
 				dir:                         0o700,
 				filepath.Join(dir, dbName):  0o600,
-				filepath.Join(dir, keyName): 0o600,
+				filepath.Join(dir, keysDir): 0o700,
+				j.stashKeyPath("t1"):        0o600,
 			} {
 				if got := mode(t, path); got != want {
 					t.Errorf("mode of %s = %v, want %v", path, got, want)

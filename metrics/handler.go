@@ -7,6 +7,8 @@ import (
 	"net"
 	"net/http"
 	"time"
+
+	"github.com/rekeyhq/rekey/internal/exposure"
 )
 
 // shutdownGrace is how long Serve waits for in-flight scrapes and probes when its context ends.
@@ -19,9 +21,15 @@ const shutdownGrace = 5 * time.Second
 //	/readyz   200 "ok" after SetReady(true, ""), else 503 and one line saying why
 //
 // Every other path answers 404 and every other method 405. Paths match exactly, so the handler can be
-// mounted at "/" or on each of the three paths of a caller's mux.
+// mounted at "/" or on each of the three paths of a caller's mux. With WithBasicAuth, a request without
+// the credentials gets 401 and a challenge, whatever its path.
 func (m *Metrics) Handler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if m.auth != nil && !m.auth.Allowed(r) {
+			w.Header().Set("WWW-Authenticate", `Basic realm="rekey metrics", charset="UTF-8"`)
+			text(w, http.StatusUnauthorized, "unauthorized")
+			return
+		}
 		var serve func(http.ResponseWriter, *http.Request)
 		switch r.URL.Path {
 		case "/metrics":
@@ -43,9 +51,21 @@ func (m *Metrics) Handler() http.Handler {
 	})
 }
 
+// CheckExposure refuses a metrics address other hosts can reach unless basic auth is on: the metrics
+// name every secret, and the probes say why the agent is not ready. It is the status page's rule
+// (exposure.Reachable): loopback ("127.0.0.1", "::1", "localhost") only, unless authenticated; an empty
+// or unspecified host counts as reachable. It also refuses an address that is not host:port.
+func CheckExposure(addr string, hasAuth bool) error {
+	return exposure.Check("metrics endpoint", addr, hasAuth, "set --metrics-basic-auth-file")
+}
+
 // Serve listens on addr and serves Handler until ctx ends, then shuts down gracefully. It returns nil
-// after a clean shutdown and an error if it cannot listen or the server fails.
+// after a clean shutdown and an error if it cannot listen or the server fails. It refuses, before
+// listening, an addr that CheckExposure refuses given whether WithBasicAuth was set.
 func (m *Metrics) Serve(ctx context.Context, addr string) error {
+	if err := CheckExposure(addr, m.auth != nil); err != nil {
+		return err
+	}
 	var lc net.ListenConfig
 	ln, err := lc.Listen(ctx, "tcp", addr)
 	if err != nil {

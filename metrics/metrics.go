@@ -41,6 +41,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/rekeyhq/rekey/internal/exposure"
 )
 
 // DefaultLiveness is how long /healthz waits for a Beat before it fails: three times the agent's
@@ -106,6 +108,7 @@ type Metrics struct {
 
 	metricsHandler http.Handler
 	health         health
+	auth           *exposure.BasicAuth // nil: no authentication (loopback only, see Serve)
 }
 
 // Option configures Metrics.
@@ -134,6 +137,14 @@ func WithClock(now func() time.Time) Option {
 // "unknown" when absent).
 func WithBuildInfo(version, commit string) Option {
 	return func(m *Metrics) { m.version, m.commit = version, commit }
+}
+
+// WithBasicAuth requires HTTP basic authentication with this user name and password on every path
+// (Prometheus: basic_auth in the scrape config). It is what lets Serve listen on an address other hosts
+// reach: the metrics name every secret. An empty password lets nobody in. Basic auth sends the password
+// in clear: over anything but loopback, put TLS in front.
+func WithBasicAuth(user, password string) Option {
+	return func(m *Metrics) { m.auth = exposure.NewBasicAuth(user, password) }
 }
 
 // New returns Metrics with every collector registered in a fresh registry.

@@ -2,35 +2,27 @@ package statuspage
 
 import (
 	"fmt"
-	"net"
-	"net/netip"
 	"os"
 	"strings"
+
+	"github.com/rekeyhq/rekey/internal/exposure"
 )
 
 // CheckExposure refuses to serve the page on an address other hosts can reach unless basic auth is on: the
 // page names every secret, consumer, container and file path of the stack. addr is a listen address as
 // net.Listen takes it ("127.0.0.1:9465", "[::1]:9465", "localhost:9465"). An empty host (":9465"), an
 // unspecified one ("0.0.0.0", "::"), any other IP and any host name but "localhost" count as reachable.
-// It also refuses an address that is not host:port.
+// It also refuses an address that is not host:port. The rule is exposure.Reachable, shared with the
+// metrics endpoint.
 func CheckExposure(addr string, hasAuth bool) error {
-	host, _, err := net.SplitHostPort(addr)
+	reachable, err := exposure.Reachable(addr)
 	if err != nil {
 		return fmt.Errorf("invalid status page address %q: %w", addr, err)
 	}
-	if hasAuth || isLoopback(host) {
+	if hasAuth || !reachable {
 		return nil
 	}
 	return fmt.Errorf("the status page on %s is reachable from other hosts: bind it to 127.0.0.1 or set --status-basic-auth-file", addr)
-}
-
-// isLoopback reports whether a listen host only accepts connections from this host.
-func isLoopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	a, err := netip.ParseAddr(host)
-	return err == nil && a.Unmap().IsLoopback()
 }
 
 // MinPasswordLen is the shortest password ReadBasicAuthFile accepts.

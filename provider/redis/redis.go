@@ -6,6 +6,8 @@ package redis
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strconv"
@@ -129,7 +131,7 @@ func supported(info string) error {
 
 // Stage implements provider.Provider.
 func (r *Redis) Stage(ctx context.Context, current, next string) (string, error) {
-	if err := r.do(ctx, r.as(current), cmd("ACL", "SETUSER", r.user, ">"+next)); err != nil {
+	if err := r.do(ctx, r.as(current), cmd("ACL", "SETUSER", r.user, hashed(next))); err != nil {
 		return "", fmt.Errorf("redis %s: failed to add the new password to %s: %w", r.name, r.user, err)
 	}
 	return "", r.persist(ctx, r.as(current))
@@ -165,13 +167,23 @@ func (r *Redis) Unstage(ctx context.Context, current, _ string) error {
 
 // only leaves value as the user's one password. For the default user, requirepass is set too, so that
 // CONFIG GET requirepass (and so CONFIG REWRITE) stays in step; ACL SETUSER must come first: CONFIG SET
-// does nothing when requirepass already holds the value (it still does after a Stage).
+// does nothing when requirepass already holds the value (it still does after a Stage). requirepass
+// only takes the value itself; every ACL rule gets its hash.
 func (r *Redis) only(ctx context.Context, as Login, value string) error {
-	cmds := [][]string{cmd("ACL", "SETUSER", r.user, "resetpass", ">"+value)}
+	cmds := [][]string{cmd("ACL", "SETUSER", r.user, "resetpass", hashed(value))}
 	if r.user == "default" {
 		cmds = append(cmds, cmd("CONFIG", "SET", "requirepass", value))
 	}
 	return r.do(ctx, as, cmds...)
+}
+
+// hashed is the ACL rule that adds value as a password by its SHA-256 (`#<64 lowercase hex>`, Redis ≥ 6.0,
+// which Check requires) rather than in clear (`>value`): the server never receives the value in an ACL
+// command, so it cannot show up in the command's echo in an error, a MONITOR, a slow log or a proxy's log.
+// Logins (AUTH) still need the value itself.
+func hashed(value string) string {
+	sum := sha256.Sum256([]byte(value))
+	return "#" + hex.EncodeToString(sum[:])
 }
 
 // persist saves the change the way the server keeps its users: ACL SAVE with an aclfile, CONFIG REWRITE
