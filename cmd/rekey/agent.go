@@ -12,14 +12,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/rekeyhq/rekey/agent"
+	"github.com/rekeyhq/rekey/app"
 	"github.com/rekeyhq/rekey/gitsync"
-	"github.com/rekeyhq/rekey/journal"
 	"github.com/rekeyhq/rekey/metrics"
-	"github.com/rekeyhq/rekey/reconcile"
 	"github.com/rekeyhq/rekey/statuspage"
 	"github.com/rekeyhq/rekey/webhook"
 )
@@ -66,23 +64,24 @@ func cmdAgent(ctx context.Context, args []string, e env) error {
 	o.isolate = true // one invalid secret must not block the others
 	met := metrics.New(metrics.WithLiveness(3 * max(*interval, *driftInterval)))
 	host, _ := os.Hostname()
-	mon := newMonitor(&o, log, met, host)
-	defer mon.close()
-	rc := &agentReconciler{o: &o, e: e, log: log, author: who, mon: mon}
+	mon := agent.NewMonitor(o.app(e), log, met, host, version)
+	defer mon.Close()
+	rc := &agent.Runner{Options: o.app(e), Log: log, Author: who, Monitor: mon}
 	aopts := []agent.Option{agent.WithInterval(*interval), agent.WithLogger(log)}
 	if *driftInterval > 0 {
 		aopts = append(aopts, agent.WithScanner(mon, *driftInterval))
 	}
 	a := agent.New(rc, aopts...)
-	mon.a = a
+	var fw *agent.FileWatcher
 	if *driftInterval > 0 {
-		if fw, err := agent.NewFileWatcher(a); err != nil {
+		if fw, err = agent.NewFileWatcher(a); err != nil {
 			log.Warn("not watching the stack's files; drift is found by the interval scan", "error", err)
+			fw = nil
 		} else {
-			mon.files = fw
 			go fw.Run(ctx)
 		}
 	}
+	mon.Attach(a, fw)
 	if *statusAddr != "" {
 		stop, err := serveHTTP(*statusAddr, statuspage.Handler(mon, statusOpts...))
 		if err != nil {
@@ -125,119 +124,6 @@ func cmdAgent(ctx context.Context, args []string, e env) error {
 	return err
 }
 
-// agentReconciler applies the desired state once per run and keeps the last results for `reconcile`.
-type agentReconciler struct {
-	o      *options
-	e      env
-	log    *slog.Logger
-	author gitsync.Author
-	mon    *monitor
-
-	mu   sync.Mutex
-	last []reconcile.Result
-}
-
-func (r *agentReconciler) Reconcile(ctx context.Context, reason string) error {
-	start := time.Now()
-	s, results, err := r.reconcile(ctx)
-	r.mon.reconciled(s, results, err, time.Since(start))
-	if s != nil {
-		r.mon.loaded(ctx, s)
-		if serr := r.mon.Scan(ctx, "after reconcile"); serr != nil {
-			r.log.Warn("drift scan", "error", serr)
-		}
-	}
-	return err
-}
-
-func (r *agentReconciler) reconcile(ctx context.Context) (*session, []reconcile.Result, error) {
-	if err := r.rotateDue(ctx); err != nil {
-		r.log.Warn("scheduled rotation", "error", err)
-	}
-	s, results, err := applyOnce(ctx, r.o, r.e)
-	r.mu.Lock()
-	r.last = results
-	r.mu.Unlock()
-	r.logResults(results)
-	if s != nil {
-		for _, sk := range s.skipped {
-			r.log.Warn("secret skipped: its declaration or value is invalid", "secret", sk.name, "error", s.redact.String(sk.err.Error()))
-		}
-	}
-	if err != nil {
-		if s != nil {
-			err = s.redact.Error(err)
-		}
-		return s, results, err
-	}
-	if code := exitFor(results); code != exitOK && code != exitDrift {
-		return s, results, &codeError{code: code, msg: "not every secret converged; see the secret lines above"}
-	}
-	if s != nil && len(s.skipped) > 0 {
-		return s, results, &codeError{code: exitError, msg: fmt.Sprintf("%d invalid secret(s) skipped, the others reconciled; see the warnings", len(s.skipped))}
-	}
-	return s, results, nil
-}
-
-// rotateDue writes back a new value for each secret whose rotate_every has passed, and applies it before
-// the next one (each write-back commits on top of the previous). Nothing is applied for a secret whose
-// write-back failed.
-func (r *agentReconciler) rotateDue(ctx context.Context) error {
-	for range 16 { // bounded: one per due secret
-		s, err := load(ctx, r.o, r.e)
-		if err != nil {
-			return err
-		}
-		more, err := r.rotateFirstDue(ctx, s)
-		if err != nil || !more {
-			return s.redact.Error(err)
-		}
-	}
-	return nil
-}
-
-// rotateFirstDue writes back and applies the first due secret, reporting whether there was one.
-func (r *agentReconciler) rotateFirstDue(ctx context.Context, s *session) (bool, error) {
-	var due []string
-	err := s.withJournal(func(j *journal.Journal) (err error) {
-		due, err = s.dueForRotation(ctx, j, time.Now())
-		return err
-	})
-	if err != nil || len(due) == 0 {
-		return false, err
-	}
-	if err := r.o.canWriteBack(r.author); err != nil {
-		return false, fmt.Errorf("%s is due for rotation but nothing was committed: %w", due[0], err)
-	}
-	c, err := s.guardedWriteBack(ctx, due[0], "rotate_every", r.author)
-	if err != nil {
-		return false, err
-	}
-	r.log.Info("scheduled rotation committed", "secret", due[0], "commit", short(c.Hash))
-	_, results, err := applyOnce(ctx, r.o, r.e)
-	r.logResults(results)
-	return true, err
-}
-
-// logResults logs every secret that did something or could not.
-func (r *agentReconciler) logResults(results []reconcile.Result) {
-	for _, res := range results {
-		if res.Outcome != reconcile.OutcomeInSync {
-			reason := res.Reason
-			if reason == "" {
-				reason = res.Note
-			}
-			r.log.Info("secret", "secret", res.Secret, "outcome", res.Outcome, "from", res.FromFP, "to", res.ToFP, "reason", reason)
-		}
-	}
-}
-
-func (r *agentReconciler) results() []reconcile.Result {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.last
-}
-
 func listenControl(stateDir string) (net.Listener, error) {
 	if err := os.MkdirAll(stateDir, 0o700); err != nil {
 		return nil, fmt.Errorf("failed to create the state dir: %w", err)
@@ -261,7 +147,7 @@ func listenControl(stateDir string) (net.Listener, error) {
 }
 
 // serveControl answers `rekey reconcile`: run now, wait, send the results and an exit code.
-func serveControl(ctx context.Context, ln net.Listener, a *agent.Agent, rc *agentReconciler, log *slog.Logger) {
+func serveControl(ctx context.Context, ln net.Listener, a *agent.Agent, rc *agent.Runner, log *slog.Logger) {
 	go func() { <-ctx.Done(); ln.Close() }()
 	for {
 		conn, err := ln.Accept()
@@ -280,13 +166,11 @@ func serveControl(ctx context.Context, ln net.Listener, a *agent.Agent, rc *agen
 				fmt.Fprintf(conn, "exit %d the agent stopped before the run\n", exitError)
 				return
 			}
-			printResults(conn, rc.results())
-			code := exitFor(rc.results())
-			var ce *codeError
-			switch {
-			case errors.As(err, &ce):
-				code = ce.code
-			case err != nil && code == exitOK:
+			printResults(conn, rc.Results())
+			code := int(app.VerdictOf(rc.Results()))
+			if c, ok := typedExit(err); ok {
+				code = c
+			} else if err != nil && code == exitOK {
 				code = exitError
 			}
 			fmt.Fprintf(conn, "exit %d %s\n", code, oneLine(errString(err)))
@@ -295,13 +179,6 @@ func serveControl(ctx context.Context, ln net.Listener, a *agent.Agent, rc *agen
 }
 
 func oneLine(s string) string { return strings.ReplaceAll(s, "\n", "; ") }
-
-func errString(err error) string {
-	if err == nil {
-		return ""
-	}
-	return err.Error()
-}
 
 // serveWebhooks listens for push webhooks and triggers a run when the tracked branch moves.
 func serveWebhooks(addr, secretFile, ref string, a *agent.Agent, log *slog.Logger) (func(), error) {
