@@ -49,9 +49,14 @@ func VerdictOf(rs []reconcile.Result) Verdict {
 }
 
 // RefusedError is the trust guard's answer: the commit is not applied, and nothing it names was read.
-type RefusedError struct{ Reason string }
+// Err is the verification error behind it, if any (gitsync.ErrUnsigned, ErrUntrusted, ErrBadSignature).
+type RefusedError struct {
+	Reason string
+	Err    error
+}
 
 func (e *RefusedError) Error() string { return "refused: " + e.Reason }
+func (e *RefusedError) Unwrap() error { return e.Err }
 
 func refused(format string, args ...any) error {
 	return &RefusedError{Reason: fmt.Sprintf(format, args...)}

@@ -45,7 +45,7 @@ func (s *Session) guard(j *journal.Journal) error {
 	}
 	switch {
 	case errors.Is(err, gitsync.ErrUnsigned), errors.Is(err, gitsync.ErrUntrusted), errors.Is(err, gitsync.ErrBadSignature):
-		return refused("%v; the last applied state stays in place", err)
+		return &RefusedError{Reason: fmt.Sprintf("%v; the last applied state stays in place", err), Err: err}
 	case err != nil:
 		return fmt.Errorf("failed to verify commits (check --trust-ssh / --trust-openpgp): %w", err)
 	}
