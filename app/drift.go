@@ -87,4 +87,3 @@ func (s *Session) DriftScanner(eng *dockerio.Engine, j engine.RecordReader) *eng
 	return &engine.DriftScanner{FP: s.FP.Of, Journal: j, Containers: eng, Project: s.Project,
 		Values: s.values, Vars: vars}
 }
-
