@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -21,10 +20,6 @@ import (
 	"github.com/rekeyhq/rekey/statuspage"
 	"github.com/rekeyhq/rekey/webhook"
 )
-
-// controlSocket is where a running agent takes `rekey reconcile` requests. It lives in the state dir,
-// whose 0700 mode keeps other users out.
-const controlSocket = "agent.sock"
 
 func cmdAgent(ctx context.Context, args []string, e env) error {
 	var o options
@@ -57,33 +52,16 @@ func cmdAgent(ctx context.Context, args []string, e env) error {
 	if err != nil {
 		return err
 	}
-	if err := requireJournal(o.stateDir, *bootstrap); err != nil {
+	if err := agent.RequireJournal(o.stateDir, *bootstrap); err != nil {
 		return err
 	}
 	log := slog.New(slog.NewTextHandler(e.stderr, nil))
 	o.isolate = true // one invalid secret must not block the others
 	met := metrics.New(metrics.WithLiveness(3 * max(*interval, *driftInterval)))
-	host, _ := os.Hostname()
-	mon := agent.NewMonitor(o.app(e), log, met, host, version)
+	a, rc, mon := newAgent(ctx, o.app(e), log, met, who, *interval, *driftInterval)
 	defer mon.Close()
-	rc := &agent.Runner{Options: o.app(e), Log: log, Author: who, Monitor: mon}
-	aopts := []agent.Option{agent.WithInterval(*interval), agent.WithLogger(log)}
-	if *driftInterval > 0 {
-		aopts = append(aopts, agent.WithScanner(mon, *driftInterval))
-	}
-	a := agent.New(rc, aopts...)
-	var fw *agent.FileWatcher
-	if *driftInterval > 0 {
-		if fw, err = agent.NewFileWatcher(a); err != nil {
-			log.Warn("not watching the stack's files; drift is found by the interval scan", "error", err)
-			fw = nil
-		} else {
-			go fw.Run(ctx)
-		}
-	}
-	mon.Attach(a, fw)
 	if *statusAddr != "" {
-		stop, err := serveHTTP(*statusAddr, statuspage.Handler(mon, statusOpts...))
+		stop, err := agent.ServeHTTP(*statusAddr, statuspage.Handler(mon, statusOpts...))
 		if err != nil {
 			return fmt.Errorf("failed to serve the status page: %w", err)
 		}
@@ -97,7 +75,7 @@ func cmdAgent(ctx context.Context, args []string, e env) error {
 			}
 		}()
 	}
-	ctl, err := listenControl(o.stateDir)
+	ctl, err := agent.ListenControl(o.stateDir)
 	if err != nil {
 		return err
 	}
@@ -124,26 +102,30 @@ func cmdAgent(ctx context.Context, args []string, e env) error {
 	return err
 }
 
-func listenControl(stateDir string) (net.Listener, error) {
-	if err := os.MkdirAll(stateDir, 0o700); err != nil {
-		return nil, fmt.Errorf("failed to create the state dir: %w", err)
+// newAgent wires the agent: its runner (apply, scheduled rotation), its monitor (drift scans, alerts,
+// status page) and, when drift is scanned, the watcher of the stack's files.
+func newAgent(ctx context.Context, o app.Options, log *slog.Logger, met *metrics.Metrics, who gitsync.Author,
+	interval, driftInterval time.Duration) (*agent.Agent, *agent.Runner, *agent.Monitor) {
+	host, _ := os.Hostname()
+	mon := agent.NewMonitor(o, log, met, host, version)
+	rc := &agent.Runner{Options: o, Log: log, Author: who, Monitor: mon}
+	aopts := []agent.Option{agent.WithInterval(interval), agent.WithLogger(log)}
+	if driftInterval > 0 {
+		aopts = append(aopts, agent.WithScanner(mon, driftInterval))
 	}
-	path := filepath.Join(stateDir, controlSocket)
-	if c, err := net.Dial("unix", path); err == nil {
-		c.Close()
-		return nil, fmt.Errorf("an agent is already running on %s", stateDir)
+	a := agent.New(rc, aopts...)
+	var fw *agent.FileWatcher
+	if driftInterval > 0 {
+		var err error
+		if fw, err = agent.NewFileWatcher(a); err != nil {
+			log.Warn("not watching the stack's files; drift is found by the interval scan", "error", err)
+			fw = nil
+		} else {
+			go fw.Run(ctx)
+		}
 	}
-	_ = os.Remove(path) // left by an agent that did not stop cleanly
-	ln, err := net.Listen("unix", path)
-	if err != nil {
-		return nil, fmt.Errorf("failed to listen on %s: %w", path, err)
-	}
-	// The 0700 state dir already keeps others out; the socket's own mode says the same.
-	if err := os.Chmod(path, 0o600); err != nil {
-		ln.Close()
-		return nil, fmt.Errorf("failed to restrict %s: %w", path, err)
-	}
-	return ln, nil
+	mon.Attach(a, fw)
+	return a, rc, mon
 }
 
 // serveControl answers `rekey reconcile`: run now, wait, send the results and an exit code.
@@ -198,7 +180,7 @@ func serveWebhooks(addr, secretFile, ref string, a *agent.Agent, log *slog.Logge
 			a.Trigger("push via " + p.Provider)
 		}
 	}, webhook.WithLogger(log))
-	stop, err := serveHTTP(addr, h) // bounded reads: a client not authenticated yet must not hold connections
+	stop, err := agent.ServeHTTP(addr, h) // bounded reads: a client not authenticated yet must not hold connections
 	if err != nil {
 		return nil, fmt.Errorf("failed to listen for webhooks on %s: %w", addr, err)
 	}
@@ -229,22 +211,6 @@ func statusOptions(addr, authFile string) ([]statuspage.Option, error) {
 	return opts, nil
 }
 
-// serveHTTP serves h on addr with bounded reads and writes, until the returned stop is called.
-func serveHTTP(addr string, h http.Handler) (func(), error) {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, err
-	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
-		WriteTimeout: 30 * time.Second, IdleTimeout: time.Minute, MaxHeaderBytes: 64 << 10}
-	go srv.Serve(ln)
-	return func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		srv.Shutdown(ctx)
-	}, nil
-}
-
 // cmdReconcile asks a running agent to reconcile now and prints what happened.
 func cmdReconcile(ctx context.Context, args []string, e env) error {
 	var o options
@@ -252,7 +218,7 @@ func cmdReconcile(ctx context.Context, args []string, e env) error {
 		return err
 	}
 	var d net.Dialer
-	conn, err := d.DialContext(ctx, "unix", filepath.Join(o.stateDir, controlSocket))
+	conn, err := d.DialContext(ctx, "unix", filepath.Join(o.stateDir, agent.ControlSocket))
 	if err != nil {
 		return fmt.Errorf("no agent is running on %s (%v): start one with `rekey agent`, or run `rekey apply`", o.stateDir, err)
 	}
@@ -278,17 +244,4 @@ func relayControl(r io.Reader, w io.Writer) error {
 		fmt.Fprintln(w, line)
 	}
 	return errors.New("the agent closed the connection without an answer; see its log")
-}
-
-// requireJournal fails closed: the history-rewrite and replay guards live in the journal, so an
-// unattended agent does not silently start over when the state dir is missing or was wiped.
-func requireJournal(stateDir string, bootstrap bool) error {
-	_, err := os.Stat(filepath.Join(stateDir, "journal.db"))
-	switch {
-	case err == nil || bootstrap:
-		return nil
-	case errors.Is(err, os.ErrNotExist):
-		return fmt.Errorf("state dir %s has no journal: without it the rewrite and replay guards start over. Run rekey apply once by hand (or start the agent with --bootstrap on a new install)", stateDir)
-	}
-	return fmt.Errorf("failed to check the journal in %s: %w", stateDir, err)
 }
