@@ -155,7 +155,7 @@ func SSHUser(repo string) string {
 	return "git"
 }
 
-// warnTo prints a warning line the way the CLI does; a convenience for callers that print to a stream.
+// WarnTo prints warnings the way the CLI does (`rekey: warning: …`), for Options.Warn.
 func WarnTo(w io.Writer) func(string) {
 	return func(msg string) { fmt.Fprintf(w, "rekey: warning: %s\n", msg) }
 }
