@@ -5,10 +5,11 @@ package agent
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"sync"
 	"time"
+
+	"github.com/rekeyhq/rekey/app"
 )
 
 // Reconciler does one reconciliation: read the desired state at the tracked ref and apply it.
@@ -22,25 +23,11 @@ type Scanner interface {
 	Scan(ctx context.Context, reason string) error
 }
 
-// Transient marks an error worth retrying soon (the remote or the engine is unreachable), unlike a
-// rollback or a refusal, which a retry would only repeat.
-func Transient(err error) error {
-	if err == nil {
-		return nil
-	}
-	return &transientError{err}
-}
-
-type transientError struct{ err error }
-
-func (e *transientError) Error() string { return e.err.Error() }
-func (e *transientError) Unwrap() error { return e.err }
+// Transient marks an error worth retrying soon; see app.Transient, which it is.
+func Transient(err error) error { return app.Transient(err) }
 
 // IsTransient reports whether err was marked with Transient.
-func IsTransient(err error) bool {
-	var t *transientError
-	return errors.As(err, &t)
-}
+func IsTransient(err error) bool { return app.IsTransient(err) }
 
 // Agent serialises reconciles and coalesces their triggers.
 type Agent struct {

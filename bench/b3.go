@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -12,13 +11,7 @@ import (
 
 	"filippo.io/age"
 
-	"github.com/rekeyhq/rekey/composeio"
-	"github.com/rekeyhq/rekey/config"
-	"github.com/rekeyhq/rekey/engine"
-	"github.com/rekeyhq/rekey/gitsync"
-	"github.com/rekeyhq/rekey/internal/fingerprint"
-	"github.com/rekeyhq/rekey/journal"
-	"github.com/rekeyhq/rekey/reconcile"
+	"github.com/rekeyhq/rekey/app"
 	"github.com/rekeyhq/rekey/sopsio"
 )
 
@@ -266,9 +259,10 @@ func writeFile(path, content string, mode os.FileMode) error {
 	return os.WriteFile(path, []byte(content), mode)
 }
 
-// profilePlan does in this process what `rekey plan` does (cmd/rekey/plan.go and load.go: read the commit,
-// decrypt, load the project, build the desired state, read the live values, observe, plan), timing each
-// phase, under the CPU profiler. Only the printing of the plan is left out.
+// profilePlan does in this process what `rekey plan` does, under the CPU profiler, through the same code:
+// first app.Load alone (read the commit, decrypt, load the project, build the desired state, read the
+// live values), then app.Plan (the trust guard, the same load, observe, plan). Only the printing of the
+// plan is left out.
 func profilePlan(p *project, out string) error {
 	ctx := context.Background()
 	stop, err := startProfile(out)
@@ -279,75 +273,19 @@ func profilePlan(p *project, out string) error {
 	fmt.Printf("\nB3 profile (CPU profile in %s)\n", out)
 	lap := time.Now()
 	phase := func(name string) {
-		fmt.Printf("  in process: %-52s %s\n", name, round(time.Since(lap)))
+		fmt.Printf("  in process: %-60s %s\n", name, round(time.Since(lap)))
 		lap = time.Now()
 	}
-	repo, err := gitsync.Open(ctx, p.repo, gitsync.WithCacheDir(filepath.Join(p.state, "repos")))
+	o := app.Options{Repo: p.repo, AgeKeyFile: p.keyFile, StateDir: p.state}
+	s, err := app.Load(ctx, o)
 	if err != nil {
 		return err
 	}
-	commit, err := repo.Resolve("")
+	phase(fmt.Sprintf("app.Load (git, decrypt, compose, build %d secrets, live values)", len(s.Desired.Secrets)))
+	_, plan, err := app.Plan(ctx, o)
 	if err != nil {
 		return err
 	}
-	raw, err := repo.ReadFile(commit.Hash, "rekey.yaml")
-	if err != nil {
-		return err
-	}
-	cfg, err := config.Parse("rekey.yaml", raw)
-	if err != nil {
-		return err
-	}
-	phase("git open, read and parse rekey.yaml")
-	keys, err := os.ReadFile(p.keyFile)
-	if err != nil {
-		return err
-	}
-	ids, err := sopsio.LoadIdentities(bytes.NewReader(keys))
-	if err != nil {
-		return err
-	}
-	data, err := repo.ReadFile(commit.Hash, cfg.Values)
-	if err != nil {
-		return err
-	}
-	values, err := sopsio.DecryptValues(data, cfg.Values, ids)
-	if err != nil {
-		return err
-	}
-	phase("read and decrypt the values (sopsio.DecryptValues)")
-	proj, err := composeio.Load(ctx, cfg.Compose.ProjectDir, composeio.WithProjectName(cfg.Compose.ProjectName))
-	if err != nil {
-		return err
-	}
-	phase("composeio.Load")
-	fp, err := fingerprint.LoadOrCreateKey(p.state)
-	if err != nil {
-		return err
-	}
-	desired, err := engine.Build(ctx, engine.Input{Config: cfg, Project: proj, Values: values, FP: fp.Of, Revision: commit.Hash})
-	if err != nil {
-		return err
-	}
-	phase(fmt.Sprintf("engine.Build (%d secrets)", len(desired.Secrets)))
-	// As liveValues does: every location at once, each file read once. One ReadValue per location builds
-	// all of the .env's values again for each: it ran for over 17 min here.
-	if _, err := (engine.Files{}).ReadValues(ctx, engine.AllLocations(desired)); err != nil {
-		return err
-	}
-	phase("read every live value (load.go liveValues)")
-	j, err := journal.Open(p.state)
-	if err != nil {
-		return err
-	}
-	defer j.Close()
-	observed, err := (&engine.Observer{FP: fp.Of, Journal: j, Now: time.Now}).Observe(ctx, desired)
-	if err != nil {
-		return err
-	}
-	phase("engine.Observer.Observe")
-	desired.Retry = true
-	plan := reconcile.MakePlan(desired, observed)
-	phase(fmt.Sprintf("reconcile.MakePlan (%d secrets)", len(plan.Secrets)))
+	phase(fmt.Sprintf("app.Plan (guard, load, observe, plan %d secrets)", len(plan.Secrets)))
 	return nil
 }

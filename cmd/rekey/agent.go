@@ -8,25 +8,18 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/rekeyhq/rekey/agent"
+	"github.com/rekeyhq/rekey/app"
 	"github.com/rekeyhq/rekey/gitsync"
-	"github.com/rekeyhq/rekey/journal"
 	"github.com/rekeyhq/rekey/metrics"
-	"github.com/rekeyhq/rekey/reconcile"
 	"github.com/rekeyhq/rekey/statuspage"
 	"github.com/rekeyhq/rekey/webhook"
 )
-
-// controlSocket is where a running agent takes `rekey reconcile` requests. It lives in the state dir,
-// whose 0700 mode keeps other users out.
-const controlSocket = "agent.sock"
 
 func cmdAgent(ctx context.Context, args []string, e env) error {
 	var o options
@@ -59,32 +52,16 @@ func cmdAgent(ctx context.Context, args []string, e env) error {
 	if err != nil {
 		return err
 	}
-	if err := requireJournal(o.stateDir, *bootstrap); err != nil {
+	if err := agent.RequireJournal(o.stateDir, *bootstrap); err != nil {
 		return err
 	}
 	log := slog.New(slog.NewTextHandler(e.stderr, nil))
 	o.isolate = true // one invalid secret must not block the others
 	met := metrics.New(metrics.WithLiveness(3 * max(*interval, *driftInterval)))
-	host, _ := os.Hostname()
-	mon := newMonitor(&o, log, met, host)
-	defer mon.close()
-	rc := &agentReconciler{o: &o, e: e, log: log, author: who, mon: mon}
-	aopts := []agent.Option{agent.WithInterval(*interval), agent.WithLogger(log)}
-	if *driftInterval > 0 {
-		aopts = append(aopts, agent.WithScanner(mon, *driftInterval))
-	}
-	a := agent.New(rc, aopts...)
-	mon.a = a
-	if *driftInterval > 0 {
-		if fw, err := agent.NewFileWatcher(a); err != nil {
-			log.Warn("not watching the stack's files; drift is found by the interval scan", "error", err)
-		} else {
-			mon.files = fw
-			go fw.Run(ctx)
-		}
-	}
+	a, rc, mon := newAgent(ctx, o.app(e), log, met, who, *interval, *driftInterval)
+	defer mon.Close()
 	if *statusAddr != "" {
-		stop, err := serveHTTP(*statusAddr, statuspage.Handler(mon, statusOpts...))
+		stop, err := agent.ServeHTTP(*statusAddr, statuspage.Handler(mon, statusOpts...))
 		if err != nil {
 			return fmt.Errorf("failed to serve the status page: %w", err)
 		}
@@ -98,7 +75,7 @@ func cmdAgent(ctx context.Context, args []string, e env) error {
 			}
 		}()
 	}
-	ctl, err := listenControl(o.stateDir)
+	ctl, err := agent.ListenControl(o.stateDir)
 	if err != nil {
 		return err
 	}
@@ -125,143 +102,34 @@ func cmdAgent(ctx context.Context, args []string, e env) error {
 	return err
 }
 
-// agentReconciler applies the desired state once per run and keeps the last results for `reconcile`.
-type agentReconciler struct {
-	o      *options
-	e      env
-	log    *slog.Logger
-	author gitsync.Author
-	mon    *monitor
-
-	mu   sync.Mutex
-	last []reconcile.Result
-}
-
-func (r *agentReconciler) Reconcile(ctx context.Context, reason string) error {
-	start := time.Now()
-	s, results, err := r.reconcile(ctx)
-	r.mon.reconciled(s, results, err, time.Since(start))
-	if s != nil {
-		r.mon.loaded(ctx, s)
-		if serr := r.mon.Scan(ctx, "after reconcile"); serr != nil {
-			r.log.Warn("drift scan", "error", serr)
+// newAgent wires the agent: its runner (apply, scheduled rotation), its monitor (drift scans, alerts,
+// status page) and, when drift is scanned, the watcher of the stack's files.
+func newAgent(ctx context.Context, o app.Options, log *slog.Logger, met *metrics.Metrics, who gitsync.Author,
+	interval, driftInterval time.Duration) (*agent.Agent, *agent.Runner, *agent.Monitor) {
+	host, _ := os.Hostname()
+	mon := agent.NewMonitor(o, log, met, host, version)
+	rc := &agent.Runner{Options: o, Log: log, Author: who, Monitor: mon}
+	aopts := []agent.Option{agent.WithInterval(interval), agent.WithLogger(log)}
+	if driftInterval > 0 {
+		aopts = append(aopts, agent.WithScanner(mon, driftInterval))
+	}
+	a := agent.New(rc, aopts...)
+	var fw *agent.FileWatcher
+	if driftInterval > 0 {
+		var err error
+		if fw, err = agent.NewFileWatcher(a); err != nil {
+			log.Warn("not watching the stack's files; drift is found by the interval scan", "error", err)
+			fw = nil
+		} else {
+			go fw.Run(ctx)
 		}
 	}
-	return err
-}
-
-func (r *agentReconciler) reconcile(ctx context.Context) (*session, []reconcile.Result, error) {
-	if err := r.rotateDue(ctx); err != nil {
-		r.log.Warn("scheduled rotation", "error", err)
-	}
-	s, results, err := applyOnce(ctx, r.o, r.e)
-	r.mu.Lock()
-	r.last = results
-	r.mu.Unlock()
-	r.logResults(results)
-	if s != nil {
-		for _, sk := range s.skipped {
-			r.log.Warn("secret skipped: its declaration or value is invalid", "secret", sk.name, "error", s.redact.String(sk.err.Error()))
-		}
-	}
-	if err != nil {
-		if s != nil {
-			err = s.redact.Error(err)
-		}
-		return s, results, err
-	}
-	if code := exitFor(results); code != exitOK && code != exitDrift {
-		return s, results, &codeError{code: code, msg: "not every secret converged; see the secret lines above"}
-	}
-	if s != nil && len(s.skipped) > 0 {
-		return s, results, &codeError{code: exitError, msg: fmt.Sprintf("%d invalid secret(s) skipped, the others reconciled; see the warnings", len(s.skipped))}
-	}
-	return s, results, nil
-}
-
-// rotateDue writes back a new value for each secret whose rotate_every has passed, and applies it before
-// the next one (each write-back commits on top of the previous). Nothing is applied for a secret whose
-// write-back failed.
-func (r *agentReconciler) rotateDue(ctx context.Context) error {
-	for range 16 { // bounded: one per due secret
-		s, err := load(ctx, r.o, r.e)
-		if err != nil {
-			return err
-		}
-		more, err := r.rotateFirstDue(ctx, s)
-		if err != nil || !more {
-			return s.redact.Error(err)
-		}
-	}
-	return nil
-}
-
-// rotateFirstDue writes back and applies the first due secret, reporting whether there was one.
-func (r *agentReconciler) rotateFirstDue(ctx context.Context, s *session) (bool, error) {
-	var due []string
-	err := s.withJournal(func(j *journal.Journal) (err error) {
-		due, err = s.dueForRotation(ctx, j, time.Now())
-		return err
-	})
-	if err != nil || len(due) == 0 {
-		return false, err
-	}
-	if err := r.o.canWriteBack(r.author); err != nil {
-		return false, fmt.Errorf("%s is due for rotation but nothing was committed: %w", due[0], err)
-	}
-	c, err := s.guardedWriteBack(ctx, due[0], "rotate_every", r.author)
-	if err != nil {
-		return false, err
-	}
-	r.log.Info("scheduled rotation committed", "secret", due[0], "commit", short(c.Hash))
-	_, results, err := applyOnce(ctx, r.o, r.e)
-	r.logResults(results)
-	return true, err
-}
-
-// logResults logs every secret that did something or could not.
-func (r *agentReconciler) logResults(results []reconcile.Result) {
-	for _, res := range results {
-		if res.Outcome != reconcile.OutcomeInSync {
-			reason := res.Reason
-			if reason == "" {
-				reason = res.Note
-			}
-			r.log.Info("secret", "secret", res.Secret, "outcome", res.Outcome, "from", res.FromFP, "to", res.ToFP, "reason", reason)
-		}
-	}
-}
-
-func (r *agentReconciler) results() []reconcile.Result {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.last
-}
-
-func listenControl(stateDir string) (net.Listener, error) {
-	if err := os.MkdirAll(stateDir, 0o700); err != nil {
-		return nil, fmt.Errorf("failed to create the state dir: %w", err)
-	}
-	path := filepath.Join(stateDir, controlSocket)
-	if c, err := net.Dial("unix", path); err == nil {
-		c.Close()
-		return nil, fmt.Errorf("an agent is already running on %s", stateDir)
-	}
-	_ = os.Remove(path) // left by an agent that did not stop cleanly
-	ln, err := net.Listen("unix", path)
-	if err != nil {
-		return nil, fmt.Errorf("failed to listen on %s: %w", path, err)
-	}
-	// The 0700 state dir already keeps others out; the socket's own mode says the same.
-	if err := os.Chmod(path, 0o600); err != nil {
-		ln.Close()
-		return nil, fmt.Errorf("failed to restrict %s: %w", path, err)
-	}
-	return ln, nil
+	mon.Attach(a, fw)
+	return a, rc, mon
 }
 
 // serveControl answers `rekey reconcile`: run now, wait, send the results and an exit code.
-func serveControl(ctx context.Context, ln net.Listener, a *agent.Agent, rc *agentReconciler, log *slog.Logger) {
+func serveControl(ctx context.Context, ln net.Listener, a *agent.Agent, rc *agent.Runner, log *slog.Logger) {
 	go func() { <-ctx.Done(); ln.Close() }()
 	for {
 		conn, err := ln.Accept()
@@ -280,13 +148,11 @@ func serveControl(ctx context.Context, ln net.Listener, a *agent.Agent, rc *agen
 				fmt.Fprintf(conn, "exit %d the agent stopped before the run\n", exitError)
 				return
 			}
-			printResults(conn, rc.results())
-			code := exitFor(rc.results())
-			var ce *codeError
-			switch {
-			case errors.As(err, &ce):
-				code = ce.code
-			case err != nil && code == exitOK:
+			printResults(conn, rc.Results())
+			code := int(app.VerdictOf(rc.Results()))
+			if c, ok := typedExit(err); ok {
+				code = c
+			} else if err != nil && code == exitOK {
 				code = exitError
 			}
 			fmt.Fprintf(conn, "exit %d %s\n", code, oneLine(errString(err)))
@@ -295,13 +161,6 @@ func serveControl(ctx context.Context, ln net.Listener, a *agent.Agent, rc *agen
 }
 
 func oneLine(s string) string { return strings.ReplaceAll(s, "\n", "; ") }
-
-func errString(err error) string {
-	if err == nil {
-		return ""
-	}
-	return err.Error()
-}
 
 // serveWebhooks listens for push webhooks and triggers a run when the tracked branch moves.
 func serveWebhooks(addr, secretFile, ref string, a *agent.Agent, log *slog.Logger) (func(), error) {
@@ -321,7 +180,7 @@ func serveWebhooks(addr, secretFile, ref string, a *agent.Agent, log *slog.Logge
 			a.Trigger("push via " + p.Provider)
 		}
 	}, webhook.WithLogger(log))
-	stop, err := serveHTTP(addr, h) // bounded reads: a client not authenticated yet must not hold connections
+	stop, err := agent.ServeHTTP(addr, h) // bounded reads: a client not authenticated yet must not hold connections
 	if err != nil {
 		return nil, fmt.Errorf("failed to listen for webhooks on %s: %w", addr, err)
 	}
@@ -352,22 +211,6 @@ func statusOptions(addr, authFile string) ([]statuspage.Option, error) {
 	return opts, nil
 }
 
-// serveHTTP serves h on addr with bounded reads and writes, until the returned stop is called.
-func serveHTTP(addr string, h http.Handler) (func(), error) {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, err
-	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
-		WriteTimeout: 30 * time.Second, IdleTimeout: time.Minute, MaxHeaderBytes: 64 << 10}
-	go srv.Serve(ln)
-	return func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		srv.Shutdown(ctx)
-	}, nil
-}
-
 // cmdReconcile asks a running agent to reconcile now and prints what happened.
 func cmdReconcile(ctx context.Context, args []string, e env) error {
 	var o options
@@ -375,7 +218,7 @@ func cmdReconcile(ctx context.Context, args []string, e env) error {
 		return err
 	}
 	var d net.Dialer
-	conn, err := d.DialContext(ctx, "unix", filepath.Join(o.stateDir, controlSocket))
+	conn, err := d.DialContext(ctx, "unix", filepath.Join(o.stateDir, agent.ControlSocket))
 	if err != nil {
 		return fmt.Errorf("no agent is running on %s (%v): start one with `rekey agent`, or run `rekey apply`", o.stateDir, err)
 	}
@@ -401,17 +244,4 @@ func relayControl(r io.Reader, w io.Writer) error {
 		fmt.Fprintln(w, line)
 	}
 	return errors.New("the agent closed the connection without an answer; see its log")
-}
-
-// requireJournal fails closed: the history-rewrite and replay guards live in the journal, so an
-// unattended agent does not silently start over when the state dir is missing or was wiped.
-func requireJournal(stateDir string, bootstrap bool) error {
-	_, err := os.Stat(filepath.Join(stateDir, "journal.db"))
-	switch {
-	case err == nil || bootstrap:
-		return nil
-	case errors.Is(err, os.ErrNotExist):
-		return fmt.Errorf("state dir %s has no journal: without it the rewrite and replay guards start over. Run rekey apply once by hand (or start the agent with --bootstrap on a new install)", stateDir)
-	}
-	return fmt.Errorf("failed to check the journal in %s: %w", stateDir, err)
 }

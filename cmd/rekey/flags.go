@@ -2,11 +2,10 @@ package main
 
 import (
 	"flag"
-	"fmt"
 	"io"
 	"path/filepath"
 
-	"github.com/rekeyhq/rekey/sopsio"
+	"github.com/rekeyhq/rekey/app"
 )
 
 // options are the flags shared by the commands that read the desired state.
@@ -100,14 +99,20 @@ func (o *options) check() error {
 
 func (o *options) json() bool { return o.output == "json" }
 
-// keyFile resolves the age key file the way SOPS does, from the environment the CLI passes in.
-func (o *options) keyFile(e env) (string, error) {
-	if o.ageKeyFile != "" {
-		return o.ageKeyFile, nil
+// app is what the use cases need of the options and the environment. The agent and quiet runs report no
+// progress; a terminal gets a live line.
+func (o *options) app(e env) app.Options {
+	a := app.Options{Repo: o.repo, Ref: o.ref, AgeKeyFile: o.ageKeyFile, StateDir: o.stateDir, DockerHost: o.dockerHost,
+		KillAfter: o.killAfter, Retry: o.retry, Isolate: o.isolate, Heal: o.heal,
+		GitTokenFile: o.gitTokenFile, GitUsername: o.gitUsername, GitSSHKey: o.gitSSHKey, GitKnownHosts: o.gitKnownHosts,
+		TrustOpenPGP: o.trustOpenPGP, TrustSSH: o.trustSSH, VerifyCommits: o.verifyCommits, AllowRewrite: o.allowRewrite,
+		Getenv: e.getenv, Warn: app.WarnTo(e.stderr)}
+	switch {
+	case o.quiet:
+	case o.isolate: // the agent: its log lines must not be redrawn over
+		a.Progress = progress(e.stderr)
+	default:
+		a.Progress = newProgress(e.stderr, e.getenv)
 	}
-	home := e.getenv("HOME")
-	if home == "" && e.getenv("SOPS_AGE_KEY_FILE") == "" && e.getenv("XDG_CONFIG_HOME") == "" {
-		return "", fmt.Errorf("no age key: pass --age-key-file or set SOPS_AGE_KEY_FILE")
-	}
-	return sopsio.DefaultKeyFile(e.getenv, home), nil
+	return a
 }

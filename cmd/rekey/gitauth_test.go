@@ -96,17 +96,3 @@ func TestTokenAuthForHTTPSRemotes(t *testing.T) {
 		t.Error("the token was printed")
 	}
 }
-
-func TestSSHUser(t *testing.T) {
-	for repo, want := range map[string]string{
-		"ssh://alice@git.example.test:2222/repo.git": "alice",
-		"ssh://git.example.test/repo.git":            "git",
-		"bob@git.example.test:org/repo.git":          "bob",
-		"https://tok@git.example.test/repo.git":      "git",
-		"/srv/repo":                                  "git",
-	} {
-		if got := sshUser(repo); got != want {
-			t.Errorf("sshUser(%q) = %q, want %q", repo, got, want)
-		}
-	}
-}

@@ -9,6 +9,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/rekeyhq/rekey/app"
 )
 
 // Exit codes, documented in docs/cli.md.
@@ -101,19 +103,51 @@ func run(ctx context.Context, args []string, e env) int {
 		return exitUsage
 	}
 	err := cmd(ctx, args[1:], e)
-	var ex *codeError
-	switch {
-	case err == nil:
-		return exitOK
-	case errors.As(err, &ex):
-		if ex.msg != "" {
-			fmt.Fprintf(e.stderr, "rekey: %s\n", ex.msg)
-		}
-		return ex.code
-	default:
-		fmt.Fprintf(e.stderr, "rekey: %v\n", err)
-		return exitError
+	code := exitCode(err)
+	if msg := errString(err); msg != "" {
+		fmt.Fprintf(e.stderr, "rekey: %s\n", msg)
 	}
+	return code
+}
+
+// exitCode maps what a command ended with to the documented exit code: the use cases' typed errors
+// (refused, an outcome other than OK, options that cannot work), the CLI's own, or 1.
+func exitCode(err error) int {
+	if err == nil {
+		return exitOK
+	}
+	if code, ok := typedExit(err); ok {
+		return code
+	}
+	return exitError
+}
+
+// typedExit is the exit code an error carries, if it carries one.
+func typedExit(err error) (int, bool) {
+	var (
+		ce  *codeError
+		ref *app.RefusedError
+		out *app.OutcomeError
+		opt *app.OptionsError
+	)
+	switch {
+	case errors.As(err, &ce):
+		return ce.code, true
+	case errors.As(err, &ref):
+		return exitRefused, true
+	case errors.As(err, &out):
+		return int(out.Verdict), true
+	case errors.As(err, &opt):
+		return exitUsage, true
+	}
+	return 0, false
+}
+
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
 }
 
 // codeError ends a command with a specific exit code.

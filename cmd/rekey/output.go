@@ -1,7 +1,6 @@
 package main
 
 import (
-	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -10,8 +9,6 @@ import (
 
 	"github.com/rekeyhq/rekey/reconcile"
 )
-
-var randRead = rand.Read
 
 func writeJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
@@ -55,31 +52,4 @@ func printResults(w io.Writer, rs []reconcile.Result) {
 			fmt.Fprintf(w, "  reason: %s\n", r.Reason)
 		}
 	}
-}
-
-// exitFor maps outcomes to the documented exit codes: the worst outcome wins.
-func exitFor(rs []reconcile.Result) int {
-	code := exitOK
-	for _, r := range rs {
-		switch r.Outcome {
-		case reconcile.OutcomeFailed:
-			return exitAttention
-		case reconcile.OutcomeRolledBack, reconcile.OutcomeFinalizeFailed, reconcile.OutcomeHeld:
-			code = exitRolledBack
-		case reconcile.OutcomeBlocked:
-			// A credential server's check failed before anything changed: an unreachable dependency.
-			if code != exitRolledBack {
-				code = exitError
-			}
-		case reconcile.OutcomeRefused:
-			if code == exitOK || code == exitDrift {
-				code = exitRefused
-			}
-		case reconcile.OutcomeDrift:
-			if code == exitOK {
-				code = exitDrift
-			}
-		}
-	}
-	return code
 }

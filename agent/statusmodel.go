@@ -1,9 +1,10 @@
-package main
+package agent
 
 import (
 	"context"
 	"time"
 
+	"github.com/rekeyhq/rekey/app"
 	"github.com/rekeyhq/rekey/reconcile"
 	"github.com/rekeyhq/rekey/statuspage"
 )
@@ -17,11 +18,11 @@ type lastReconcile struct {
 
 // Status implements statuspage.Source from a snapshot of what the monitor keeps: it reads nothing live
 // and never takes the journal's lock (a rotation may hold it for minutes).
-func (m *monitor) Status(_ context.Context) (statuspage.Model, error) {
+func (m *Monitor) Status(_ context.Context) (statuspage.Model, error) {
 	m.mu.Lock()
 	s, drift, recs, last, n := m.s, m.drift, m.records, m.last, m.notifier
 	m.mu.Unlock()
-	out := statuspage.Model{Generated: time.Now(), Version: version, Repo: m.o.repo, Ref: m.o.ref,
+	out := statuspage.Model{Generated: time.Now(), Version: m.version, Repo: m.o.Repo, Ref: m.o.Ref,
 		LastReconcile: statuspage.Reconcile{Time: last.at, Result: last.result, Error: last.err}}
 	for _, inc := range n.Active() {
 		out.Alerts = append(out.Alerts, statuspage.Alert{Key: inc.Key, State: inc.State, Reason: m.redact(inc.Reason), Since: inc.Time})
@@ -29,15 +30,15 @@ func (m *monitor) Status(_ context.Context) (statuspage.Model, error) {
 	if s == nil {
 		return out, nil // no reconcile has loaded a desired state yet
 	}
-	out.Project = s.project.Name()
-	out.Commit = statuspage.Commit{Hash: s.commit.Hash, Subject: firstLine(s.commit.Message), Time: s.commit.Committer.When}
+	out.Project = s.Project.Name()
+	out.Commit = statuspage.Commit{Hash: s.Commit.Hash, Subject: app.FirstLine(s.Commit.Message), Time: s.Commit.Committer.When}
 	byPlace := map[[3]string][]reconcile.Drift{}
 	for _, d := range drift {
 		k := [3]string{d.Secret, d.Place, d.Name}
 		byPlace[k] = append(byPlace[k], d)
 	}
-	for _, sec := range s.desired.Secrets {
-		out.Secrets = append(out.Secrets, secretStatusModel(sec, recs[sec.Name], byPlace, s.redact.String, out.Generated))
+	for _, sec := range s.Desired.Secrets {
+		out.Secrets = append(out.Secrets, secretStatusModel(sec, recs[sec.Name], byPlace, s.Redact.String, out.Generated))
 	}
 	return out, nil
 }

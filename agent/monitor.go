@@ -1,4 +1,4 @@
-package main
+package agent
 
 import (
 	"context"
@@ -12,7 +12,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/rekeyhq/rekey/agent"
+	"github.com/rekeyhq/rekey/app"
 	"github.com/rekeyhq/rekey/dockerio"
 	"github.com/rekeyhq/rekey/engine"
 	"github.com/rekeyhq/rekey/metrics"
@@ -24,19 +24,20 @@ import (
 // alert; fewer are routine and only logged.
 const transientAlertAfter = 3
 
-// monitor is the agent's memory between runs: the last desired state (for drift scans), what was
+// Monitor is the agent's memory between runs: the last desired state (for drift scans), what was
 // reported (so that logs and alerts fire on change only), the notifier and the metrics.
-type monitor struct {
-	o    *options
-	log  *slog.Logger
-	met  *metrics.Metrics
-	host string
+type Monitor struct {
+	o       app.Options
+	log     *slog.Logger
+	met     *metrics.Metrics
+	host    string
+	version string
 
-	a     *agent.Agent
-	files *agent.FileWatcher // nil when files cannot be watched
+	a     *Agent
+	files *FileWatcher // nil when files cannot be watched
 
 	mu        sync.Mutex
-	s         *session
+	s         *app.Session
 	eng       *dockerio.Engine
 	notifier  *notify.Notifier
 	urlsKey   [32]byte
@@ -48,27 +49,37 @@ type monitor struct {
 	events    bool      // the engine event stream is being followed
 }
 
-func newMonitor(o *options, log *slog.Logger, met *metrics.Metrics, host string) *monitor {
+// NewMonitor returns the monitor of an agent reading o; host names this machine in alerts and version
+// is rekey's, for the status page.
+func NewMonitor(o app.Options, log *slog.Logger, met *metrics.Metrics, host, version string) *Monitor {
 	n, _ := notify.New(nil) // no URLs until a desired state names some: tracks incidents only
-	return &monitor{o: o, log: log, met: met, host: host, notifier: n, drift: map[string]reconcile.Drift{}}
+	return &Monitor{o: o, log: log, met: met, host: host, version: version, notifier: n, drift: map[string]reconcile.Drift{}}
+}
+
+// Attach makes the monitor trigger a on drift that heals and on container events, and rescan on fw's
+// file changes (fw may be nil: files are not watched).
+func (m *Monitor) Attach(a *Agent, fw *FileWatcher) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.a, m.files = a, fw
 }
 
 // redact hides every value the last desired state knows of.
-func (m *monitor) redact(s string) string {
+func (m *Monitor) redact(s string) string {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.redactLocked(s)
 }
 
-func (m *monitor) redactLocked(s string) string {
+func (m *Monitor) redactLocked(s string) string {
 	if m.s == nil {
 		return s
 	}
-	return m.s.redact.String(s)
+	return m.s.Redact.String(s)
 }
 
 // engine returns the Docker client the scans share.
-func (m *monitor) engine(ctx context.Context) (*dockerio.Engine, error) {
+func (m *Monitor) engine(ctx context.Context) (*dockerio.Engine, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.eng != nil {
@@ -76,7 +87,7 @@ func (m *monitor) engine(ctx context.Context) (*dockerio.Engine, error) {
 	}
 	host := ""
 	if m.s != nil {
-		host = m.s.dockerHost()
+		host = m.s.DockerHost()
 	}
 	eng, err := dockerio.New(ctx, dockerio.WithHost(host), dockerio.WithRedactor(m.redact))
 	if err != nil {
@@ -88,17 +99,17 @@ func (m *monitor) engine(ctx context.Context) (*dockerio.Engine, error) {
 
 // loaded takes the desired state of a reconcile: scans compare against it, its files are watched, and its
 // alert URLs are used.
-func (m *monitor) loaded(ctx context.Context, s *session) {
+func (m *Monitor) loaded(ctx context.Context, s *app.Session) {
 	m.mu.Lock()
 	m.s = s
 	m.mu.Unlock()
 	if m.files != nil {
-		if err := m.files.Set(watchedFiles(s.desired)); err != nil {
+		if err := m.files.Set(watchedFiles(s.Desired)); err != nil {
 			m.log.Warn("not watching the stack's files; drift is found by the interval scan", "error", err)
 		}
 	}
 	m.setNotifier(s)
-	m.followEvents(ctx, s.project.Name())
+	m.followEvents(ctx, s.Project.Name())
 }
 
 func watchedFiles(d reconcile.Desired) []string {
@@ -115,10 +126,10 @@ func watchedFiles(d reconcile.Desired) []string {
 
 // setNotifier (re)creates the notifier when the alert URLs change. Incidents open on the old one are
 // carried over so that a URL change does not alert twice.
-func (m *monitor) setNotifier(s *session) {
+func (m *Monitor) setNotifier(s *app.Session) {
 	var urls []string
-	for _, name := range s.cfg.Alerts.URLs {
-		u, ok := s.values[name]
+	for _, name := range s.Config.Alerts.URLs {
+		u, ok := s.Value(name)
 		if !ok {
 			m.log.Warn("alerts.urls names an entry the values file does not have; no alerts go there", "entry", name)
 			continue
@@ -132,9 +143,9 @@ func (m *monitor) setNotifier(s *session) {
 	if same {
 		return
 	}
-	n, err := notify.New(urls, notify.WithLogger(m.log), notify.WithRedactor(s.redact.String), notify.WithHostname(m.host))
+	n, err := notify.New(urls, notify.WithLogger(m.log), notify.WithRedactor(s.Redact.String), notify.WithHostname(m.host))
 	if err != nil {
-		m.log.Warn("alert URLs are invalid; alerts are not sent", "error", s.redact.String(err.Error()))
+		m.log.Warn("alert URLs are invalid; alerts are not sent", "error", s.Redact.String(err.Error()))
 		return
 	}
 	m.mu.Lock()
@@ -153,7 +164,7 @@ func (m *monitor) setNotifier(s *session) {
 
 // followEvents rescans when a container of the project starts or dies (a hand `docker compose up`, a
 // crash loop), reconnecting to the engine's event stream when it drops.
-func (m *monitor) followEvents(ctx context.Context, project string) {
+func (m *Monitor) followEvents(ctx context.Context, project string) {
 	m.mu.Lock()
 	if m.events || m.a == nil {
 		m.mu.Unlock()
@@ -181,7 +192,7 @@ func (m *monitor) followEvents(ctx context.Context, project string) {
 }
 
 // Scan implements agent.Scanner: compare what is live with the last desired state.
-func (m *monitor) Scan(ctx context.Context, reason string) error {
+func (m *Monitor) Scan(ctx context.Context, reason string) error {
 	m.met.Beat()
 	m.mu.Lock()
 	s := m.s
@@ -193,7 +204,7 @@ func (m *monitor) Scan(ctx context.Context, reason string) error {
 	if err != nil {
 		return err
 	}
-	recs, err := journalRecords(m.o.stateDir)
+	recs, err := app.JournalRecords(m.o.StateDir)
 	if err != nil {
 		return err
 	}
@@ -201,13 +212,10 @@ func (m *monitor) Scan(ctx context.Context, reason string) error {
 	m.records = recs
 	m.mu.Unlock()
 	start := time.Now()
-	ds, err := s.driftScanner(eng, recs).Scan(ctx, s.desired)
+	ds, err := s.ScanDrift(ctx, eng, recs)
 	m.met.ObserveDriftScan(time.Since(start))
 	if err != nil {
-		return s.redact.Error(err)
-	}
-	for i := range ds {
-		ds[i].Reason = s.redact.String(ds[i].Reason)
+		return err
 	}
 	m.report(s, ds)
 	return nil
@@ -215,7 +223,7 @@ func (m *monitor) Scan(ctx context.Context, reason string) error {
 
 // report logs, alerts and exports what changed since the last scan, and asks for a reconcile when a
 // secret that heals has drifted.
-func (m *monitor) report(s *session, ds []reconcile.Drift) {
+func (m *Monitor) report(s *app.Session, ds []reconcile.Drift) {
 	var incidents []notify.Incident
 	heal := map[string]bool{}
 	now := map[string]reconcile.Drift{}
@@ -237,7 +245,7 @@ func (m *monitor) report(s *session, ds []reconcile.Drift) {
 		entries = append(entries, metrics.DriftEntry{Secret: place.Secret, Place: place.Place, State: string(st)})
 		// Only new drift asks for a heal, judged per place (a recreated container has a new id): a heal
 		// that could not fix it (held after a rollback) must not turn every scan into another reconcile.
-		if st.Drifted() && before[place] != st && s.cfg.Heals(place.Secret) {
+		if st.Drifted() && before[place] != st && s.Config.Heals(place.Secret) {
 			heal[place.Secret] = true
 		}
 	}
@@ -282,7 +290,7 @@ func worse(a, b reconcile.DriftState) reconcile.DriftState {
 	return a
 }
 
-func (m *monitor) logDrift(d reconcile.Drift, was reconcile.DriftState) {
+func (m *Monitor) logDrift(d reconcile.Drift, was reconcile.DriftState) {
 	attrs := []any{"secret", d.Secret, "place", d.Place, "name", d.Name, "state", d.State}
 	if d.Container != "" {
 		attrs = append(attrs, "container", d.Container)
@@ -301,7 +309,7 @@ func (m *monitor) logDrift(d reconcile.Drift, was reconcile.DriftState) {
 	}
 }
 
-func driftIncident(s *session, d reconcile.Drift) notify.Incident {
+func driftIncident(s *app.Session, d reconcile.Drift) notify.Incident {
 	consumer := ""
 	if d.Place != reconcile.PlaceSource {
 		consumer = d.Name
@@ -315,18 +323,18 @@ func driftIncident(s *session, d reconcile.Drift) notify.Incident {
 	}
 	// The commit goes in the reason, not in Commit: a new commit must not re-alert a drift that did not
 	// change (the notifier alerts again when State or Commit changes).
-	reason += " (desired state at " + short(s.commit.Hash) + ")"
+	reason += " (desired state at " + app.Short(s.Commit.Hash) + ")"
 	return notify.Incident{Key: "drift/" + d.Key(), Kind: notify.KindDrift, Secret: d.Secret, Consumer: consumer,
 		State: string(d.State), Reason: reason}
 }
 
 // reconciled reports one reconcile: metrics, and alerts for failed rotations, refused commits and
 // repeated transient failures (each cleared when it stops).
-func (m *monitor) reconciled(s *session, results []reconcile.Result, err error, took time.Duration) {
+func (m *Monitor) reconciled(s *app.Session, results []reconcile.Result, err error, took time.Duration) {
 	m.met.Beat()
 	commit := ""
 	if s != nil {
-		commit = short(s.commit.Hash)
+		commit = app.Short(s.Commit.Hash)
 	}
 	var pending []string
 	for _, r := range results {
@@ -365,9 +373,9 @@ func (m *monitor) reconciled(s *session, results []reconcile.Result, err error, 
 	m.countAlerts()
 }
 
-func (m *monitor) reconcileHealth(s *session, err error, took time.Duration) {
-	var ce *codeError
-	refused := errors.As(err, &ce) && ce.code == exitRefused
+func (m *Monitor) reconcileHealth(s *app.Session, err error, took time.Duration) {
+	var ref *app.RefusedError
+	refused := errors.As(err, &ref)
 	result := "ok"
 	switch {
 	case refused:
@@ -386,7 +394,7 @@ func (m *monitor) reconcileHealth(s *session, err error, took time.Duration) {
 		m.last.err = m.redactLocked(err.Error())
 	}
 	m.mu.Unlock()
-	if agent.IsTransient(err) {
+	if IsTransient(err) {
 		m.transient++
 		if m.transient >= transientAlertAfter {
 			m.notify().Raise(notify.Incident{Key: "transient/reconcile", Kind: notify.KindTransient, State: "failing",
@@ -402,18 +410,18 @@ func (m *monitor) reconcileHealth(s *session, err error, took time.Duration) {
 	}
 	m.met.SetReady(true, "")
 	if s != nil {
-		m.met.SetRevision(s.commit.Hash, time.Now())
+		m.met.SetRevision(s.Commit.Hash, time.Now())
 	}
 }
 
-func (m *monitor) notify() *notify.Notifier {
+func (m *Monitor) notify() *notify.Notifier {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.notifier
 }
 
 // countAlerts moves the notifier's counters into the metrics.
-func (m *monitor) countAlerts() {
+func (m *Monitor) countAlerts() {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	now := [3]uint64{m.notifier.Sent(), m.notifier.Failed(), m.notifier.Dropped()}
@@ -423,7 +431,8 @@ func (m *monitor) countAlerts() {
 	m.counted = now
 }
 
-func (m *monitor) close() {
+// Close delivers the alerts still queued (for a while) and releases the engine client.
+func (m *Monitor) Close() {
 	m.mu.Lock()
 	n, eng := m.notifier, m.eng
 	m.mu.Unlock()

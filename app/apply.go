@@ -1,0 +1,145 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/rekeyhq/rekey/dockerio"
+	"github.com/rekeyhq/rekey/engine"
+	"github.com/rekeyhq/rekey/journal"
+	"github.com/rekeyhq/rekey/reconcile"
+)
+
+// Apply resolves the ref, runs the trust guard, and only then loads the desired state and applies it.
+// The journal is held from the guard to the end, so the applied commit cannot move in between. A nil
+// session means nothing was attempted (the error says why).
+func Apply(ctx context.Context, o Options) (*Session, []reconcile.Result, error) {
+	s, err := open(ctx, o)
+	if err != nil {
+		return nil, nil, err
+	}
+	var jopts []journal.Option
+	if s.Options.KillAfter > 0 {
+		jopts = append(jopts, journal.WithKillAfter(s.Options.KillAfter))
+	}
+	j, err := journal.Open(s.Options.StateDir, jopts...)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer j.Close()
+	if err := s.guard(j); err != nil {
+		return nil, nil, err
+	}
+	if err := s.read(ctx); err != nil {
+		return nil, nil, err
+	}
+	if err := engine.Preflight(s.Desired); err != nil {
+		return nil, nil, err
+	}
+	if err := refuseOrphans(j, s); err != nil {
+		return nil, nil, err
+	}
+	eng, err := dockerio.New(ctx, dockerio.WithHost(s.DockerHost()), dockerio.WithRedactor(s.Redact.String))
+	if err != nil {
+		return nil, nil, Transient(err)
+	}
+	defer eng.Close()
+	obs := &engine.Observer{FP: s.FP.Of, Journal: j, Now: time.Now, Drift: s.DriftScanner(eng, j)}
+	s.Desired.Retry, s.Desired.Heal = s.Options.Retry, s.Options.Heal
+	ex, err := s.executor(eng, j)
+	if err != nil {
+		return nil, nil, err
+	}
+	results, err := reconcile.Apply(ctx, s.Desired, obs, ex)
+	if err == nil {
+		// This commit was acted on: later ones must descend from it.
+		err = j.SetApplied(ctx, s.Commit.Hash)
+	}
+	return s, results, err
+}
+
+// Outcome is the error an apply ends with: what already happened (a rollback, a failure) says more than
+// the error that stopped the run, so a verdict other than OK wins, carrying that error's redacted text.
+func (s *Session) Outcome(results []reconcile.Result, err error) error {
+	if v := VerdictOf(results); v != VerdictOK {
+		msg := ""
+		if err != nil {
+			msg = s.Redact.String(err.Error())
+		}
+		return &OutcomeError{Verdict: v, Msg: msg}
+	}
+	return s.Redact.Error(err)
+}
+
+// refuseOrphans stops apply when the journal holds an unfinished transaction for a secret that is no
+// longer declared: its sources may be half-written, and nothing in the config says how to roll it back.
+func refuseOrphans(j *journal.Journal, s *Session) error {
+	all, err := j.All()
+	if err != nil {
+		return err
+	}
+	declared := map[string]bool{}
+	for _, sec := range s.Desired.Secrets {
+		declared[sec.Name] = true
+	}
+	for _, sk := range s.Skipped { // declared, only invalid now: left alone, not an orphan
+		declared[sk.Name] = true
+	}
+	bySecret := map[string][]reconcile.Record{}
+	for _, r := range all {
+		if !declared[r.Secret] {
+			bySecret[r.Secret] = append(bySecret[r.Secret], r)
+		}
+	}
+	for name, recs := range bySecret {
+		if t := reconcile.Replay(recs); t != nil {
+			return fmt.Errorf("secret %s has an unfinished transaction %s (%s) but is no longer in %s: put its declaration back and run apply to finish it, then remove it",
+				name, t.ID, t.Phase, ConfigFile)
+		}
+	}
+	return nil
+}
+
+// compose is how the stack's Compose CLI is run for this desired state.
+func (s *Session) compose() dockerio.Compose {
+	return dockerio.Compose{
+		Command: s.Config.Compose.Command,
+		Dir:     s.Project.Dir(),
+		Project: s.Project.Name(),
+		Files:   s.Project.Files(),
+		Env:     dockerio.ChildEnv(s.Options.Getenv, s.DockerHost()),
+		Redact:  s.Redact.String,
+	}
+}
+
+func (s *Session) executor(eng *dockerio.Engine, j *journal.Journal) (*reconcile.Executor, error) {
+	stack := &engine.Stack{Engine: eng, Compose: s.compose(), HealthTimeout: s.Config.HealthTimeout.Duration}
+	checks := &engine.Checks{Engine: eng, Project: s.Project.Name(), HTTP: &http.Client{Timeout: 5 * time.Second},
+		HostEnv: HostEnv(s.Options.Getenv), Redact: s.Redact.String, LogSettle: time.Second}
+	files := engine.Files{Root: s.Project.Dir(), Warn: s.Options.Warn} // no symlink below the project directory
+	ex := &reconcile.Executor{
+		Values: s.Value, Reader: files, Writer: files, Stash: j,
+		Roller: stack, Health: stack, Verifier: checks, Journal: j,
+		Now: time.Now, NewID: newTxnID, Redact: s.Redact.String, FP: s.FP.Of,
+		Progress: s.Options.Progress,
+	}
+	creds, err := engine.NewCredentials(s.Config, s.Value, eng, s.Project.Name(), HostEnv(s.Options.Getenv))
+	if err != nil {
+		return nil, err
+	}
+	ex.Credentials = creds
+	return ex, nil
+}
+
+// HostEnv is the environment of host check commands: enough to run, never a secret.
+func HostEnv(getenv func(string) string) []string {
+	var env []string
+	for _, k := range []string{"PATH", "HOME", "LANG", "TZ"} {
+		if v := getenv(k); v != "" {
+			env = append(env, k+"="+v)
+		}
+	}
+	return env
+}

@@ -1,0 +1,89 @@
+package app
+
+import (
+	"context"
+
+	"github.com/rekeyhq/rekey/dockerio"
+	"github.com/rekeyhq/rekey/engine"
+	"github.com/rekeyhq/rekey/journal"
+	"github.com/rekeyhq/rekey/reconcile"
+)
+
+// Drift compares every source, container and mounted file with the desired state. Reasons are redacted.
+func Drift(ctx context.Context, o Options) (*Session, []reconcile.Drift, error) {
+	s, err := Load(ctx, o)
+	if err != nil {
+		return nil, nil, err
+	}
+	recs, err := JournalRecords(s.Options.StateDir)
+	if err != nil {
+		return nil, nil, err
+	}
+	eng, err := dockerio.New(ctx, dockerio.WithHost(s.DockerHost()), dockerio.WithRedactor(s.Redact.String))
+	if err != nil {
+		return nil, nil, err
+	}
+	defer eng.Close()
+	drift, err := s.ScanDrift(ctx, eng, recs)
+	return s, drift, err
+}
+
+// ScanDrift runs one drift scan through eng against the journal's records, reasons redacted.
+func (s *Session) ScanDrift(ctx context.Context, eng *dockerio.Engine, recs engine.Records) ([]reconcile.Drift, error) {
+	drift, err := s.DriftScanner(eng, recs).Scan(ctx, s.Desired)
+	if err != nil {
+		return nil, s.Redact.Error(err)
+	}
+	for i := range drift { // reasons may quote an engine error
+		drift[i].Reason = s.Redact.String(drift[i].Reason)
+	}
+	return drift, nil
+}
+
+// DriftVerdict is OK when everything is in sync or pending, an OutcomeError with VerdictDrift when any
+// place drifted, VerdictUnknown when some could not be read and none drifted.
+func DriftVerdict(ds []reconcile.Drift) error {
+	drifted, unknown := 0, 0
+	for _, d := range ds {
+		switch {
+		case d.State.Drifted():
+			drifted++
+		case d.State == reconcile.DriftUnknown:
+			unknown++
+		}
+	}
+	switch {
+	case drifted > 0:
+		return outcome(VerdictDrift, "%d place(s) drifted from Git: commit the live value to keep it, or run rekey apply --heal to restore Git's", drifted)
+	case unknown > 0:
+		return outcome(VerdictUnknown, "%d place(s) could not be checked (see DETAIL)", unknown)
+	}
+	return nil
+}
+
+// JournalRecords copies the journal's records and releases it at once: a scan reads containers and files
+// for a while, and must not keep `apply` or the agent waiting for the lock meanwhile.
+func JournalRecords(stateDir string) (engine.Records, error) {
+	j, err := journal.Open(stateDir)
+	if err != nil {
+		return nil, err
+	}
+	defer j.Close()
+	all, err := j.All()
+	if err != nil {
+		return nil, err
+	}
+	return engine.RecordsOf(all), nil
+}
+
+// DriftScanner reads the live values of the session's secrets through the engine.
+func (s *Session) DriftScanner(eng *dockerio.Engine, j engine.RecordReader) *engine.DriftScanner {
+	vars := map[string]string{}
+	for name, spec := range s.Config.Secrets {
+		if spec.Env != nil {
+			vars[name], _ = spec.Vars()
+		}
+	}
+	return &engine.DriftScanner{FP: s.FP.Of, Journal: j, Containers: eng, Project: s.Project,
+		Values: s.values, Vars: vars}
+}
