@@ -118,6 +118,7 @@ func (d *dockerdRunner) start() {
 		d.t.Fatal(err)
 	}
 	defer devnull.Close()
+	closeInheritedFDs(d.t)
 	path, err := exec.LookPath(d.argv[0])
 	if err != nil {
 		d.t.Fatalf("failed to find %s: %v", d.argv[0], err)
@@ -128,6 +129,22 @@ func (d *dockerdRunner) start() {
 		d.t.Fatalf("failed to start dockerd: %v", err)
 	}
 	_ = cmd.Process.Release() // it is the machine's daemon from now on, not a child of the test
+}
+
+// closeInheritedFDs marks every descriptor above stderr close-on-exec. Go opens its own that way, but
+// descriptors the test process inherited stay open across exec: `flock LOCK go test` hands the test its
+// lock, and a dockerd started from here would hold /tmp/rekey-docker.lock for as long as it runs.
+func closeInheritedFDs(t *testing.T) {
+	t.Helper()
+	entries, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatalf("failed to list open descriptors: %v", err)
+	}
+	for _, e := range entries {
+		if fd, err := strconv.Atoi(e.Name()); err == nil && fd > 2 {
+			syscall.CloseOnExec(fd)
+		}
+	}
 }
 
 // waitReady waits until `docker info` answers.

@@ -40,6 +40,7 @@ func TestFaultDockerdRestartMidRoll(t *testing.T) {
 	r := faultRig(t, restartAlways, hook.check())
 	dockerd := newDockerdRunner(t) // after the stack: its cleanup runs first, so the stack can be removed
 	before := r.readSources()
+	redisID, redisStarted := r.stack.ContainerID(t, "redis"), r.startedAt("redis")
 	const next = "dockerd-restart-session-secret-0123456789"
 	r.values["session-key"] = next
 	r.commitValues("rotate the session key across a dockerd restart")
@@ -53,9 +54,14 @@ func TestFaultDockerdRestartMidRoll(t *testing.T) {
 	dockerd.waitReady(60 * time.Second)
 	t.Logf("dockerd restarted in %v", time.Since(start).Round(time.Millisecond))
 	res := run.wait(3 * time.Minute)
-	t.Logf("apply across the restart exited %d:\n%s", res.code, res.stdout)
+	t.Logf("apply across the restart exited %d:\n%s%s", res.code, res.stdout, res.stderr)
 
 	r.waitServing(60 * time.Second)
+	// The restart reached the stack: redis, which this rotation does not roll, was stopped with the engine
+	// and started again by it (restart: always), the same container.
+	if r.stack.ContainerID(t, "redis") != redisID || r.startedAt("redis") == redisStarted {
+		t.Errorf("redis was not restarted in place by the engine: the fault did not happen")
+	}
 	switch res.code {
 	case 0:
 		r.assertEnvRotated(before[".env"], map[string]string{"SESSION_SECRET": next, "SESSION_SECRET_PREVIOUS": ""})
