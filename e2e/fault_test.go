@@ -35,7 +35,16 @@ const nextStep = "rekey apply"
 // before the worker rolls: the engine stops every container and comes back with them (restart: always)
 // while rekey goes on with the worker. rekey must end rolled back or finished, the stack must serve
 // again, and a second apply must converge.
-func TestFaultDockerdRestartMidRoll(t *testing.T) {
+func TestFaultDockerdRestartMidRoll(t *testing.T) { dockerdFault(t, 0) }
+
+// TestFaultDockerdDownDuringRoll is the same with the engine away for a few seconds, as a slow restart
+// (or an upgrade of the package) leaves it: the worker's roll meets no engine at all. rekey must still end
+// rolled back or finished, not with a half-applied rotation.
+func TestFaultDockerdDownDuringRoll(t *testing.T) { dockerdFault(t, 5*time.Second) }
+
+// dockerdFault stops dockerd when the rotation sits between its two rolls, lets rekey go on, and starts
+// dockerd again after down.
+func dockerdFault(t *testing.T, down time.Duration) {
 	hook := newPauseHook(t)
 	r := faultRig(t, restartAlways, hook.check())
 	dockerd := newDockerdRunner(t) // after the stack: its cleanup runs first, so the stack can be removed
@@ -50,6 +59,7 @@ func TestFaultDockerdRestartMidRoll(t *testing.T) {
 	start := time.Now()
 	dockerd.stop(60 * time.Second)
 	hook.resume() // rekey rolls the worker while the engine comes back
+	time.Sleep(down)
 	dockerd.start()
 	dockerd.waitReady(60 * time.Second)
 	t.Logf("dockerd restarted in %v", time.Since(start).Round(time.Millisecond))
