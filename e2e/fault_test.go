@@ -322,6 +322,11 @@ func TestFaultCredentialServerDownDuringDrain(t *testing.T) {
 	}
 	if res.code != 0 {
 		assertSays(t, res, nextStep)
+		// A server that is shutting down is not a login problem: sending the operator to pg_hba.conf
+		// would be the wrong next step.
+		if strings.Contains(res.stdout, "pg_hba.conf") {
+			t.Errorf("the message blames pg_hba.conf for a server that was stopped:\n%s", res.stdout)
+		}
 	}
 	// The new value was verified by every consumer: it stays, nothing else in .env changed.
 	r.assertEnvRotated(before[".env"], map[string]string{"DB_PASSWORD": next, "DB_USER": "shop_b"})
