@@ -18,6 +18,7 @@ import (
 	"github.com/rekeyhq/rekey/gitsync"
 	"github.com/rekeyhq/rekey/internal/fingerprint"
 	"github.com/rekeyhq/rekey/journal"
+	"github.com/rekeyhq/rekey/live"
 	"github.com/rekeyhq/rekey/reconcile"
 	"github.com/rekeyhq/rekey/sopsio"
 )
@@ -332,7 +333,7 @@ func profilePlan(p *project, out string) error {
 	phase(fmt.Sprintf("engine.Build (%d secrets)", len(desired.Secrets)))
 	// As liveValues does: every location at once, each file read once. One ReadValue per location builds
 	// all of the .env's values again for each: it ran for over 17 min here.
-	if _, err := (engine.Files{}).ReadValues(ctx, engine.AllLocations(desired)); err != nil {
+	if _, err := (live.Files{}).ReadValues(ctx, live.AllLocations(desired)); err != nil {
 		return err
 	}
 	phase("read every live value (load.go liveValues)")
@@ -341,11 +342,11 @@ func profilePlan(p *project, out string) error {
 		return err
 	}
 	defer j.Close()
-	observed, err := (&engine.Observer{FP: fp.Of, Journal: j, Now: time.Now}).Observe(ctx, desired)
+	observed, err := (&live.Observer{FP: fp.Of, Journal: j, Now: time.Now}).Observe(ctx, desired)
 	if err != nil {
 		return err
 	}
-	phase("engine.Observer.Observe")
+	phase("live.Observer.Observe")
 	desired.Retry = true
 	plan := reconcile.MakePlan(desired, observed)
 	phase(fmt.Sprintf("reconcile.MakePlan (%d secrets)", len(plan.Secrets)))

@@ -8,7 +8,7 @@ import (
 
 	"github.com/rekeyhq/rekey/config"
 	"github.com/rekeyhq/rekey/dockerio"
-	"github.com/rekeyhq/rekey/engine"
+	"github.com/rekeyhq/rekey/live"
 	"github.com/rekeyhq/rekey/provider/postgres"
 	"github.com/rekeyhq/rekey/reconcile"
 )
@@ -47,7 +47,7 @@ func cmdAdopt(ctx context.Context, args []string, e env) error {
 		return err
 	}
 	defer eng.Close()
-	creds, err := engine.NewCredentials(s.cfg, s.value, eng, s.project.Name(), hostEnv(s.e.getenv))
+	creds, err := live.NewCredentials(s.cfg, s.value, eng, s.project.Name(), hostEnv(s.e.getenv))
 	if err != nil {
 		return err
 	}
@@ -60,7 +60,7 @@ func cmdAdopt(ctx context.Context, args []string, e env) error {
 		return fmt.Errorf("server %s cannot adopt", sec.Server.Name)
 	}
 	say := func(format string, args ...any) { fmt.Fprintf(e.stdout, format+"\n", args...) }
-	current, err := engine.Files{}.ReadValue(ctx, sec.Current[0])
+	current, err := live.Files{}.ReadValue(ctx, sec.Current[0])
 	if err != nil {
 		return err
 	}
@@ -114,7 +114,7 @@ func adoptable(s *session, name string) (reconcile.Secret, *config.Server, error
 // moveConsumers writes login where the consumers read their user name and rolls them, in order,
 // health-gated. The password does not change, so a consumer is fine before and after its roll.
 func moveConsumers(ctx context.Context, s *session, eng *dockerio.Engine, sec reconcile.Secret, login string, say func(string, ...any)) error {
-	var files engine.Files
+	var files live.Files
 	for _, l := range sec.Logins {
 		if v, err := files.ReadValue(ctx, l); err == nil && v == login {
 			continue
@@ -126,7 +126,7 @@ func moveConsumers(ctx context.Context, s *session, eng *dockerio.Engine, sec re
 	}
 	compose := dockerio.Compose{Command: s.cfg.Compose.Command, Dir: s.project.Dir(), Project: s.project.Name(),
 		Files: s.project.Files(), Env: dockerio.ChildEnv(s.e.getenv, s.dockerHost()), Redact: s.redact.String}
-	stack := &engine.Stack{Engine: eng, Compose: compose, HealthTimeout: s.cfg.HealthTimeout.Duration}
+	stack := &live.Stack{Engine: eng, Compose: compose, HealthTimeout: s.cfg.HealthTimeout.Duration}
 	for _, c := range sec.Consumers {
 		if c.Action == reconcile.NoRoll {
 			continue

@@ -9,8 +9,8 @@ import (
 
 	"github.com/rekeyhq/rekey/agent"
 	"github.com/rekeyhq/rekey/dockerio"
-	"github.com/rekeyhq/rekey/engine"
 	"github.com/rekeyhq/rekey/journal"
+	"github.com/rekeyhq/rekey/live"
 	"github.com/rekeyhq/rekey/reconcile"
 )
 
@@ -82,7 +82,7 @@ func applyOnce(ctx context.Context, o *options, e env) (*session, []reconcile.Re
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := engine.Preflight(s.desired); err != nil {
+	if err := live.Preflight(s.desired); err != nil {
 		return nil, nil, err
 	}
 	var jopts []journal.Option
@@ -105,7 +105,7 @@ func applyOnce(ctx context.Context, o *options, e env) (*session, []reconcile.Re
 		return nil, nil, agent.Transient(err)
 	}
 	defer eng.Close()
-	obs := &engine.Observer{FP: s.fp.Of, Journal: j, Now: time.Now, Drift: s.driftScanner(eng, j)}
+	obs := &live.Observer{FP: s.fp.Of, Journal: j, Now: time.Now, Drift: s.driftScanner(eng, j)}
 	s.desired.Retry, s.desired.Heal = o.retry, o.heal
 	ex, err := s.executor(eng, j, e.stderr)
 	if err != nil {
@@ -133,16 +133,16 @@ func (s *session) executor(eng *dockerio.Engine, j *journal.Journal, stderr io.W
 		Env:     dockerio.ChildEnv(s.e.getenv, s.dockerHost()),
 		Redact:  s.redact.String,
 	}
-	stack := &engine.Stack{Engine: eng, Compose: compose, HealthTimeout: s.cfg.HealthTimeout.Duration}
-	checks := &engine.Checks{Engine: eng, Project: s.project.Name(), HTTP: &http.Client{Timeout: 5 * time.Second},
+	stack := &live.Stack{Engine: eng, Compose: compose, HealthTimeout: s.cfg.HealthTimeout.Duration}
+	checks := &live.Checks{Engine: eng, Project: s.project.Name(), HTTP: &http.Client{Timeout: 5 * time.Second},
 		HostEnv: hostEnv(s.e.getenv), Redact: s.redact.String, LogSettle: time.Second}
-	var files engine.Files
+	var files live.Files
 	ex := &reconcile.Executor{
 		Values: s.value, Reader: files, Writer: files, Stash: j,
 		Roller: stack, Health: stack, Verifier: checks, Journal: j,
 		Now: time.Now, NewID: newTxnID, Redact: s.redact.String, FP: s.fp.Of,
 	}
-	creds, err := engine.NewCredentials(s.cfg, s.value, eng, s.project.Name(), hostEnv(s.e.getenv))
+	creds, err := live.NewCredentials(s.cfg, s.value, eng, s.project.Name(), hostEnv(s.e.getenv))
 	if err != nil {
 		return nil, err
 	}

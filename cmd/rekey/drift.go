@@ -7,8 +7,8 @@ import (
 	"time"
 
 	"github.com/rekeyhq/rekey/dockerio"
-	"github.com/rekeyhq/rekey/engine"
 	"github.com/rekeyhq/rekey/journal"
+	"github.com/rekeyhq/rekey/live"
 	"github.com/rekeyhq/rekey/reconcile"
 )
 
@@ -56,7 +56,7 @@ type driftOut struct {
 
 // journalRecords copies the journal's records and releases it at once: a scan reads containers and files
 // for a while, and must not keep `apply` or the agent waiting for the lock meanwhile.
-func journalRecords(stateDir string) (engine.Records, error) {
+func journalRecords(stateDir string) (live.Records, error) {
 	j, err := journal.Open(stateDir)
 	if err != nil {
 		return nil, err
@@ -66,18 +66,18 @@ func journalRecords(stateDir string) (engine.Records, error) {
 	if err != nil {
 		return nil, err
 	}
-	return engine.RecordsOf(all), nil
+	return live.RecordsOf(all), nil
 }
 
 // driftScanner reads the live values of the session's secrets through the engine.
-func (s *session) driftScanner(eng *dockerio.Engine, j engine.RecordReader) *engine.DriftScanner {
+func (s *session) driftScanner(eng *dockerio.Engine, j live.RecordReader) *live.DriftScanner {
 	vars := map[string]string{}
 	for name, spec := range s.cfg.Secrets {
 		if spec.Env != nil {
 			vars[name], _ = spec.Vars()
 		}
 	}
-	return &engine.DriftScanner{FP: s.fp.Of, Journal: j, Containers: eng, Project: s.project,
+	return &live.DriftScanner{FP: s.fp.Of, Journal: j, Containers: eng, Project: s.project,
 		Values: s.values, Vars: vars}
 }
 

@@ -32,6 +32,7 @@ import (
 	"github.com/rekeyhq/rekey/engine"
 	"github.com/rekeyhq/rekey/envfile"
 	"github.com/rekeyhq/rekey/internal/redact"
+	"github.com/rekeyhq/rekey/live"
 	"github.com/rekeyhq/rekey/reconcile"
 	"github.com/rekeyhq/rekey/sopsio"
 )
@@ -354,7 +355,7 @@ func discover(ctx context.Context, p *composeio.Project, rep *initReport) ([]*in
 		derived := false
 		var vals []string
 		for i, src := range p.VarSources(name) {
-			v, err := engine.Files{}.ReadValue(ctx, reconcile.Location{Path: src.Path, Key: name})
+			v, err := live.Files{}.ReadValue(ctx, reconcile.Location{Path: src.Path, Key: name})
 			if err != nil {
 				return nil, all, err
 			}
@@ -470,7 +471,7 @@ func discover(ctx context.Context, p *composeio.Project, rep *initReport) ([]*in
 			rep.Skipped = append(rep.Skipped, initSkip{Name: "secret " + name, Reason: fmt.Sprintf("%s is missing, not a regular file, or larger than 1 MiB", path)})
 			continue
 		}
-		v, err := engine.Files{}.ReadValue(ctx, reconcile.Location{Path: path})
+		v, err := live.Files{}.ReadValue(ctx, reconcile.Location{Path: path})
 		if err != nil {
 			return nil, all, err
 		}

@@ -19,6 +19,7 @@ import (
 	"github.com/rekeyhq/rekey/gitsync"
 	"github.com/rekeyhq/rekey/internal/fingerprint"
 	"github.com/rekeyhq/rekey/internal/redact"
+	"github.com/rekeyhq/rekey/live"
 	"github.com/rekeyhq/rekey/reconcile"
 	"github.com/rekeyhq/rekey/sopsio"
 )
@@ -110,7 +111,7 @@ func load(ctx context.Context, o *options, e env) (*session, error) {
 
 // liveValues reads every value at every location of the desired state.
 func liveValues(ctx context.Context, d reconcile.Desired) ([]string, error) {
-	values, err := engine.Files{}.ReadValues(ctx, engine.AllLocations(d))
+	values, err := live.Files{}.ReadValues(ctx, live.AllLocations(d))
 	if err != nil {
 		return nil, err
 	}

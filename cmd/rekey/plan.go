@@ -7,8 +7,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/rekeyhq/rekey/engine"
 	"github.com/rekeyhq/rekey/journal"
+	"github.com/rekeyhq/rekey/live"
 	"github.com/rekeyhq/rekey/reconcile"
 )
 
@@ -44,7 +44,7 @@ func observe(ctx context.Context, o *options, e env) (*session, *journal.Journal
 	if err != nil {
 		return nil, nil, reconcile.Observed{}, err
 	}
-	obs := &engine.Observer{FP: s.fp.Of, Journal: j, Now: time.Now}
+	obs := &live.Observer{FP: s.fp.Of, Journal: j, Now: time.Now}
 	observed, err := obs.Observe(ctx, s.desired)
 	if err != nil {
 		j.Close()
