@@ -57,14 +57,17 @@ func (r *run) server(ctx context.Context, st Step) error {
 	if r.e.Credentials == nil {
 		return fmt.Errorf("no credential server driver for %s", st.Server)
 	}
-	cr := r.e.Credentials
 	switch st.Kind {
 	case StepCheck:
 		current, err := r.e.Reader.ReadValue(ctx, st.From)
 		if err != nil {
 			return err
 		}
-		return cr.Check(ctx, st.Server, current)
+		cr, err := r.credential(st.Server)
+		if err != nil {
+			return err
+		}
+		return cr.Check(ctx, current)
 	case StepStage:
 		if err := r.enter(ctx, PhaseWriting); err != nil {
 			return err
@@ -79,7 +82,11 @@ func (r *run) server(ctx context.Context, st Step) error {
 		}
 		r.staged = true // before the intent: a failure half-way must be undone too
 		return r.effect(ctx, st, func() error {
-			r.login, err = cr.Stage(ctx, st.Server, current, next)
+			cr, err := r.credential(st.Server)
+			if err != nil {
+				return err
+			}
+			r.login, err = cr.Stage(ctx, current, next)
 			return err
 		})
 	case StepLogin:
@@ -87,13 +94,21 @@ func (r *run) server(ctx context.Context, st Step) error {
 		if err != nil {
 			return err
 		}
-		return cr.Verify(ctx, st.Server, next)
+		cr, err := r.credential(st.Server)
+		if err != nil {
+			return err
+		}
+		return cr.Verify(ctx, next)
 	case StepDrain:
 		next, err := r.rotatedTo(ctx, st)
 		if err != nil {
 			return err
 		}
-		return cr.Drain(ctx, st.Server, next)
+		cr, err := r.credential(st.Server)
+		if err != nil {
+			return err
+		}
+		return cr.Drain(ctx, next)
 	case StepRevoke:
 		next, err := r.rotatedTo(ctx, st)
 		if err != nil {
@@ -101,7 +116,11 @@ func (r *run) server(ctx context.Context, st Step) error {
 		}
 		var byHand error
 		err = r.effect(ctx, st, func() error {
-			err := cr.Revoke(ctx, st.Server, next)
+			cr, err := r.credential(st.Server)
+			if err != nil {
+				return err
+			}
+			err = cr.Revoke(ctx, next)
 			if errors.Is(err, ErrRevokeByHand) {
 				byHand, err = err, nil
 			}
@@ -140,7 +159,20 @@ func (r *run) unstage(ctx context.Context, st Step) error {
 	if t := r.sp.Txn; t == nil || t.ToFP == r.sp.ToFP {
 		next, _ = r.e.Values(r.sp.Secret)
 	}
-	return r.e.Credentials.Unstage(ctx, st.Server, current, next)
+	cr, err := r.credential(st.Server)
+	if err != nil {
+		return err
+	}
+	return cr.Unstage(ctx, current, next)
+}
+
+// credential is the driver of a credential server, looked up where it is called so that a server missing
+// from the config fails the step that needs it, after its intent is journaled, as any driver error does.
+func (r *run) credential(server string) (Credential, error) {
+	if r.e.Credentials == nil {
+		return nil, fmt.Errorf("no credential server driver for %s", server)
+	}
+	return r.e.Credentials.Server(server)
 }
 
 // rotatedTo is the value the transaction rotated to, for the steps that retire the old one: read from the
@@ -224,7 +256,15 @@ func (r *run) probe(ctx context.Context, st Step) error {
 		return fmt.Errorf("failed to decode the old value: %w", err)
 	}
 	r.hide(old)
-	ok, err := r.e.Credentials.Accepts(ctx, st.Server, old)
+	cr, err := r.credential(st.Server)
+	if err != nil {
+		return err
+	}
+	p, ok := cr.(Prober)
+	if !ok {
+		return fmt.Errorf("server %s cannot tell whether a value still logs in", st.Server)
+	}
+	ok, err = p.Accepts(ctx, old)
 	if err != nil {
 		return err
 	}

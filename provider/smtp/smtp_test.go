@@ -19,6 +19,7 @@ import (
 	"github.com/rekeyhq/rekey/provider"
 	"github.com/rekeyhq/rekey/provider/providertest"
 	"github.com/rekeyhq/rekey/provider/smtp"
+	"github.com/rekeyhq/rekey/reconcile"
 )
 
 const image = "rekey-demo/smtp:dev"
@@ -295,8 +296,8 @@ func TestOffline(t *testing.T) {
 
 	t.Run("revoke by hand", func(t *testing.T) {
 		err := smtp.New("mail", smtp.WithAddr("smtp.example.com:587"), smtp.WithUser("apikey")).Revoke(ctx, "secret-value")
-		if !errors.Is(err, provider.ErrRevokeByHand) {
-			t.Fatalf("want provider.ErrRevokeByHand, got %v", err)
+		if !errors.Is(err, reconcile.ErrRevokeByHand) {
+			t.Fatalf("want reconcile.ErrRevokeByHand, got %v", err)
 		}
 		for _, want := range []string{"smtp.example.com:587", "apikey", "dashboard"} {
 			if !strings.Contains(err.Error(), want) {
