@@ -7,6 +7,28 @@ import (
 )
 
 // The executor's seams. Adapters at the edge implement them; each is as small as the executor needs.
+// They come in four groups:
+//   - the runtime (Runtime): the stack a transaction changes — read and write sources, roll, stop and
+//     list consumers, wait for health, run checks;
+//   - the credential servers (Credentials, Credential, Swapper, Prober);
+//   - rekey's own state (Stash, Journal);
+//   - what Apply reads before it plans (Observer).
+
+// Runtime is the stack a transaction changes, as the transaction sees it: where values live (read and
+// write sources), how consumers pick them up (roll; a Roller may also stop consumers and list their
+// containers), when they are ready (health) and how a change is checked (verify: exec in a consumer, its
+// logs, HTTP). The transaction knows nothing else of the stack. A Compose project on one Docker host is
+// one implementation (package live: Files, Stack and Checks, asserted as live.Compose); another way to
+// run consumers (Docker Swarm services, start-first rolls) implements the same interfaces and is set in
+// the Executor's Reader, Writer, Roller, Health and Verifier without a change to the transaction, with an
+// Observer that reads the same sources and consumers.
+type Runtime interface {
+	ValueReader
+	ValueWriter
+	Roller
+	HealthGate
+	Verifier
+}
 
 // ValueReader reads the value at a location ("" when missing).
 type ValueReader interface {
@@ -66,7 +88,8 @@ type Journal interface {
 	Record(ctx context.Context, r Record) error
 }
 
-// Observer reads what is live: fingerprints at every location and unfinished transactions.
+// Observer reads what is live: fingerprints at every location and unfinished transactions. It reads the
+// runtime's sources (and, for heal, its consumers) and the journal.
 type Observer interface {
 	Observe(ctx context.Context, d Desired) (Observed, error)
 }
