@@ -7,11 +7,8 @@ import (
 	"time"
 )
 
-func TestWaitHealthy(t *testing.T) {
-	e := needDocker(t)
-	t.Parallel()
-	ctx := testCtx(t)
-	c := newProject(t, `
+// waitHealthyProject has one service for each way a wait can end.
+const waitHealthyProject = `
 services:
   healthy:
     image: {{IMAGE}}
@@ -44,7 +41,13 @@ services:
     healthcheck:
       test: ["CMD", "/app", "health"]
       interval: 1m
-`, "")
+`
+
+func TestWaitHealthy(t *testing.T) {
+	e := needDocker(t)
+	t.Parallel()
+	ctx := testCtx(t)
+	c := newProject(t, waitHealthyProject, "")
 	// The first up creates the project network; the subtests then recreate
 	// their own service and wait on it at once, as rekey does.
 	up(t, ctx, c, "slow")
