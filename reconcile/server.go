@@ -53,16 +53,13 @@ func revokeSteps(s Secret, toFP string) []Step {
 
 // server runs one credential server step.
 func (r *run) server(ctx context.Context, st Step) error {
-	if r.e.Credentials == nil {
-		return fmt.Errorf("no credential server driver for %s", st.Server)
+	cr, err := r.credential(st.Server)
+	if err != nil {
+		return err
 	}
 	switch st.Kind {
 	case StepCheck:
 		current, err := r.e.Reader.ReadValue(ctx, st.From)
-		if err != nil {
-			return err
-		}
-		cr, err := r.credential(st.Server)
 		if err != nil {
 			return err
 		}
@@ -81,10 +78,6 @@ func (r *run) server(ctx context.Context, st Step) error {
 		}
 		r.staged = true // before the intent: a failure half-way must be undone too
 		return r.effect(ctx, st, func() error {
-			cr, err := r.credential(st.Server)
-			if err != nil {
-				return err
-			}
 			r.login, err = cr.Stage(ctx, current, next)
 			return err
 		})
@@ -93,17 +86,9 @@ func (r *run) server(ctx context.Context, st Step) error {
 		if err != nil {
 			return err
 		}
-		cr, err := r.credential(st.Server)
-		if err != nil {
-			return err
-		}
 		return cr.Verify(ctx, next)
 	case StepDrain:
 		next, err := r.rotatedTo(ctx, st)
-		if err != nil {
-			return err
-		}
-		cr, err := r.credential(st.Server)
 		if err != nil {
 			return err
 		}
@@ -115,11 +100,7 @@ func (r *run) server(ctx context.Context, st Step) error {
 		}
 		var byHand error
 		err = r.effect(ctx, st, func() error {
-			cr, err := r.credential(st.Server)
-			if err != nil {
-				return err
-			}
-			err = cr.Revoke(ctx, next)
+			err := cr.Revoke(ctx, next)
 			if errors.Is(err, ErrRevokeByHand) {
 				byHand, err = err, nil
 			}
@@ -165,8 +146,7 @@ func (r *run) unstage(ctx context.Context, st Step) error {
 	return cr.Unstage(ctx, current, next)
 }
 
-// credential is the driver of a credential server, looked up where it is called so that a server missing
-// from the config fails the step that needs it, after its intent is journaled, as any driver error does.
+// credential is the driver of the credential server a step names.
 func (r *run) credential(server string) (Credential, error) {
 	if r.e.Credentials == nil {
 		return nil, fmt.Errorf("no credential server driver for %s", server)
