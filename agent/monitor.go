@@ -14,7 +14,7 @@ import (
 
 	"github.com/rekeyhq/rekey/app"
 	"github.com/rekeyhq/rekey/dockerio"
-	"github.com/rekeyhq/rekey/engine"
+	"github.com/rekeyhq/rekey/live"
 	"github.com/rekeyhq/rekey/metrics"
 	"github.com/rekeyhq/rekey/notify"
 	"github.com/rekeyhq/rekey/reconcile"
@@ -42,7 +42,7 @@ type Monitor struct {
 	notifier  *notify.Notifier
 	urlsKey   [32]byte
 	drift     map[string]reconcile.Drift // last scan, by place key
-	records   engine.Records             // the journal as of the last scan (for the status page)
+	records   live.Records               // the journal as of the last scan (for the status page)
 	last      lastReconcile
 	transient int
 	counted   [3]uint64 // alerts sent, failed, dropped already added to the metrics

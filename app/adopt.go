@@ -8,7 +8,7 @@ import (
 
 	"github.com/rekeyhq/rekey/config"
 	"github.com/rekeyhq/rekey/dockerio"
-	"github.com/rekeyhq/rekey/engine"
+	"github.com/rekeyhq/rekey/live"
 	"github.com/rekeyhq/rekey/provider/postgres"
 	"github.com/rekeyhq/rekey/reconcile"
 )
@@ -42,7 +42,7 @@ func Adopt(ctx context.Context, o Options, name string, say func(format string, 
 	if err != nil {
 		return err
 	}
-	current, err := engine.Files{Root: s.Project.Dir()}.ReadValue(ctx, sec.Current[0])
+	current, err := live.Files{Root: s.Project.Dir()}.ReadValue(ctx, sec.Current[0])
 	if err != nil {
 		return err
 	}
@@ -73,7 +73,7 @@ func Adopt(ctx context.Context, o Options, name string, say func(format string, 
 }
 
 func (s *Session) adopter(eng *dockerio.Engine, server string) (adopter, error) {
-	creds, err := engine.NewCredentials(s.Config, s.Value, eng, s.Project.Name(), HostEnv(s.Options.Getenv))
+	creds, err := live.NewCredentials(s.Config, s.Value, eng, s.Project.Name(), HostEnv(s.Options.Getenv))
 	if err != nil {
 		return nil, err
 	}
@@ -112,7 +112,7 @@ func adoptable(s *Session, name string) (reconcile.Secret, *config.Server, error
 // moveConsumers writes login where the consumers read their user name and rolls them, in order,
 // health-gated. The password does not change, so a consumer is fine before and after its roll.
 func (s *Session) moveConsumers(ctx context.Context, eng *dockerio.Engine, sec reconcile.Secret, login string, say func(string, ...any)) error {
-	files := engine.Files{Root: s.Project.Dir()}
+	files := live.Files{Root: s.Project.Dir()}
 	for _, l := range sec.Logins {
 		if v, err := files.ReadValue(ctx, l); err == nil && v == login {
 			continue
@@ -122,7 +122,7 @@ func (s *Session) moveConsumers(ctx context.Context, eng *dockerio.Engine, sec r
 		}
 		say("  wrote %s = %s", l, login)
 	}
-	stack := &engine.Stack{Engine: eng, Compose: s.compose(), HealthTimeout: s.Config.HealthTimeout.Duration}
+	stack := &live.Stack{Engine: eng, Compose: s.compose(), HealthTimeout: s.Config.HealthTimeout.Duration}
 	for _, c := range sec.Consumers {
 		if c.Action == reconcile.NoRoll {
 			continue

@@ -7,8 +7,8 @@ import (
 	"time"
 
 	"github.com/rekeyhq/rekey/dockerio"
-	"github.com/rekeyhq/rekey/engine"
 	"github.com/rekeyhq/rekey/journal"
+	"github.com/rekeyhq/rekey/live"
 	"github.com/rekeyhq/rekey/reconcile"
 )
 
@@ -35,7 +35,7 @@ func Apply(ctx context.Context, o Options) (*Session, []reconcile.Result, error)
 	if err := s.read(ctx); err != nil {
 		return nil, nil, err
 	}
-	if err := engine.Preflight(s.Desired); err != nil {
+	if err := live.Preflight(s.Desired); err != nil {
 		return nil, nil, err
 	}
 	if err := refuseOrphans(j, s); err != nil {
@@ -46,7 +46,7 @@ func Apply(ctx context.Context, o Options) (*Session, []reconcile.Result, error)
 		return nil, nil, Transient(err)
 	}
 	defer eng.Close()
-	obs := &engine.Observer{FP: s.FP.Of, Journal: j, Now: time.Now, Drift: s.DriftScanner(eng, j)}
+	obs := &live.Observer{FP: s.FP.Of, Journal: j, Now: time.Now, Drift: s.DriftScanner(eng, j)}
 	s.Desired.Retry, s.Desired.Heal = s.Options.Retry, s.Options.Heal
 	ex, err := s.executor(eng, j)
 	if err != nil {
@@ -115,17 +115,17 @@ func (s *Session) compose() dockerio.Compose {
 }
 
 func (s *Session) executor(eng *dockerio.Engine, j *journal.Journal) (*reconcile.Executor, error) {
-	stack := &engine.Stack{Engine: eng, Compose: s.compose(), HealthTimeout: s.Config.HealthTimeout.Duration}
-	checks := &engine.Checks{Engine: eng, Project: s.Project.Name(), HTTP: &http.Client{Timeout: 5 * time.Second},
+	stack := &live.Stack{Engine: eng, Compose: s.compose(), HealthTimeout: s.Config.HealthTimeout.Duration}
+	checks := &live.Checks{Engine: eng, Project: s.Project.Name(), HTTP: &http.Client{Timeout: 5 * time.Second},
 		HostEnv: HostEnv(s.Options.Getenv), Redact: s.Redact.String, LogSettle: time.Second}
-	files := engine.Files{Root: s.Project.Dir(), Warn: s.Options.Warn} // no symlink below the project directory
+	files := live.Files{Root: s.Project.Dir(), Warn: s.Options.Warn} // no symlink below the project directory
 	ex := &reconcile.Executor{
 		Values: s.Value, Reader: files, Writer: files, Stash: j,
 		Roller: stack, Health: stack, Verifier: checks, Journal: j,
 		Now: time.Now, NewID: newTxnID, Redact: s.Redact.String, FP: s.FP.Of,
 		Progress: s.Options.Progress,
 	}
-	creds, err := engine.NewCredentials(s.Config, s.Value, eng, s.Project.Name(), HostEnv(s.Options.Getenv))
+	creds, err := live.NewCredentials(s.Config, s.Value, eng, s.Project.Name(), HostEnv(s.Options.Getenv))
 	if err != nil {
 		return nil, err
 	}

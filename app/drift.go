@@ -4,8 +4,8 @@ import (
 	"context"
 
 	"github.com/rekeyhq/rekey/dockerio"
-	"github.com/rekeyhq/rekey/engine"
 	"github.com/rekeyhq/rekey/journal"
+	"github.com/rekeyhq/rekey/live"
 	"github.com/rekeyhq/rekey/reconcile"
 )
 
@@ -29,7 +29,7 @@ func Drift(ctx context.Context, o Options) (*Session, []reconcile.Drift, error) 
 }
 
 // ScanDrift runs one drift scan through eng against the journal's records, reasons redacted.
-func (s *Session) ScanDrift(ctx context.Context, eng *dockerio.Engine, recs engine.Records) ([]reconcile.Drift, error) {
+func (s *Session) ScanDrift(ctx context.Context, eng *dockerio.Engine, recs live.Records) ([]reconcile.Drift, error) {
 	drift, err := s.DriftScanner(eng, recs).Scan(ctx, s.Desired)
 	if err != nil {
 		return nil, s.Redact.Error(err)
@@ -63,7 +63,7 @@ func DriftVerdict(ds []reconcile.Drift) error {
 
 // JournalRecords copies the journal's records and releases it at once: a scan reads containers and files
 // for a while, and must not keep `apply` or the agent waiting for the lock meanwhile.
-func JournalRecords(stateDir string) (engine.Records, error) {
+func JournalRecords(stateDir string) (live.Records, error) {
 	j, err := journal.Open(stateDir)
 	if err != nil {
 		return nil, err
@@ -73,17 +73,17 @@ func JournalRecords(stateDir string) (engine.Records, error) {
 	if err != nil {
 		return nil, err
 	}
-	return engine.RecordsOf(all), nil
+	return live.RecordsOf(all), nil
 }
 
 // DriftScanner reads the live values of the session's secrets through the engine.
-func (s *Session) DriftScanner(eng *dockerio.Engine, j engine.RecordReader) *engine.DriftScanner {
+func (s *Session) DriftScanner(eng *dockerio.Engine, j live.RecordReader) *live.DriftScanner {
 	vars := map[string]string{}
 	for name, spec := range s.Config.Secrets {
 		if spec.Env != nil {
 			vars[name], _ = spec.Vars()
 		}
 	}
-	return &engine.DriftScanner{FP: s.FP.Of, Journal: j, Containers: eng, Project: s.Project,
+	return &live.DriftScanner{FP: s.FP.Of, Journal: j, Containers: eng, Project: s.Project,
 		Values: s.values, Vars: vars}
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/rekeyhq/rekey/internal/fingerprint"
 	"github.com/rekeyhq/rekey/internal/redact"
 	"github.com/rekeyhq/rekey/journal"
+	"github.com/rekeyhq/rekey/live"
 	"github.com/rekeyhq/rekey/reconcile"
 	"github.com/rekeyhq/rekey/sopsio"
 )
@@ -142,7 +143,7 @@ func (s *Session) read(ctx context.Context) error {
 
 // liveValues reads every value at every location of the desired state.
 func liveValues(ctx context.Context, root string, d reconcile.Desired) ([]string, error) {
-	values, err := engine.Files{Root: root}.ReadValues(ctx, engine.AllLocations(d))
+	values, err := live.Files{Root: root}.ReadValues(ctx, live.AllLocations(d))
 	if err != nil {
 		return nil, err
 	}

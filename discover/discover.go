@@ -13,8 +13,8 @@ import (
 	"strings"
 
 	"github.com/rekeyhq/rekey/composeio"
-	"github.com/rekeyhq/rekey/engine"
 	"github.com/rekeyhq/rekey/envfile"
+	"github.com/rekeyhq/rekey/live"
 	"github.com/rekeyhq/rekey/reconcile"
 	"github.com/rekeyhq/rekey/report"
 )
@@ -193,7 +193,7 @@ func (f *finder) read(ctx context.Context, raw map[string][]byte, name string) (
 	derived := false
 	var vals []string
 	for i, src := range f.p.VarSources(name) {
-		v, err := engine.Files{}.ReadValue(ctx, reconcile.Location{Path: src.Path, Key: name})
+		v, err := live.Files{}.ReadValue(ctx, reconcile.Location{Path: src.Path, Key: name})
 		if err != nil {
 			return c, false, err
 		}
@@ -303,7 +303,7 @@ func (f *finder) composeSecrets(ctx context.Context) ([]*Secret, error) {
 			f.rep.Skipped = append(f.rep.Skipped, Skip{Name: "secret " + name, Reason: fmt.Sprintf("%s is missing, not a regular file, or larger than 1 MiB", path)})
 			continue
 		}
-		v, err := engine.Files{}.ReadValue(ctx, reconcile.Location{Path: path})
+		v, err := live.Files{}.ReadValue(ctx, reconcile.Location{Path: path})
 		if err != nil {
 			return nil, err
 		}

@@ -1,4 +1,5 @@
-// Package engine binds the pure reconciler to the real world: it builds reconcile.Desired from rekey.yaml,
-// the decrypted values and the Compose project, and implements the executor's seams with files on disk,
-// the Docker engine and the Compose CLI.
+// Package engine compiles the desired state: it builds reconcile.Desired from rekey.yaml, the decrypted
+// values and the Compose project (which files and variables hold each secret, which services consume it
+// and in what order they roll, which checks verify it, which credential server stages it). It only reads
+// the config and the project; the adapters that act on a live stack are in package live.
 package engine

@@ -241,6 +241,8 @@ func (r *run) enter(ctx context.Context, p Phase) error {
 	return nil
 }
 
+// do runs one step. The steps every transaction shares run here; a credential server's steps are in
+// server.go (dual-validity window), swap.go (no overlap) and pending.go (old values revoked by hand).
 func (r *run) do(ctx context.Context, st Step) error {
 	switch st.Kind {
 	case StepBegin:

@@ -2,7 +2,6 @@ package reconcile
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 )
@@ -54,17 +53,17 @@ func revokeSteps(s Secret, toFP string) []Step {
 
 // server runs one credential server step.
 func (r *run) server(ctx context.Context, st Step) error {
-	if r.e.Credentials == nil {
-		return fmt.Errorf("no credential server driver for %s", st.Server)
+	cr, err := r.credential(st.Server)
+	if err != nil {
+		return err
 	}
-	cr := r.e.Credentials
 	switch st.Kind {
 	case StepCheck:
 		current, err := r.e.Reader.ReadValue(ctx, st.From)
 		if err != nil {
 			return err
 		}
-		return cr.Check(ctx, st.Server, current)
+		return cr.Check(ctx, current)
 	case StepStage:
 		if err := r.enter(ctx, PhaseWriting); err != nil {
 			return err
@@ -79,7 +78,7 @@ func (r *run) server(ctx context.Context, st Step) error {
 		}
 		r.staged = true // before the intent: a failure half-way must be undone too
 		return r.effect(ctx, st, func() error {
-			r.login, err = cr.Stage(ctx, st.Server, current, next)
+			r.login, err = cr.Stage(ctx, current, next)
 			return err
 		})
 	case StepLogin:
@@ -87,13 +86,13 @@ func (r *run) server(ctx context.Context, st Step) error {
 		if err != nil {
 			return err
 		}
-		return cr.Verify(ctx, st.Server, next)
+		return cr.Verify(ctx, next)
 	case StepDrain:
 		next, err := r.rotatedTo(ctx, st)
 		if err != nil {
 			return err
 		}
-		return cr.Drain(ctx, st.Server, next)
+		return cr.Drain(ctx, next)
 	case StepRevoke:
 		next, err := r.rotatedTo(ctx, st)
 		if err != nil {
@@ -101,7 +100,7 @@ func (r *run) server(ctx context.Context, st Step) error {
 		}
 		var byHand error
 		err = r.effect(ctx, st, func() error {
-			err := cr.Revoke(ctx, st.Server, next)
+			err := cr.Revoke(ctx, next)
 			if errors.Is(err, ErrRevokeByHand) {
 				byHand, err = err, nil
 			}
@@ -140,7 +139,19 @@ func (r *run) unstage(ctx context.Context, st Step) error {
 	if t := r.sp.Txn; t == nil || t.ToFP == r.sp.ToFP {
 		next, _ = r.e.Values(r.sp.Secret)
 	}
-	return r.e.Credentials.Unstage(ctx, st.Server, current, next)
+	cr, err := r.credential(st.Server)
+	if err != nil {
+		return err
+	}
+	return cr.Unstage(ctx, current, next)
+}
+
+// credential is the driver of the credential server a step names.
+func (r *run) credential(server string) (Credential, error) {
+	if r.e.Credentials == nil {
+		return nil, fmt.Errorf("no credential server driver for %s", server)
+	}
+	return r.e.Credentials.Server(server)
 }
 
 // rotatedTo is the value the transaction rotated to, for the steps that retire the old one: read from the
@@ -167,77 +178,4 @@ func (r *run) desired() (string, error) {
 		return "", fmt.Errorf("secret %s has no desired value", r.sp.Secret)
 	}
 	return v, nil
-}
-
-// planProbe checks the old values still to be revoked by hand: each one that stopped logging in is
-// recorded and forgotten; the others are reported again.
-func planProbe(sp SecretPlan, s Secret, st SecretState) SecretPlan {
-	sp.Action, sp.Note = ActionProbe, fmt.Sprintf("%d old value(s) to revoke at the provider", len(st.Pending))
-	for _, fp := range st.Pending {
-		sp.Steps = append(sp.Steps, Step{Kind: StepProbe, Server: s.Server.Name, FP: fp})
-	}
-	return sp
-}
-
-// pendingKey is where the stash keeps an old value until its revocation is seen.
-func pendingKey(secret, fp string) string { return "pending/" + secret + "/" + fp }
-
-// keepPending records that the old value must be revoked by hand and keeps it, encrypted, for the probes.
-func (r *run) keepPending(ctx context.Context, reason error) error {
-	saved, err := r.loadStash(ctx)
-	if err != nil {
-		return err
-	}
-	old, found := "", false
-	for _, s := range saved {
-		if s.Path == r.sp.Current.Path && s.Key == r.sp.Current.Key {
-			old, found = s.Value, true
-		}
-	}
-	fromFP := r.sp.FromFP
-	if t := r.sp.Txn; t != nil && r.sp.Action != ActionRotate {
-		fromFP = t.FromFP
-	}
-	if !found || old == "" || fromFP == "" {
-		return nil // nothing was live before: nothing to revoke
-	}
-	data, err := json.Marshal(old)
-	if err != nil {
-		return fmt.Errorf("failed to encode the old value: %w", err)
-	}
-	if err := r.e.Stash.Save(ctx, pendingKey(r.sp.Secret, fromFP), data); err != nil {
-		return err
-	}
-	r.res.Pending = fromFP
-	r.res.Note = fmt.Sprintf("pending revocation: revoke the old value %s at the provider; rekey checks until it stops working", fromFP)
-	return r.record(ctx, Record{Type: RecordPending, FromFP: fromFP, Reason: r.text(reason)})
-}
-
-// probe checks whether one pending old value still logs in.
-func (r *run) probe(ctx context.Context, st Step) error {
-	data, err := r.e.Stash.Load(ctx, pendingKey(r.sp.Secret, st.FP))
-	if err != nil {
-		return err
-	}
-	var old string
-	if err := json.Unmarshal(data, &old); err != nil {
-		return fmt.Errorf("failed to decode the old value: %w", err)
-	}
-	r.hide(old)
-	ok, err := r.e.Credentials.Accepts(ctx, st.Server, old)
-	if err != nil {
-		return err
-	}
-	if ok {
-		r.res.Outcome = OutcomePending
-		return nil
-	}
-	if err := r.record(ctx, Record{Type: RecordRevokedSeen, FromFP: st.FP}); err != nil {
-		return err
-	}
-	_ = r.e.Stash.Drop(ctx, pendingKey(r.sp.Secret, st.FP))
-	if r.res.Outcome == "" {
-		r.res.Outcome = OutcomeRevokedSeen
-	}
-	return nil
 }

@@ -104,18 +104,20 @@ func (d *db) Verify(ctx context.Context, c Check, s Scope) error {
 
 func (d *db) fail(k StepKind) error { return d.failAt[k] }
 
-func (d *db) Check(_ context.Context, server, current string) error {
+func (c creds) Check(_ context.Context, current string) error {
+	d := c.db
 	d.checked++
 	if err := d.fail(StepCheck); err != nil {
 		return err
 	}
 	if !d.accepts[current] {
-		return fmt.Errorf("the current value does not log in on %s", server)
+		return fmt.Errorf("the current value does not log in on %s", c.name)
 	}
 	return nil
 }
 
-func (d *db) Stage(_ context.Context, _, current, next string) (string, error) {
+func (c creds) Stage(_ context.Context, current, next string) (string, error) {
+	d := c.db
 	if err := d.fail(StepStage); err != nil {
 		return "", err
 	}
@@ -130,7 +132,8 @@ func (d *db) Verify2(next string) error {
 	return nil
 }
 
-func (d *db) Drain(_ context.Context, _, next string) error {
+func (c creds) Drain(_ context.Context, next string) error {
+	d := c.db
 	if err := d.fail(StepDrain); err != nil {
 		return err
 	}
@@ -138,12 +141,16 @@ func (d *db) Drain(_ context.Context, _, next string) error {
 	return nil
 }
 
-func (d *db) Revoke(_ context.Context, _, next string) error {
+func (c creds) Revoke(_ context.Context, next string) error {
+	d := c.db
 	if err := d.fail(StepRevoke); err != nil {
 		return err
 	}
 	if d.byHand {
 		return fmt.Errorf("smtp relay: %w", ErrRevokeByHand)
+	}
+	if !d.accepts[next] { // a driver revokes as the new value's login
+		return errors.New("the new value does not log in")
 	}
 	for pw := range d.sessions {
 		if pw != next && !d.swap { // a swap runs with every consumer stopped
@@ -154,7 +161,8 @@ func (d *db) Revoke(_ context.Context, _, next string) error {
 	return d.logins()
 }
 
-func (d *db) Unstage(_ context.Context, _, current, next string) error {
+func (c creds) Unstage(_ context.Context, current, next string) error {
+	d := c.db
 	d.accepts = map[string]bool{current: true}
 	return d.logins()
 }
@@ -168,10 +176,16 @@ func (d *db) Stop(_ context.Context, name string) error {
 	return nil
 }
 
-// creds adapts db to Credentials (Verify is taken by the Verifier).
-type creds struct{ *db }
+// creds adapts db to Credentials and to the Credential of its one server, named name (Verify is taken
+// by the Verifier).
+type creds struct {
+	*db
+	name string
+}
 
-func (c creds) Swap(_ context.Context, _, current, next string) error {
+func (c creds) Server(name string) (Credential, error) { return creds{c.db, name}, nil }
+
+func (c creds) Swap(_ context.Context, current, next string) error {
 	if !c.accepts[current] {
 		return errors.New("the current value does not log in")
 	}
@@ -179,7 +193,7 @@ func (c creds) Swap(_ context.Context, _, current, next string) error {
 	return nil
 }
 
-func (c creds) Accepts(_ context.Context, _, value string) (bool, error) {
+func (c creds) Accepts(_ context.Context, value string) (bool, error) {
 	if err := c.fail(StepProbe); err != nil {
 		return false, err
 	}
@@ -207,7 +221,7 @@ func (d *db) Observe(ctx context.Context, des Desired) (Observed, error) {
 	return o, err
 }
 
-func (c creds) Verify(_ context.Context, _, next string) error {
+func (c creds) Verify(_ context.Context, next string) error {
 	if err := c.fail(StepLogin); err != nil {
 		return err
 	}
@@ -218,7 +232,7 @@ func (d *db) executor() *Executor {
 	return &Executor{
 		Values: func(s string) (string, bool) { v, ok := dbValues[s]; return v, ok },
 		Reader: d, Writer: d, Stash: d, Roller: d, Health: d, Verifier: d, Journal: d,
-		Credentials: creds{d},
+		Credentials: creds{db: d},
 		FP:          fp,
 		Now:         func() time.Time { return d.now },
 		NewID:       func() string { d.ids++; return fmt.Sprintf("txn%d", d.ids) },
@@ -520,77 +534,6 @@ func TestServerPendingRevocation(t *testing.T) {
 	if res, _ = d.apply(); res[0].Outcome != OutcomeInSync {
 		t.Errorf("after: %+v, want in-sync", res)
 	}
-}
-
-func TestSwapPlan(t *testing.T) {
-	s := dbSecret()
-	s.DesiredFP, s.Swap = "hmac:new", true
-	o := Observed{Now: t0, Secrets: map[string]SecretState{"db-password": {Current: map[Location]string{dbLoc: "hmac:old"}}}}
-	got := MakePlan(Desired{Secrets: []Secret{s}}, o).String()
-	want := `secret db-password (token): rotate hmac:old → hmac:new — swap without overlap: worker, app stopped until each is healthy again on the new value (expected interruption: about the time to restart them)
-  1. check db accepts the current value hmac:old
-  2. begin
-  3. snapshot /srv/shop/.env:DB_PASSWORD
-  4. stop worker
-  5. stop app
-  6. swap hmac:new in on db (the old value stops working)
-  7. verify hmac:new logs in on db
-  8. write /srv/shop/.env:DB_PASSWORD = hmac:new (desired)
-  9. recreate app
-  10. wait healthy app
-  11. verify http http://127.0.0.1:8080/healthz → 200
-  12. recreate worker
-  13. wait healthy worker
-  14. verify http http://127.0.0.1:8080/healthz → 200
-  15. record verified
-  16. recreate db
-  17. wait healthy db
-  18. committed
-`
-	if got != want {
-		t.Errorf("plan:\n%s\nwant:\n%s", got, want)
-	}
-	// Interrupted after the swap: the server takes the old value back before the consumers start on it.
-	o.Secrets["db-password"] = SecretState{Current: map[Location]string{dbLoc: "hmac:new"},
-		Txn: &Txn{ID: "t1", Phase: PhaseRolling, FromFP: "hmac:old", ToFP: "hmac:new",
-			Rolled: []Consumer{{Name: "worker", Action: Recreate}, {Name: "app", Action: Recreate}}}}
-	got = MakePlan(Desired{Secrets: []Secret{s}}, o).String()
-	if !strings.Contains(got, "1. restore\n  2. stop worker\n  3. stop app\n  4. unstage on db (accept the old value only)\n  5. recreate app") {
-		t.Errorf("recover plan must stop the consumers and unstage before starting them again:\n%s", got)
-	}
-}
-
-func TestSwapRotation(t *testing.T) {
-	d := newDB(t, "old-pw")
-	d.swap = true
-	res, _ := d.apply()
-	if len(res) == 0 || res[0].Outcome != OutcomeRotated || !strings.Contains(res[0].Note, "consumers were stopped for") {
-		t.Fatalf("results = %+v, want rotated with the interruption measured", res)
-	}
-	d.assertOn(t, "new-pw")
-}
-
-func TestSwapRollsBack(t *testing.T) {
-	d := newDB(t, "old-pw")
-	d.swap = true
-	d.failWhen = func(c Check, s Scope) error {
-		if len(s.Consumers) == 4 { // the worker, after its stop and its roll
-			return errors.New("http 503")
-		}
-		return nil
-	}
-	res, _ := d.apply()
-	if len(res) == 0 || res[0].Outcome != OutcomeRolledBack {
-		t.Fatalf("results = %+v, want rolled-back", res)
-	}
-	d.assertOn(t, "old-pw")
-	if len(d.stopped) != 0 {
-		t.Errorf("consumers left stopped: %v", d.stopped)
-	}
-}
-
-func TestSwapConvergesAfterCrashAtEveryRecord(t *testing.T) {
-	convergesAfterCrashEverywhere(t, func(d *db) { d.swap = true })
 }
 
 // TestServerFinalizeKeepsTheRotatedValue: a finalize left open (drain timed out) finishes with the value

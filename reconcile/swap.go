@@ -87,7 +87,26 @@ func (r *run) swap(ctx context.Context, st Step) error {
 		return err
 	}
 	r.staged = true // before the intent: a failure half-way must be undone too
-	return r.effect(ctx, st, func() error { return r.e.Credentials.Swap(ctx, st.Server, current, next) })
+	return r.effect(ctx, st, func() error {
+		cr, err := r.credential(st.Server)
+		if err != nil {
+			return err
+		}
+		return swapOn(ctx, cr, current, next)
+	})
+}
+
+// swapOn makes the server accept next instead of current: in one step when the driver can (Swapper),
+// else with Stage then Revoke (the rotated login logs itself in with current to stage, then with next to
+// revoke).
+func swapOn(ctx context.Context, cr Credential, current, next string) error {
+	if s, ok := cr.(Swapper); ok {
+		return s.Swap(ctx, current, next)
+	}
+	if _, err := cr.Stage(ctx, current, next); err != nil {
+		return err
+	}
+	return cr.Revoke(ctx, next)
 }
 
 // revertSwap undoes a swap with no overlap: every consumer that may run is stopped (none may meet the

@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/rekeyhq/rekey/provider"
+	"github.com/rekeyhq/rekey/reconcile"
 )
 
 // Commands are the declared commands, each an argv. Verify is required; Probe is required when Revoke
@@ -126,7 +127,7 @@ func (c *Command) Drain(ctx context.Context, next string) error {
 // Revoke implements provider.Provider.
 func (c *Command) Revoke(ctx context.Context, next string) error {
 	if len(c.cmds.Revoke) == 0 {
-		return fmt.Errorf("command %s: no revoke command: %w", c.name, provider.ErrRevokeByHand)
+		return fmt.Errorf("command %s: no revoke command: %w", c.name, reconcile.ErrRevokeByHand)
 	}
 	_, err := c.run(ctx, "revoke", c.cmds.Revoke, next)
 	return err
@@ -142,7 +143,7 @@ func (c *Command) Unstage(ctx context.Context, current, next string) error {
 	return err
 }
 
-// Swap implements provider.Swapper: stage then revoke when a stage command is declared, else revoke
+// Swap implements reconcile.Swapper: stage then revoke when a stage command is declared, else revoke
 // alone (it makes the server accept the new value only).
 func (c *Command) Swap(ctx context.Context, current, next string) error {
 	if len(c.cmds.Stage) > 0 {
@@ -153,7 +154,7 @@ func (c *Command) Swap(ctx context.Context, current, next string) error {
 	return c.Revoke(ctx, next)
 }
 
-// Accepts implements provider.Prober with the probe command (exit 1: rejected), or else verify.
+// Accepts implements reconcile.Prober with the probe command (exit 1: rejected), or else verify.
 func (c *Command) Accepts(ctx context.Context, value string) (bool, error) {
 	argv, step := c.cmds.Probe, "probe"
 	if len(argv) == 0 {

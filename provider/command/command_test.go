@@ -15,6 +15,7 @@ import (
 	"github.com/rekeyhq/rekey/provider/command"
 	"github.com/rekeyhq/rekey/provider/providertest"
 	"github.com/rekeyhq/rekey/provider/smtp"
+	"github.com/rekeyhq/rekey/reconcile"
 )
 
 // Scripts an operator could declare for a relay whose keys live in a file: each reads its values from
@@ -138,10 +139,10 @@ func TestHost(t *testing.T) {
 	if _, err := p.Stage(ctx, "old key", "new key"); err != nil {
 		t.Errorf("stage: %v", err)
 	}
-	if err := p.Revoke(ctx, "new key"); !errors.Is(err, provider.ErrRevokeByHand) {
+	if err := p.Revoke(ctx, "new key"); !errors.Is(err, reconcile.ErrRevokeByHand) {
 		t.Errorf("revoke without a command: %v, want ErrRevokeByHand", err)
 	}
-	var pr provider.Prober = p
+	var pr reconcile.Prober = p
 	if ok, err := pr.Accepts(ctx, "old key"); !ok || err != nil {
 		t.Errorf("probe of a live key: %v, %v", ok, err)
 	}

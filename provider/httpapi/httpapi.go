@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/rekeyhq/rekey/provider"
+	"github.com/rekeyhq/rekey/reconcile"
 )
 
 // Request is the declared request. The key goes into one header, where Header's "{value}" stands.
@@ -129,11 +130,11 @@ func (a *API) Drain(context.Context, string) error { return nil }
 
 // Revoke implements provider.Provider: only the operator can, at the provider.
 func (a *API) Revoke(context.Context, string) error {
-	return fmt.Errorf("http %s: revoke the old key at the provider (%s): %w", a.name, a.req.URL, provider.ErrRevokeByHand)
+	return fmt.Errorf("http %s: revoke the old key at the provider (%s): %w", a.name, a.req.URL, reconcile.ErrRevokeByHand)
 }
 
 // Unstage implements provider.Provider: the new key stays valid; the operator created it for this rotation.
 func (a *API) Unstage(context.Context, string, string) error { return nil }
 
-// Accepts implements provider.Prober.
+// Accepts implements reconcile.Prober.
 func (a *API) Accepts(ctx context.Context, value string) (bool, error) { return a.try(ctx, value) }

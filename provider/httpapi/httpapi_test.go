@@ -11,6 +11,7 @@ import (
 	"github.com/rekeyhq/rekey/provider"
 	"github.com/rekeyhq/rekey/provider/httpapi"
 	"github.com/rekeyhq/rekey/provider/providertest"
+	"github.com/rekeyhq/rekey/reconcile"
 )
 
 // api is a real HTTP server on loopback standing in for a provider: the keys it accepts are managed as
@@ -76,7 +77,7 @@ func TestExternalSuite(t *testing.T) {
 
 func TestUnknownStatusIsAnError(t *testing.T) {
 	a := newAPI(t, "k")
-	ok, err := a.driver(t, "/down").(provider.Prober).Accepts(context.Background(), "k")
+	ok, err := a.driver(t, "/down").(reconcile.Prober).Accepts(context.Background(), "k")
 	if ok || err == nil || !strings.Contains(err.Error(), "502") {
 		t.Errorf("Accepts = %v, %v; want an error naming the status", ok, err)
 	}

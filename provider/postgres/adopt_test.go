@@ -8,6 +8,17 @@ import (
 	"time"
 )
 
+// waitSessions waits until the server lists want sessions of role, and fails with what if it never does.
+func waitSessions(t *testing.T, srv *server, role, want, what string) {
+	t.Helper()
+	for i := 0; srv.mustSQL(t, "SELECT count(*) FROM pg_stat_activity WHERE usename = '"+role+"'") != want; i++ {
+		if i == 100 {
+			t.Fatal(what)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
 // TestAdopt converts a stack whose consumer logs in as the owner role itself: the first Adopt stages
 // shop_a with the same password while the consumer stays connected, Adopt keeps refusing to take LOGIN
 // from the owner while it is, and once the consumer moved the layout is complete and rotates.
@@ -44,12 +55,7 @@ func TestAdopt(t *testing.T) {
 		_, err := srv.as(ctx, "shop", legacy, "old-consumer", "select pg_sleep(120)")
 		done <- err
 	}()
-	for i := 0; srv.mustSQL(t, "SELECT count(*) FROM pg_stat_activity WHERE usename = 'shop'") != "1"; i++ {
-		if i == 100 {
-			t.Fatal("the consumer's session never showed up")
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	waitSessions(t, srv, "shop", "1", "the consumer's session never showed up")
 
 	err := d.Adopt(ctx, legacy)
 	if !errors.Is(err, ErrAdoptPending) || !strings.Contains(err.Error(), "shop_a now logs in") {
@@ -75,12 +81,7 @@ func TestAdopt(t *testing.T) {
 	// The consumer moves (rolled: its session as the owner ends).
 	srv.mustSQL(t, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = 'shop'")
 	<-done
-	for i := 0; srv.mustSQL(t, "SELECT count(*) FROM pg_stat_activity WHERE usename = 'shop'") != "0"; i++ {
-		if i == 100 {
-			t.Fatal("the consumer's session never ended")
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	waitSessions(t, srv, "shop", "0", "the consumer's session never ended")
 	if err := d.Adopt(ctx, legacy); err != nil {
 		t.Fatalf("Adopt after the consumer moved: %v", err)
 	}

@@ -8,6 +8,26 @@ import (
 	"time"
 )
 
+// holdSession opens a session as shop_a that sleeps for the given seconds, and waits until the server
+// lists it.
+func holdSession(ctx context.Context, t *testing.T, srv *server, seconds int) <-chan error {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() {
+		_, err := srv.as(ctx, "shop_a", initial, "held-consumer", "select pg_sleep("+strconv.Itoa(seconds)+")")
+		done <- err
+	}()
+	for i := 0; ; i++ {
+		if srv.mustSQL(t, "SELECT count(*) FROM pg_stat_activity WHERE usename = 'shop_a' AND application_name = 'held-consumer'") == "1" {
+			return done
+		}
+		if i == 100 {
+			t.Fatal("the held session never showed up in pg_stat_activity")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
 // TestDrain holds a session open as the old login role: Drain waits for sessions that end, fails with a
 // clear message for one that does not, and with terminate ends it.
 func TestDrain(t *testing.T) {
@@ -27,24 +47,7 @@ func TestDrain(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// hold opens a session as shop_a that sleeps for the given seconds, and waits until the server lists it.
-	hold := func(seconds int) <-chan error {
-		t.Helper()
-		done := make(chan error, 1)
-		go func() {
-			_, err := srv.as(ctx, "shop_a", initial, "held-consumer", "select pg_sleep("+strconv.Itoa(seconds)+")")
-			done <- err
-		}()
-		for i := 0; ; i++ {
-			if srv.mustSQL(t, "SELECT count(*) FROM pg_stat_activity WHERE usename = 'shop_a' AND application_name = 'held-consumer'") == "1" {
-				return done
-			}
-			if i == 100 {
-				t.Fatal("the held session never showed up in pg_stat_activity")
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
-	}
+	hold := func(seconds int) <-chan error { t.Helper(); return holdSession(ctx, t, srv, seconds) }
 	sessions := func() string {
 		return srv.mustSQL(t, "SELECT count(*) FROM pg_stat_activity WHERE usename = 'shop_a'")
 	}

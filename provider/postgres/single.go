@@ -124,7 +124,7 @@ func (s *Single) Revoke(ctx context.Context, next string) error {
 	return s.set(ctx, next, "swap in the new")
 }
 
-// Swap implements provider.Swapper: the role's password becomes next.
+// Swap implements reconcile.Swapper: the role's password becomes next.
 func (s *Single) Swap(ctx context.Context, _, next string) error {
 	return s.set(ctx, next, "swap in the new")
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/rekeyhq/rekey/provider"
+	"github.com/rekeyhq/rekey/reconcile"
 )
 
 // ExternalHarness is what the test of a driver for external credentials gives RunExternal: credentials
@@ -29,20 +30,20 @@ type ExternalHarness struct {
 type external struct {
 	h     ExternalHarness
 	p     provider.Provider
-	probe provider.Prober
+	probe reconcile.Prober
 	values
 }
 
 // RunExternal runs the conformance suite for external credentials: Check, Stage and Verify only prove
 // that a value logs in and change nothing; Stage refuses a value the operator has not created yet;
-// Revoke leaves the revocation to the operator (provider.ErrRevokeByHand); the driver is a
-// provider.Prober that sees the operator's revocation. Subtests depend on each other's end state and run
+// Revoke leaves the revocation to the operator (reconcile.ErrRevokeByHand); the driver is a
+// reconcile.Prober that sees the operator's revocation. Subtests depend on each other's end state and run
 // in order.
 func RunExternal(t *testing.T, h ExternalHarness) {
 	s := &external{h: h, p: h.Provider(), values: values{prefix: "rkx", seen: []string{h.Initial}}}
-	probe, ok := s.p.(provider.Prober)
+	probe, ok := s.p.(reconcile.Prober)
 	if !ok {
-		t.Fatalf("%T is not a provider.Prober: rekey could not follow the pending revocation of an external credential", s.p)
+		t.Fatalf("%T is not a reconcile.Prober: rekey could not follow the pending revocation of an external credential", s.p)
 	}
 	s.probe = probe
 	ctx := context.Background()
@@ -154,8 +155,8 @@ func (s *external) rotate(t *testing.T, cur string) string {
 	s.ok(t, "Drain", s.p.Drain(ctx, next))
 	for _, what := range []string{"Revoke", "Revoke again"} {
 		err := s.p.Revoke(ctx, next)
-		if !errors.Is(err, provider.ErrRevokeByHand) {
-			t.Fatalf("%s: want an error wrapping provider.ErrRevokeByHand, got %v", what, err)
+		if !errors.Is(err, reconcile.ErrRevokeByHand) {
+			t.Fatalf("%s: want an error wrapping reconcile.ErrRevokeByHand, got %v", what, err)
 		}
 		s.clean(t, err)
 		t.Logf("%s: %v", what, err)

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/rekeyhq/rekey/provider"
+	"github.com/rekeyhq/rekey/reconcile"
 )
 
 // TLSMode is how the connection to the relay is secured.
@@ -82,7 +83,7 @@ func New(name string, opts ...Option) *SMTP {
 
 var (
 	_ provider.Provider = (*SMTP)(nil)
-	_ provider.Prober   = (*SMTP)(nil)
+	_ reconcile.Prober  = (*SMTP)(nil)
 )
 
 // Mechanism implements provider.Provider.
@@ -189,12 +190,12 @@ func (s *SMTP) Verify(ctx context.Context, next string) error {
 func (s *SMTP) Drain(context.Context, string) error { return nil }
 
 // Revoke implements provider.Provider: only the operator can revoke the old key, at the provider. The
-// error wraps provider.ErrRevokeByHand, which completes the rotation and makes the old key a pending
+// error wraps reconcile.ErrRevokeByHand, which completes the rotation and makes the old key a pending
 // revocation that rekey probes with Accepts until it stops logging in.
 func (s *SMTP) Revoke(context.Context, string) error {
 	return s.errorf("%w: revoke the old key of SMTP user %s in the dashboard of the provider behind %s; "+
 		"rekey keeps checking it and reports the revocation pending until the relay rejects it",
-		provider.ErrRevokeByHand, s.user, s.addr)
+		reconcile.ErrRevokeByHand, s.user, s.addr)
 }
 
 // Unstage implements provider.Provider. rekey cannot delete the new key either, and need not: the
@@ -202,7 +203,7 @@ func (s *SMTP) Revoke(context.Context, string) error {
 // can be committed again (or deleted at the provider) when the cause of the rollback is fixed.
 func (s *SMTP) Unstage(context.Context, string, string) error { return nil }
 
-// Accepts implements provider.Prober: one login with value, no mail sent.
+// Accepts implements reconcile.Prober: one login with value, no mail sent.
 func (s *SMTP) Accepts(ctx context.Context, value string) (bool, error) {
 	err := s.login(ctx, value)
 	switch {

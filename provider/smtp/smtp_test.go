@@ -19,6 +19,7 @@ import (
 	"github.com/rekeyhq/rekey/provider"
 	"github.com/rekeyhq/rekey/provider/providertest"
 	"github.com/rekeyhq/rekey/provider/smtp"
+	"github.com/rekeyhq/rekey/reconcile"
 )
 
 const image = "rekey-demo/smtp:dev"
@@ -153,55 +154,7 @@ func TestRelay(t *testing.T) {
 	}
 	r.reset(t, "app", "initial-app-key")
 
-	// Misconfigurations fail Check before any AUTH: the relay records no failure.
-	bad := []struct {
-		name string
-		opts []smtp.Option
-		want string // in the error
-	}{
-		{"wrong CA, starttls", []smtp.Option{smtp.WithAddr(r.addr(r.port)), smtp.WithCAFile(testenv.OtherCA(t))}, "certificate"},
-		{"wrong CA, implicit tls", []smtp.Option{smtp.WithAddr(r.addr(r.tlsPort)), smtp.WithTLS(smtp.ImplicitTLS), smtp.WithCAFile(testenv.OtherCA(t))}, "certificate"},
-		{"system roots", []smtp.Option{smtp.WithAddr(r.addr(r.port))}, "certificate"},
-		{"name not in the certificate", []smtp.Option{smtp.WithAddr(r.addr(r.port)), smtp.WithCAFile(r.ca), smtp.WithServerName("smtp.example.com")}, "certificate"},
-		{"implicit tls on the STARTTLS port", []smtp.Option{smtp.WithAddr(r.addr(r.port)), smtp.WithTLS(smtp.ImplicitTLS), smtp.WithCAFile(r.ca)}, "set tls to starttls"},
-		{"starttls on the implicit-TLS port", []smtp.Option{smtp.WithAddr(r.addr(r.tlsPort)), smtp.WithCAFile(r.ca), smtp.WithTimeout(time.Second)}, "set tls to tls"},
-		{"starttls on a relay without it", []smtp.Option{smtp.WithAddr(r.addr(r.plainPort))}, "does not offer STARTTLS"},
-		{"none on a relay that wants TLS first", []smtp.Option{smtp.WithAddr(r.addr(r.port)), smtp.WithTLS(smtp.NoTLS)}, "wants TLS first"},
-		{"none on a non-loopback address", []smtp.Option{smtp.WithAddr("smtp.example.com:587"), smtp.WithTLS(smtp.NoTLS)}, "loopback"},
-		{"missing CA file", []smtp.Option{smtp.WithAddr(r.addr(r.port)), smtp.WithCAFile(filepath.Join(t.TempDir(), "nope.pem"))}, "CA file"},
-	}
-	t.Run("misconfigured", func(t *testing.T) {
-		count := r.authFailures("smtp")
-		before, err := count(context.Background())
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, b := range bad {
-			t.Run(b.name, func(t *testing.T) {
-				p := smtp.New("mail", append([]smtp.Option{smtp.WithUser("app")}, b.opts...)...)
-				err := p.Check(context.Background(), "initial-app-key")
-				if err == nil {
-					t.Fatal("Check passed")
-				}
-				t.Logf("%v", err)
-				if !strings.Contains(err.Error(), b.want) {
-					t.Errorf("the error does not say %q", b.want)
-				}
-				if errors.Is(err, provider.ErrRejected) {
-					t.Error("a configuration error wraps provider.ErrRejected: rekey would take the key for revoked")
-				}
-				if strings.Contains(err.Error(), "initial-app-key") {
-					t.Error("the error carries the key")
-				}
-				if ok, err := p.Accepts(context.Background(), "initial-app-key"); ok || err == nil {
-					t.Errorf("Accepts = %v, %v; want an error", ok, err)
-				}
-			})
-		}
-		if after, err := count(context.Background()); err != nil || after != before {
-			t.Errorf("the relay recorded %d authentication failures (%v), want none", after-before, err)
-		}
-	})
+	misconfigured(t, r)
 
 	t.Run("none on loopback, AUTH LOGIN", func(t *testing.T) {
 		p := smtp.New("mail", smtp.WithAddr(r.addr(r.plainPort)), smtp.WithUser("legacy"), smtp.WithTLS(smtp.NoTLS))
@@ -266,6 +219,58 @@ func TestRelay(t *testing.T) {
 	})
 }
 
+// misconfigured: misconfigurations fail Check before any AUTH, and the relay records no failure.
+func misconfigured(t *testing.T, r *relay) {
+	bad := []struct {
+		name string
+		opts []smtp.Option
+		want string // in the error
+	}{
+		{"wrong CA, starttls", []smtp.Option{smtp.WithAddr(r.addr(r.port)), smtp.WithCAFile(testenv.OtherCA(t))}, "certificate"},
+		{"wrong CA, implicit tls", []smtp.Option{smtp.WithAddr(r.addr(r.tlsPort)), smtp.WithTLS(smtp.ImplicitTLS), smtp.WithCAFile(testenv.OtherCA(t))}, "certificate"},
+		{"system roots", []smtp.Option{smtp.WithAddr(r.addr(r.port))}, "certificate"},
+		{"name not in the certificate", []smtp.Option{smtp.WithAddr(r.addr(r.port)), smtp.WithCAFile(r.ca), smtp.WithServerName("smtp.example.com")}, "certificate"},
+		{"implicit tls on the STARTTLS port", []smtp.Option{smtp.WithAddr(r.addr(r.port)), smtp.WithTLS(smtp.ImplicitTLS), smtp.WithCAFile(r.ca)}, "set tls to starttls"},
+		{"starttls on the implicit-TLS port", []smtp.Option{smtp.WithAddr(r.addr(r.tlsPort)), smtp.WithCAFile(r.ca), smtp.WithTimeout(time.Second)}, "set tls to tls"},
+		{"starttls on a relay without it", []smtp.Option{smtp.WithAddr(r.addr(r.plainPort))}, "does not offer STARTTLS"},
+		{"none on a relay that wants TLS first", []smtp.Option{smtp.WithAddr(r.addr(r.port)), smtp.WithTLS(smtp.NoTLS)}, "wants TLS first"},
+		{"none on a non-loopback address", []smtp.Option{smtp.WithAddr("smtp.example.com:587"), smtp.WithTLS(smtp.NoTLS)}, "loopback"},
+		{"missing CA file", []smtp.Option{smtp.WithAddr(r.addr(r.port)), smtp.WithCAFile(filepath.Join(t.TempDir(), "nope.pem"))}, "CA file"},
+	}
+	t.Run("misconfigured", func(t *testing.T) {
+		count := r.authFailures("smtp")
+		before, err := count(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, b := range bad {
+			t.Run(b.name, func(t *testing.T) {
+				p := smtp.New("mail", append([]smtp.Option{smtp.WithUser("app")}, b.opts...)...)
+				err := p.Check(context.Background(), "initial-app-key")
+				if err == nil {
+					t.Fatal("Check passed")
+				}
+				t.Logf("%v", err)
+				if !strings.Contains(err.Error(), b.want) {
+					t.Errorf("the error does not say %q", b.want)
+				}
+				if errors.Is(err, provider.ErrRejected) {
+					t.Error("a configuration error wraps provider.ErrRejected: rekey would take the key for revoked")
+				}
+				if strings.Contains(err.Error(), "initial-app-key") {
+					t.Error("the error carries the key")
+				}
+				if ok, err := p.Accepts(context.Background(), "initial-app-key"); ok || err == nil {
+					t.Errorf("Accepts = %v, %v; want an error", ok, err)
+				}
+			})
+		}
+		if after, err := count(context.Background()); err != nil || after != before {
+			t.Errorf("the relay recorded %d authentication failures (%v), want none", after-before, err)
+		}
+	})
+}
+
 // TestOffline covers what needs no relay: configuration errors, Revoke's message, and deadlines.
 func TestOffline(t *testing.T) {
 	ctx := context.Background()
@@ -295,8 +300,8 @@ func TestOffline(t *testing.T) {
 
 	t.Run("revoke by hand", func(t *testing.T) {
 		err := smtp.New("mail", smtp.WithAddr("smtp.example.com:587"), smtp.WithUser("apikey")).Revoke(ctx, "secret-value")
-		if !errors.Is(err, provider.ErrRevokeByHand) {
-			t.Fatalf("want provider.ErrRevokeByHand, got %v", err)
+		if !errors.Is(err, reconcile.ErrRevokeByHand) {
+			t.Fatalf("want reconcile.ErrRevokeByHand, got %v", err)
 		}
 		for _, want := range []string{"smtp.example.com:587", "apikey", "dashboard"} {
 			if !strings.Contains(err.Error(), want) {

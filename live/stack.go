@@ -1,4 +1,4 @@
-package engine
+package live
 
 import (
 	"context"
@@ -99,3 +99,11 @@ func (s *Stack) WaitHealthy(ctx context.Context, consumer string) error {
 
 // isHost tells host consumers (absolute paths) from compose services.
 func isHost(consumer string) bool { return len(consumer) > 0 && consumer[0] == '/' }
+
+// orDefault is d, or def when d is not set.
+func orDefault(d, def time.Duration) time.Duration {
+	if d == 0 {
+		return def
+	}
+	return d
+}

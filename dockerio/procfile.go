@@ -1,4 +1,4 @@
-package engine
+package dockerio
 
 import (
 	"errors"
@@ -12,26 +12,24 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// maxContainerFile bounds what a drift scan reads of one file, as dockerio's MountedFile does.
-const maxContainerFile = 16 << 20
-
-// errNoProcView means the container's own view of its files is not reachable from here (rekey is not on
+// ErrNoProcView means the container's own view of its files is not reachable from here (rekey is not on
 // the Docker host, or not in its PID and cgroup namespaces); the caller reads through the engine.
-var errNoProcView = errors.New("no /proc view of the container")
+var ErrNoProcView = errors.New("no /proc view of the container")
 
-// readProcFile reads target as the container's process pid sees it, through /proc/PID/root. The process
+// ReadProcFile reads target as the container's process pid sees it, through /proc/PID/root. The process
 // must belong to the container (its cgroup names the container id: a PID from another PID namespace is
 // some other process), symlinks are resolved inside the container's root, and only a regular file of at
-// most 16 MiB is read, without blocking on a FIFO.
-func readProcFile(pid int, containerID, target string) ([]byte, error) {
+// most 16 MiB (as [Engine.MountedFile]) is read, without blocking on a FIFO. It needs no engine: rekey
+// reads the container's own view of a file this way when it runs on the Docker host.
+func ReadProcFile(pid int, containerID, target string) ([]byte, error) {
 	proc := "/proc/" + strconv.Itoa(pid)
 	cg, err := os.ReadFile(proc + "/cgroup")
 	if err != nil || containerID == "" || !strings.Contains(string(cg), containerID) {
-		return nil, errNoProcView
+		return nil, ErrNoProcView
 	}
 	root, err := os.Open(proc + "/root")
 	if err != nil {
-		return nil, errNoProcView
+		return nil, ErrNoProcView
 	}
 	defer root.Close()
 	rel := strings.TrimPrefix(path.Clean("/"+target), "/")
@@ -40,7 +38,7 @@ func readProcFile(pid int, containerID, target string) ([]byte, error) {
 		Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS,
 	})
 	if errors.Is(err, unix.ENOSYS) {
-		return nil, errNoProcView // kernel older than 5.6: no safe way to resolve inside the root
+		return nil, ErrNoProcView // kernel older than 5.6: no safe way to resolve inside the root
 	}
 	if err != nil {
 		return nil, fmt.Errorf("failed to open %s in the container: %w", target, err)
@@ -53,15 +51,15 @@ func readProcFile(pid int, containerID, target string) ([]byte, error) {
 		return nil, fmt.Errorf("failed to stat %s in the container: %w", target, err)
 	case !fi.Mode().IsRegular():
 		return nil, fmt.Errorf("%s in the container is not a regular file", target)
-	case fi.Size() > maxContainerFile:
-		return nil, fmt.Errorf("%s in the container is larger than %d bytes", target, maxContainerFile)
+	case fi.Size() > maxFileSize:
+		return nil, fmt.Errorf("%s in the container is larger than %d bytes", target, maxFileSize)
 	}
-	data, err := io.ReadAll(io.LimitReader(f, maxContainerFile+1))
+	data, err := io.ReadAll(io.LimitReader(f, maxFileSize+1))
 	if err != nil {
 		return nil, fmt.Errorf("failed to read %s in the container: %w", target, err)
 	}
-	if len(data) > maxContainerFile {
-		return nil, fmt.Errorf("%s in the container is larger than %d bytes", target, maxContainerFile)
+	if len(data) > maxFileSize {
+		return nil, fmt.Errorf("%s in the container is larger than %d bytes", target, maxFileSize)
 	}
 	return data, nil
 }

@@ -1,4 +1,4 @@
-package engine
+package live
 
 import (
 	"context"
@@ -194,8 +194,8 @@ func (s *DriftScanner) envFPs(fields map[string]composeio.Template, rc dockerio.
 // view shows), else through the engine.
 func (s *DriftScanner) containerFile(ctx context.Context, id string, pid int, target string) ([]byte, error) {
 	if pid > 0 {
-		data, err := readProcFile(pid, id, target)
-		if !errors.Is(err, errNoProcView) {
+		data, err := dockerio.ReadProcFile(pid, id, target)
+		if !errors.Is(err, dockerio.ErrNoProcView) {
 			return data, err
 		}
 	}

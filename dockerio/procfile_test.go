@@ -1,4 +1,4 @@
-package engine
+package dockerio
 
 import (
 	"errors"
@@ -27,7 +27,7 @@ func TestReadProcFile(t *testing.T) {
 		return p
 	}
 	good := write("token", "value-in-file")
-	if got, err := readProcFile(pid, id, good); err != nil || string(got) != "value-in-file" {
+	if got, err := ReadProcFile(pid, id, good); err != nil || string(got) != "value-in-file" {
 		t.Fatalf("regular file: %q, %v", got, err)
 	}
 	link := filepath.Join(dir, "zero")
@@ -42,18 +42,18 @@ func TestReadProcFile(t *testing.T) {
 	if err := os.WriteFile(big, nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.Truncate(big, maxContainerFile+1); err != nil {
+	if err := os.Truncate(big, maxFileSize+1); err != nil {
 		t.Fatal(err)
 	}
 	for name, p := range map[string]string{"symlink to a device": link, "fifo": fifo, "directory": dir} {
-		if _, err := readProcFile(pid, id, p); err == nil || !strings.Contains(err.Error(), "not a regular file") {
+		if _, err := ReadProcFile(pid, id, p); err == nil || !strings.Contains(err.Error(), "not a regular file") {
 			t.Errorf("%s: %v, want not a regular file", name, err)
 		}
 	}
-	if _, err := readProcFile(pid, id, big); err == nil || !strings.Contains(err.Error(), "larger than") {
+	if _, err := ReadProcFile(pid, id, big); err == nil || !strings.Contains(err.Error(), "larger than") {
 		t.Errorf("big file: %v", err)
 	}
-	if _, err := readProcFile(pid, "not-this-container", good); !errors.Is(err, errNoProcView) {
-		t.Errorf("another container's pid: %v, want errNoProcView", err)
+	if _, err := ReadProcFile(pid, "not-this-container", good); !errors.Is(err, ErrNoProcView) {
+		t.Errorf("another container's pid: %v, want ErrNoProcView", err)
 	}
 }

@@ -1,8 +1,6 @@
-package engine
+package live
 
 import (
-	"context"
-	"errors"
 	"fmt"
 
 	"github.com/rekeyhq/rekey/config"
@@ -17,8 +15,8 @@ import (
 	"github.com/rekeyhq/rekey/reconcile"
 )
 
-// Credentials drives the configured credential servers for the executor (reconcile.Credentials), each
-// through its driver, reached by exec in the server's compose service container.
+// Credentials finds the driver of each configured credential server for the executor
+// (reconcile.Credentials); drivers reach their server by exec in its compose service container.
 type Credentials struct {
 	drivers map[string]provider.Provider
 }
@@ -136,6 +134,10 @@ func postgresDriver(name string, spec *config.Server, exec provider.Exec) provid
 	return postgres.New(name, exec, opts...)
 }
 
+// Server implements reconcile.Credentials: the driver of a configured server, which is itself the
+// rotation's reconcile.Credential.
+func (c *Credentials) Server(name string) (reconcile.Credential, error) { return c.driver(name) }
+
 // Driver returns the driver of a server (for commands beyond the rotation, such as adopt).
 func (c *Credentials) Driver(server string) (provider.Provider, error) { return c.driver(server) }
 
@@ -147,89 +149,19 @@ func (c *Credentials) driver(server string) (provider.Provider, error) {
 	return d, nil
 }
 
-// Check implements reconcile.Credentials.
-func (c *Credentials) Check(ctx context.Context, server, current string) error {
-	d, err := c.driver(server)
-	if err != nil {
-		return err
-	}
-	return d.Check(ctx, current)
-}
-
-// Stage implements reconcile.Credentials.
-func (c *Credentials) Stage(ctx context.Context, server, current, next string) (string, error) {
-	d, err := c.driver(server)
-	if err != nil {
-		return "", err
-	}
-	return d.Stage(ctx, current, next)
-}
-
-// Verify implements reconcile.Credentials.
-func (c *Credentials) Verify(ctx context.Context, server, next string) error {
-	d, err := c.driver(server)
-	if err != nil {
-		return err
-	}
-	return d.Verify(ctx, next)
-}
-
-// Drain implements reconcile.Credentials.
-func (c *Credentials) Drain(ctx context.Context, server, next string) error {
-	d, err := c.driver(server)
-	if err != nil {
-		return err
-	}
-	return d.Drain(ctx, next)
-}
-
-// Revoke implements reconcile.Credentials.
-func (c *Credentials) Revoke(ctx context.Context, server, next string) error {
-	d, err := c.driver(server)
-	if err != nil {
-		return err
-	}
-	err = d.Revoke(ctx, next)
-	if errors.Is(err, provider.ErrRevokeByHand) {
-		return fmt.Errorf("%w: %w", reconcile.ErrRevokeByHand, err)
-	}
-	return err
-}
-
-// Swap implements reconcile.Credentials: the driver's own swap, or stage then revoke (the rotated user
-// logs itself in with the current value to stage, then with the new one to revoke).
-func (c *Credentials) Swap(ctx context.Context, server, current, next string) error {
-	d, err := c.driver(server)
-	if err != nil {
-		return err
-	}
-	if s, ok := d.(provider.Swapper); ok {
-		return s.Swap(ctx, current, next)
-	}
-	if _, err := d.Stage(ctx, current, next); err != nil {
-		return err
-	}
-	return d.Revoke(ctx, next)
-}
-
-// Accepts implements reconcile.Credentials for drivers that can probe a value (provider.Prober).
-func (c *Credentials) Accepts(ctx context.Context, server, value string) (bool, error) {
-	d, err := c.driver(server)
-	if err != nil {
-		return false, err
-	}
-	p, ok := d.(provider.Prober)
-	if !ok {
-		return false, fmt.Errorf("server %s cannot tell whether a value still logs in", server)
-	}
-	return p.Accepts(ctx, value)
-}
-
-// Unstage implements reconcile.Credentials.
-func (c *Credentials) Unstage(ctx context.Context, server, current, next string) error {
-	d, err := c.driver(server)
-	if err != nil {
-		return err
-	}
-	return d.Unstage(ctx, current, next)
-}
+// Every driver is a reconcile.Credential as it is; the optional seams are asserted where drivers have them.
+var (
+	_ reconcile.Credentials = (*Credentials)(nil)
+	_ provider.Provider     = (*redis.Redis)(nil)
+	_ provider.Provider     = (*mariadb.MariaDB)(nil)
+	_ provider.Provider     = (*postgres.Postgres)(nil)
+	_ provider.Provider     = (*postgres.Single)(nil)
+	_ reconcile.Swapper     = (*postgres.Single)(nil)
+	_ provider.Provider     = (*command.Command)(nil)
+	_ reconcile.Swapper     = (*command.Command)(nil)
+	_ reconcile.Prober      = (*command.Command)(nil)
+	_ provider.Provider     = (*httpapi.API)(nil)
+	_ reconcile.Prober      = (*httpapi.API)(nil)
+	_ provider.Provider     = (*smtp.SMTP)(nil)
+	_ reconcile.Prober      = (*smtp.SMTP)(nil)
+)
