@@ -36,6 +36,7 @@ package webhook
 
 import (
 	"bytes"
+	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -236,13 +237,7 @@ type payload struct {
 }
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	var p *provider
-	for _, c := range providers {
-		if strings.HasSuffix(r.URL.Path, c.suffix) {
-			p = c.p
-			break
-		}
-	}
+	p := route(r)
 	if p == nil {
 		reply(w, http.StatusNotFound, "not found")
 		return
@@ -258,74 +253,99 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		reply(w, http.StatusInternalServerError, "webhook secret not configured")
 		return
 	}
+	body, rej := h.authenticate(p, w, r)
+	if rej == nil {
+		// Authenticated from here on.
+		var push Push
+		if push, rej = p.parsePush(r, body); rej == nil {
+			log.Info("webhook push accepted", "ref", push.Ref, "after", push.After)
+			h.onPush(push)
+			reply(w, http.StatusAccepted, "accepted")
+			return
+		}
+	}
+	rej.log(log)
+	reply(w, rej.status, rej.reply)
+}
 
-	// Reject what cannot authenticate before reading the body.
+// route finds the provider whose path suffix the request's path ends with.
+func route(r *http.Request) *provider {
+	for _, c := range providers {
+		if strings.HasSuffix(r.URL.Path, c.suffix) {
+			return c.p
+		}
+	}
+	return nil
+}
+
+// rejection is a request answered without a push: its status and reply, and what the log says (never a
+// header value or a body byte).
+type rejection struct {
+	status int
+	reply  string
+	level  slog.Level
+	msg    string
+	attrs  []any
+}
+
+func rejected(status int, reply, reason string, attrs ...any) *rejection {
+	return &rejection{status: status, reply: reply, level: slog.LevelWarn, msg: "webhook rejected",
+		attrs: append([]any{"reason", reason}, attrs...)}
+}
+
+func (rj *rejection) log(l *slog.Logger) { l.Log(context.Background(), rj.level, rj.msg, rj.attrs...) }
+
+// authenticate checks the request's credentials (before reading the body when they are missing), reads
+// the body within the limit and checks its signature.
+func (h *Handler) authenticate(p *provider, w http.ResponseWriter, r *http.Request) ([]byte, *rejection) {
 	wantMAC, reason := p.authHeader(h, r)
 	if reason != "" {
-		log.Warn("webhook rejected", "reason", reason)
-		reply(w, http.StatusUnauthorized, "unauthorized")
-		return
+		return nil, rejected(http.StatusUnauthorized, "unauthorized", reason)
 	}
-
+	tooLarge := rejected(http.StatusRequestEntityTooLarge, "payload too large", "body too large", "limit", h.maxBody)
 	if r.ContentLength > h.maxBody {
-		log.Warn("webhook rejected", "reason", "body too large", "limit", h.maxBody)
-		reply(w, http.StatusRequestEntityTooLarge, "payload too large")
-		return
+		return nil, tooLarge
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.maxBody))
 	if err != nil {
 		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
-			log.Warn("webhook rejected", "reason", "body too large", "limit", h.maxBody)
-			reply(w, http.StatusRequestEntityTooLarge, "payload too large")
-			return
+			return nil, tooLarge
 		}
-		log.Warn("webhook rejected", "reason", "failed to read body")
-		reply(w, http.StatusBadRequest, "bad request")
-		return
+		return nil, rejected(http.StatusBadRequest, "bad request", "failed to read body")
 	}
-
 	if wantMAC != nil {
 		m := hmac.New(sha256.New, h.secret)
 		m.Write(body)
 		if !hmac.Equal(m.Sum(nil), wantMAC) {
-			log.Warn("webhook rejected", "reason", "signature does not match the body")
-			reply(w, http.StatusUnauthorized, "unauthorized")
-			return
+			return nil, rejected(http.StatusUnauthorized, "unauthorized", "signature does not match the body")
 		}
 	}
+	return body, nil
+}
 
-	// Authenticated from here on.
+// parsePush reads an authenticated request as a push event; pings and other events are answered without
+// one.
+func (p *provider) parsePush(r *http.Request, body []byte) (Push, *rejection) {
 	event := p.event(r)
 	switch {
 	case event == "":
-		log.Warn("webhook rejected", "reason", "missing event header")
-		reply(w, http.StatusBadRequest, "missing event header")
-		return
+		return Push{}, rejected(http.StatusBadRequest, "missing event header", "missing event header")
 	case p.ping != "" && event == p.ping:
-		log.Info("webhook ping")
-		reply(w, http.StatusOK, "pong")
-		return
+		return Push{}, &rejection{status: http.StatusOK, reply: "pong", level: slog.LevelInfo, msg: "webhook ping"}
 	case !slices.Contains(p.push, event):
 		// The event name is a header value: not logged.
-		log.Debug("webhook ignored: not a push event")
-		reply(w, http.StatusAccepted, "ignored")
-		return
+		return Push{}, &rejection{status: http.StatusAccepted, reply: "ignored", level: slog.LevelDebug, msg: "webhook ignored: not a push event"}
 	}
-
 	var pl payload
 	if err := json.Unmarshal(body, &pl); err != nil {
 		reason := "malformed JSON payload"
 		if ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); ct == "application/x-www-form-urlencoded" {
 			reason = "form-encoded payload; set the webhook content type to application/json"
 		}
-		log.Warn("webhook rejected", "reason", reason)
-		reply(w, http.StatusBadRequest, "malformed JSON payload")
-		return
+		return Push{}, rejected(http.StatusBadRequest, "malformed JSON payload", reason)
 	}
 	if pl.Ref == "" {
-		log.Warn("webhook rejected", "reason", "push payload has no ref")
-		reply(w, http.StatusBadRequest, "push payload has no ref")
-		return
+		return Push{}, rejected(http.StatusBadRequest, "push payload has no ref", "push payload has no ref")
 	}
 	push := Push{Provider: p.name, Ref: pl.Ref, After: pl.After}
 	if push.After == "" {
@@ -334,9 +354,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if b, ok := strings.CutPrefix(pl.Ref, "refs/heads/"); ok {
 		push.Branch = b
 	}
-	log.Info("webhook push accepted", "ref", push.Ref, "after", push.After)
-	h.onPush(push)
-	reply(w, http.StatusAccepted, "accepted")
+	return push, nil
 }
 
 func reply(w http.ResponseWriter, status int, msg string) {
