@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -595,5 +596,25 @@ func TestSourceClassification(t *testing.T) {
 	if a, b := cacheKey("https://example.test/org/repo.git"), cacheKey("https://example.test/other/repo.git"); a == b ||
 		!strings.HasPrefix(a, "repo-") {
 		t.Errorf("cache keys %q, %q", a, b)
+	}
+}
+
+// TestReadFileLimit: a file over MaxFileSize in a commit is refused with its size and the limit, without
+// reading it into memory.
+func TestReadFileLimit(t *testing.T) {
+	f := newFixture(t)
+	dir := f.initRepo()
+	big := strings.Repeat("x", MaxFileSize+1)
+	c := f.commit(dir, "big", map[string]string{"rekey.yaml": big, "ok.yaml": strings.Repeat("y", MaxFileSize)})
+	r, err := Open(context.Background(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = r.ReadFile(c, "rekey.yaml")
+	if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("over the limit of %d bytes", MaxFileSize)) || !strings.Contains(err.Error(), `"rekey.yaml"`) {
+		t.Fatalf("err = %v, want the limit named", err)
+	}
+	if got := mustRead(t, r, c, "ok.yaml"); len(got) != MaxFileSize {
+		t.Errorf("a file at the limit: read %d bytes", len(got))
 	}
 }

@@ -288,17 +288,27 @@ func (r *Repo) ReadFile(commitHash, filePath string) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("failed to read %q at commit %s: %w", p, c.Hash, err)
 	}
+	if blob.Size > MaxFileSize {
+		return nil, fmt.Errorf("%q at commit %s is %d bytes, over the limit of %d bytes for a file rekey reads from the repository", p, c.Hash, blob.Size, MaxFileSize)
+	}
 	rd, err := blob.Reader()
 	if err != nil {
 		return nil, fmt.Errorf("failed to read %q at commit %s: %w", p, c.Hash, err)
 	}
 	defer rd.Close()
-	data, err := io.ReadAll(rd)
+	data, err := io.ReadAll(io.LimitReader(rd, MaxFileSize+1)) // the object store's size may lie
 	if err != nil {
 		return nil, fmt.Errorf("failed to read %q at commit %s: %w", p, c.Hash, err)
 	}
+	if int64(len(data)) > MaxFileSize {
+		return nil, fmt.Errorf("%q at commit %s is over the limit of %d bytes for a file rekey reads from the repository", p, c.Hash, MaxFileSize)
+	}
 	return data, nil
 }
+
+// MaxFileSize is the most ReadFile reads of one file: rekey.yaml and the values file are small, and a
+// commit must not be able to make rekey read until it runs out of memory.
+const MaxFileSize = 8 << 20
 
 // cleanPath turns a repository path into the canonical slash-separated form,
 // rejecting absolute paths and paths leaving the repository. "" and "." stand
