@@ -25,7 +25,8 @@ type adopter interface {
 // health-gated), and the owner loses LOGIN once no session uses it. Every step is safe to repeat: after an
 // interruption, or when a session still logs in as the owner, run it again. say reports each step.
 func Adopt(ctx context.Context, o Options, name string, say func(format string, args ...any)) error {
-	s, err := Load(ctx, o)
+	s, err := LoadTrusted(ctx, o) // it changes the server and the sources: only for a trusted commit
+
 	if err != nil {
 		return err
 	}

@@ -46,7 +46,7 @@ func Apply(ctx context.Context, o Options) (*Session, []reconcile.Result, error)
 		return nil, nil, Transient(err)
 	}
 	defer eng.Close()
-	obs := &live.Observer{FP: s.FP.Of, Journal: j, Now: time.Now, Drift: s.DriftScanner(eng, j)}
+	obs := &live.Observer{Files: live.Files{Root: s.Project.Dir()}, FP: s.FP.Of, Journal: j, Now: time.Now, Drift: s.DriftScanner(eng, j)}
 	s.Desired.Retry, s.Desired.Heal = s.Options.Retry, s.Options.Heal
 	ex, err := s.executor(eng, j)
 	if err != nil {
