@@ -26,7 +26,6 @@ type adopter interface {
 // interruption, or when a session still logs in as the owner, run it again. say reports each step.
 func Adopt(ctx context.Context, o Options, name string, say func(format string, args ...any)) error {
 	s, err := LoadTrusted(ctx, o) // it changes the server and the sources: only for a trusted commit
-
 	if err != nil {
 		return err
 	}
