@@ -100,6 +100,9 @@ type Project struct {
 	// resolved, as ConsumersOfFile first needed them.
 	canonMu sync.Mutex
 	canon   map[string]string
+	// graph is the dependency graph of the enabled services (see dependencyGraph).
+	graphOnce sync.Once
+	graph     map[string][]string
 	// loads counts the compose-go loads of the project, Load's included (the tests count them).
 	loads atomic.Int64
 }
