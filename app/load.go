@@ -171,6 +171,18 @@ func (s *Session) loadProject(ctx context.Context) (*composeio.Project, error) {
 	if len(c.Files) > 0 {
 		opts = append(opts, composeio.WithFiles(c.Files...))
 	}
+	// The variables engine.Build asks the consumers of (engine.varUses): their probe loads while the project
+	// does. Another set only wastes that load; the answers stay the same.
+	var vars []string
+	for _, name := range s.Config.Names() {
+		cur, prev := s.Config.Secrets[name].Vars()
+		for _, v := range []string{cur, prev, s.Config.Secrets[name].LoginEnv} {
+			if v != "" {
+				vars = append(vars, v)
+			}
+		}
+	}
+	opts = append(opts, composeio.WithProbe(vars...))
 	return composeio.Load(ctx, c.ProjectDir, opts...)
 }
 

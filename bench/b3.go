@@ -29,8 +29,9 @@ type project struct {
 	base, stack, repo, keyFile, state string
 }
 
-// runB3 is B3, plan at scale (see the package comment).
-func runB3(root, bin string, runs int, profileDir string) error {
+// runB3 is B3, plan at scale (see the package comment). With before set (-before-rev), the plan of that
+// binary is measured too, alternating with the others, so that before and after come from the same run.
+func runB3(root, bin, before string, runs int, profileDir string) error {
 	loader, err := goBuild(root, "./bench/composeload", "composeload")
 	if err != nil {
 		return err
@@ -47,11 +48,16 @@ func runB3(root, bin string, runs int, profileDir string) error {
 		name  string
 		run   func() (sample, error)
 		walls []time.Duration
+		cpus  []time.Duration
 		rss   []int64
 	}
-	plan := &side{name: "plan", run: func() (sample, error) {
-		return measure(p.base, env, bin, "plan", "--repo", p.repo, "--state-dir", p.state, "--age-key-file", p.keyFile, "--output", "json")
-	}}
+	planOf := func(bin string) func() (sample, error) {
+		return func() (sample, error) {
+			return measure(p.base, env, bin, "plan", "--repo", p.repo, "--state-dir", p.state, "--age-key-file", p.keyFile, "--output", "json")
+		}
+	}
+	plan := &side{name: "plan", run: planOf(bin)}
+	prior := &side{name: "before", run: planOf(before)}
 	load := &side{name: "load", run: func() (sample, error) { return measure(p.base, env, loader, p.stack) }}
 	version := &side{name: "version", run: func() (sample, error) { return measure(p.base, env, bin, "version") }}
 	// `docker compose config` needs the Docker CLI and its Compose plugin, not the engine; without them B3
@@ -59,10 +65,16 @@ func runB3(root, bin string, runs int, profileDir string) error {
 	config := &side{name: "config", run: func() (sample, error) {
 		return measure(p.base, env, "docker", "compose", "--project-directory", p.stack, "-p", "rkb3", "config", "--quiet")
 	}}
-	sides := []*side{plan, load, version, config}
+	sides := []*side{plan, load, version}
+	hasConfig := true
 	if _, err := config.run(); err != nil {
 		fmt.Printf("B3: no `docker compose config` baseline: %v\n", firstLine(err.Error()))
-		sides = sides[:3]
+		hasConfig = false
+	} else {
+		sides = append(sides, config)
+	}
+	if before != "" {
+		sides = append(sides, prior)
 	}
 
 	// Warm the page cache with both binaries, and check the baseline loads the whole project.
@@ -80,33 +92,58 @@ func runB3(root, bin string, runs int, profileDir string) error {
 			if err != nil {
 				return err
 			}
-			if sd == plan && len(plan.walls) == 0 {
+			if (sd == plan || sd == prior) && len(sd.walls) == 0 {
 				if err := checkPlan(s.stdout); err != nil {
 					return err
 				}
 			}
-			sd.walls, sd.rss = append(sd.walls, s.wall), append(sd.rss, s.maxRSS)
-			fmt.Printf("run %d  %-8s %10s  %7.1f MiB\n", i+1, sd.name, round(s.wall), float64(s.maxRSS)/1024)
+			sd.walls, sd.rss, sd.cpus = append(sd.walls, s.wall), append(sd.rss, s.maxRSS), append(sd.cpus, s.cpu)
+			fmt.Printf("run %d  %-8s %10s  %7.1f MiB  cpu %10s\n", i+1, sd.name, round(s.wall), float64(s.maxRSS)/1024, round(s.cpu))
 		}
 	}
 	fmt.Println()
 	fmt.Printf("B3 rekey plan at scale (%d services, %d secrets; targets < 200 ms, < 100 MiB)\n", b3Services, b3Secrets)
 	report("rekey plan: wall", plan.walls)
+	if before != "" {
+		report("before: rekey plan (-before-rev): wall", prior.walls)
+	}
 	report("baseline: one compose-go load of the project: wall", load.walls)
 	report("floor: rekey version (process start): wall", version.walls)
-	if len(sides) == 4 {
+	if hasConfig {
 		report("baseline: docker compose config --quiet: wall", config.walls)
 	}
 	reportMiB("rekey plan: peak RSS", plan.rss)
+	if before != "" {
+		reportMiB("before: rekey plan (-before-rev): peak RSS", prior.rss)
+	}
 	reportMiB("baseline: one compose-go load: peak RSS", load.rss)
 	reportMiB("floor: rekey version: peak RSS", version.rss)
-	if len(sides) == 4 {
+	if hasConfig {
 		reportMiB("baseline: docker compose config --quiet: peak RSS", config.rss)
 	}
 	ratio("plan / compose-go load", median(plan.walls), median(load.walls))
 	ratio("plan / rekey version", median(plan.walls), median(version.walls))
-	if len(sides) == 4 {
+	if hasConfig {
 		ratio("plan / docker compose config", median(plan.walls), median(config.walls))
+	}
+	if before != "" {
+		ratio("before: plan / compose-go load", median(prior.walls), median(load.walls))
+		if hasConfig {
+			ratio("before: plan / docker compose config", median(prior.walls), median(config.walls))
+		}
+		ratio("plan / before", median(plan.walls), median(prior.walls))
+	}
+	report("rekey plan: CPU (user + system)", plan.cpus)
+	if before != "" {
+		report("before: rekey plan (-before-rev): CPU", prior.cpus)
+	}
+	report("baseline: one compose-go load: CPU", load.cpus)
+	if hasConfig {
+		report("baseline: docker compose config --quiet: CPU", config.cpus)
+		ratio("CPU, plan / docker compose config", median(plan.cpus), median(config.cpus))
+		if before != "" {
+			ratio("CPU, before: plan / docker compose config", median(prior.cpus), median(config.cpus))
+		}
 	}
 	fmt.Printf("  ratio of median peak RSS, plan / compose-go load: %.2f×\n", float64(median(plan.rss))/float64(median(load.rss)))
 	if profileDir != "" {

@@ -1,6 +1,6 @@
 // Command bench measures rekey against baselines taken in the same run (the machines are noisy):
 //
-//	go run ./bench [-runs 5] [-only b1,b3,b4,b5] [-rekey-rev COMMIT] [-profile DIR]
+//	go run ./bench [-runs 5] [-only b1,b3,b4,b5] [-rekey-rev COMMIT] [-before-rev COMMIT] [-profile DIR]
 //
 // B1, commit → old value revoked: a new session key is committed to the demo stack's desired-state
 // repository and announced by a signed push webhook to a running `rekey agent`; the clock stops when both
@@ -36,6 +36,7 @@ func main() {
 	only := flag.String("only", "b1,b2,b3,b4,b5", "comma-separated benchmarks to run: b1, b2, b3, b4, b5")
 	profile := flag.String("profile", "", "b3, b5: also run rekey's side in process once more under the CPU profiler, writing DIR/b3.pprof, DIR/b5.pprof")
 	rev := flag.String("rekey-rev", "", "b1, b3: measure rekey as of this commit (default: the working tree)")
+	beforeRev := flag.String("before-rev", "", "b3: also measure `rekey plan` as of this commit, alternating with the rekey measured, in the same run")
 	flag.Parse()
 	want := map[string]bool{}
 	for _, b := range strings.Split(*only, ",") {
@@ -60,6 +61,14 @@ func main() {
 		fmt.Printf("rekey built from %s\n", describe(root, *rev))
 		defer os.RemoveAll(filepath.Dir(bin))
 	}
+	var before string
+	if want["b3"] && *beforeRev != "" {
+		if before, err = buildRekey(root, *beforeRev); err != nil {
+			fail(err)
+		}
+		fmt.Printf("before: rekey built from %s\n", describe(root, *beforeRev))
+		defer os.RemoveAll(filepath.Dir(before))
+	}
 	if want["b3"] || want["b5"] {
 		if rusageBin, err = goBuild(root, "./bench/rusage", "rusage"); err != nil {
 			fail(err)
@@ -78,7 +87,7 @@ func main() {
 	}
 	if want["b3"] {
 		loadAverage()
-		if err := runB3(root, bin, *runs, *profile); err != nil {
+		if err := runB3(root, bin, before, *runs, *profile); err != nil {
 			fail(fmt.Errorf("b3: %w", err))
 		}
 	}

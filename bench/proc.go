@@ -17,12 +17,13 @@ var rusageBin string
 // sample is one run of a child process.
 type sample struct {
 	wall   time.Duration
-	maxRSS int64 // peak resident set size in KiB (getrusage on Linux)
+	maxRSS int64         // peak resident set size in KiB (getrusage on Linux)
+	cpu    time.Duration // user + system CPU time, with the children it waited for
 	stdout []byte
 }
 
 // measure runs a command to completion through bench/rusage, with exactly the given environment, and
-// reports its wall time (fork to exit) and peak RSS.
+// reports its wall time (fork to exit), peak RSS and CPU time.
 func measure(dir string, env []string, name string, args ...string) (sample, error) {
 	out, err := os.CreateTemp("", "rekey-bench-rusage-")
 	if err != nil {
@@ -40,7 +41,7 @@ func measure(dir string, env []string, name string, args ...string) (sample, err
 	var s sample
 	report, err := os.ReadFile(out.Name())
 	if err == nil {
-		_, err = fmt.Sscan(string(report), &s.wall, &s.maxRSS)
+		_, err = fmt.Sscan(string(report), &s.wall, &s.maxRSS, &s.cpu)
 	}
 	if err != nil {
 		return sample{}, fmt.Errorf("rusage report of %s: %v", name, err)

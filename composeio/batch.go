@@ -99,13 +99,9 @@ func (p *Project) consumersAgainst(ctx context.Context, base *types.Project, nam
 	if alone := p.probeAlone(base, names); len(alone) > 0 {
 		return nil, &suspectsError{names: alone}
 	}
-	overrides, byCanary, err := canaries(names)
+	alt, byCanary, err := p.probeLoad(ctx, base, names)
 	if err != nil {
 		return nil, err
-	}
-	alt, err := p.load(ctx, overrides)
-	if err != nil {
-		return nil, errUnexplained // a variable compose casts or validates: probe one by one
 	}
 	a := attribution{base: base, byCanary: byCanary, uses: map[string]map[string]map[string]bool{}}
 	if !slices.Equal(slices.Sorted(maps.Keys(base.Services)), slices.Sorted(maps.Keys(alt.Services))) {
@@ -137,6 +133,23 @@ func (p *Project) consumersAgainst(ctx context.Context, base *types.Project, nam
 		out[n] = uses
 	}
 	return out, nil
+}
+
+// probeLoad loads the project with a canary for each name: the probe Load ran for WithProbe when it is the
+// probe of these names against this base and it loaded, else a load now.
+func (p *Project) probeLoad(ctx context.Context, base *types.Project, names []string) (*types.Project, map[string]string, error) {
+	if pre := p.takeProbe(base, names); pre != nil && pre.err == nil {
+		return pre.alt, pre.byCanary, nil
+	}
+	overrides, byCanary, err := canaries(names)
+	if err != nil {
+		return nil, nil, err
+	}
+	alt, err := p.load(ctx, overrides)
+	if err != nil {
+		return nil, nil, errUnexplained // a variable compose casts or validates: probe one by one
+	}
+	return alt, byCanary, nil
 }
 
 // probeAlone returns the names a combined probe cannot speak for: one another assignment refers to (its

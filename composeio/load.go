@@ -41,6 +41,7 @@ type options struct {
 	env      map[string]string
 	profiles []string
 	profSet  bool
+	probe    []string // WithProbe
 }
 
 // WithFiles selects the compose files explicitly (absolute or relative to the project directory), in
@@ -100,6 +101,12 @@ type Project struct {
 	// resolved, as ConsumersOfFile first needed them.
 	canonMu sync.Mutex
 	canon   map[string]string
+	// pre is the probe Load ran for WithProbe, until ConsumersOfVars takes it (see takeProbe).
+	preMu sync.Mutex
+	pre   *prefetched
+	// graph is the dependency graph of the enabled services (see dependencyGraph).
+	graphOnce sync.Once
+	graph     map[string][]string
 	// loads counts the compose-go loads of the project, Load's included (the tests count them).
 	loads atomic.Int64
 }
@@ -137,6 +144,8 @@ func Load(ctx context.Context, dir string, opts ...Option) (*Project, error) {
 	// while compose-go read it does not pass for what the loaded project came from.
 	paths, _ := p.inputFiles(nil)
 	before := snapshot(paths)
+	waitProbe := p.startProbe(ctx) // WithProbe: the probe loads while the base does
+	defer waitProbe()
 	var events loadEvents
 	tp, err := p.loadWith(ctx, nil, events.listen)
 	if err != nil {
@@ -146,6 +155,7 @@ func Load(ctx context.Context, dir string, opts ...Option) (*Project, error) {
 	if err := p.readAssignments(); err != nil {
 		return nil, err
 	}
+	waitProbe() // the state recorded below must cover what the probe read too
 	if paths, ok := p.inputFiles(tp); ok && before != nil && !events.other {
 		if after := snapshot(paths); after != nil && after.includes(before) {
 			p.inputs = after

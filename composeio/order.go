@@ -62,10 +62,7 @@ func (p *Project) Order(services []string) ([]string, error) {
 	}
 	slices.Sort(names)
 
-	graph := map[string][]string{}
-	for name, svc := range p.p.Services {
-		graph[name] = p.dependencies(svc)
-	}
+	graph := p.dependencyGraph()
 	if err := findCycle(graph, names); err != nil {
 		return nil, err
 	}
@@ -118,6 +115,20 @@ func (p *Project) Order(services []string) ([]string, error) {
 		out = append(out, next)
 	}
 	return out, nil
+}
+
+// dependencyGraph returns every enabled service's dependencies, built on the first call: the engine orders
+// the consumers of each secret, and building it for each of a thousand secrets took longer than all of
+// them together. The project does not change after Load, so neither does the graph; callers must not
+// modify it.
+func (p *Project) dependencyGraph() map[string][]string {
+	p.graphOnce.Do(func() {
+		p.graph = make(map[string][]string, len(p.p.Services))
+		for name, svc := range p.p.Services {
+			p.graph[name] = p.dependencies(svc)
+		}
+	})
+	return p.graph
 }
 
 // DependsOrder returns every enabled service, dependencies first (see Order).

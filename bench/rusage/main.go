@@ -1,6 +1,9 @@
 // Command rusage runs a command and writes its wall time and peak RSS to a file:
 //
-//	rusage OUT COMMAND [ARG…]   →   OUT holds "WALL_NS MAXRSS_KIB"
+//	rusage OUT COMMAND [ARG…]   →   OUT holds "WALL_NS MAXRSS_KIB CPU_NS"
+//
+// CPU_NS is the user and system CPU time of the command and of the children it waited for: on a shared
+// machine it varies less than the wall time, which waits for the other work too.
 //
 // The bench driver measures its children through it because Linux carries the peak RSS of the process
 // that starts a child into the child's: Go starts children with vfork, so the child's exec records the
@@ -33,7 +36,7 @@ func main() {
 		os.Exit(1)
 	}
 	ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
-	if err := os.WriteFile(os.Args[1], fmt.Appendf(nil, "%d %d\n", wall.Nanoseconds(), ru.Maxrss), 0o644); err != nil {
+	if err := os.WriteFile(os.Args[1], fmt.Appendf(nil, "%d %d %d\n", wall.Nanoseconds(), ru.Maxrss, ru.Utime.Nano()+ru.Stime.Nano()), 0o644); err != nil {
 		fmt.Fprintln(os.Stderr, "rusage:", err)
 		os.Exit(1)
 	}
