@@ -135,8 +135,14 @@ func Load(ctx context.Context, dir string, opts ...Option) (*Project, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := checkInputs([]string{dotEnvPath}); err != nil {
+		return nil, err
+	}
 	files, err := resolveFiles(abs, dotEnvPath, o.files, o.env)
 	if err != nil {
+		return nil, err
+	}
+	if err := checkInputs(files); err != nil {
 		return nil, err
 	}
 	p := &Project{dir: abs, files: files, dotenv: dotEnvPath, opts: o}
