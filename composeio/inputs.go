@@ -36,8 +36,8 @@ func statFile(path string) (st fileState, ok bool) {
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		return fileState{}, true // compose-go skips an absent optional env_file: absence is a state too
-	case err != nil || !fi.Mode().IsRegular():
-		return fileState{}, false // also keeps a FIFO or a device from being read here
+	case err != nil || !fi.Mode().IsRegular() || fi.Size() > MaxInputSize:
+		return fileState{}, false // also keeps a FIFO, a device or a huge file from being read here
 	}
 	data, err := os.ReadFile(path)
 	if err != nil {
