@@ -69,6 +69,7 @@ type Journal struct {
 	db   *bolt.DB
 
 	killAfter int
+	retention int // finished transactions kept in full per secret; 0 keeps everything
 
 	mu       sync.Mutex // guards recorded and the key files
 	recorded int
@@ -80,6 +81,7 @@ type Option func(*options)
 type options struct {
 	lockTimeout time.Duration
 	killAfter   int
+	retention   int
 }
 
 // WithLockTimeout sets how long Open waits for another process to release the state dir
@@ -100,7 +102,7 @@ func WithKillAfter(n int) Option {
 // longer than the lock timeout, Open fails with an error wrapping ErrInUse. It shreds the keys of
 // stash entries that are gone and finishes a compaction a crash interrupted.
 func Open(stateDir string, opts ...Option) (*Journal, error) {
-	o := options{lockTimeout: defaultLockTimeout}
+	o := options{lockTimeout: defaultLockTimeout, retention: DefaultRetention}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -124,12 +126,25 @@ func Open(stateDir string, opts ...Option) (*Journal, error) {
 		_ = lock.Close()
 		return nil, err
 	}
-	j.lock, j.killAfter = lock, o.killAfter
-	if err := j.sweep(); err != nil {
+	j.lock, j.killAfter, j.retention = lock, o.killAfter, o.retention
+	if err := j.prepare(); err != nil {
 		_ = j.Close()
 		return nil, fmt.Errorf("failed to open the journal in %s: %w", stateDir, err)
 	}
 	return j, nil
+}
+
+// prepare brings a journal just opened up to date: it indexes a journal of an earlier version, prunes
+// the history the retention no longer keeps, then sweeps (shreds the keys nobody needs, compacts).
+func (j *Journal) prepare() error {
+	migrated, err := j.migrateIndex()
+	if err != nil {
+		return err
+	}
+	if err := j.pruneAll(migrated); err != nil {
+		return err
+	}
+	return j.sweep()
 }
 
 // openLocked opens journal.db once the state dir lock is held.
@@ -164,7 +179,7 @@ func openLocked(stateDir string, timeout time.Duration) (*Journal, error) {
 		}
 	}
 	if err := db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketRecords, bucketStash, bucketMeta} {
+		for _, b := range [][]byte{bucketRecords, bucketStash, bucketMeta, bucketIndex} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return fmt.Errorf("failed to create bucket %s: %w", b, err)
 			}
@@ -247,7 +262,13 @@ func (j *Journal) Record(ctx context.Context, r reconcile.Record) error {
 		if err != nil {
 			return err
 		}
-		return b.Put(seqKey(seq), data)
+		if err := b.Put(seqKey(seq), data); err != nil {
+			return err
+		}
+		if err := tx.Bucket(bucketIndex).Put(indexKey(r.Secret, seq), nil); err != nil {
+			return err
+		}
+		return j.pruneAfterEnd(tx, r)
 	}); err != nil {
 		return fmt.Errorf("failed to write a journal record: %w", err)
 	}
@@ -281,9 +302,19 @@ func (j *Journal) All() ([]reconcile.Record, error) {
 	return j.records(func(reconcile.Record) bool { return true })
 }
 
-// Records returns the records of one secret, oldest first.
+// Records returns the records of one secret, oldest first. It reads them through the index: only that
+// secret's records are decoded.
 func (j *Journal) Records(secret string) ([]reconcile.Record, error) {
-	return j.records(func(r reconcile.Record) bool { return r.Secret == secret })
+	var out []reconcile.Record
+	err := j.view(func(tx *bolt.Tx) error {
+		var err error
+		_, out, err = secretRecords(tx, secret)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("failed to read the journal: %w", err)
+	}
+	return out, nil
 }
 
 func (j *Journal) records(keep func(reconcile.Record) bool) ([]reconcile.Record, error) {

@@ -1,0 +1,108 @@
+package journal
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/rekeyhq/rekey/reconcile"
+)
+
+// The records bucket is in write order for every secret at once; a run only needs the records of the
+// secrets it reconciles. The index bucket lists, per secret, the sequence numbers of its records:
+//
+//	index   bucket: <secret> 0x00 <big-endian uint64 sequence> -> empty
+//
+// It is written in the same bbolt transaction as the record, so the two never disagree. Journals written
+// before the index existed are indexed once, at Open (keyLayout says it was done).
+var (
+	bucketIndex = []byte("index")
+	keyLayout   = []byte("layout")
+	layoutIndex = []byte("2") // records are indexed by secret
+)
+
+// indexKey is the index entry of record seq of secret. Secret names never hold a NUL (config refuses
+// anything but a name), so the prefix of one secret is never the prefix of another.
+func indexKey(secret string, seq uint64) []byte {
+	k := make([]byte, 0, len(secret)+9)
+	k = append(k, secret...)
+	k = append(k, 0)
+	return append(k, seqKey(seq)...)
+}
+
+func indexPrefix(secret string) []byte { return append([]byte(secret), 0) }
+
+// migrateIndex indexes every record of a journal written without the index. It runs at Open, under the
+// state dir lock, in one bbolt transaction: a crash leaves the journal as it was.
+func (j *Journal) migrateIndex() (bool, error) {
+	migrated := false
+	err := j.update(func(tx *bolt.Tx) error {
+		meta := tx.Bucket(bucketMeta)
+		if bytes.Equal(meta.Get(keyLayout), layoutIndex) {
+			return nil
+		}
+		idx := tx.Bucket(bucketIndex)
+		err := tx.Bucket(bucketRecords).ForEach(func(k, v []byte) error {
+			var r struct {
+				Secret string `json:"secret"`
+			}
+			if err := json.Unmarshal(v, &r); err != nil {
+				return fmt.Errorf("failed to decode journal record %x: %w", k, err)
+			}
+			return idx.Put(append(indexPrefix(r.Secret), k...), nil)
+		})
+		if err != nil {
+			return err
+		}
+		migrated = true
+		return meta.Put(keyLayout, layoutIndex)
+	})
+	if err != nil {
+		return false, fmt.Errorf("failed to index the journal: %w", err)
+	}
+	return migrated, nil
+}
+
+// secretRecords reads the records of secret through the index, oldest first, with their sequence
+// numbers.
+func secretRecords(tx *bolt.Tx, secret string) ([]uint64, []reconcile.Record, error) {
+	var seqs []uint64
+	var out []reconcile.Record
+	recs := tx.Bucket(bucketRecords)
+	prefix := indexPrefix(secret)
+	c := tx.Bucket(bucketIndex).Cursor()
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		sk := k[len(prefix):]
+		v := recs.Get(sk)
+		if v == nil {
+			return nil, nil, fmt.Errorf("journal index of %s names record %x, which is missing", secret, sk)
+		}
+		var r reconcile.Record
+		if err := json.Unmarshal(v, &r); err != nil {
+			return nil, nil, fmt.Errorf("failed to decode journal record %x: %w", sk, err)
+		}
+		seqs = append(seqs, seqOf(sk))
+		out = append(out, r)
+	}
+	return seqs, out, nil
+}
+
+// indexedSecrets lists the secrets that have records, in name order.
+func indexedSecrets(tx *bolt.Tx) []string {
+	var out []string
+	c := tx.Bucket(bucketIndex).Cursor()
+	for k, _ := c.First(); k != nil; {
+		i := bytes.IndexByte(k, 0)
+		if i < 0 {
+			k, _ = c.Next()
+			continue
+		}
+		name := string(k[:i])
+		out = append(out, name)
+		// Skip to the first key after every key of this secret.
+		k, _ = c.Seek(append([]byte(name), 1))
+	}
+	return out
+}
