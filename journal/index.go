@@ -6,8 +6,6 @@ import (
 	"fmt"
 
 	bolt "go.etcd.io/bbolt"
-
-	"github.com/rekeyhq/rekey/reconcile"
 )
 
 // The records bucket is in write order for every secret at once; a run only needs the records of the
@@ -48,6 +46,9 @@ func (j *Journal) migrateIndex() (bool, error) {
 			var r struct {
 				Secret string `json:"secret"`
 			}
+			if len(v) > 0 && v[0] == packedMark { // no summary before the index; refuse to guess
+				return fmt.Errorf("journal record %x is a summary in a journal without an index", k)
+			}
 			if err := json.Unmarshal(v, &r); err != nil {
 				return fmt.Errorf("failed to decode journal record %x: %w", k, err)
 			}
@@ -65,11 +66,10 @@ func (j *Journal) migrateIndex() (bool, error) {
 	return migrated, nil
 }
 
-// secretRecords reads the records of secret through the index, oldest first, with their sequence
-// numbers.
-func secretRecords(tx *bolt.Tx, secret string) ([]uint64, []reconcile.Record, error) {
-	var seqs []uint64
-	var out []reconcile.Record
+// secretEntries reads the records of secret through the index, oldest first.
+func secretEntries(tx *bolt.Tx, secret string) ([]entry, error) {
+	var out []entry
+	packed := false
 	recs := tx.Bucket(bucketRecords)
 	prefix := indexPrefix(secret)
 	c := tx.Bucket(bucketIndex).Cursor()
@@ -77,16 +77,16 @@ func secretRecords(tx *bolt.Tx, secret string) ([]uint64, []reconcile.Record, er
 		sk := k[len(prefix):]
 		v := recs.Get(sk)
 		if v == nil {
-			return nil, nil, fmt.Errorf("journal index of %s names record %x, which is missing", secret, sk)
+			return nil, fmt.Errorf("journal index of %s names record %x, which is missing", secret, sk)
 		}
-		var r reconcile.Record
-		if err := json.Unmarshal(v, &r); err != nil {
-			return nil, nil, fmt.Errorf("failed to decode journal record %x: %w", sk, err)
+		packed = packed || len(v) > 0 && v[0] == packedMark
+		var err error
+		if out, err = decodeEntries(out, sk, v); err != nil {
+			return nil, err
 		}
-		seqs = append(seqs, seqOf(sk))
-		out = append(out, r)
 	}
-	return seqs, out, nil
+	sortEntries(out, packed)
+	return out, nil
 }
 
 // indexedSecrets lists the secrets that have records, in name order.

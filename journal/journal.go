@@ -307,8 +307,8 @@ func (j *Journal) All() ([]reconcile.Record, error) {
 func (j *Journal) Records(secret string) ([]reconcile.Record, error) {
 	var out []reconcile.Record
 	err := j.view(func(tx *bolt.Tx) error {
-		var err error
-		_, out, err = secretRecords(tx, secret)
+		es, err := secretEntries(tx, secret)
+		out = records(es)
 		return err
 	})
 	if err != nil {
@@ -318,21 +318,26 @@ func (j *Journal) Records(secret string) ([]reconcile.Record, error) {
 }
 
 func (j *Journal) records(keep func(reconcile.Record) bool) ([]reconcile.Record, error) {
-	var out []reconcile.Record
+	var es []entry
 	err := j.view(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketRecords).ForEach(func(k, v []byte) error {
-			var r reconcile.Record
-			if err := json.Unmarshal(v, &r); err != nil {
-				return fmt.Errorf("failed to decode journal record %x: %w", k, err)
-			}
-			if keep(r) {
-				out = append(out, r)
-			}
-			return nil
+		packed := false
+		err := tx.Bucket(bucketRecords).ForEach(func(k, v []byte) error {
+			packed = packed || len(v) > 0 && v[0] == packedMark
+			var err error
+			es, err = decodeEntries(es, k, v)
+			return err
 		})
+		sortEntries(es, packed)
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("failed to read the journal: %w", err)
+	}
+	out := make([]reconcile.Record, 0, len(es))
+	for _, e := range es {
+		if keep(e.rec) {
+			out = append(out, e.rec)
+		}
 	}
 	return out, nil
 }

@@ -3,6 +3,7 @@ package journal
 import (
 	"encoding/binary"
 	"fmt"
+	"slices"
 	"strconv"
 
 	bolt "go.etcd.io/bbolt"
@@ -50,39 +51,42 @@ func pruneSecret(tx *bolt.Tx, secret string, keep int) (int, error) {
 	if keep <= 0 {
 		return 0, nil
 	}
-	seqs, recs, err := secretRecords(tx, secret)
+	es, err := secretEntries(tx, secret)
 	if err != nil {
 		return 0, err
 	}
 	// Finished transactions, in the order they ended.
 	var finished []string
 	ended := map[string]bool{}
-	for _, r := range recs {
-		if r.Type == reconcile.RecordEnd && r.Txn != "" && !ended[r.Txn] {
-			ended[r.Txn] = true
-			finished = append(finished, r.Txn)
+	for _, e := range es {
+		if e.rec.Type == reconcile.RecordEnd && e.rec.Txn != "" && !ended[e.rec.Txn] {
+			ended[e.rec.Txn] = true
+			finished = append(finished, e.rec.Txn)
 		}
 	}
 	if len(finished) <= keep {
 		return 0, nil
 	}
-	old := map[string]bool{}
+	old := map[string][]entry{}
 	for _, id := range finished[:len(finished)-keep] {
-		old[id] = true
+		old[id] = nil
 	}
-	records, idx := tx.Bucket(bucketRecords), tx.Bucket(bucketIndex)
+	for _, e := range es {
+		if list, ok := old[e.rec.Txn]; ok {
+			old[e.rec.Txn] = append(list, e)
+		}
+	}
 	deleted := 0
-	for i, r := range recs {
-		if !old[r.Txn] || summaryRecord(r) {
-			continue
+	for _, id := range finished[:len(finished)-keep] {
+		list := old[id]
+		if !slices.ContainsFunc(list, func(e entry) bool { return !e.packed }) {
+			continue // packed already
 		}
-		if err := records.Delete(seqKey(seqs[i])); err != nil {
-			return deleted, err
+		n, err := pack(tx, secret, list)
+		if err != nil {
+			return deleted, fmt.Errorf("failed to compact transaction %s: %w", id, err)
 		}
-		if err := idx.Delete(indexKey(secret, seqs[i])); err != nil {
-			return deleted, err
-		}
-		deleted++
+		deleted += n
 	}
 	return deleted, nil
 }

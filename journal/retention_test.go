@@ -199,7 +199,7 @@ func TestOpenIndexesAnOldJournal(t *testing.T) {
 	}
 }
 
-func writeOldLayout(t *testing.T, path string, recs []reconcile.Record) {
+func writeOldLayout(t testing.TB, path string, recs []reconcile.Record) {
 	t.Helper()
 	db, err := bolt.Open(path, fileMode, nil)
 	if err != nil {
