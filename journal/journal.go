@@ -307,8 +307,12 @@ func (j *Journal) All() ([]reconcile.Record, error) {
 func (j *Journal) Records(secret string) ([]reconcile.Record, error) {
 	var out []reconcile.Record
 	err := j.view(func(tx *bolt.Tx) error {
+		f, err := readFold(tx, secret)
+		if err != nil {
+			return err
+		}
 		es, err := secretEntries(tx, secret)
-		out = records(es)
+		out = append(f.records(secret), records(es)...)
 		return err
 	})
 	if err != nil {
@@ -319,9 +323,14 @@ func (j *Journal) Records(secret string) ([]reconcile.Record, error) {
 
 func (j *Journal) records(keep func(reconcile.Record) bool) ([]reconcile.Record, error) {
 	var es []entry
+	var folded []reconcile.Record
 	err := j.view(func(tx *bolt.Tx) error {
+		var err error
+		if folded, err = allFolds(tx); err != nil {
+			return err
+		}
 		packed := false
-		err := tx.Bucket(bucketRecords).ForEach(func(k, v []byte) error {
+		err = tx.Bucket(bucketRecords).ForEach(func(k, v []byte) error {
 			packed = packed || len(v) > 0 && v[0] == packedMark
 			var err error
 			es, err = decodeEntries(es, k, v)
@@ -333,7 +342,12 @@ func (j *Journal) records(keep func(reconcile.Record) bool) ([]reconcile.Record,
 	if err != nil {
 		return nil, fmt.Errorf("failed to read the journal: %w", err)
 	}
-	out := make([]reconcile.Record, 0, len(es))
+	out := make([]reconcile.Record, 0, len(folded)+len(es))
+	for _, r := range folded {
+		if keep(r) {
+			out = append(out, r)
+		}
+	}
 	for _, e := range es {
 		if keep(e.rec) {
 			out = append(out, e.rec)

@@ -67,6 +67,10 @@ func pruneSecret(tx *bolt.Tx, secret string, keep int) (int, error) {
 	if len(finished) <= keep {
 		return 0, nil
 	}
+	deleted, folded, err := foldSecret(tx, secret, es, finished, summaryFactor*keep)
+	if err != nil {
+		return 0, fmt.Errorf("failed to fold the history of %s: %w", secret, err)
+	}
 	old := map[string][]entry{}
 	for _, id := range finished[:len(finished)-keep] {
 		old[id] = nil
@@ -76,10 +80,9 @@ func pruneSecret(tx *bolt.Tx, secret string, keep int) (int, error) {
 			old[e.rec.Txn] = append(list, e)
 		}
 	}
-	deleted := 0
 	for _, id := range finished[:len(finished)-keep] {
 		list := old[id]
-		if !slices.ContainsFunc(list, func(e entry) bool { return !e.packed }) {
+		if folded[id] || !slices.ContainsFunc(list, func(e entry) bool { return !e.packed }) {
 			continue // packed already
 		}
 		n, err := pack(tx, secret, list)

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -100,16 +101,21 @@ func checkKept(t *testing.T, secret string, got, want []reconcile.Record, keep i
 			finished = append(finished, r.Txn)
 		}
 	}
-	old := map[string]bool{}
+	old, folded := map[string]bool{}, map[string]bool{}
 	for _, id := range finished[:max(len(finished)-keep, 0)] {
 		old[id] = true
 	}
+	for _, id := range finished[:max(len(finished)-summaryFactor*keep, 0)] {
+		folded[id] = true
+	}
 	var expect []reconcile.Record
 	for _, r := range want {
-		if !old[r.Txn] || summaryRecord(r) {
+		pending := r.Type == reconcile.RecordPending || r.Type == reconcile.RecordRevokedSeen
+		if (!old[r.Txn] || summaryRecord(r)) && (!folded[r.Txn] || pending) {
 			expect = append(expect, r)
 		}
 	}
+	got = slices.DeleteFunc(slices.Clone(got), func(r reconcile.Record) bool { return strings.HasPrefix(r.Txn, FoldedTxn) })
 	if len(got) != len(expect) {
 		t.Fatalf("%s: %d records, want %d", secret, len(got), len(expect))
 	}
@@ -233,4 +239,52 @@ func fileSize(t testing.TB, dir string) int64 {
 		t.Fatal(err)
 	}
 	return fi.Size()
+}
+
+// TestFoldKeepsTheLastAppliedAndRollbacks folds a history whose last applied value, last rollback and
+// last heal re-roll rollback are all in the folded part: the readers must still see them.
+func TestFoldKeepsTheLastAppliedAndRollbacks(t *testing.T) {
+	j := open(t, t.TempDir(), WithRetention(1))
+	ctx := context.Background()
+	var full []reconcile.Record
+	write := func(recs ...reconcile.Record) {
+		for _, r := range recs {
+			if err := j.Record(ctx, r); err != nil {
+				t.Fatal(err)
+			}
+		}
+		full = append(full, recs...)
+	}
+	write(reconcile.Record{Time: t0, Secret: "s", Type: reconcile.RecordSynced, ToFP: fp("s", 0)})
+	for i := 1; i <= 5; i++ {
+		write(rotation("s", i, t0.Add(time.Duration(i)*time.Hour), reconcile.OutcomeRotated)...)
+	}
+	write(reconcile.Record{Time: t0, Txn: "p", Secret: "s", Type: reconcile.RecordPending, FromFP: fp("s", 2)})
+	reroll := rotation("s", 6, t0.Add(6*time.Hour), reconcile.OutcomeRolledBack)
+	reroll[0].FromFP = reroll[0].ToFP
+	write(reroll...)
+	for i := 7; i <= 20; i++ { // rolled back before verification: nothing applied since the re-roll of rotation 6
+		r := rotation("s", i, t0.Add(time.Duration(i)*time.Hour), reconcile.OutcomeRolledBack)
+		write(append(r[:2:2], r[len(r)-1])...)
+	}
+	got, err := j.Records("s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) >= 40 {
+		t.Fatalf("%d records after folding", len(got))
+	}
+	if g, w := derive(got), derive(full); !reflect.DeepEqual(g, w) {
+		t.Errorf("after folding\n got %+v\nwant %+v", g, w)
+	}
+	if w := derive(full); w.Applied != fp("s", 6) || w.Reroll != fp("s", 6) || len(w.Pending) != 1 {
+		t.Fatalf("the test history says %+v", w)
+	}
+	all, err := j.All()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g, w := derive(all), derive(full); !reflect.DeepEqual(g, w) {
+		t.Errorf("All() after folding\n got %+v\nwant %+v", g, w)
+	}
 }
