@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"slices"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -105,4 +106,27 @@ func indexedSecrets(tx *bolt.Tx) []string {
 		k, _ = c.Seek(append([]byte(name), 1))
 	}
 	return out
+}
+
+// Secrets lists the secrets the journal has records of, in name order, without reading any record: a
+// caller that needs every secret's records one by one (the orphan check of apply, the drift scan) can
+// read them with Records instead of All.
+func (j *Journal) Secrets() ([]string, error) {
+	var out []string
+	err := j.view(func(tx *bolt.Tx) error {
+		out = indexedSecrets(tx)
+		c := tx.Bucket(bucketMeta).Cursor()
+		prefix := []byte(foldPrefix)
+		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+			if name := string(k[len(prefix):]); !slices.Contains(out, name) {
+				out = append(out, name)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("failed to read the journal: %w", err)
+	}
+	slices.Sort(out)
+	return out, nil
 }

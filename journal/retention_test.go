@@ -194,6 +194,9 @@ func TestOpenIndexesAnOldJournal(t *testing.T) {
 			}
 		}
 	}
+	if names, err := j.Secrets(); err != nil || strings.Join(names, ",") != "app_key,pg_password,redis_password" {
+		t.Fatalf("Secrets() = %v, %v", names, err)
+	}
 	// New records go after the old ones, indexed.
 	r := rec("pg_password", "new", reconcile.RecordBegin, "")
 	if err := j.Record(context.Background(), r); err != nil {
