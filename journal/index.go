@@ -42,7 +42,7 @@ func (j *Journal) migrateIndex() (bool, error) {
 		if bytes.Equal(meta.Get(keyLayout), layoutIndex) {
 			return nil
 		}
-		idx := tx.Bucket(bucketIndex)
+		var keys [][]byte
 		err := tx.Bucket(bucketRecords).ForEach(func(k, v []byte) error {
 			var r struct {
 				Secret string `json:"secret"`
@@ -53,10 +53,20 @@ func (j *Journal) migrateIndex() (bool, error) {
 			if err := json.Unmarshal(v, &r); err != nil {
 				return fmt.Errorf("failed to decode journal record %x: %w", k, err)
 			}
-			return idx.Put(append(indexPrefix(r.Secret), k...), nil)
+			keys = append(keys, append(indexPrefix(r.Secret), k...))
+			return nil
 		})
 		if err != nil {
 			return err
+		}
+		// In key order: bbolt inserts into a sorted slice, and inserting each secret's keys among the
+		// others' moved them all every time (minutes for a year of records).
+		slices.SortFunc(keys, bytes.Compare)
+		idx := tx.Bucket(bucketIndex)
+		for _, k := range keys {
+			if err := idx.Put(k, nil); err != nil {
+				return err
+			}
 		}
 		migrated = true
 		return meta.Put(keyLayout, layoutIndex)

@@ -6,9 +6,12 @@
 // flock-ed while a Journal is open):
 //
 //	journal.db    bbolt database, mode 0600
-//	  records     bucket: big-endian uint64 sequence -> JSON reconcile.Record
+//	  records     bucket: big-endian uint64 sequence -> JSON reconcile.Record, or 0x01 + the JSON summary
+//	              of a finished transaction past the retention (summary.go)
+//	  index       bucket: <secret> 0x00 <sequence> -> empty: the records of one secret (index.go)
 //	  stash       bucket: stash entry (transaction id, pending/<secret>/<fp>) -> age(data given to Save)
-//	  meta        bucket: "applied" -> the last commit the desired state was applied from, and more
+//	  meta        bucket: "applied" -> the last commit the desired state was applied from, "fold/<secret>"
+//	              -> what a secret's oldest history still says (fold.go), and more
 //	stash-keys/   mode 0700: <sha256(entry)>.key, the age X25519 identity of one stash entry, mode
 //	              0600, created by its first Save, shredded by its Drop
 //	snapshot.key  the one key of earlier versions: read only for their entries, shredded once none is left
@@ -18,6 +21,14 @@
 // (at the end of a transaction) deletes the entry, shreds its key and compacts journal.db, whose freed
 // pages would otherwise keep the ciphertext: a copy of the state dir taken after a transaction ended
 // holds nothing that decrypts what it stashed.
+//
+// Retention (retention.go) bounds the journal: per secret, its unfinished (and kept) transactions and its
+// last N finished ones (WithRetention, default DefaultRetention = 20) stay in full; the finished ones up
+// to 10 x N back are packed into one summary each (commit, fingerprints, phases from verified on,
+// failures, outcome, times), which Records and All give back as records in their place; older history is
+// folded into the values it revoked, the last value applied and the last rollbacks. The pruning runs in the
+// bbolt transaction that writes an end record, and at Open when the retention changed, and marks journal.db
+// for the same compaction as the stash Drop that follows every end record.
 package journal
 
 import (
