@@ -2,6 +2,7 @@ package journal
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -10,6 +11,9 @@ import (
 
 	"github.com/rekeyhq/rekey/reconcile"
 )
+
+// errUnreadable: a secret's records could not be read, so its history is left as it is.
+var errUnreadable = errors.New("unreadable journal records")
 
 // DefaultRetention is how many finished transactions of each secret the journal keeps in full.
 const DefaultRetention = 20
@@ -53,7 +57,7 @@ func pruneSecret(tx *bolt.Tx, secret string, keep int) (int, error) {
 	}
 	es, err := secretEntries(tx, secret)
 	if err != nil {
-		return 0, err
+		return 0, fmt.Errorf("%w: %w", errUnreadable, err)
 	}
 	// Finished transactions, in the order they ended.
 	var finished []string
@@ -102,6 +106,9 @@ func (j *Journal) pruneAfterEnd(tx *bolt.Tx, r reconcile.Record) error {
 		return nil
 	}
 	n, err := pruneSecret(tx, r.Secret, j.retention)
+	if errors.Is(err, errUnreadable) {
+		return nil // the end record matters more than the pruning; Records reports the damage
+	}
 	if err != nil || n == 0 {
 		return err
 	}

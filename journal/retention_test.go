@@ -291,3 +291,27 @@ func TestFoldKeepsTheLastAppliedAndRollbacks(t *testing.T) {
 		t.Errorf("All() after folding\n got %+v\nwant %+v", g, w)
 	}
 }
+
+// TestEndRecordedDespiteUnreadableHistory: a damaged record of a secret must not keep its end record
+// from being written; the pruning is skipped, Records reports the damage.
+func TestEndRecordedDespiteUnreadableHistory(t *testing.T) {
+	j := open(t, t.TempDir(), WithRetention(1))
+	writeRotations(t, j, 1, 3)
+	if err := j.update(func(tx *bolt.Tx) error {
+		seq, _ := tx.Bucket(bucketRecords).NextSequence()
+		if err := tx.Bucket(bucketRecords).Put(seqKey(seq), []byte("{not json")); err != nil {
+			return err
+		}
+		return tx.Bucket(bucketIndex).Put(indexKey("app_key", seq), nil)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rotation("app_key", 4, t0.Add(4*time.Hour), reconcile.OutcomeRotated) {
+		if err := j.Record(context.Background(), r); err != nil {
+			t.Fatalf("Record(%s): %v", r.Type, err)
+		}
+	}
+	if _, err := j.Records("app_key"); err == nil {
+		t.Fatal("Records read a damaged record without an error")
+	}
+}
