@@ -6,9 +6,12 @@
 // flock-ed while a Journal is open):
 //
 //	journal.db    bbolt database, mode 0600
-//	  records     bucket: big-endian uint64 sequence -> JSON reconcile.Record
+//	  records     bucket: big-endian uint64 sequence -> JSON reconcile.Record, or 0x01 + the JSON summary
+//	              of a finished transaction past the retention (summary.go)
+//	  index       bucket: <secret> 0x00 <sequence> -> empty: the records of one secret (index.go)
 //	  stash       bucket: stash entry (transaction id, pending/<secret>/<fp>) -> age(data given to Save)
-//	  meta        bucket: "applied" -> the last commit the desired state was applied from, and more
+//	  meta        bucket: "applied" -> the last commit the desired state was applied from, "fold/<secret>"
+//	              -> what a secret's oldest history still says (fold.go), and more
 //	stash-keys/   mode 0700: <sha256(entry)>.key, the age X25519 identity of one stash entry, mode
 //	              0600, created by its first Save, shredded by its Drop
 //	snapshot.key  the one key of earlier versions: read only for their entries, shredded once none is left
@@ -18,6 +21,14 @@
 // (at the end of a transaction) deletes the entry, shreds its key and compacts journal.db, whose freed
 // pages would otherwise keep the ciphertext: a copy of the state dir taken after a transaction ended
 // holds nothing that decrypts what it stashed.
+//
+// Retention (retention.go) bounds the journal: per secret, its unfinished (and kept) transactions and its
+// last N finished ones (WithRetention, default DefaultRetention = 20) stay in full; the finished ones up
+// to 10 x N back are packed into one summary each (commit, fingerprints, phases from verified on,
+// failures, outcome, times), which Records and All give back as records in their place; older history is
+// folded into the values it revoked, the last value applied and the last rollbacks. The pruning runs in the
+// bbolt transaction that writes an end record, and at Open when the retention changed, and marks journal.db
+// for the same compaction as the stash Drop that follows every end record.
 package journal
 
 import (
@@ -69,6 +80,7 @@ type Journal struct {
 	db   *bolt.DB
 
 	killAfter int
+	retention int // finished transactions kept in full per secret; 0 keeps everything
 
 	mu       sync.Mutex // guards recorded and the key files
 	recorded int
@@ -80,6 +92,7 @@ type Option func(*options)
 type options struct {
 	lockTimeout time.Duration
 	killAfter   int
+	retention   int
 }
 
 // WithLockTimeout sets how long Open waits for another process to release the state dir
@@ -100,7 +113,7 @@ func WithKillAfter(n int) Option {
 // longer than the lock timeout, Open fails with an error wrapping ErrInUse. It shreds the keys of
 // stash entries that are gone and finishes a compaction a crash interrupted.
 func Open(stateDir string, opts ...Option) (*Journal, error) {
-	o := options{lockTimeout: defaultLockTimeout}
+	o := options{lockTimeout: defaultLockTimeout, retention: DefaultRetention}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -124,12 +137,25 @@ func Open(stateDir string, opts ...Option) (*Journal, error) {
 		_ = lock.Close()
 		return nil, err
 	}
-	j.lock, j.killAfter = lock, o.killAfter
-	if err := j.sweep(); err != nil {
+	j.lock, j.killAfter, j.retention = lock, o.killAfter, o.retention
+	if err := j.prepare(); err != nil {
 		_ = j.Close()
 		return nil, fmt.Errorf("failed to open the journal in %s: %w", stateDir, err)
 	}
 	return j, nil
+}
+
+// prepare brings a journal just opened up to date: it indexes a journal of an earlier version, prunes
+// the history the retention no longer keeps, then sweeps (shreds the keys nobody needs, compacts).
+func (j *Journal) prepare() error {
+	migrated, err := j.migrateIndex()
+	if err != nil {
+		return err
+	}
+	if err := j.pruneAll(migrated); err != nil {
+		return err
+	}
+	return j.sweep()
 }
 
 // openLocked opens journal.db once the state dir lock is held.
@@ -164,7 +190,7 @@ func openLocked(stateDir string, timeout time.Duration) (*Journal, error) {
 		}
 	}
 	if err := db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketRecords, bucketStash, bucketMeta} {
+		for _, b := range [][]byte{bucketRecords, bucketStash, bucketMeta, bucketIndex} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return fmt.Errorf("failed to create bucket %s: %w", b, err)
 			}
@@ -247,7 +273,13 @@ func (j *Journal) Record(ctx context.Context, r reconcile.Record) error {
 		if err != nil {
 			return err
 		}
-		return b.Put(seqKey(seq), data)
+		if err := b.Put(seqKey(seq), data); err != nil {
+			return err
+		}
+		if err := tx.Bucket(bucketIndex).Put(indexKey(r.Secret, seq), nil); err != nil {
+			return err
+		}
+		return j.pruneAfterEnd(tx, r)
 	}); err != nil {
 		return fmt.Errorf("failed to write a journal record: %w", err)
 	}
@@ -281,27 +313,56 @@ func (j *Journal) All() ([]reconcile.Record, error) {
 	return j.records(func(reconcile.Record) bool { return true })
 }
 
-// Records returns the records of one secret, oldest first.
+// Records returns the records of one secret, oldest first. It reads them through the index: only that
+// secret's records are decoded.
 func (j *Journal) Records(secret string) ([]reconcile.Record, error) {
-	return j.records(func(r reconcile.Record) bool { return r.Secret == secret })
-}
-
-func (j *Journal) records(keep func(reconcile.Record) bool) ([]reconcile.Record, error) {
 	var out []reconcile.Record
 	err := j.view(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketRecords).ForEach(func(k, v []byte) error {
-			var r reconcile.Record
-			if err := json.Unmarshal(v, &r); err != nil {
-				return fmt.Errorf("failed to decode journal record %x: %w", k, err)
-			}
-			if keep(r) {
-				out = append(out, r)
-			}
-			return nil
-		})
+		f, err := readFold(tx, secret)
+		if err != nil {
+			return err
+		}
+		es, err := secretEntries(tx, secret)
+		out = append(f.records(secret), records(es)...)
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("failed to read the journal: %w", err)
+	}
+	return out, nil
+}
+
+func (j *Journal) records(keep func(reconcile.Record) bool) ([]reconcile.Record, error) {
+	var es []entry
+	var folded []reconcile.Record
+	err := j.view(func(tx *bolt.Tx) error {
+		var err error
+		if folded, err = allFolds(tx); err != nil {
+			return err
+		}
+		packed := false
+		err = tx.Bucket(bucketRecords).ForEach(func(k, v []byte) error {
+			packed = packed || len(v) > 0 && v[0] == packedMark
+			var err error
+			es, err = decodeEntries(es, k, v)
+			return err
+		})
+		sortEntries(es, packed)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("failed to read the journal: %w", err)
+	}
+	out := make([]reconcile.Record, 0, len(folded)+len(es))
+	for _, r := range folded {
+		if keep(r) {
+			out = append(out, r)
+		}
+	}
+	for _, e := range es {
+		if keep(e.rec) {
+			out = append(out, e.rec)
+		}
 	}
 	return out, nil
 }

@@ -161,7 +161,7 @@ func BuildHistory(ctx context.Context, in HistoryInput) (History, *redact.Redact
 	for i, c := range commits {
 		listed[i] = c.Hash
 	}
-	byCommit, err := attachTxns(groupTxns(in.Records), listed, in.Secret, in.Repo.IsAncestor)
+	byCommit, err := attachTxns(groupTxns(in.Records), listed, in.Secret, historyAncestry(in.Repo, paths, commits, logLimit))
 	if err != nil {
 		return History{}, nil, err
 	}
@@ -173,6 +173,24 @@ func BuildHistory(ctx context.Context, in HistoryInput) (History, *redact.Redact
 	red := redact.New(h.values...)
 	redactHistory(&out, red)
 	return out, red, nil
+}
+
+// historyAncestry places journal revisions among the listed commits with one short walk each: with
+// --limit, most revisions are older than every listed commit, and asking each listed commit whether it
+// is their ancestor walked their whole history once per listed commit (the default --limit was slower
+// than --limit 0).
+func historyAncestry(repo *gitsync.Repo, paths []string, commits []gitsync.Commit, logLimit int) ancestry {
+	a := ancestry{isAncestor: repo.IsAncestor, lastTouch: func(rev string) (string, time.Time, error) {
+		cs, err := repo.Log(rev, paths, 1)
+		if err != nil || len(cs) == 0 {
+			return "", time.Time{}, err
+		}
+		return cs[0].Hash, cs[0].Committer.When, nil
+	}}
+	if logLimit > 0 && len(commits) == logLimit {
+		a.cut = commits[len(commits)-1].Committer.When
+	}
+	return a
 }
 
 // describe adds to out the commits that concern the secret (every one without a secret), up to the limit.

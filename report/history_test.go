@@ -170,7 +170,7 @@ func TestAttachTxns(t *testing.T) {
 		}
 		return false, nil
 	}
-	got, err := attachTxns(txns, listed, "", isAncestor)
+	got, err := attachTxns(txns, listed, "", ancestry{isAncestor: isAncestor})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -187,14 +187,14 @@ func TestAttachTxns(t *testing.T) {
 	if len(got["c3"]) != 0 || len(got["c1"]) != 0 || len(got) != 1 {
 		t.Errorf("unexpected attachments: %+v", got)
 	}
-	got, err = attachTxns(txns, listed, "o", isAncestor)
+	got, err = attachTxns(txns, listed, "o", ancestry{isAncestor: isAncestor})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if g := ids(got["c2"]); g != "b" || len(got) != 1 {
 		t.Errorf("secret o: got %+v, want b on c2", got)
 	}
-	if _, err := attachTxns(txns, listed, "", func(string, string) (bool, error) { return false, errors.New("boom") }); err == nil {
+	if _, err := attachTxns(txns, listed, "", ancestry{isAncestor: func(string, string) (bool, error) { return false, errors.New("boom") }}); err == nil {
 		t.Error("an error reading the repository was ignored")
 	}
 }

@@ -3,6 +3,7 @@ package report
 import (
 	"errors"
 	"strings"
+	"time"
 
 	"github.com/rekeyhq/rekey/gitsync"
 	"github.com/rekeyhq/rekey/reconcile"
@@ -15,6 +16,11 @@ func groupTxns(recs []reconcile.Record) []Txn {
 	during := map[string]string{}
 	pendingOf := map[string]int{} // old value fingerprint → the transaction that left it pending
 	for _, r := range recs {
+		if r.Time.IsZero() {
+			// A synthetic record of a history the journal folded (past its retention): it says which
+			// values were revoked or applied long ago, not a transaction anyone can be shown.
+			continue
+		}
 		if r.Type == reconcile.RecordRevokedSeen { // written by a later probe, outside any transaction
 			if i, ok := pendingOf[r.Secret+"/"+r.FromFP]; ok {
 				out[i].RevokedSeen = r.Time
@@ -73,10 +79,22 @@ func groupTxns(recs []reconcile.Record) []Txn {
 	return out
 }
 
+// ancestry answers where a revision sits among the listed commits.
+type ancestry struct {
+	isAncestor func(a, d string) (bool, error)
+	// lastTouch, when set, returns the newest commit at or before rev that touches the listed paths
+	// ("" when none does): one short walk back from rev instead of one walk of rev's whole history per
+	// listed commit that is not its ancestor.
+	lastTouch func(rev string) (hash string, when time.Time, err error)
+	// cut is the committer date of the oldest listed commit when --limit cut the list short (zero
+	// otherwise): a revision whose last touching commit is older has no listed ancestor.
+	cut time.Time
+}
+
 // attachTxns assigns each transaction (of secret, when given) to the listed commit it applied: the commit
 // of its revision, or else the newest listed commit that is an ancestor of it (the revision then only
 // touched other files). Transactions of commits outside the list are left out.
-func attachTxns(txns []Txn, listed []string, secret string, isAncestor func(a, d string) (bool, error)) (map[string][]Txn, error) {
+func attachTxns(txns []Txn, listed []string, secret string, a ancestry) (map[string][]Txn, error) {
 	out := map[string][]Txn{}
 	inList := map[string]bool{}
 	for _, h := range listed {
@@ -89,22 +107,9 @@ func attachTxns(txns []Txn, listed []string, secret string, isAncestor func(a, d
 		}
 		commit, ok := found[t.Revision]
 		if !ok {
-			if inList[t.Revision] {
-				commit = t.Revision
-			} else {
-				for _, h := range listed { // newest first
-					yes, err := isAncestor(h, t.Revision)
-					if errors.Is(err, gitsync.ErrNotFound) {
-						break // a revision this repository does not have (rewritten history)
-					}
-					if err != nil {
-						return nil, err
-					}
-					if yes {
-						commit = h
-						break
-					}
-				}
+			var err error
+			if commit, err = a.listedAncestor(t.Revision, listed, inList); err != nil {
+				return nil, err
 			}
 			found[t.Revision] = commit
 		}
@@ -113,4 +118,39 @@ func attachTxns(txns []Txn, listed []string, secret string, isAncestor func(a, d
 		}
 	}
 	return out, nil
+}
+
+// listedAncestor is the listed commit rev applied: itself, or the newest listed commit that is its
+// ancestor; "" if none.
+func (a ancestry) listedAncestor(rev string, listed []string, inList map[string]bool) (string, error) {
+	if inList[rev] {
+		return rev, nil
+	}
+	if a.lastTouch != nil {
+		// A listed ancestor of rev touches the paths: the newest such commit before rev is the one.
+		h, when, err := a.lastTouch(rev)
+		switch {
+		case errors.Is(err, gitsync.ErrNotFound):
+			return "", nil // a revision this repository does not have (rewritten history)
+		case err != nil:
+			return "", err
+		case h == "" || inList[h]:
+			return h, nil
+		case !a.cut.IsZero() && when.Before(a.cut):
+			return "", nil // older than every listed commit
+		}
+	}
+	for _, h := range listed { // newest first
+		yes, err := a.isAncestor(h, rev)
+		if errors.Is(err, gitsync.ErrNotFound) {
+			return "", nil // a revision this repository does not have (rewritten history)
+		}
+		if err != nil {
+			return "", err
+		}
+		if yes {
+			return h, nil
+		}
+	}
+	return "", nil
 }
