@@ -74,11 +74,15 @@ func (j *Journal) compact() (err error) {
 	return nil
 }
 
-// sweep runs at Open, under the state dir lock: it shreds the key files no stash entry needs any more
+// sweep runs at Open, under the state dir lock: it drops the stash of transactions that ended (a crash
+// between the end record and the Drop), shreds the key files no stash entry needs any more
 // (a crash between the delete of an entry and the shredding of its key, or between the creation of a
 // key and the save that needed it), retires the snapshot key of earlier versions once nothing needs it,
 // and finishes a compaction a crash interrupted.
 func (j *Journal) sweep() error {
+	if err := j.dropEnded(); err != nil {
+		return err
+	}
 	live := map[string]bool{}
 	if err := j.view(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketStash).ForEach(func(k, _ []byte) error {

@@ -432,3 +432,31 @@ func TestShredOverwritesBeforeUnlinking(t *testing.T) {
 		t.Fatalf("shred of a missing file: %v", err)
 	}
 }
+
+// TestOpenDropsTheStashOfAnEndedTransaction: a kill -9 between a transaction's end record and its Drop
+// (or a Drop that failed) leaves the snapshot and its key; the next Open shreds them, so a copy of the
+// state dir taken after that decrypts no old value. A transaction still open keeps its snapshot.
+func TestOpenDropsTheStashOfAnEndedTransaction(t *testing.T) {
+	dir := t.TempDir()
+	j := open(t, dir)
+	ended, openValue := marker(t, "old-ended"), marker(t, "open")
+	record(t, j, reconcile.Record{Txn: "t1", Secret: "db-password", Type: reconcile.RecordBegin})
+	save(t, j, "t1", `[{"path":"/srv/shop/.env","key":"DB_PASSWORD","value":"`+ended+`"}]`)
+	record(t, j, reconcile.Record{Txn: "t1", Secret: "db-password", Type: reconcile.RecordEnd, Outcome: reconcile.OutcomeRotated})
+	record(t, j, reconcile.Record{Txn: "t2", Secret: "api-key", Type: reconcile.RecordBegin})
+	save(t, j, "t2", `[{"path":"/srv/shop/.env","key":"API_KEY","value":"`+openValue+`"}]`)
+	if err := j.Close(); err != nil { // killed here: no Drop of t1
+		t.Fatal(err)
+	}
+	t.Run("before the next open", func(t *testing.T) { checkCopy(t, dir, nil, []string{ended, openValue}) })
+
+	j = open(t, dir)
+	defer j.Close()
+	if _, err := j.Load(context.Background(), "t1"); err == nil {
+		t.Error("the ended transaction's stash is still there after Open")
+	}
+	if got := load(t, j, "t2"); !strings.Contains(got, openValue) {
+		t.Fatalf("the open transaction's stash = %q", got)
+	}
+	t.Run("after the next open", func(t *testing.T) { checkCopy(t, dir, []string{ended}, []string{openValue}) })
+}
