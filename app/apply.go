@@ -76,7 +76,7 @@ func (s *Session) Outcome(results []reconcile.Result, err error) error {
 // refuseOrphans stops apply when the journal holds an unfinished transaction for a secret that is no
 // longer declared: its sources may be half-written, and nothing in the config says how to roll it back.
 func refuseOrphans(j *journal.Journal, s *Session) error {
-	all, err := j.All()
+	names, err := j.Secrets() // the index: no record is read for a declared secret
 	if err != nil {
 		return err
 	}
@@ -87,14 +87,15 @@ func refuseOrphans(j *journal.Journal, s *Session) error {
 	for _, sk := range s.Skipped { // declared, only invalid now: left alone, not an orphan
 		declared[sk.Name] = true
 	}
-	bySecret := map[string][]reconcile.Record{}
-	for _, r := range all {
-		if !declared[r.Secret] {
-			bySecret[r.Secret] = append(bySecret[r.Secret], r)
+	for _, name := range names {
+		if declared[name] {
+			continue
 		}
-	}
-	for name, recs := range bySecret {
-		if t := reconcile.Replay(recs); t != nil {
+		t, err := j.Txn(name)
+		if err != nil {
+			return err
+		}
+		if t != nil {
 			return fmt.Errorf("secret %s has an unfinished transaction %s (%s) but is no longer in %s: put its declaration back and run apply to finish it, then remove it",
 				name, t.ID, t.Phase, ConfigFile)
 		}
