@@ -272,9 +272,9 @@ func metricsOptions(addr, authFile string) ([]metrics.Option, error) {
 	}
 	var opts []metrics.Option
 	if authFile != "" {
-		user, password, err := statuspage.ReadBasicAuthFile(authFile)
+		user, password, err := statuspage.ReadBasicAuthFile(authFile) // the same file format as the page's
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("--metrics-basic-auth-file: %w", err)
 		}
 		opts = append(opts, metrics.WithBasicAuth(user, password))
 	}
