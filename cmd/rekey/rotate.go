@@ -20,10 +20,11 @@ func rotateCmd(e env) *cobra.Command {
 	c := withOptions(&cobra.Command{
 		Use:   "rotate SECRET",
 		Short: "Generate a new value, commit (and push) it, then apply it",
-		Long: `Rotate generates a new value for SECRET as its generator in rekey.yaml says, encrypts it into the values
-file, commits it to the desired-state repository (and pushes the commit to a remote one), and only then
-applies that commit. The new value is in Git before any container sees it, so the next deploy cannot
-bring the old one back.`,
+		Long: `Rotate moves SECRET to a value rekey generates, with Git as the record: the new value is encrypted
+into the values file and committed to the desired-state repository (and pushed, for a remote one)
+first, and only then applied, as apply would. The next deploy cannot bring the old value back. With
+commit verification on (--trust-ssh or --trust-openpgp), the commit must be signed with --signing-key, a
+key listed in --trust-ssh, or nothing is committed.`,
 		Example: `  rekey rotate app_key --repo /srv/stack-secrets --age-key-file /etc/rekey/age.key
   rekey rotate db_password --repo git@git.example.com:ops/secrets.git \
     --git-ssh-key /etc/rekey/deploy-key --git-known-hosts /etc/rekey/known_hosts \
