@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -49,9 +50,7 @@ func newRoot(e env) *cobra.Command {
 	root.SetIn(e.stdin)
 	root.SetOut(e.stdout)
 	root.SetErr(e.stderr)
-	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
-		return usageError("%v\nRun '%s --help' for usage.", err, c.CommandPath())
-	})
+	root.SetFlagErrorFunc(flagError)
 	root.AddGroup(&cobra.Group{ID: "rotate", Title: "Rotating:"}, &cobra.Group{ID: "look", Title: "Looking:"},
 		&cobra.Group{ID: "setup", Title: "Setting up:"})
 	for _, c := range []*cobra.Command{planCmd(e), applyCmd(e), rotateCmd(e), agentCmd(e), reconcileCmd(e), adoptCmd(e)} {
@@ -69,6 +68,22 @@ func newRoot(e env) *cobra.Command {
 	root.AddCommand(docsCmd(e))
 	root.SetHelpCommandGroupID("setup")
 	return root
+}
+
+// flagError is a usage error (exit 2). A long flag written with one dash, as rekey took them before it
+// used cobra (-repo), gets a hint.
+func flagError(c *cobra.Command, err error) error {
+	hint := ""
+	if _, arg, ok := strings.Cut(err.Error(), "unknown shorthand flag: "); ok {
+		if i := strings.LastIndex(arg, " in -"); i >= 0 {
+			long := strings.TrimPrefix(arg[i+len(" in "):], "-")
+			long, _, _ = strings.Cut(long, "=")
+			if c.Flags().Lookup(long) != nil {
+				hint = fmt.Sprintf(" (long flags take two dashes: --%s)", long)
+			}
+		}
+	}
+	return usageError("%v%s\nRun '%s --help' for usage.", err, hint, c.CommandPath())
 }
 
 // unknownCommand refuses a word that names no command (exit 2), with cobra's suggestions.
