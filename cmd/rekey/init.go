@@ -34,11 +34,12 @@ func initCmd(e env) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "init",
 		Short: "Propose rekey.yaml and encrypted values from an existing Compose project",
-		Long: `Init reads an existing Compose project (never modifying it), finds the secrets its services use (in
-environment variables, env files, mounted files and, with --scan, host files), and writes a new
-desired-state repository into --out: rekey.yaml describing every secret it found, with comments on what
-it guessed, .sops.yaml, and the current values encrypted to the age recipients. Review rekey.yaml, commit
-the directory, and rekey plan should find every secret in sync.`,
+		Long: `Init reads an existing Compose project (never changing it), finds its secrets (the variables
+assigned in .env and env_files whose names or values look secret, and Compose secrets), the services
+that consume them and, with --scan, host files that hold them too, and writes a new desired-state
+repository into --out: rekey.yaml with comments on what it guessed, .sops.yaml, and the values the stack
+runs now, encrypted to the age recipients. Review rekey.yaml and commit the directory: the first rekey
+plan should find every secret in sync. It never prints a value.`,
 		Example: `  rekey init --project-dir /srv/stack --out /srv/stack-secrets --age-recipient age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p
   rekey init --project-dir /srv/stack --out /srv/stack-secrets --generate-age-key /etc/rekey/age.key \
     --file compose.yaml --file compose.prod.yaml --scan /etc/cron.d`,
