@@ -47,6 +47,9 @@ func main() {
 // run executes one command line and returns its exit code. Help goes to stdout; errors to stderr.
 func run(ctx context.Context, args []string, e env) int {
 	root := newRoot(e)
+	if args == nil {
+		args = []string{} // cobra reads os.Args when given nil
+	}
 	root.SetArgs(args)
 	err := root.ExecuteContext(ctx)
 	code := exitCode(err)
