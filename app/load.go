@@ -50,8 +50,8 @@ type Skipped struct {
 }
 
 // Load reads the desired state at the ref, decrypts the values, loads the Compose project and builds the
-// desired state. It runs no trust guard (status, drift and the reports only look); see LoadTrusted. It
-// changes nothing outside the state dir.
+// desired state. It runs no trust guard; see LoadTrusted, which the commands that only look (status, drift
+// and the reports) use when a trust file is given. It changes nothing outside the state dir.
 func Load(ctx context.Context, o Options) (*Session, error) {
 	s, err := open(ctx, o)
 	if err != nil {
@@ -77,6 +77,15 @@ func LoadTrusted(ctx context.Context, o Options) (*Session, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// loadToLook is how the use cases that only look (status, drift) load: behind the trust guard when a
+// trust file is given, so that an untrusted commit is refused before its tree is read; unguarded otherwise.
+func loadToLook(ctx context.Context, o Options) (*Session, error) {
+	if o.TrustSSH != "" || o.TrustOpenPGP != "" {
+		return LoadTrusted(ctx, o)
+	}
+	return Load(ctx, o)
 }
 
 // open resolves the ref: the first step of every use case, and all the guard needs.

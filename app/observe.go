@@ -53,7 +53,7 @@ type SecretStatus struct {
 
 // Status reads the live state of every secret and what the journal says of it. It only looks.
 func Status(ctx context.Context, o Options) (*Session, []SecretStatus, error) {
-	s, err := Load(ctx, o)
+	s, err := loadToLook(ctx, o)
 	if err != nil {
 		return nil, nil, err
 	}

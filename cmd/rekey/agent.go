@@ -13,6 +13,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/rekeyhq/rekey/agent"
 	"github.com/rekeyhq/rekey/app"
 	"github.com/rekeyhq/rekey/gitsync"
@@ -21,56 +23,104 @@ import (
 	"github.com/rekeyhq/rekey/webhook"
 )
 
-func cmdAgent(ctx context.Context, args []string, e env) error {
-	var o options
-	fs := newFlagSet("agent", e.stderr, &o)
-	interval := fs.Duration("interval", time.Minute, "reconcile at least this often")
-	hookAddr := fs.String("webhook-addr", "", "address for push webhooks (GitHub, Gitea/Forgejo, GitLab), e.g. 127.0.0.1:9000; off when empty")
-	hookSecret := fs.String("webhook-secret-file", "", "file holding the shared webhook secret (required with --webhook-addr)")
-	author := fs.String("author", "rekey <rekey@localhost>", "author of scheduled-rotation commits")
-	signingKey := fs.String("signing-key", "", "private key that signs scheduled-rotation commits: unencrypted OpenSSH, or armored OpenPGP without a passphrase (trust its public key with --trust-ssh or --trust-openpgp)")
-	bootstrap := fs.Bool("bootstrap", false, "allow starting on an empty state dir (otherwise run rekey apply once by hand first)")
-	driftInterval := fs.Duration("drift-interval", time.Minute, "scan for drift at least this often (also on file changes and container starts); 0 turns scans off")
-	metricsAddr := fs.String("metrics-addr", "", "address for /metrics, /healthz and /readyz, e.g. 127.0.0.1:9464; off when empty")
-	statusAddr := fs.String("status-addr", "", "address for the read-only status page, e.g. 127.0.0.1:9465; off when empty")
-	statusAuth := fs.String("status-basic-auth-file", "", "file holding user:password for the status page (required when --status-addr is not loopback)")
-	if err := o.parse(fs, args); err != nil {
-		return err
-	}
-	who, err := parseAuthor(*author, *signingKey)
-	if err != nil {
-		return err
-	}
+// agentFlags are the agent's own flags, beside the shared options.
+type agentFlags struct {
+	interval, driftInterval                          time.Duration
+	hookAddr, hookSecret, author, signingKey         string
+	metricsAddr, metricsAuth, statusAddr, statusAuth string
+	bootstrap                                        bool
+}
 
-	if *interval <= 0 {
-		return usageError("--interval must be positive, got %s", *interval)
+func agentCmd(e env) *cobra.Command {
+	var o options
+	var f agentFlags
+	c := withOptions(&cobra.Command{
+		Use:   "agent",
+		Short: "Reconcile continuously: on an interval, on push webhooks, on local commits",
+		Long: `Agent runs until SIGTERM or SIGINT and reconciles (one apply per run) at start, every --interval, when a
+local --repo's refs change, on authenticated push webhooks for the tracked branch, and when asked by
+rekey reconcile. Each run first writes back and applies a new value for every secret whose rotate_every
+has passed. A secret whose declaration or value is invalid is skipped and logged; the others are
+reconciled. Between runs it scans for drift, and it can serve Prometheus metrics and a read-only status
+page. Logs go to stderr.`,
+		Example: `  rekey agent --repo /srv/stack-secrets --age-key-file /etc/rekey/age.key --trust-ssh /etc/rekey/trusted-signers
+  rekey agent --repo https://git.example.com/ops/secrets.git --git-token-file /etc/rekey/token \
+    --webhook-addr 127.0.0.1:9000 --webhook-secret-file /etc/rekey/webhook-secret \
+    --metrics-addr 127.0.0.1:9464 --signing-key /etc/rekey/signing-key`,
+		Args: noArgs,
+	}, &o, func(ctx context.Context, _ []string) error { return runAgent(ctx, &o, &f, e) })
+	fs := c.Flags()
+	fs.DurationVar(&f.interval, "interval", time.Minute, "reconcile at least this often")
+	fs.StringVar(&f.hookAddr, "webhook-addr", "", "address for push webhooks (GitHub, Gitea/Forgejo, GitLab), e.g. 127.0.0.1:9000; off when empty")
+	fs.StringVar(&f.hookSecret, "webhook-secret-file", "", "file holding the shared webhook secret (required with --webhook-addr)")
+	bindAuthor(c, &f.author, &f.signingKey, "scheduled-rotation commits")
+	fs.BoolVar(&f.bootstrap, "bootstrap", false, "allow starting on an empty state dir (otherwise run rekey apply once by hand first)")
+	fs.DurationVar(&f.driftInterval, "drift-interval", time.Minute, "scan for drift at least this often (also on file changes and container starts); 0 turns scans off")
+	fs.StringVar(&f.metricsAddr, "metrics-addr", "", "address for /metrics, /healthz and /readyz, e.g. 127.0.0.1:9464; off when empty")
+	fs.StringVar(&f.metricsAuth, "metrics-basic-auth-file", "", "file holding user:password for the metrics endpoint (required when --metrics-addr is not loopback)")
+	fs.StringVar(&f.statusAddr, "status-addr", "", "address for the read-only status page, e.g. 127.0.0.1:9465; off when empty")
+	fs.StringVar(&f.statusAuth, "status-basic-auth-file", "", "file holding user:password for the status page (required when --status-addr is not loopback)")
+	completeFiles(c, "webhook-secret-file", "metrics-basic-auth-file", "status-basic-auth-file")
+	completeWords(c, "interval")
+	completeWords(c, "drift-interval")
+	completeWords(c, "webhook-addr")
+	completeWords(c, "metrics-addr")
+	completeWords(c, "status-addr")
+	return c
+}
+
+// check validates the agent's flags before anything starts; it returns the options of the two HTTP
+// endpoints.
+func (f *agentFlags) check() ([]metrics.Option, []statuspage.Option, error) {
+	if f.interval <= 0 {
+		return nil, nil, usageError("--interval must be positive, got %s", f.interval)
 	}
-	if *driftInterval < 0 {
-		return usageError("--drift-interval must not be negative, got %s", *driftInterval)
+	if f.driftInterval < 0 {
+		return nil, nil, usageError("--drift-interval must not be negative, got %s", f.driftInterval)
 	}
-	statusOpts, err := statusOptions(*statusAddr, *statusAuth)
+	statusOpts, err := statusOptions(f.statusAddr, f.statusAuth)
+	if err != nil {
+		return nil, nil, err
+	}
+	metricsOpts, err := metricsOptions(f.metricsAddr, f.metricsAuth)
+	if err != nil {
+		return nil, nil, err
+	}
+	metricsOpts = append(metricsOpts, metrics.WithLiveness(3*max(f.interval, f.driftInterval)))
+	return metricsOpts, statusOpts, nil
+}
+
+func runAgent(ctx context.Context, o *options, f *agentFlags, e env) error {
+	who, err := parseAuthor(f.author, f.signingKey)
 	if err != nil {
 		return err
 	}
-	if err := agent.RequireJournal(o.stateDir, *bootstrap); err != nil {
+	metricsOpts, statusOpts, err := f.check()
+	if err != nil {
+		return err
+	}
+	if err := agent.RequireJournal(o.stateDir, f.bootstrap); err != nil {
 		return err
 	}
 	log := slog.New(slog.NewTextHandler(e.stderr, nil))
+	if o.trustSSH == "" && o.trustOpenPGP == "" {
+		agent.WarnUnverified(log, o.repo, o.ref)
+	}
 	o.isolate = true // one invalid secret must not block the others
-	met := metrics.New(metrics.WithLiveness(3 * max(*interval, *driftInterval)))
-	a, rc, mon := newAgent(ctx, o.app(e), log, met, who, *interval, *driftInterval)
+	met := metrics.New(metricsOpts...)
+	a, rc, mon := newAgent(ctx, o.app(e), log, met, who, f.interval, f.driftInterval)
 	defer mon.Close()
-	if *statusAddr != "" {
-		stop, err := agent.ServeHTTP(*statusAddr, statuspage.Handler(mon, statusOpts...))
+	if f.statusAddr != "" {
+		stop, err := agent.ServeHTTP(f.statusAddr, statuspage.Handler(mon, statusOpts...))
 		if err != nil {
 			return fmt.Errorf("failed to serve the status page: %w", err)
 		}
 		defer stop()
-		log.Info("serving the status page", "addr", *statusAddr)
+		log.Info("serving the status page", "addr", f.statusAddr)
 	}
-	if *metricsAddr != "" {
+	if f.metricsAddr != "" {
 		go func() {
-			if err := met.Serve(ctx, *metricsAddr); err != nil {
+			if err := met.Serve(ctx, f.metricsAddr); err != nil {
 				log.Error("metrics endpoint stopped", "error", err)
 			}
 		}()
@@ -81,8 +131,8 @@ func cmdAgent(ctx context.Context, args []string, e env) error {
 	}
 	defer ctl.Close()
 	go serveControl(ctx, ctl, a, rc, log)
-	if *hookAddr != "" {
-		stop, err := serveWebhooks(*hookAddr, *hookSecret, o.ref, a, log)
+	if f.hookAddr != "" {
+		stop, err := serveWebhooks(f.hookAddr, f.hookSecret, o.ref, a, log)
 		if err != nil {
 			return err
 		}
@@ -95,8 +145,8 @@ func cmdAgent(ctx context.Context, args []string, e env) error {
 			}
 		}()
 	}
-	log.Info("agent started", "repo", o.repo, "ref", o.ref, "interval", *interval, "drift_interval", *driftInterval,
-		"webhooks", *hookAddr, "metrics", *metricsAddr, "status", *statusAddr)
+	log.Info("agent started", "repo", o.repo, "ref", o.ref, "interval", f.interval, "drift_interval", f.driftInterval,
+		"webhooks", f.hookAddr, "metrics", f.metricsAddr, "status", f.statusAddr)
 	err = a.Run(ctx)
 	log.Info("agent stopped")
 	return err
@@ -211,12 +261,44 @@ func statusOptions(addr, authFile string) ([]statuspage.Option, error) {
 	return opts, nil
 }
 
-// cmdReconcile asks a running agent to reconcile now and prints what happened.
-func cmdReconcile(ctx context.Context, args []string, e env) error {
-	var o options
-	if err := o.parse(newFlagSet("reconcile", e.stderr, &o), args); err != nil {
-		return err
+// metricsOptions checks the metrics flags before anything starts, as statusOptions does for the page:
+// metrics reachable from other hosts need a password (they name every secret).
+func metricsOptions(addr, authFile string) ([]metrics.Option, error) {
+	if addr == "" {
+		if authFile != "" {
+			return nil, usageError("--metrics-basic-auth-file needs --metrics-addr")
+		}
+		return nil, nil
 	}
+	var opts []metrics.Option
+	if authFile != "" {
+		user, password, err := statuspage.ReadBasicAuthFile(authFile) // the same file format as the page's
+		if err != nil {
+			return nil, fmt.Errorf("--metrics-basic-auth-file: %w", err)
+		}
+		opts = append(opts, metrics.WithBasicAuth(user, password))
+	}
+	if err := metrics.CheckExposure(addr, authFile != ""); err != nil {
+		return nil, usageError("%v", err)
+	}
+	return opts, nil
+}
+
+// reconcileCmd asks a running agent to reconcile now and prints what happened.
+func reconcileCmd(e env) *cobra.Command {
+	var o options
+	return withOptions(&cobra.Command{
+		Use:   "reconcile",
+		Short: "Ask the running agent to reconcile now, and print what happened",
+		Long: `Reconcile asks the agent on --state-dir to run now, waits, and prints that run's results as apply does.
+Its exit code is apply's for those results. Ctrl-C stops waiting, not the run.`,
+		Example: `  rekey reconcile
+  rekey reconcile --state-dir /var/lib/rekey`,
+		Args: noArgs,
+	}, &o, func(ctx context.Context, _ []string) error { return askReconcile(ctx, &o, e) })
+}
+
+func askReconcile(ctx context.Context, o *options, e env) error {
 	var d net.Dialer
 	conn, err := d.DialContext(ctx, "unix", filepath.Join(o.stateDir, agent.ControlSocket))
 	if err != nil {

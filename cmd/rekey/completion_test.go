@@ -6,10 +6,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
 func completionScript(t *testing.T, shell string) string {
@@ -22,148 +26,143 @@ func completionScript(t *testing.T, shell string) string {
 	return stdout.String()
 }
 
-// Every command of the commands map, and every flag of its real flag set, is in every script: a new
-// command or flag cannot be forgotten.
+// complete asks the binary what a shell would offer for the command line args (the last word is the one
+// completed), through cobra's hidden __complete command, as every generated script does. It returns the
+// words offered and the directive line (":4" = no file names, ":0" = the shell may offer files).
+func complete(t *testing.T, args ...string) ([]string, string) {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	code := run(context.Background(), append([]string{"__complete"}, args...), env{stdout: &stdout, stderr: &stderr, getenv: func(string) string { return "" }})
+	if code != exitOK {
+		t.Fatalf("rekey __complete %q: exit %d, stderr %q", args, code, stderr.String())
+	}
+	var words []string
+	directive := ""
+	for _, line := range strings.Split(strings.TrimSpace(stdout.String()), "\n") {
+		if strings.HasPrefix(line, ":") {
+			directive = line
+			continue
+		}
+		word, _, _ := strings.Cut(line, "\t")
+		words = append(words, word)
+	}
+	return words, directive
+}
+
+// Every command of the tree, and every flag it declares, is offered; the testing-only flag is not: a new
+// command or flag cannot be forgotten, since the scripts ask the tree itself.
 func TestCompletionCoversEveryCommand(t *testing.T) {
-	cmds, err := completionCommands()
-	if err != nil {
-		t.Fatal(err)
-	}
-	byName := map[string]compCommand{}
-	for _, c := range cmds {
-		byName[c.name] = c
-	}
-	for name := range commands {
-		if _, ok := byName[name]; !ok {
-			t.Errorf("command %s is missing from the completion", name)
-		}
-	}
-	// Spot checks against the flag sets, so that a parser that finds nothing fails.
-	want := map[string][]string{
-		"agent":  {"repo", "state-dir", "interval", "webhook-addr", "webhook-secret-file", "bootstrap", "signing-key"},
-		"apply":  {"repo", "heal", "age-key-file", "output", "trust-ssh", "verify-commits"},
-		"values": {"repo", "generate", "age-key-file"},
-	}
-	for name, flags := range want {
-		have := map[string]compFlag{}
-		for _, f := range byName[name].flags {
-			have[f.name] = f
-		}
-		for _, f := range flags {
-			if _, ok := have[f]; !ok {
-				t.Errorf("%s: flag --%s missing (have %v)", name, f, sortedKeys(have))
+	root := newRoot(env{getenv: func(string) string { return "" }})
+	offered, _ := complete(t, "")
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		for _, sub := range c.Commands() {
+			if !sub.IsAvailableCommand() {
+				continue
 			}
-		}
-		if _, ok := have["debug-kill-after-records"]; ok {
-			t.Errorf("%s: the testing-only flag is offered", name)
-		}
-	}
-	if f := flagByName(byName["apply"], "output"); !f.value || f.kind != "enum" || strings.Join(f.enum, " ") != "text json" {
-		t.Errorf("apply --output: %+v", f)
-	}
-	if f := flagByName(byName["apply"], "quiet"); f.value {
-		t.Errorf("apply --quiet is a bool flag: %+v", f)
-	}
-	if f := flagByName(byName["agent"], "age-key-file"); f.kind != "file" || !strings.Contains(f.desc, "age identities") {
-		t.Errorf("agent --age-key-file: %+v", f)
-	}
-	if d := byName["plan"].desc; !strings.Contains(d, "show what apply would do") {
-		t.Errorf("plan description %q", d)
-	}
-
-	for shell := range completionShells {
-		script := completionScript(t, shell)
-		for _, c := range cmds {
-			if !strings.Contains(script, c.name) {
-				t.Errorf("%s: command %s missing", shell, c.name)
+			path := strings.Fields(sub.CommandPath())[1:]
+			if len(path) == 1 && !slices.Contains(offered, sub.Name()) {
+				t.Errorf("command %s is not offered (offered: %v)", sub.Name(), offered)
 			}
-			for _, f := range c.flags {
-				// bash lists --name; zsh specs start with --name; fish says -l name.
-				if !strings.Contains(script, "--"+f.name) && !strings.Contains(script, "-l "+f.name+" ") {
-					t.Errorf("%s: %s --%s missing", shell, c.name, f.name)
+			flags, _ := complete(t, append(path, "--")...)
+			sub.Flags().VisitAll(func(f *pflag.Flag) {
+				if f.Hidden == slices.Contains(flags, "--"+f.Name) {
+					t.Errorf("rekey %s --%s: hidden %v, offered %v", strings.Join(path, " "), f.Name, f.Hidden, flags)
 				}
+			})
+			if slices.Contains(flags, "--debug-kill-after-records") {
+				t.Errorf("rekey %s: the testing-only flag is offered", strings.Join(path, " "))
+			}
+			walk(sub)
+		}
+	}
+	walk(root)
+	if slices.Contains(offered, "docs") || slices.Contains(offered, "__complete") {
+		t.Errorf("hidden commands offered: %v", offered)
+	}
+	// Spot checks, so that a walk that finds nothing fails.
+	for path, want := range map[string][]string{
+		"agent":      {"--repo", "--state-dir", "--interval", "--webhook-addr", "--webhook-secret-file", "--bootstrap", "--signing-key", "--metrics-basic-auth-file"},
+		"apply":      {"--repo", "--heal", "--age-key-file", "--output", "--trust-ssh", "--verify-commits"},
+		"values set": {"--repo", "--generate", "--age-key-file"},
+	} {
+		flags, _ := complete(t, append(strings.Fields(path), "--")...)
+		for _, f := range want {
+			if !slices.Contains(flags, f) {
+				t.Errorf("rekey %s: %s not offered (offered: %v)", path, f, flags)
 			}
 		}
-		if strings.Contains(script, "debug-kill-after-records") {
-			t.Errorf("%s: the testing-only flag is offered", shell)
-		}
+	}
+	if len(offered) < 15 {
+		t.Errorf("only %d commands offered: %v", len(offered), offered)
 	}
 }
 
-func flagByName(c compCommand, name string) compFlag {
-	for _, f := range c.flags {
-		if f.name == name {
-			return f
-		}
-	}
-	return compFlag{}
-}
-
-// The bash script completes values by flag name across commands: a flag must mean the same everywhere.
-func TestCompletionFlagKindsAgree(t *testing.T) {
-	cmds, err := completionCommands()
-	if err != nil {
+// Flag values: fixed words where there are some, file names for the file flags, nothing for the others.
+func TestCompletionFlagValues(t *testing.T) {
+	dir := t.TempDir()
+	cfg := "version: 1\ncompose: {project_dir: /srv/stack}\nvalues: secrets.sops.yaml\nsecrets:\n  db_password: {type: app-key, env: {current: DB_PASSWORD, previous: DB_PASSWORD_OLD}}\n  app_key: {type: app-key, env: {current: APP_KEY, previous: APP_KEY_OLD}}\n"
+	if err := os.WriteFile(filepath.Join(dir, "rekey.yaml"), []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	seen := map[string]compFlag{}
-	for _, c := range cmds {
-		for _, f := range c.flags {
-			if g, ok := seen[f.name]; ok && (g.value != f.value || g.kind != f.kind) {
-				t.Errorf("--%s: %+v in one command, %+v in %s", f.name, g, f, c.name)
-			}
-			seen[f.name] = f
+	for _, c := range []struct {
+		args      []string
+		words     string
+		directive string
+	}{
+		{[]string{"apply", "--output", ""}, "text json", ":4"},
+		{[]string{"apply", "--output=j"}, "text json", ":4"}, // the shell filters by prefix
+		{[]string{"plan", "--verify-commits", ""}, "head strict", ":4"},
+		{[]string{"inventory", "--format", ""}, "table json mermaid dot", ":4"},
+		{[]string{"agent", "--age-key-file", "k"}, "", ":0"}, // the shell completes file names
+		{[]string{"agent", "--interval", ""}, "", ":4"},      // a duration: nothing to offer
+		{[]string{"init", "--out", ""}, "", ":16"},           // directories
+		{[]string{"values", ""}, "set", ":4"},
+		{[]string{"completion", ""}, "bash zsh fish", ":4"},
+		{[]string{"rotate", "--repo", dir, ""}, "app_key db_password", ":4"},
+		{[]string{"history", "--repo", dir, "d"}, "app_key db_password", ":4"}, // the shell filters by prefix
+		{[]string{"rotate", "--repo", dir, "app_key", ""}, "", ":4"},
+		{[]string{"runbook", "--repo", dir, "--secret", ""}, "app_key db_password", ":4"},
+		{[]string{"rotate", "--repo", filepath.Join(dir, "missing"), ""}, "", ":4"},
+	} {
+		words, directive := complete(t, c.args...)
+		if strings.Join(words, " ") != c.words || directive != c.directive {
+			t.Errorf("rekey %q: got %q %s, want %q %s", c.args, words, directive, c.words, c.directive)
 		}
 	}
 }
 
 func TestCompletionUsage(t *testing.T) {
 	for _, tc := range []struct {
-		args []string
-		code int
-		want string
+		args         []string
+		code         int
+		stdout, want string
 	}{
-		{[]string{"completion"}, exitUsage, "usage: rekey completion bash|zsh|fish"},
-		{[]string{"completion", "tcsh"}, exitUsage, `unknown shell "tcsh"`},
-		{[]string{"completion", "bash", "zsh"}, exitUsage, "usage: rekey completion"},
-		{[]string{"completion", "-h"}, exitOK, "usage: rekey completion"},
-		{[]string{"help"}, exitOK, "rekey completion bash|zsh|fish"},
+		{[]string{"completion"}, exitUsage, "", "usage: rekey completion bash|zsh|fish"},
+		{[]string{"completion", "tcsh"}, exitUsage, "", `unknown shell "tcsh"`},
+		{[]string{"completion", "bash", "zsh"}, exitUsage, "", "usage: rekey completion"},
+		{[]string{"completion", "-h"}, exitOK, "rekey completion bash|zsh|fish", ""},
+		{[]string{"help"}, exitOK, "Print a shell completion script", ""},
 	} {
 		var stdout, stderr bytes.Buffer
 		code := run(context.Background(), tc.args, env{stdout: &stdout, stderr: &stderr, getenv: func(string) string { return "" }})
-		if code != tc.code || !strings.Contains(stderr.String(), tc.want) || stdout.Len() != 0 {
-			t.Errorf("rekey %v: exit %d, stdout %q, stderr %q; want exit %d and %q", tc.args, code, stdout.String(), stderr.String(), tc.code, tc.want)
+		if code != tc.code || !strings.Contains(stderr.String(), tc.want) || !strings.Contains(stdout.String(), tc.stdout) ||
+			(tc.stdout == "" && stdout.Len() != 0) {
+			t.Errorf("rekey %v: exit %d, stdout %q, stderr %q; want exit %d, %q on stdout and %q on stderr",
+				tc.args, code, stdout.String(), stderr.String(), tc.code, tc.stdout, tc.want)
 		}
 	}
 }
 
-func TestCompletionParseFlagDefaults(t *testing.T) {
-	in := "Usage of rekey x:\n" +
-		"  -age-key-file string\n    \tage identities (default $SOPS_AGE_KEY_FILE, then ~/.config/sops/age/keys.txt)\n" +
-		"  -debug-kill-after-records int\n    \ttesting only: SIGKILL\n" +
-		"  -interval duration\n    \treconcile at least this often (default 1m0s)\n" +
-		"  -quiet\n    \tprint only the result\n" +
-		"  -repo string\n    \tdesired-state repository\n    \tsecond line (default \".\")\n" +
-		"  -x\tone letter\n"
-	got := parseFlagDefaults(in)
-	want := []compFlag{
-		{name: "age-key-file", desc: "age identities (default $SOPS_AGE_KEY_FILE, then ~/.config/sops/age/keys.txt)", value: true, kind: "file"},
-		{name: "interval", desc: "reconcile at least this often", value: true},
-		{name: "quiet", desc: "print only the result"},
-		{name: "repo", desc: "desired-state repository", value: true, kind: "dir"},
-		{name: "x", desc: "one letter"},
-	}
-	if len(got) != len(want) {
-		t.Fatalf("got %+v", got)
-	}
-	for i := range want {
-		if got[i].name != want[i].name || got[i].desc != want[i].desc || got[i].value != want[i].value || got[i].kind != want[i].kind {
-			t.Errorf("flag %d: got %+v, want %+v", i, got[i], want[i])
-		}
-	}
+// bashCompletionShim stands in for the bash-completion package (which the generated script expects, as
+// every cobra script does) where it is not installed: the words of the command line, as it splits them.
+const bashCompletionShim = `declare -F _get_comp_words_by_ref >/dev/null || _get_comp_words_by_ref() {
+	cur=${COMP_WORDS[COMP_CWORD]}; prev=${COMP_WORDS[COMP_CWORD-1]}; words=("${COMP_WORDS[@]}"); cword=$COMP_CWORD
 }
+`
 
-// The bash script, loaded in a real bash, completing simulated command lines (COMP_WORDS as bash splits
-// them: --flag=value is three words).
+// The bash script, loaded in a real bash, completing simulated command lines: the script runs the real
+// binary (rekey on PATH: the test binary, see TestMain).
 func TestCompletionBash(t *testing.T) {
 	bash, err := exec.LookPath("bash")
 	if err != nil {
@@ -174,40 +173,27 @@ func TestCompletionBash(t *testing.T) {
 	if err := os.WriteFile(script, []byte(completionScript(t, "bash")), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range []string{"keys.txt", "keyring.asc"} {
-		if err := os.WriteFile(filepath.Join(dir, name), nil, 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := os.Mkdir(filepath.Join(dir, "state"), 0o700); err != nil {
-		t.Fatal(err)
-	}
-	harness := `set -u
+	// compopt only works inside a completion bash runs itself: here, a no-op.
+	harness := `[ -f /usr/share/bash-completion/bash_completion ] && source /usr/share/bash-completion/bash_completion
 source "$1" || exit 1
-complete -p rekey
+` + bashCompletionShim + `complete -p rekey
+compopt() { :; }
 comp() {
+	COMP_TYPE=9
 	COMP_WORDS=("$@"); COMP_CWORD=$((${#COMP_WORDS[@]} - 1)); COMP_LINE="$*"; COMP_POINT=${#COMP_LINE}
 	COMPREPLY=()
-	_rekey rekey "${COMP_WORDS[COMP_CWORD]}" "${COMP_WORDS[COMP_CWORD-1]}"
+	__start_rekey rekey "${COMP_WORDS[COMP_CWORD]}" "${COMP_WORDS[COMP_CWORD-1]}"
 	printf '%s\n' "$* => $(printf '%s\n' "${COMPREPLY[@]}" | sort | tr '\n' ' ')"
 }
 comp rekey ap
-comp rekey ''
 comp rekey re
 comp rekey apply --ou
 comp rekey apply --output ''
-comp rekey apply --output = j
-comp rekey plan -verify-commits s
 comp rekey agent --webhook-a
-comp rekey agent --interval ''
-comp rekey agent --age-key-file k
-comp rekey agent --state-dir s
 comp rekey values ''
 comp rekey values set --g
-comp rekey completion ''
 comp rekey completion z
-comp rekey version --
-comp rekey history output ''
+comp rekey plan --debug
 `
 	cmd := exec.Command(bash, "--norc", "--noprofile", "-c", harness, "harness", script)
 	cmd.Dir = dir
@@ -217,28 +203,17 @@ comp rekey history output ''
 		t.Fatalf("bash: %v\n%s", err, out)
 	}
 	got := string(out)
-	names := sortedKeys(commands)
-	names = append(names, "help")
-	sort.Strings(names)
 	for _, want := range []string{
-		"complete -F _rekey rekey\n",
+		"complete -o default -F __start_rekey rekey\n",
 		"rekey ap => apply \n",
-		"rekey  => " + strings.Join(names, " ") + " \n",
 		"rekey re => reconcile \n",
 		"rekey apply --ou => --output \n",
 		"rekey apply --output  => json text \n",
-		"rekey apply --output = j => json \n",
-		"rekey plan -verify-commits s => strict \n",
 		"rekey agent --webhook-a => --webhook-addr \n",
-		"rekey agent --interval  =>  \n", // a duration: nothing to list, and no flags either
-		"rekey agent --age-key-file k => keyring.asc keys.txt \n",
-		"rekey agent --state-dir s => state \n",
 		"rekey values  => set \n",
 		"rekey values set --g => --generate \n",
-		"rekey completion  => bash fish zsh \n",
 		"rekey completion z => zsh \n",
-		"rekey version -- =>  \n",
-		"rekey history output  =>  \n", // a positional word, not the flag --output
+		"rekey plan --debug =>  \n", // the testing-only flag is hidden
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("want %q in:\n%s", want, got)

@@ -6,15 +6,28 @@ import (
 	"io"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/rekeyhq/rekey/app"
 	"github.com/rekeyhq/rekey/reconcile"
 )
 
-func cmdDrift(ctx context.Context, args []string, e env) error {
+func driftCmd(e env) *cobra.Command {
 	var o options
-	if err := o.parse(newFlagSet("drift", e.stderr, &o), args); err != nil {
-		return err
-	}
+	return withOptions(&cobra.Command{
+		Use:   "drift",
+		Short: "Compare every source, container and mounted file with Git",
+		Long: `Drift reads every place a secret lives (its sources, the environment of running containers, mounted
+files) and compares each with the value in Git, by fingerprint. It changes nothing: exit 6 when a live
+value differs while Git did not change, 7 when a place could not be read and no drift was found
+elsewhere. rekey apply --heal restores Git's values.`,
+		Example: `  rekey drift --repo /srv/stack-secrets
+  rekey drift --output json`,
+		Args: noArgs,
+	}, &o, func(ctx context.Context, _ []string) error { return runDrift(ctx, &o, e) })
+}
+
+func runDrift(ctx context.Context, o *options, e env) error {
 	s, drift, err := app.Drift(ctx, o.app(e))
 	if err != nil {
 		return err

@@ -1,9 +1,11 @@
 package main
 
 import (
-	"flag"
-	"io"
+	"context"
 	"path/filepath"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/rekeyhq/rekey/app"
 )
@@ -25,9 +27,9 @@ type options struct {
 	allowRewrite                          bool
 }
 
-func newFlagSet(name string, stderr io.Writer, o *options) *flag.FlagSet {
-	fs := flag.NewFlagSet("rekey "+name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
+// bind declares the shared flags on c and the completion of their values.
+func (o *options) bind(c *cobra.Command) {
+	fs := c.Flags()
 	fs.StringVar(&o.repo, "repo", ".", "desired-state repository: a local path or a git URL")
 	fs.StringVar(&o.ref, "ref", "", "branch, tag or commit to read (default: HEAD, or the remote's default branch)")
 	fs.StringVar(&o.ageKeyFile, "age-key-file", "", "age identities file (default $SOPS_AGE_KEY_FILE, then ~/.config/sops/age/keys.txt)")
@@ -44,34 +46,14 @@ func newFlagSet(name string, stderr io.Writer, o *options) *flag.FlagSet {
 	fs.StringVar(&o.trustSSH, "trust-ssh", "", "authorized_keys-style file of SSH keys whose commit signatures are trusted")
 	fs.StringVar(&o.verifyCommits, "verify-commits", "", "head (the commit applied) or strict (every commit since the last applied one); default head when a trust file is given")
 	fs.BoolVar(&o.allowRewrite, "allow-rewrite", false, "accept a commit that does not descend from the last applied one (after a deliberate force-push)")
-	return fs
-}
-
-func (o *options) parse(fs *flag.FlagSet, args []string) error {
-	_, err := o.parseArgs(fs, args, 0)
-	return err
-}
-
-// parseArgs parses flags and up to max positional arguments, in any order (`rotate SECRET --repo R` and
-// `rotate --repo R SECRET` both work), then checks the options.
-func (o *options) parseArgs(fs *flag.FlagSet, args []string, max int) ([]string, error) {
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			if err == flag.ErrHelp {
-				return nil, &codeError{code: exitOK}
-			}
-			return nil, &codeError{code: exitUsage}
-		}
-		if fs.NArg() == 0 {
-			break
-		}
-		if len(pos) == max {
-			return nil, usageError("unexpected argument %q", fs.Arg(0))
-		}
-		pos, args = append(pos, fs.Arg(0)), fs.Args()[1:]
-	}
-	return pos, o.check()
+	mustHide(fs, "debug-kill-after-records")
+	completeFiles(c, "age-key-file", "git-token-file", "git-ssh-key", "git-known-hosts", "trust-openpgp", "trust-ssh")
+	completeDirs(c, "repo", "state-dir")
+	completeWords(c, "output", "text", "json")
+	completeWords(c, "verify-commits", "head", "strict")
+	completeWords(c, "git-username")
+	completeWords(c, "ref")
+	completeWords(c, "docker-host")
 }
 
 // check validates option combinations after parsing.
@@ -82,7 +64,7 @@ func (o *options) check() error {
 	if o.gitSSHKey != "" && o.gitKnownHosts == "" {
 		return usageError("--git-ssh-key needs --git-known-hosts: rekey never trusts a host key on first use")
 	}
-	trusted := o.trustOpenPGP != "" || o.trustSSH != ""
+	trusted := o.trusted()
 	switch {
 	case o.verifyCommits == "" && trusted:
 		o.verifyCommits = "head"
@@ -98,6 +80,9 @@ func (o *options) check() error {
 }
 
 func (o *options) json() bool { return o.output == "json" }
+
+// trusted says whether a trust file was given: commits are then verified before anything is read.
+func (o *options) trusted() bool { return o.trustOpenPGP != "" || o.trustSSH != "" }
 
 // app is what the use cases need of the options and the environment. The agent and quiet runs report no
 // progress; a terminal gets a live line.
@@ -115,4 +100,19 @@ func (o *options) app(e env) app.Options {
 		a.Progress = newProgress(e.stderr, e.getenv)
 	}
 	return a
+}
+
+// load reads the desired state for the commands that only look: behind the trust guard when a trust
+// file is given, so that an untrusted commit is refused before its tree is read.
+func (o *options) load(ctx context.Context, e env) (*app.Session, error) {
+	if o.trusted() {
+		return app.LoadTrusted(ctx, o.app(e))
+	}
+	return app.Load(ctx, o.app(e))
+}
+
+func mustHide(fs *pflag.FlagSet, name string) {
+	if err := fs.MarkHidden(name); err != nil {
+		panic(err) // a flag renamed without its declaration: caught by every test
+	}
 }

@@ -6,7 +6,11 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"strings"
 
+	"github.com/spf13/cobra"
+
+	"github.com/rekeyhq/rekey/app"
 	"github.com/rekeyhq/rekey/config"
 	"github.com/rekeyhq/rekey/gitsync"
 	"github.com/rekeyhq/rekey/internal/fingerprint"
@@ -15,26 +19,39 @@ import (
 	"github.com/rekeyhq/rekey/report"
 )
 
-func cmdHistory(ctx context.Context, args []string, e env) error {
+func historyCmd(e env) *cobra.Command {
 	var o options
-	fs := newFlagSet("history", e.stderr, &o)
-	limit := fs.Int("limit", report.DefaultLimit, "show at most N commits (0: all)")
-	pos, err := o.parseArgs(fs, args, 1)
+	var limit int
+	c := withOptions(&cobra.Command{
+		Use:   "history [SECRET]",
+		Short: "Audit trail: commits, per-secret fingerprint changes, rotations applied",
+		Long: `History is the audit trail of the desired state: every commit that touched rekey.yaml or the values
+file, newest first from --ref; for each, who made it, whether it is signed (by a trusted key, with
+--trust-ssh or --trust-openpgp), what it did to each secret's value (by fingerprint, never a value) and
+what rekey did with it, from the journal in --state-dir. With SECRET, only the commits that changed that
+secret's value or that a transaction of that secret applied.`,
+		Example: `  rekey history --repo /srv/stack-secrets
+  rekey history db_password --limit 0 --trust-ssh /etc/rekey/trusted-signers
+  rekey history --output json`,
+		Args:              atMostOne,
+		ValidArgsFunction: completeSecret(&o),
+	}, &o, func(ctx context.Context, args []string) error {
+		if limit < 0 {
+			return usageError("--limit must be 0 (all) or more, got %d", limit)
+		}
+		return runHistory(ctx, &o, e, strings.Join(args, ""), limit)
+	})
+	c.Flags().IntVar(&limit, "limit", report.DefaultLimit, "show at most N commits (0: all)")
+	completeWords(c, "limit")
+	return c
+}
+
+func runHistory(ctx context.Context, o *options, e env, secret string, limit int) error {
+	in, err := historyInput(ctx, o, e)
 	if err != nil {
 		return err
 	}
-	var secret string
-	if len(pos) == 1 {
-		secret = pos[0]
-	}
-	if *limit < 0 {
-		return usageError("--limit must be 0 (all) or more, got %d", *limit)
-	}
-	in, err := historyInput(ctx, &o, e)
-	if err != nil {
-		return err
-	}
-	in.Secret, in.Limit = secret, *limit
+	in.Secret, in.Limit = secret, limit
 	out, red, err := report.BuildHistory(ctx, in)
 	if err != nil {
 		return err
@@ -60,19 +77,19 @@ func historyInput(ctx context.Context, o *options, e env) (report.HistoryInput, 
 	if err != nil {
 		return in, err
 	}
-	raw, err := repo.ReadFile(head.Hash, configFile)
+	raw, err := repo.ReadFile(head.Hash, app.ConfigFile)
 	if err != nil {
-		return in, fmt.Errorf("failed to read %s from %s: %w", configFile, repo, err)
+		return in, fmt.Errorf("failed to read %s from %s: %w", app.ConfigFile, repo, err)
 	}
 	in.Repo, in.Head = repo, head.Hash
-	if in.Config, err = config.Parse(configFile, raw); err != nil {
+	if in.Config, err = config.Parse(app.ConfigFile, raw); err != nil {
 		return in, err
 	}
-	if in.Identities, err = identities(o, e); err != nil {
+	if in.Identities, err = o.app(e).Identities(); err != nil {
 		return in, err
 	}
-	if o.trustOpenPGP != "" || o.trustSSH != "" {
-		t, err := o.trustedKeys()
+	if o.trusted() {
+		t, err := o.app(e).TrustedKeys()
 		if err != nil {
 			return in, err
 		}

@@ -1,10 +1,11 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"io"
+	"strings"
 	"testing"
-
-	"github.com/rekeyhq/rekey/report"
 )
 
 func TestSplitSecretArg(t *testing.T) {
@@ -23,28 +24,30 @@ func TestSplitSecretArg(t *testing.T) {
 		{args: []string{"--limit", "-1"}},
 		{args: []string{"--bogus"}},
 	} {
-		var o options
-		fs := newFlagSet("history", io.Discard, &o)
-		limit := fs.Int("limit", report.DefaultLimit, "")
-		pos, err := o.parseArgs(fs, tt.args, 1)
+		c := historyCmd(env{})
+		err := c.ParseFlags(tt.args)
+		pos := c.Flags().Args()
+		if err == nil {
+			err = c.ValidateArgs(pos)
+		}
+		limit, _ := c.Flags().GetInt("limit")
 		var secret string
 		if len(pos) == 1 {
 			secret = pos[0]
 		}
-		if err == nil && *limit < 0 {
+		if err == nil && limit < 0 {
 			err = usageError("negative")
 		}
 		if (err == nil) != tt.ok {
 			t.Errorf("%q: err = %v, want ok=%v", tt.args, err, tt.ok)
 			continue
 		}
-		if tt.ok && (secret != tt.secret || *limit != tt.limit) {
-			t.Errorf("%q: secret %q limit %d, want %q %d", tt.args, secret, *limit, tt.secret, tt.limit)
+		if tt.ok && (secret != tt.secret || limit != tt.limit) {
+			t.Errorf("%q: secret %q limit %d, want %q %d", tt.args, secret, limit, tt.secret, tt.limit)
 		}
 	}
-	var o options
-	fs := newFlagSet("history", io.Discard, &o)
-	if _, err := o.parseArgs(fs, []string{"-h"}, 1); err == nil || err.(*codeError).code != exitOK {
-		t.Errorf("-h: %v", err)
+	var stdout bytes.Buffer
+	if code := run(context.Background(), []string{"history", "-h"}, env{stdout: &stdout, stderr: io.Discard}); code != exitOK || !strings.Contains(stdout.String(), "--limit") {
+		t.Errorf("-h: exit %d, stdout %q", code, stdout.String())
 	}
 }

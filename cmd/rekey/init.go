@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"io/fs"
@@ -16,7 +15,9 @@ import (
 	"time"
 
 	"filippo.io/age"
+	"github.com/spf13/cobra"
 
+	"github.com/rekeyhq/rekey/app"
 	"github.com/rekeyhq/rekey/composeio"
 	"github.com/rekeyhq/rekey/discover"
 	"github.com/rekeyhq/rekey/internal/redact"
@@ -28,37 +29,45 @@ type initOptions struct {
 	recipients, scans, files                     []string
 }
 
-type stringsFlag []string
-
-func (s *stringsFlag) String() string { return strings.Join(*s, ",") }
-
-func (s *stringsFlag) Set(v string) error { *s = append(*s, v); return nil }
-
-func cmdInit(ctx context.Context, args []string, e env) error {
+func initCmd(e env) *cobra.Command {
 	var o initOptions
-	fs := flag.NewFlagSet("rekey init", flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
+	c := &cobra.Command{
+		Use:   "init",
+		Short: "Propose rekey.yaml and encrypted values from an existing Compose project",
+		Long: `Init reads an existing Compose project (never changing it), finds its secrets (the variables
+assigned in .env and env_files whose names or values look secret, and Compose secrets), the services
+that consume them and, with --scan, host files that hold them too, and writes a new desired-state
+repository into --out: rekey.yaml with comments on what it guessed, .sops.yaml, and the values the stack
+runs now, encrypted to the age recipients. Review rekey.yaml and commit the directory: the first rekey
+plan should find every secret in sync. It never prints a value.`,
+		Example: `  rekey init --project-dir /srv/stack --out /srv/stack-secrets --age-recipient age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p
+  rekey init --project-dir /srv/stack --out /srv/stack-secrets --generate-age-key /etc/rekey/age.key \
+    --file compose.yaml --file compose.prod.yaml --scan /etc/cron.d`,
+		Args: noArgs,
+		RunE: func(c *cobra.Command, _ []string) error { return runInitCmd(c.Context(), &o, e) },
+	}
+	fs := c.Flags()
 	fs.StringVar(&o.projectDir, "project-dir", ".", "the Compose project directory to read (never modified)")
 	fs.StringVar(&o.projectName, "project-name", "", "the name the stack runs under (default: as compose decides)")
-	fs.Var((*stringsFlag)(&o.files), "file", "compose file, relative to the project directory (repeatable, in override order; default: COMPOSE_FILE in .env, else compose's default names); written to rekey.yaml as compose.files")
+	fs.StringArrayVar(&o.files, "file", nil, "compose file, relative to the project directory (repeatable, in override order; default: COMPOSE_FILE in .env, else compose's default names); written to rekey.yaml as compose.files")
 	fs.StringVar(&o.out, "out", "", "new directory for rekey.yaml, .sops.yaml and secrets.sops.yaml (required; must not exist or be empty)")
-	fs.Var((*stringsFlag)(&o.recipients), "age-recipient", "age public key (age1…) to encrypt the values to (repeatable)")
+	fs.StringArrayVar(&o.recipients, "age-recipient", nil, "age public key (age1…) to encrypt the values to (repeatable)")
 	fs.StringVar(&o.genKey, "generate-age-key", "", "generate a new age identity into FILE (0600, never overwritten) and encrypt to it")
-	fs.Var((*stringsFlag)(&o.scans), "scan", "file or directory of host files to search for the secrets (repeatable), e.g. /etc/cron.d")
+	fs.StringArrayVar(&o.scans, "scan", nil, "file or directory of host files to search for the secrets (repeatable), e.g. /etc/cron.d")
 	fs.StringVar(&o.output, "output", "text", "report format: text or json")
-	if err := fs.Parse(args); err != nil {
-		if err == flag.ErrHelp {
-			return &codeError{code: exitOK}
-		}
-		return &codeError{code: exitUsage}
-	}
-	if fs.NArg() > 0 {
-		return usageError("unexpected argument %q", fs.Arg(0))
-	}
+	completeDirs(c, "project-dir", "out")
+	completeFiles(c, "file", "generate-age-key", "scan")
+	completeWords(c, "output", "text", "json")
+	completeWords(c, "project-name")
+	completeWords(c, "age-recipient")
+	return c
+}
+
+func runInitCmd(ctx context.Context, o *initOptions, e env) error {
 	if err := o.check(); err != nil {
 		return err
 	}
-	rep, values, err := runInit(ctx, &o)
+	rep, values, err := runInit(ctx, o)
 	red := redact.New(values...)
 	if err != nil {
 		return red.Error(err)
@@ -221,7 +230,7 @@ func initFiles(p *composeio.Project, rep *discover.Report) (map[string][]byte, e
 	if err != nil || !slices.Equal(got, recipients) {
 		return nil, fmt.Errorf("rekey init wrote a .sops.yaml it cannot read back (a bug): %v", err)
 	}
-	plain, err := marshalValues(rep.Values(), sopsio.FormatYAML)
+	plain, err := sopsio.EncodeValues(rep.Values(), sopsio.FormatYAML)
 	if err != nil {
 		return nil, err
 	}
@@ -234,7 +243,7 @@ func initFiles(p *composeio.Project, rep *discover.Report) (map[string][]byte, e
 		return nil, fmt.Errorf("rekey init cannot write rekey.yaml (a bug): %w", err)
 	}
 	return map[string][]byte{
-		configFile:          rekeyYAML,
+		app.ConfigFile:      rekeyYAML,
 		".sops.yaml":        []byte(sops.String()),
 		discover.ValuesFile: enc,
 	}, nil
@@ -298,7 +307,7 @@ func nextSteps(o *initOptions, rep *discover.Report) []string {
 		key = "--age-key-file " + rep.AgeKeyFile
 	}
 	return []string{
-		"review " + filepath.Join(o.out, configFile) + ": the comments say what was guessed",
+		"review " + filepath.Join(o.out, app.ConfigFile) + ": the comments say what was guessed",
 		fmt.Sprintf("git -C %s init && git -C %s add -A && git -C %s commit -m 'rekey: initial desired state'", o.out, o.out, o.out),
 		fmt.Sprintf("rekey plan --repo %s %s   (every secret should be in-sync)", o.out, key),
 	}

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/rekeyhq/rekey/app"
 	"github.com/rekeyhq/rekey/discover"
 	"github.com/rekeyhq/rekey/internal/redact"
 )
@@ -101,11 +102,11 @@ func initGoldenCase(t *testing.T, gitBin, name string) {
 		}
 		return strings.ReplaceAll(s, rep.Recipients[0], "$RECIPIENT")
 	}
-	rekeyYAML := readFile(t, filepath.Join(out, configFile))
+	rekeyYAML := readFile(t, filepath.Join(out, app.ConfigFile))
 	sopsYAML := readFile(t, filepath.Join(out, ".sops.yaml"))
 	enc := readFile(t, filepath.Join(out, discover.ValuesFile))
 	golden(t, filepath.Join(src, "golden", "report.json"), norm(stdout))
-	golden(t, filepath.Join(src, "golden", configFile), norm(rekeyYAML))
+	golden(t, filepath.Join(src, "golden", app.ConfigFile), norm(rekeyYAML))
 
 	// The text report, to a second repository (one recipient given, so no key is generated).
 	out2 := filepath.Join(work, "out-text")
@@ -114,13 +115,13 @@ func initGoldenCase(t *testing.T, gitBin, name string) {
 		t.Fatalf("rekey init: exit %d\nstderr: %s\nstdout: %s", code, stderr, text)
 	}
 	golden(t, filepath.Join(src, "golden", "report.txt"), norm(text))
-	if got := readFile(t, filepath.Join(out2, configFile)); got != rekeyYAML {
+	if got := readFile(t, filepath.Join(out2, app.ConfigFile)); got != rekeyYAML {
 		t.Errorf("the text run wrote another rekey.yaml than the JSON run:\n%s", got)
 	}
 
 	// No value anywhere: not in the reports, not in the new repository (the values file is encrypted), and
 	// nothing the redactor had to hide (a value the report tried to print).
-	for what, s := range map[string]string{"JSON report": stdout, "text report": text, configFile: rekeyYAML,
+	for what, s := range map[string]string{"JSON report": stdout, "text report": text, app.ConfigFile: rekeyYAML,
 		".sops.yaml": sopsYAML, discover.ValuesFile: enc} {
 		for _, v := range values {
 			if strings.Contains(s, v) {

@@ -6,40 +6,57 @@ import (
 	"io"
 	"slices"
 
+	"github.com/spf13/cobra"
+
+	"github.com/rekeyhq/rekey/app"
 	"github.com/rekeyhq/rekey/report"
 )
 
-func cmdInventory(ctx context.Context, args []string, e env) error {
+func inventoryCmd(e env) *cobra.Command {
 	var o options
-	fs := newFlagSet("inventory", e.stderr, &o)
-	format := fs.String("format", "", "table, json, mermaid or dot (default table; json with --output json)")
-	if err := o.parse(fs, args); err != nil {
-		return err
-	}
-	f, err := inventoryFormat(*format, o.json())
+	var format string
+	c := withOptions(&cobra.Command{
+		Use:   "inventory",
+		Short: "Dependency map: sources, consumers, restart order, checks, hidden dependencies",
+		Long: `Inventory prints the dependency map of the desired state: for every secret, where it lives (its
+sources), who reads it there (its consumers, in restart order, and how each picks up a new value), the
+checks that verify a rotation, and the hidden dependencies the desired state reveals. As a table, JSON,
+or a Mermaid or Graphviz DOT diagram. It changes nothing, and prints no value.`,
+		Example: `  rekey inventory --repo /srv/stack-secrets
+  rekey inventory --format mermaid > secrets.mmd
+  rekey inventory --format dot | dot -Tsvg > secrets.svg`,
+		Args: noArgs,
+	}, &o, func(ctx context.Context, _ []string) error { return runInventory(ctx, &o, e, format) })
+	c.Flags().StringVar(&format, "format", "", "table, json, mermaid or dot (default table; json with --output json)")
+	completeWords(c, "format", report.FormatTable, report.FormatJSON, report.FormatMermaid, report.FormatDot)
+	return c
+}
+
+func runInventory(ctx context.Context, o *options, e env, format string) error {
+	f, err := inventoryFormat(format, o.json())
 	if err != nil {
 		return err
 	}
-	s, err := load(ctx, &o, e)
+	s, err := o.load(ctx, e)
 	if err != nil {
 		return err
 	}
 	inv, err := report.BuildInventory(ctx, inventoryInput(s))
 	if err != nil {
-		return s.redact.Error(err)
+		return s.Redact.Error(err)
 	}
 	var b bytes.Buffer
 	if err := report.RenderInventory(&b, f, inv); err != nil {
 		return err
 	}
 	// Nothing here holds a value; the redactor is a second line of defence, as in every other output.
-	_, err = io.WriteString(e.stdout, s.redact.String(b.String()))
+	_, err = io.WriteString(e.stdout, s.Redact.String(b.String()))
 	return err
 }
 
 // inventoryInput is the loaded desired state, as the inventory reads it.
-func inventoryInput(s *session) report.InventoryInput {
-	return report.InventoryInput{Revision: s.commit.Hash, Repo: s.repo.String(), Config: s.cfg, Project: s.project, Desired: s.desired}
+func inventoryInput(s *app.Session) report.InventoryInput {
+	return report.InventoryInput{Revision: s.Commit.Hash, Repo: s.Repo.String(), Config: s.Config, Project: s.Project, Desired: s.Desired}
 }
 
 // inventoryFormat reconciles --format with --output: --output json alone means json.

@@ -11,6 +11,7 @@ import (
 	"syscall"
 
 	"github.com/rekeyhq/rekey/app"
+	"github.com/rekeyhq/rekey/internal/harden"
 )
 
 // Exit codes, documented in docs/cli.md.
@@ -33,76 +34,24 @@ type env struct {
 }
 
 func main() {
+	if err := harden.NoCoreDumps(); err != nil {
+		fmt.Fprintln(os.Stderr, "rekey:", err)
+		os.Exit(1)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], env{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv})
 	stop()
 	os.Exit(code)
 }
 
-var commands = map[string]func(context.Context, []string, env) error{
-	"agent":      cmdAgent,
-	"history":    cmdHistory,
-	"rotate":     cmdRotate,
-	"adopt":      cmdAdopt,
-	"reconcile":  cmdReconcile,
-	"plan":       cmdPlan,
-	"apply":      cmdApply,
-	"status":     cmdStatus,
-	"drift":      cmdDrift,
-	"values":     cmdValues,
-	"version":    cmdVersion,
-	"inventory":  cmdInventory,
-	"runbook":    cmdRunbook,
-	"completion": cmdCompletion,
-	"init":       cmdInit,
-}
-
-const usage = `rekey rotates secrets on a Docker Compose stack from a SOPS-encrypted Git repository.
-
-Usage:
-  rekey plan    [flags]          show what apply would do, with fingerprints
-  rekey apply   [flags]          rotate what differs from Git, verify, then drop old values
-  rekey status  [flags]          live state, unfinished transactions and last outcomes
-  rekey drift   [flags]          compare every source, container and mounted file with Git
-  rekey agent   [flags]          reconcile continuously: on an interval, on push webhooks, on local commits
-  rekey reconcile [--state-dir]  ask the running agent to reconcile now, and print what happened
-  rekey values set SECRET        encrypt a new value (read from stdin) into the values file
-  rekey rotate SECRET [flags]    generate a new value, commit (and push) it, then apply it
-  rekey adopt SECRET [flags]     move a PostgreSQL login from its owner role to alternating login roles
-  rekey history [SECRET]         audit trail: commits, per-secret fingerprint changes, rotations applied
-  rekey inventory [flags]        dependency map: sources, consumers, restart order, checks, hidden dependencies
-  rekey runbook [--secret NAME]  Markdown runbook from the config and the journal, with manual rollback steps
-  rekey init --out DIR [flags]  propose rekey.yaml and encrypted values from an existing Compose project
-  rekey version
-  rekey completion bash|zsh|fish  print a shell completion script
-
-Common flags:
-  --repo PATH|URL      desired-state repository (default .)
-  --ref REF            branch, tag or commit (default: HEAD / the remote's default branch)
-  --age-key-file FILE  age identities (default $SOPS_AGE_KEY_FILE, then ~/.config/sops/age/keys.txt)
-  --state-dir DIR      journal, keys and snapshots (default /var/lib/rekey)
-  --output text|json   output format (default text)
-
-Run 'rekey COMMAND -h' for the flags of a command. Exit codes: 0 ok, 1 error (nothing changed),
-2 usage, 3 rolled back, 4 needs attention, 5 refused (untrusted commit, rewritten history,
-replayed value), 6 drift (live differs from an unchanged Git), 7 drift unknown (a place
-could not be read).
-`
-
+// run executes one command line and returns its exit code. Help goes to stdout; errors to stderr.
 func run(ctx context.Context, args []string, e env) int {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		fmt.Fprint(e.stderr, usage)
-		if len(args) == 0 {
-			return exitUsage
-		}
-		return exitOK
+	root := newRoot(e)
+	if args == nil {
+		args = []string{} // cobra reads os.Args when given nil
 	}
-	cmd, ok := commands[args[0]]
-	if !ok {
-		fmt.Fprintf(e.stderr, "rekey: unknown command %q\n\n%s", args[0], usage)
-		return exitUsage
-	}
-	err := cmd(ctx, args[1:], e)
+	root.SetArgs(args)
+	err := root.ExecuteContext(ctx)
 	code := exitCode(err)
 	if msg := errString(err); msg != "" {
 		fmt.Fprintf(e.stderr, "rekey: %s\n", msg)

@@ -6,15 +6,27 @@ import (
 	"io"
 	"strings"
 
+	"github.com/spf13/cobra"
+
 	"github.com/rekeyhq/rekey/app"
 	"github.com/rekeyhq/rekey/reconcile"
 )
 
-func cmdPlan(ctx context.Context, args []string, e env) error {
+func planCmd(e env) *cobra.Command {
 	var o options
-	if err := o.parse(newFlagSet("plan", e.stderr, &o), args); err != nil {
-		return err
-	}
+	return withOptions(&cobra.Command{
+		Use:   "plan",
+		Short: "Show what apply would do, with fingerprints",
+		Long: `Plan reads the desired state (rekey.yaml and the encrypted values at --ref), compares it with the live
+stack and prints, for every secret, what apply would do: its consumers in restart order, the steps of
+the rotation, and the fingerprints of the live and desired values. It changes nothing.`,
+		Example: `  rekey plan --repo /srv/stack-secrets --age-key-file /etc/rekey/age.key
+  rekey plan --repo . --output json | jq '.secrets[] | select(.action != "in-sync")'`,
+		Args: noArgs,
+	}, &o, func(ctx context.Context, _ []string) error { return runPlan(ctx, &o, e) })
+}
+
+func runPlan(ctx context.Context, o *options, e env) error {
 	s, p, err := app.Plan(ctx, o.app(e))
 	if err != nil {
 		return err

@@ -6,34 +6,57 @@ import (
 	"net/mail"
 	"os"
 
+	"github.com/spf13/cobra"
+
 	"github.com/rekeyhq/rekey/app"
 	"github.com/rekeyhq/rekey/gitsync"
 )
 
-// cmdRotate generates a new value for a secret, commits it to the desired-state repository (pushing it
+// rotateCmd generates a new value for a secret, commits it to the desired-state repository (pushing it
 // for remotes) and only then applies it: the old value can never come back with the next deploy.
-func cmdRotate(ctx context.Context, args []string, e env) error {
+func rotateCmd(e env) *cobra.Command {
 	var o options
-	fs := newFlagSet("rotate", e.stderr, &o)
-	author := fs.String("author", "rekey <rekey@localhost>", "author of the write-back commit")
-	signingKey := fs.String("signing-key", "", "private key that signs the write-back commit: unencrypted OpenSSH, or armored OpenPGP without a passphrase (trust its public key with --trust-ssh or --trust-openpgp)")
-	pos, err := o.parseArgs(fs, args, 1)
+	var author, signingKey string
+	c := withOptions(&cobra.Command{
+		Use:   "rotate SECRET",
+		Short: "Generate a new value, commit (and push) it, then apply it",
+		Long: `Rotate moves SECRET to a value rekey generates, with Git as the record: the new value is encrypted
+into the values file and committed to the desired-state repository (and pushed, for a remote one)
+first, and only then applied, as apply would. The next deploy cannot bring the old value back. With
+commit verification on (--trust-ssh or --trust-openpgp), the commit must be signed with --signing-key, a
+key listed in --trust-ssh, or nothing is committed.`,
+		Example: `  rekey rotate app_key --repo /srv/stack-secrets --age-key-file /etc/rekey/age.key
+  rekey rotate db_password --repo git@git.example.com:ops/secrets.git \
+    --git-ssh-key /etc/rekey/deploy-key --git-known-hosts /etc/rekey/known_hosts \
+    --signing-key /etc/rekey/signing-key --trust-ssh /etc/rekey/trusted-signers`,
+		Args:              oneSecret,
+		ValidArgsFunction: completeSecret(&o),
+	}, &o, func(ctx context.Context, args []string) error {
+		return runRotate(ctx, &o, e, args[0], author, signingKey)
+	})
+	bindAuthor(c, &author, &signingKey, "the write-back commit")
+	return c
+}
+
+// bindAuthor declares --author and --signing-key, for the commits rekey writes (what they are for).
+func bindAuthor(c *cobra.Command, author, signingKey *string, what string) {
+	c.Flags().StringVar(author, "author", "rekey <rekey@localhost>", "author of "+what)
+	c.Flags().StringVar(signingKey, "signing-key", "", "private key that signs "+what+": unencrypted OpenSSH, or armored OpenPGP without a passphrase (trust its public key with --trust-ssh or --trust-openpgp)")
+	completeWords(c, "author")
+	completeFiles(c, "signing-key")
+}
+
+func runRotate(ctx context.Context, o *options, e env, secret, author, signingKey string) error {
+	who, err := parseAuthor(author, signingKey)
 	if err != nil {
 		return err
 	}
-	if len(pos) != 1 {
-		return usageError("rotate takes exactly one secret name")
-	}
-	who, err := parseAuthor(*author, *signingKey)
-	if err != nil {
-		return err
-	}
-	c, err := app.WriteBack(ctx, o.app(e), pos[0], who)
+	c, err := app.WriteBack(ctx, o.app(e), secret, who)
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(e.stdout, "committed %s: %s\n", app.Short(c.Hash), app.FirstLine(c.Message))
-	next := o
+	next := *o
 	next.ref = c.Hash
 	s, results, err := app.Apply(ctx, next.app(e))
 	if s == nil {

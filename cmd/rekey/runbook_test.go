@@ -14,6 +14,7 @@ import (
 
 	"github.com/rogpeppe/go-internal/testscript"
 
+	"github.com/rekeyhq/rekey/app"
 	"github.com/rekeyhq/rekey/config"
 	"github.com/rekeyhq/rekey/gitsync"
 	"github.com/rekeyhq/rekey/internal/fingerprint"
@@ -83,9 +84,9 @@ func revParse(ts *testscript.TestScript, repoDir, ref string) string {
 }
 
 func valueAt(ts *testscript.TestScript, repo *gitsync.Repo, keyFile, secret, hash string) string {
-	raw, err := repo.ReadFile(hash, configFile)
+	raw, err := repo.ReadFile(hash, app.ConfigFile)
 	ts.Check(err)
-	cfg, err := config.Parse(configFile, raw)
+	cfg, err := config.Parse(app.ConfigFile, raw)
 	ts.Check(err)
 	data, err := repo.ReadFile(hash, cfg.Values)
 	ts.Check(err)

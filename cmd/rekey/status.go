@@ -5,14 +5,26 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/rekeyhq/rekey/app"
 )
 
-func cmdStatus(ctx context.Context, args []string, e env) error {
+func statusCmd(e env) *cobra.Command {
 	var o options
-	if err := o.parse(newFlagSet("status", e.stderr, &o), args); err != nil {
-		return err
-	}
+	return withOptions(&cobra.Command{
+		Use:   "status",
+		Short: "Live state, unfinished transactions and last outcomes",
+		Long: `Status prints, for every secret, the fingerprints of its live and desired values, whether they agree,
+any rotation the journal holds open, and how the last one ended. It changes nothing. With a trust file
+(--trust-ssh, --trust-openpgp) an untrusted commit is refused before anything in it is read.`,
+		Example: `  rekey status --repo /srv/stack-secrets
+  rekey status --output json | jq '.secrets[] | select(.state != "in-sync")'`,
+		Args: noArgs,
+	}, &o, func(ctx context.Context, _ []string) error { return runStatus(ctx, &o, e) })
+}
+
+func runStatus(ctx context.Context, o *options, e env) error {
 	s, out, err := app.Status(ctx, o.app(e))
 	if err != nil {
 		return err

@@ -1,48 +1,72 @@
 package main
 
 import (
-	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"strings"
+
+	"github.com/spf13/cobra"
 
 	"github.com/rekeyhq/rekey/app"
 	"github.com/rekeyhq/rekey/internal/generate"
 )
 
-// cmdValues edits the encrypted values file of a local working tree; committing it is the rotation.
-func cmdValues(ctx context.Context, args []string, e env) error {
-	if len(args) == 0 || args[0] != "set" {
-		return usageError("usage: rekey values set [--repo DIR] [--generate N] SECRET < value")
+// valuesCmd edits the encrypted values file of a local working tree; committing it is the rotation.
+func valuesCmd(e env) *cobra.Command {
+	c := &cobra.Command{
+		Use:   "values",
+		Short: "Edit the encrypted values file",
+		Long:  "Values edits the encrypted values file of a local working tree of the desired-state repository.",
+		Example: `  printf %s "$NEW_PASSWORD" | rekey values set db_password --repo /srv/stack-secrets
+  rekey values set app_key --generate 48`,
+		RunE: func(*cobra.Command, []string) error {
+			return usageError("usage: rekey values set [--repo DIR] [--generate N] SECRET < value")
+		},
 	}
+	c.AddCommand(valuesSetCmd(e))
+	return c
+}
+
+func valuesSetCmd(e env) *cobra.Command {
 	var o options
-	fs := flag.NewFlagSet("rekey values set", flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
-	fs.StringVar(&o.repo, "repo", ".", "working tree of the desired-state repository")
-	fs.StringVar(&o.ageKeyFile, "age-key-file", "", "age identities (default $SOPS_AGE_KEY_FILE, then ~/.config/sops/age/keys.txt)")
-	gen := fs.Int("generate", 0, "generate a random value of N characters (base64url alphabet, N ≥ 16) instead of reading stdin")
-	if err := fs.Parse(args[1:]); err != nil {
-		if err == flag.ErrHelp {
-			return &codeError{code: exitOK}
-		}
-		return &codeError{code: exitUsage}
+	var gen int
+	c := &cobra.Command{
+		Use:   "set SECRET",
+		Short: "Encrypt a new value (read from stdin) into the values file",
+		Long: `Set encrypts a new value for SECRET into the values file of a local working tree, to the recipients
+.sops.yaml names. The value is read from stdin (one trailing newline dropped, so echo works) or, with
+--generate N, generated. Nothing is rotated yet: commit the file, and rekey apply (or the agent) rotates
+it.`,
+		Example: `  printf %s "$NEW_PASSWORD" | rekey values set db_password --repo /srv/stack-secrets
+  rekey values set app_key --generate 48 && git commit -am 'rotate app_key'`,
+		Args: func(_ *cobra.Command, args []string) error {
+			if len(args) != 1 {
+				return usageError("values set takes exactly one secret name")
+			}
+			return nil
+		},
+		ValidArgsFunction: completeSecret(&o),
+		RunE: func(_ *cobra.Command, args []string) error {
+			value, err := newValue(e.stdin, gen)
+			if err != nil {
+				return err
+			}
+			set, err := app.SetValue(o.app(e), args[0], value)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(e.stdout, "encrypted %s into %s for %d recipient(s); commit it to rotate\n", args[0], set.File, set.Recipients)
+			return nil
+		},
 	}
-	if fs.NArg() != 1 {
-		return usageError("values set takes exactly one secret name")
-	}
-	name := fs.Arg(0)
-	value, err := newValue(e.stdin, *gen)
-	if err != nil {
-		return err
-	}
-	set, err := app.SetValue(o.app(e), name, value)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(e.stdout, "encrypted %s into %s for %d recipient(s); commit it to rotate\n", name, set.File, set.Recipients)
-	return nil
+	c.Flags().StringVar(&o.repo, "repo", ".", "working tree of the desired-state repository")
+	c.Flags().StringVar(&o.ageKeyFile, "age-key-file", "", "age identities (default $SOPS_AGE_KEY_FILE, then ~/.config/sops/age/keys.txt)")
+	c.Flags().IntVar(&gen, "generate", 0, "generate a random value of N characters (base64url alphabet, N ≥ 16) instead of reading stdin")
+	completeDirs(c, "repo")
+	completeFiles(c, "age-key-file")
+	completeWords(c, "generate")
+	return c
 }
 
 // newValue reads the value from stdin (one trailing newline dropped, so `echo x |` works) or generates one.

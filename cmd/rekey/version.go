@@ -1,16 +1,28 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"runtime"
 	"runtime/debug"
+
+	"github.com/spf13/cobra"
 )
 
 // Set by the linker: -X main.version=… -X main.commit=… -X main.date=…
 var version, commit, date = "dev", "", ""
 
-func cmdVersion(_ context.Context, _ []string, e env) error {
+func versionCmd(e env) *cobra.Command {
+	return &cobra.Command{
+		Use:     "version",
+		Short:   "Print the version, commit and build date",
+		Long:    "Version prints the release, the commit it was built from, the build date and the Go version.",
+		Example: "  rekey version",
+		Args:    cobra.ArbitraryArgs, // ignored, as they always were
+		RunE:    func(*cobra.Command, []string) error { return printVersion(e) },
+	}
+}
+
+func printVersion(e env) error {
 	c, d := commit, date
 	if bi, ok := debug.ReadBuildInfo(); ok && c == "" {
 		for _, s := range bi.Settings {
