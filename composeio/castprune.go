@@ -121,7 +121,7 @@ func readBounded(path string) ([]byte, error) {
 // text the mapping was not decided from, and the probe is loaded again with the full mapping.
 func (p *Project) loadProbe(ctx context.Context, overrides map[string]string) (*types.Project, error) {
 	casts, contents, ok := probeCasts(p.files)
-	if !ok {
+	if !ok || p.fullCasts {
 		return p.load(ctx, overrides)
 	}
 	p.prunedLoads.Add(1)

@@ -111,6 +111,8 @@ type Project struct {
 	loads atomic.Int64
 	// prunedLoads counts the probes loaded with a pruned cast mapping (see loadProbe).
 	prunedLoads atomic.Int64
+	// fullCasts makes every probe load with compose-go's full cast mapping (the tests compare both).
+	fullCasts bool
 }
 
 // Load loads the compose project in dir. Errors name the file involved and never contain a variable's value.
