@@ -75,7 +75,7 @@ func castCases(t *testing.T) []castCase {
 		".env": trickyEnv, "compose.yaml": trickyCompose, "web.env": "WEB_ONLY=w\nREF=${HC_TOKEN}\n",
 	})
 	include := writeProject(t, map[string]string{
-		".env": "TOP=t\nSUB=s\nSUB_RO=true\n",
+		".env":         "TOP=t\nSUB=s\nSUB_RO=true\n",
 		"compose.yaml": "include: [sub.yaml]\nservices:\n  top:\n    image: busybox\n    environment: {TOP: \"${TOP}\"}\n",
 		"sub.yaml":     "services:\n  sub:\n    image: busybox\n    read_only: \"${SUB_RO}\"\n    environment: {SUB: \"${SUB}\"}\n",
 	})
