@@ -129,6 +129,9 @@ func (p *Project) loadProbe(ctx context.Context, overrides map[string]string) (*
 	if err != nil {
 		return nil, err
 	}
+	if p.afterPrunedLoad != nil {
+		p.afterPrunedLoad()
+	}
 	for i, f := range p.files {
 		if data, err := readBounded(f); err != nil || !bytes.Equal(data, contents[i]) {
 			return p.load(ctx, overrides)

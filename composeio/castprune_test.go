@@ -3,6 +3,7 @@ package composeio
 import (
 	"context"
 	"maps"
+	"os"
 	"path/filepath"
 	"reflect"
 	"slices"
@@ -254,5 +255,36 @@ func TestProbeCastsReadsEveryFile(t *testing.T) {
 	}
 	if !found {
 		t.Error("services.*.read_only was pruned though b.yaml sets read_only")
+	}
+}
+
+// TestLoadProbeReloadsAfterAnEdit: a compose file that changed between the read that pruned the mapping and
+// the check after the load makes the probe load again with the full mapping, from the file as it is now.
+func TestLoadProbeReloadsAfterAnEdit(t *testing.T) {
+	ctx := context.Background()
+	dir := writeProject(t, map[string]string{
+		".env":         "A=a\n",
+		"compose.yaml": "services:\n  app:\n    image: busybox\n    environment: {A: \"${A}\"}\n",
+	})
+	p, err := Load(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	edited := "services:\n  app:\n    image: busybox\n    read_only: \"true\"\n    environment: {A: \"${A}\"}\n"
+	p.afterPrunedLoad = func() {
+		if err := os.WriteFile(filepath.Join(dir, "compose.yaml"), []byte(edited), 0o600); err != nil {
+			t.Error(err)
+		}
+	}
+	before := p.loads.Load()
+	alt, err := p.loadProbe(ctx, map[string]string{"A": "x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := p.loads.Load() - before; n != 2 {
+		t.Errorf("%d loads, want 2 (the pruned probe, then the full one)", n)
+	}
+	if !alt.Services["app"].ReadOnly {
+		t.Error("the probe is of the compose file before the edit")
 	}
 }

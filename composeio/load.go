@@ -113,6 +113,8 @@ type Project struct {
 	prunedLoads atomic.Int64
 	// fullCasts makes every probe load with compose-go's full cast mapping (the tests compare both).
 	fullCasts bool
+	// afterPrunedLoad, when set, runs between a pruned probe's load and the check of its files (tests).
+	afterPrunedLoad func()
 }
 
 // Load loads the compose project in dir. Errors name the file involved and never contain a variable's value.
