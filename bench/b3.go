@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -86,6 +87,7 @@ func runB3(root, bin, before string, runs int, profileDir string) error {
 	} else if got := strings.TrimSpace(string(s.stdout)); got != fmt.Sprintf("%d services", b3Services) {
 		return fmt.Errorf("composeload: %q", got)
 	}
+	var firstPlan, firstPrior []byte // the first JSON plan of each side, compared below
 	for i := 0; i < runs; i++ {
 		for _, sd := range alternate(i, sides) {
 			s, err := sd.run()
@@ -95,6 +97,11 @@ func runB3(root, bin, before string, runs int, profileDir string) error {
 			if (sd == plan || sd == prior) && len(sd.walls) == 0 {
 				if err := checkPlan(s.stdout); err != nil {
 					return err
+				}
+				if sd == plan {
+					firstPlan = s.stdout
+				} else {
+					firstPrior = s.stdout
 				}
 			}
 			sd.walls, sd.rss, sd.cpus = append(sd.walls, s.wall), append(sd.rss, s.maxRSS), append(sd.cpus, s.cpu)
@@ -146,6 +153,14 @@ func runB3(root, bin, before string, runs int, profileDir string) error {
 		}
 	}
 	fmt.Printf("  ratio of median peak RSS, plan / compose-go load: %.2f×\n", float64(median(plan.rss))/float64(median(load.rss)))
+	if before != "" {
+		// Both sides plan the same project and state: a faster plan must not be a different one.
+		same := "identical"
+		if !bytes.Equal(firstPlan, firstPrior) {
+			same = "DIFFERENT"
+		}
+		fmt.Printf("  plans (JSON) of rekey and of -before-rev: %s (%d and %d bytes)\n", same, len(firstPlan), len(firstPrior))
+	}
 	if profileDir != "" {
 		return profilePlan(p, filepath.Join(profileDir, "b3.pprof"))
 	}

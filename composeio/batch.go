@@ -145,7 +145,7 @@ func (p *Project) probeLoad(ctx context.Context, base *types.Project, names []st
 	if err != nil {
 		return nil, nil, err
 	}
-	alt, err := p.load(ctx, overrides)
+	alt, err := p.loadProbe(ctx, overrides)
 	if err != nil {
 		return nil, nil, errUnexplained // a variable compose casts or validates: probe one by one
 	}

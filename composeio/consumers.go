@@ -211,7 +211,7 @@ func (p *Project) loadCanary(ctx context.Context, base *types.Project, name stri
 	}
 	var firstErr error
 	for _, c := range canaries {
-		alt, err := p.load(ctx, map[string]string{name: c})
+		alt, err := p.loadProbe(ctx, map[string]string{name: c})
 		if err == nil {
 			return alt, nil
 		}

@@ -109,6 +109,12 @@ type Project struct {
 	graph     map[string][]string
 	// loads counts the compose-go loads of the project, Load's included (the tests count them).
 	loads atomic.Int64
+	// prunedLoads counts the probes loaded with a pruned cast mapping (see loadProbe).
+	prunedLoads atomic.Int64
+	// fullCasts makes every probe load with compose-go's full cast mapping (the tests compare both).
+	fullCasts bool
+	// afterPrunedLoad, when set, runs between a pruned probe's load and the check of its files (tests).
+	afterPrunedLoad func()
 }
 
 // Load loads the compose project in dir. Errors name the file involved and never contain a variable's value.
@@ -320,7 +326,7 @@ func (p *Project) load(ctx context.Context, overrides map[string]string) (*types
 }
 
 // loadWith is load with a listener for compose-go's loader events (nil for none).
-func (p *Project) loadWith(ctx context.Context, overrides map[string]string, listener func(string, map[string]any)) (*types.Project, error) {
+func (p *Project) loadWith(ctx context.Context, overrides map[string]string, listener func(string, map[string]any), extra ...cli.ProjectOptionsFn) (*types.Project, error) {
 	p.loads.Add(1)
 	env := map[string]string{}
 	maps.Copy(env, p.opts.env)
@@ -349,6 +355,7 @@ func (p *Project) loadWith(ctx context.Context, overrides map[string]string, lis
 			return nil
 		})
 	}
+	fns = append(fns, extra...)
 	po, err := cli.NewProjectOptions(p.files, fns...)
 	if err != nil {
 		return nil, p.loadError(err, env)

@@ -47,7 +47,7 @@ func (p *Project) startProbe(ctx context.Context) (wait func()) {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		alt, err := p.load(ctx, overrides)
+		alt, err := p.loadProbe(ctx, overrides)
 		p.pre = &prefetched{names: names, byCanary: byCanary, alt: alt, err: err}
 	}()
 	return wg.Wait
