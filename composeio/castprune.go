@@ -140,6 +140,28 @@ func (p *Project) loadProbe(ctx context.Context, overrides map[string]string) (*
 	return tp, nil
 }
 
+// loadMain loads the project itself with the pruned cast mapping when it is safe: compose-go converts
+// exactly the values it would with its full mapping (the patterns left out name keys the files do not
+// spell), so the project is the one `docker compose config` sees — TestProbeCastsLoadsWhatTheFullMappingLoads
+// checks that it is identical — at about half the cost of matching every value's path against every
+// pattern. A file edited during the load makes it load again with the full mapping, as loadProbe does.
+func (p *Project) loadMain(ctx context.Context, listener func(string, map[string]any)) (*types.Project, error) {
+	casts, contents, ok := probeCasts(p.files)
+	if !ok || p.fullCasts {
+		return p.loadWith(ctx, nil, listener)
+	}
+	tp, err := p.loadWith(ctx, nil, listener, withCasts(casts))
+	if err != nil {
+		return nil, err
+	}
+	for i, f := range p.files {
+		if data, err := readBounded(f); err != nil || !bytes.Equal(data, contents[i]) {
+			return p.loadWith(ctx, nil, listener)
+		}
+	}
+	return tp, nil
+}
+
 // withCasts sets the cast mapping of compose-go's interpolation, keeping its lookup and substitution.
 func withCasts(casts map[tree.Path]interp.Cast) cli.ProjectOptionsFn {
 	return cli.WithLoadOptions(func(o *loader.Options) {

@@ -288,3 +288,24 @@ func TestLoadProbeReloadsAfterAnEdit(t *testing.T) {
 		t.Error("the probe is of the compose file before the edit")
 	}
 }
+
+// TestLoadIsTheFullMappingsProject: the project Load keeps (loaded with the pruned mapping where that is
+// safe) is the very project compose-go's full mapping loads.
+func TestLoadIsTheFullMappingsProject(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range castCases(t) {
+		t.Run(tc.name, func(t *testing.T) {
+			p, err := Load(ctx, tc.dir, tc.opts...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			full, err := p.load(ctx, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(p.p, full) {
+				t.Error("Load's project differs from the one the full cast mapping loads")
+			}
+		})
+	}
+}

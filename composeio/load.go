@@ -159,7 +159,7 @@ func Load(ctx context.Context, dir string, opts ...Option) (*Project, error) {
 	waitProbe := p.startProbe(ctx) // WithProbe: the probe loads while the base does
 	defer waitProbe()
 	var events loadEvents
-	tp, err := p.loadWith(ctx, nil, events.listen)
+	tp, err := p.loadMain(ctx, events.listen)
 	if err != nil {
 		return nil, err
 	}
