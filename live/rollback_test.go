@@ -7,9 +7,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/rekeyhq/rekey/internal/testenv"
 
 	"github.com/rekeyhq/rekey/reconcile"
 )
@@ -92,13 +93,13 @@ func envWith(n int) []byte {
 // write put the new head over the old content and lost the tail; the old rollback wrote the two values
 // back into that damaged file and reported success.)
 func TestRollbackAfterFullDiskKeepsEnvByteIdentical(t *testing.T) {
-	dir := smallTmpfs(t, "64k")
+	dir := testenv.SmallTmpfs(t, "64k")
 	env := filepath.Join(dir, ".env")
 	orig := envWith(4000) // one page; the new value makes it two
 	if err := os.WriteFile(env, orig, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	fillUp(t, dir)
+	testenv.FillUp(t, dir)
 	res := rotateAppKey(env, string(bytes.Repeat([]byte("n"), 300)), nil)
 	if res.Outcome != reconcile.OutcomeRolledBack {
 		t.Fatalf("outcome = %s (%s), want rolled-back", res.Outcome, res.Reason)
@@ -163,42 +164,5 @@ func TestRestoreFailureNeedsAttention(t *testing.T) {
 	}
 	if got, _ := os.ReadFile(other); string(got) != "x" {
 		t.Errorf("the link's target changed: %q", got)
-	}
-}
-
-// smallTmpfs mounts a tmpfs of size bytes on a new directory and unmounts it when the test ends.
-func smallTmpfs(t *testing.T, size string) string {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to mount a tmpfs")
-	}
-	dir := t.TempDir()
-	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size="+size); err != nil {
-		t.Skipf("cannot mount a tmpfs: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := syscall.Unmount(dir, 0); err != nil {
-			t.Errorf("unmount %s: %v", dir, err)
-		}
-	})
-	return dir
-}
-
-// fillUp writes a file in dir until its filesystem is full.
-func fillUp(t *testing.T, dir string) {
-	t.Helper()
-	f, err := os.Create(filepath.Join(dir, "filler"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	chunk := bytes.Repeat([]byte{'x'}, 512)
-	for {
-		if _, err := f.Write(chunk); err != nil {
-			if !errors.Is(err, syscall.ENOSPC) {
-				t.Fatalf("filling: %v", err)
-			}
-			return
-		}
 	}
 }

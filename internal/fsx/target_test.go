@@ -10,44 +10,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/rekeyhq/rekey/internal/testenv"
 )
-
-// smallFS mounts a tmpfs of size bytes on a new directory and unmounts it when the test ends.
-func smallFS(t *testing.T, size string) string {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to mount a tmpfs")
-	}
-	dir := t.TempDir()
-	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size="+size); err != nil {
-		t.Skipf("cannot mount a tmpfs: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := syscall.Unmount(dir, 0); err != nil {
-			t.Errorf("unmount %s: %v", dir, err)
-		}
-	})
-	return dir
-}
-
-// fill writes a file in dir until the filesystem is full.
-func fill(t *testing.T, dir string) {
-	t.Helper()
-	f, err := os.Create(filepath.Join(dir, "filler"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	chunk := bytes.Repeat([]byte{'x'}, 512)
-	for {
-		if _, err := f.Write(chunk); err != nil {
-			if !errors.Is(err, syscall.ENOSPC) {
-				t.Fatalf("filling: %v", err)
-			}
-			return
-		}
-	}
-}
 
 // envOf returns a dotenv file of about n bytes whose every line is distinct.
 func envOf(n int) []byte {
@@ -62,13 +27,13 @@ func envOf(n int) []byte {
 // file has fails before its first byte, and the file keeps every byte (the old code wrote the new head
 // over the old content, then failed: the tail was lost).
 func TestWriteInPlaceFullDiskChangesNothing(t *testing.T) {
-	dir := smallFS(t, "64k")
+	dir := testenv.SmallTmpfs(t, "64k")
 	path := filepath.Join(dir, ".env")
 	old := envOf(3000)
 	if err := os.WriteFile(path, old, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	fill(t, dir)
+	testenv.FillUp(t, dir)
 	next := append([]byte("SECRET=a-new-value\n"), envOf(12000)...)
 	err := WriteInPlace(path, next)
 	if !errors.Is(err, syscall.ENOSPC) {
@@ -96,7 +61,7 @@ func TestWriteInPlaceFullDiskChangesNothing(t *testing.T) {
 // TestProveBySibling: the fallback for filesystems without fallocate refuses a write that does not fit
 // and leaves no file behind either way.
 func TestProveBySibling(t *testing.T) {
-	dir := smallFS(t, "64k")
+	dir := testenv.SmallTmpfs(t, "64k")
 	path := filepath.Join(dir, "token")
 	if err := os.WriteFile(path, []byte("old"), 0o600); err != nil {
 		t.Fatal(err)
@@ -104,7 +69,7 @@ func TestProveBySibling(t *testing.T) {
 	if err := proveBySibling(path, 8000); err != nil {
 		t.Fatalf("room left: %v", err)
 	}
-	fill(t, dir)
+	testenv.FillUp(t, dir)
 	if err := proveBySibling(path, 8000); !errors.Is(err, syscall.ENOSPC) {
 		t.Fatalf("full: err = %v, want ENOSPC", err)
 	}
