@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/rekeyhq/rekey/composeio"
+	"github.com/rekeyhq/rekey/config"
 	"github.com/rekeyhq/rekey/envfile"
 	"github.com/rekeyhq/rekey/live"
 	"github.com/rekeyhq/rekey/reconcile"
@@ -44,6 +45,12 @@ func Discover(ctx context.Context, p *composeio.Project, o Options) (*Report, []
 		}
 	}
 	literalInCompose(p, secrets, rep)
+	if off := p.Types().DisabledServiceNames(); len(off) > 0 {
+		slices.Sort(off)
+		rep.Hidden = append(rep.Hidden, Hidden{Kind: HiddenInactive, Note: fmt.Sprintf(
+			"services %s belong to profiles COMPOSE_PROFILES does not activate: init and plan do not see them, nor what they read; activate the profile in .env and run init again to include them",
+			strings.Join(off, ", "))})
+	}
 	if secrets, err = validate(ctx, p, secrets, rep); err != nil {
 		return rep, f.values, err
 	}
@@ -58,8 +65,9 @@ func Discover(ctx context.Context, p *composeio.Project, o Options) (*Report, []
 type finder struct {
 	p      *composeio.Project
 	rep    *Report
-	values []string        // every credential value seen, for the redactor
-	names  map[string]bool // secret names handed out
+	values []string          // every credential value seen, for the redactor
+	env    map[string]string // the variables assigned in .env and env_files, first file first
+	names  map[string]bool   // secret names handed out
 }
 
 // candidate is a variable that looks like a credential.
@@ -76,6 +84,7 @@ func (f *finder) find(ctx context.Context) ([]*Secret, error) {
 	if err != nil {
 		return nil, err
 	}
+	f.env = assignedValues(f.p, raw)
 	composeText, err := readComposeFiles(f.p)
 	if err != nil {
 		return nil, err
@@ -96,6 +105,11 @@ func (f *finder) find(ctx context.Context) ([]*Secret, error) {
 		return nil, err
 	}
 	out = append(out, files...)
+	binds, err := f.bindSecrets(ctx, files)
+	if err != nil {
+		return nil, err
+	}
+	out = append(out, binds...)
 	embedded(out, f.rep)
 	return out, nil
 }
@@ -181,7 +195,46 @@ func (f *finder) candidates(ctx context.Context, raw map[string][]byte, assigned
 		}
 		cands = append(cands, c)
 	}
-	return slices.DeleteFunc(cands, func(c candidate) bool { return siblings[c.name] }), nil
+	cands = slices.DeleteFunc(cands, func(c candidate) bool { return siblings[c.name] })
+	for _, other := range publicHalves(cands, f.env) {
+		c, _, err := f.read(ctx, raw, other)
+		if err != nil {
+			return nil, err
+		}
+		c.why = "other half of a keypair"
+		cands = append(cands, c)
+	}
+	return cands, nil
+}
+
+// assignedValues are the values of the assigned variables, from the first file that assigns each.
+func assignedValues(p *composeio.Project, raw map[string][]byte) map[string]string {
+	env := map[string]string{}
+	files := slices.Sorted(maps.Keys(raw))
+	if d := p.DotEnvPath(); raw[d] != nil { // .env first: compose reads it first
+		files = append([]string{d}, slices.DeleteFunc(files, func(f string) bool { return f == d })...)
+	}
+	for _, path := range files {
+		ef, err := envfile.Parse(raw[path])
+		if err != nil {
+			continue
+		}
+		for k, v := range ef.Values() {
+			if _, seen := env[k]; !seen {
+				env[k] = v
+			}
+		}
+	}
+	return env
+}
+
+// settle proposes the secret's rotation class and, for a value rekey may make, how to make it.
+func (f *finder) settle(s *Secret) {
+	c := classify(s, f.env, f.p.Services())
+	s.Rotation, s.RotationReason = c.Name, c.Reason
+	if c.Name == config.RotationGenerated {
+		s.generate = deriveGenerate(s.value)
+	}
 }
 
 // read reads a variable in every file that assigns it: the first file's value, whether the files
@@ -204,6 +257,9 @@ func (f *finder) read(ctx context.Context, raw map[string][]byte, name string) (
 			c.value = v
 		} else if v != c.value {
 			c.diverged = true
+		}
+		if slices.Contains(c.sources, src.Path) {
+			continue // .env listed as an env_file too: one source
 		}
 		c.sources = append(c.sources, src.Path)
 		derived = derived || derivedLine(raw[src.Path], name)
@@ -257,6 +313,7 @@ func (f *finder) proposeVar(c candidate, uses []composeio.VarUse) *Secret {
 	}
 	s.comments = append(s.comments, kindComment(c.name, g)...)
 	f.varHidden(s, c, g, uses)
+	f.settle(s)
 	return s
 }
 
@@ -307,11 +364,15 @@ func (f *finder) composeSecrets(ctx context.Context) ([]*Secret, error) {
 		if err != nil {
 			return nil, err
 		}
-		f.values = append(f.values, v)
 		if v == "" {
 			f.rep.Skipped = append(f.rep.Skipped, Skip{Name: "secret " + name, Reason: path + " is empty"})
 			continue
 		}
+		if identifierFile(name, v) {
+			f.rep.Skipped = append(f.rep.Skipped, Skip{Name: "secret " + name, Reason: "it holds a short identifier (a user or database name), not a credential"})
+			continue
+		}
+		f.values = append(f.values, v)
 		s, err := f.composeSecret(name, path, v)
 		if err != nil {
 			return nil, err
@@ -330,8 +391,9 @@ func (f *finder) composeSecret(name, path, value string) (*Secret, error) {
 	if r, ok := within(f.p.Dir(), path); ok {
 		rel = r
 	}
-	s := &Secret{Name: secretNameFor(name, f.names), Type: kindToken, Kind: kindToken, Why: "compose secret", File: rel,
+	s := &Secret{Name: secretNameFor(name, f.names), Type: kindToken, Kind: fileKind(name), Why: "compose secret", File: rel,
 		value: value, Sources: []string{path}, Consumers: []string{}}
+	f.settle(s)
 	for _, u := range fileUses {
 		s.Consumers = append(s.Consumers, fmt.Sprintf("%s (%s:%s)", u.Service, u.Kind, u.Target))
 		if u.Kind == composeio.KindBindFile {

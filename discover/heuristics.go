@@ -142,9 +142,15 @@ func entropy(s string) float64 {
 	return h
 }
 
+// commandFlag is a command-line option: --data-checksums, --auth-host=md5.
+var commandFlag = regexp.MustCompile(`^--?[a-z][a-z0-9-]*(=\S*)?$`)
+
 // secretValue reports a value that looks like a generated credential: long, no spaces, not a path, a
 // URL, a host name or an email address, mixed characters and high entropy.
 func secretValue(v string) bool {
+	if commandFlag.MatchString(v) {
+		return false // --data-checksums: a command-line flag, not a key
+	}
 	if len(v) < 16 || len(v) > 4096 || strings.ContainsFunc(v, unicode.IsSpace) ||
 		strings.HasPrefix(v, "/") || strings.HasPrefix(v, "./") || strings.Contains(v, "://") || hostOrEmail(v) {
 		return false
@@ -211,8 +217,8 @@ func guessKind(name, value string, consumerImages []string, viaCommand bool) gue
 	if family, ok := images.BootstrapOnly(n); ok { // the families are named as the kinds
 		return guess{Kind: family, Bootstrap: true}
 	}
-	if slices.Contains(appKeyNames, n) {
-		return guess{Kind: kindAppKey}
+	if slices.Contains(appKeyNames, n) || strings.HasSuffix(n, "_SECRET_KEY") || strings.HasSuffix(n, "_SECRET_KEY_BASE") {
+		return guess{Kind: kindAppKey} // PAPERLESS_SECRET_KEY, AUTHENTIK_SECRET_KEY: an application's key
 	}
 	if scheme, ok := urlPassword(value); ok {
 		switch {
@@ -239,6 +245,11 @@ func guessKind(name, value string, consumerImages []string, viaCommand bool) gue
 		return guess{Kind: kindSMTP}
 	case strings.HasPrefix(n, "MONGO"):
 		return guess{Kind: kindMongo}
+	}
+	// A mail password is one whatever else reads it: a postgres container that also reads the shared .env
+	// does not make AUTHENTIK_EMAIL__PASSWORD a database password.
+	if slices.ContainsFunc(tokens(n), func(w string) bool { return w == "SMTP" || w == "MAIL" || w == "EMAIL" || w == "MAILER" }) {
+		return guess{Kind: kindSMTP}
 	}
 	for _, img := range consumerImages {
 		switch family := images.Family(img); {

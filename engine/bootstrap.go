@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"maps"
 	"slices"
 	"strings"
 
@@ -18,6 +19,7 @@ func databaseImage(key, image string) bool { return images.ReadsOnlyAtInit(key, 
 // markBootstrap turns into bootstrap-only consumers the services that get variable v only as one of
 // the bootstrap variables of their environment, and in no other way.
 func (b *secretBuilder) markBootstrap(v string) {
+	b.markFileBootstrap()
 	p := b.in.Project.Types()
 	want, ok := p.Environment[v]
 	if !ok || v == "" {
@@ -48,4 +50,50 @@ func onlyEnvironment(via []string) bool {
 	return len(via) > 0 && !slices.ContainsFunc(via, func(w string) bool {
 		return w != "interpolation:environment" && !strings.HasPrefix(w, "env_file:")
 	})
+}
+
+// markFileBootstrap turns into bootstrap-only consumers the services that get the secret's file only
+// mounted where a KEY_FILE variable of their environment points, KEY being one their image reads only at
+// initialisation (POSTGRES_PASSWORD_FILE: /run/secrets/db_password on a postgres image).
+func (b *secretBuilder) markFileBootstrap() {
+	if b.spec.File == "" {
+		return
+	}
+	p := b.in.Project.Types()
+	for name, c := range b.consumers {
+		svc, ok := p.Services[name]
+		if !ok || c.Action == reconcile.NoRoll || len(c.Via) == 0 {
+			continue
+		}
+		var keys []string
+		for _, via := range c.Via {
+			kind, target, _ := strings.Cut(via, ":")
+			if kind != "secret" && kind != "bind-file" && kind != "config" {
+				keys = nil // read some other way (a directory, an env_file): a real consumer
+				break
+			}
+			k := fileKey(svc.Environment, target)
+			if k == "" || !images.ReadsFileOnlyAtInit(k, svc.Image) {
+				keys = nil
+				break
+			}
+			keys = append(keys, k)
+		}
+		if len(keys) == 0 {
+			continue
+		}
+		slices.Sort(keys)
+		c.Action = reconcile.NoRoll
+		c.Via = append(c.Via, "bootstrap-only:"+strings.Join(keys, ","))
+	}
+}
+
+// fileKey is the *_FILE variable of env that points at target, "" if none.
+func fileKey(env map[string]*string, target string) string {
+	for _, k := range slices.Sorted(maps.Keys(env)) {
+		if v := env[k]; v != nil && *v == target && strings.HasSuffix(k, "_FILE") {
+			return k
+		}
+	}
+	return ""
 }
