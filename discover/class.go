@@ -42,9 +42,6 @@ var neverTokens = map[string]string{
 // issuedTokens are words of a variable name that say the value comes from someone else.
 var issuedTokens = map[string]string{
 	"CLIENT":       "an OAuth/OIDC client secret: the identity provider issues it",
-	"OAUTH":        "an OAuth credential: the provider issues it",
-	"OAUTH2":       "an OAuth credential: the provider issues it",
-	"OIDC":         "an OpenID Connect credential: the identity provider issues it",
 	"LICENSE":      "a licence key: the vendor issues it",
 	"LICENCE":      "a licence key: the vendor issues it",
 	"INSTALLATION": "an installation key: the vendor's service issues it",
@@ -64,13 +61,16 @@ func tokens(name string) []string {
 // classify proposes the rotation class of a secret. env holds the assigned variables' values (to find
 // the other half of a keypair and the host of a mail password), services the stack's services.
 func classify(s *Secret, env map[string]string, services []string) class {
-	n := strings.ToUpper(s.Var)
-	words := tokens(n)
+	names := append([]string{s.Var}, s.aliases...)
 	if s.Var == "" {
-		words = tokens(s.Name)
+		names[0] = s.Name
 	}
-	if why, ok := neverNames[n]; ok {
-		return class{config.RotationNever, why}
+	var words []string
+	for _, n := range names {
+		if why, ok := neverNames[strings.ToUpper(n)]; ok {
+			return class{config.RotationNever, why}
+		}
+		words = append(words, tokens(n)...)
 	}
 	if other := keypairHalf(s.Var, env); other != "" {
 		return class{config.RotationNever, fmt.Sprintf("one half of a keypair with %s: a new value for one half breaks the pair (and what was signed or subscribed with it)", other)}
@@ -122,7 +122,7 @@ func mailHost(v string, env map[string]string) string {
 	i := strings.LastIndexAny(up, "_")
 	for i >= 0 {
 		prefix := v[:i+1]
-		for _, suffix := range []string{"HOST", "SERVER", "ADDR", "SMTP_HOST", "HOSTNAME", "SMTP_ADDR", "SMTP_SERVER"} {
+		for _, suffix := range []string{"HOST", "SERVER", "ADDR", "HOST_ADDR", "SMTP_HOST", "HOSTNAME", "SMTP_ADDR", "SMTP_SERVER"} {
 			for _, k := range []string{prefix + suffix, prefix + strings.ToLower(suffix)} {
 				if h, ok := env[k]; ok && h != "" {
 					h = strings.TrimPrefix(strings.TrimPrefix(h, "smtp://"), "smtps://")

@@ -228,6 +228,17 @@ func assignedValues(p *composeio.Project, raw map[string][]byte) map[string]stri
 	return env
 }
 
+// aliasesIn are the variables of a service's environment that carry value under another name than v.
+func aliasesIn(env map[string]*string, v, value string) []string {
+	var out []string
+	for _, k := range slices.Sorted(maps.Keys(env)) {
+		if val := env[k]; val != nil && value != "" && *val == value && k != v {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
 // settle proposes the secret's rotation class and, for a value rekey may make, how to make it.
 func (f *finder) settle(s *Secret) {
 	c := classify(s, f.env, f.p.Services())
@@ -296,6 +307,7 @@ func (f *finder) proposeVar(c candidate, uses []composeio.VarUse) *Secret {
 	var images []string
 	viaCommand := false
 	for _, u := range uses {
+		s.aliases = append(s.aliases, aliasesIn(f.p.Types().Services[u.Service].Environment, c.name, c.value)...)
 		s.Consumers = append(s.Consumers, fmt.Sprintf("%s (%s)", u.Service, strings.Join(u.Via, ", ")))
 		images = append(images, f.p.Types().Services[u.Service].Image)
 		viaCommand = viaCommand || slices.Contains(u.Via, "interpolation:command")

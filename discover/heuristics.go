@@ -31,7 +31,7 @@ const (
 
 // secretSuffixes are name endings that say "credential".
 var secretSuffixes = []string{"_PASSWORD", "_PASSWD", "_PASS", "_PWD", "_TOKEN", "_SECRET", "_KEY", "_API_KEY",
-	"_DSN", "_CREDENTIALS", "_SECRET_KEY_BASE"}
+	"_DSN", "_CREDENTIALS", "_SECRET_KEY_BASE", "_SALT", "_SEED"}
 
 // secretNames are whole names that say "credential".
 var secretNames = []string{"PASSWORD", "SECRET", "TOKEN", "API_KEY", "APP_KEY", "SECRET_KEY_BASE", "DSN", "PGPASSWORD"}

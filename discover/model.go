@@ -42,6 +42,7 @@ type Secret struct {
 
 	value    string
 	generate *config.Generate
+	aliases  []string // the names services read the value as (GITEA__security__SECRET_KEY for GITEA_SECRET_KEY)
 	comments []string
 	hostKeys []HostRef
 }

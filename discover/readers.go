@@ -60,6 +60,9 @@ func bootstrapConsumers(d reconcile.Secret) (readers []string, others bool) {
 			readers = append(readers, c.Name)
 			continue
 		}
+		if slices.ContainsFunc(c.Via, func(v string) bool { return strings.HasPrefix(v, "not-read-by-image:") }) {
+			continue // a database container that gets it through a shared env_file and ignores it
+		}
 		others = true
 	}
 	slices.Sort(readers)

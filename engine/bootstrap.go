@@ -30,11 +30,21 @@ func (b *secretBuilder) markBootstrap(v string) {
 		if !ok || c.Action == reconcile.NoRoll || !onlyEnvironment(c.Via) {
 			continue
 		}
-		var keys []string
+		var keys, ignored []string
 		for key, val := range svc.Environment {
-			if val != nil && *val == want {
+			switch {
+			case val == nil || *val != want:
+			case images.Ignores(key, svc.Image):
+				ignored = append(ignored, key) // PG_PASS reaching postgres through a shared env_file
+			default:
 				keys = append(keys, key)
 			}
+		}
+		if len(keys) == 0 && len(ignored) > 0 {
+			slices.Sort(ignored)
+			c.Action = reconcile.NoRoll // the database image does not read it at all
+			c.Via = append(c.Via, "not-read-by-image:"+strings.Join(ignored, ","))
+			continue
 		}
 		if len(keys) == 0 || slices.ContainsFunc(keys, func(k string) bool { return !databaseImage(k, svc.Image) }) {
 			continue // also read as an ordinary variable, or not by the database image: a real consumer

@@ -61,6 +61,30 @@ func repoPath(image string) string {
 	return strings.TrimPrefix(image, "library/")
 }
 
+// readPrefixes are the variable name prefixes the images of a family read; any other variable in such a
+// container's environment (an application's settings reaching it through a shared env_file) is ignored.
+var readPrefixes = map[string][]string{
+	Postgres: {"POSTGRES_", "PGDATA", "PGHOST", "PGPORT", "PGUSER", "PGPASSWORD", "PGDATABASE"},
+	MySQL:    {"MYSQL_", "MARIADB_"},
+	Mongo:    {"MONGO_"},
+	Redis:    {"REDIS_", "VALKEY_"},
+}
+
+// Ignores reports whether image is a database image that does not read variable key at all: a postgres
+// container that also gets the application's SMTP_PASSWORD through a shared env_file.
+func Ignores(key, image string) bool {
+	family := Family(image)
+	if family == "" {
+		return false
+	}
+	for _, p := range readPrefixes[family] {
+		if strings.HasPrefix(key, p) {
+			return false
+		}
+	}
+	return true
+}
+
 // InstallOnly reports whether image is an application that reads key only when it installs itself.
 func InstallOnly(key, image string) bool {
 	path := repoPath(image)
