@@ -15,6 +15,7 @@ import (
 	"github.com/rekeyhq/rekey/composeio"
 	"github.com/rekeyhq/rekey/config"
 	"github.com/rekeyhq/rekey/envfile"
+	imgs "github.com/rekeyhq/rekey/internal/images"
 	"github.com/rekeyhq/rekey/live"
 	"github.com/rekeyhq/rekey/reconcile"
 	"github.com/rekeyhq/rekey/report"
@@ -228,6 +229,11 @@ func assignedValues(p *composeio.Project, raw map[string][]byte) map[string]stri
 	return env
 }
 
+// ignoredByImage reports a database image that reads the value under none of its names.
+func ignoredByImage(image, name string, aliases []string) bool {
+	return !slices.ContainsFunc(append([]string{name}, aliases...), func(k string) bool { return !imgs.Ignores(k, image) })
+}
+
 // aliasesIn are the variables of a service's environment that carry value under another name than v.
 func aliasesIn(env map[string]*string, v, value string) []string {
 	var out []string
@@ -307,9 +313,14 @@ func (f *finder) proposeVar(c candidate, uses []composeio.VarUse) *Secret {
 	var images []string
 	viaCommand := false
 	for _, u := range uses {
-		s.aliases = append(s.aliases, aliasesIn(f.p.Types().Services[u.Service].Environment, c.name, c.value)...)
+		svc := f.p.Types().Services[u.Service]
+		aliases := aliasesIn(svc.Environment, c.name, c.value)
+		s.aliases = append(s.aliases, aliases...)
 		s.Consumers = append(s.Consumers, fmt.Sprintf("%s (%s)", u.Service, strings.Join(u.Via, ", ")))
-		images = append(images, f.p.Types().Services[u.Service].Image)
+		if !slices.Contains(u.Via, "interpolation:command") && ignoredByImage(svc.Image, c.name, aliases) {
+			continue // a database container that gets it through a shared env_file does not make it its password
+		}
+		images = append(images, svc.Image)
 		viaCommand = viaCommand || slices.Contains(u.Via, "interpolation:command")
 	}
 	g := guessKind(c.name, c.value, images, viaCommand)

@@ -39,7 +39,7 @@ var secretNames = []string{"PASSWORD", "SECRET", "TOKEN", "API_KEY", "APP_KEY", 
 // nonSecretSuffixes are name endings that never hold a credential, whatever the value looks like.
 var nonSecretSuffixes = []string{"_PORT", "_HOST", "_HOSTNAME", "_USER", "_USERNAME", "_DB", "_DATABASE", "_NAME",
 	"_VERSION", "_ENV", "_MODE", "_PATH", "_DIR", "_FILE", "_LEVEL", "_ENABLED", "_TIMEOUT", "_IMAGE", "_TAG",
-	"_PUBLIC_KEY", "_ID", "_REGION", "_EMAIL", "_DOMAIN", "_TZ", "_LOCALE", "_LANG"}
+	"_PUBLIC_KEY", "_ID", "_REGION", "_EMAIL", "_DOMAIN", "_TZ", "_LOCALE", "_LANG", "_TIME_ZONE", "_TIMEZONE"}
 
 // nonSecretNames are whole names that never hold a credential.
 var nonSecretNames = []string{"TZ", "LANG", "PATH", "HOME", "DEBUG", "LOG_LEVEL", "PUID", "PGID", "UID", "GID",
@@ -217,7 +217,7 @@ func guessKind(name, value string, consumerImages []string, viaCommand bool) gue
 	if family, ok := images.BootstrapOnly(n); ok { // the families are named as the kinds
 		return guess{Kind: family, Bootstrap: true}
 	}
-	if slices.Contains(appKeyNames, n) || strings.HasSuffix(n, "_SECRET_KEY") || strings.HasSuffix(n, "_SECRET_KEY_BASE") {
+	if slices.Contains(appKeyNames, n) || slices.ContainsFunc(appKeyNames, func(k string) bool { return strings.HasSuffix(n, "_"+k) }) {
 		return guess{Kind: kindAppKey} // PAPERLESS_SECRET_KEY, AUTHENTIK_SECRET_KEY: an application's key
 	}
 	if scheme, ok := urlPassword(value); ok {

@@ -21,13 +21,20 @@ func databaseImage(key, image string) bool { return images.ReadsOnlyAtInit(key, 
 func (b *secretBuilder) markBootstrap(v string) {
 	b.markFileBootstrap()
 	p := b.in.Project.Types()
-	want, ok := p.Environment[v]
-	if !ok || v == "" {
+	if v == "" {
 		return
 	}
 	for name, c := range b.consumers {
 		svc, ok := p.Services[name]
 		if !ok || c.Action == reconcile.NoRoll || !onlyEnvironment(c.Via) {
+			continue
+		}
+		// The value the service gets: from .env by interpolation, or as the variable itself from an env_file.
+		want, ok := p.Environment[v]
+		if val := svc.Environment[v]; !ok && val != nil {
+			want, ok = *val, true
+		}
+		if !ok {
 			continue
 		}
 		var keys, ignored []string

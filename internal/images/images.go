@@ -37,6 +37,15 @@ var bootstrapOnly = map[string]string{
 	"MONGO_INITDB_ROOT_PASSWORD": Mongo,
 }
 
+// initSettings are the other variables those images read only at initialisation: the user and database
+// to create. A value that a stack also uses as its password (the examples' POSTGRES_USER=postgres and
+// DB_PASSWORD=postgres) reaches them too; it does not make the database read the password at every start.
+var initSettings = map[string]string{
+	"POSTGRES_USER": Postgres, "POSTGRES_DB": Postgres, "POSTGRES_INITDB_ARGS": Postgres,
+	"MARIADB_USER": MySQL, "MARIADB_DATABASE": MySQL, "MYSQL_USER": MySQL, "MYSQL_DATABASE": MySQL,
+	"MONGO_INITDB_ROOT_USERNAME": Mongo, "MONGO_INITDB_DATABASE": Mongo,
+}
+
 // installOnly are variables applications read only when they install themselves into an empty volume
 // (an admin account, a database password copied into the app's own config file), by image repository
 // path without registry or tag: a new value changes nothing in the running app, so its service is not
@@ -46,6 +55,7 @@ var installOnly = map[string][]string{
 	"keycloak/keycloak":           {"KC_BOOTSTRAP_ADMIN_PASSWORD", "KEYCLOAK_ADMIN_PASSWORD"},
 	"goauthentik/server":          {"AUTHENTIK_BOOTSTRAP_PASSWORD", "AUTHENTIK_BOOTSTRAP_TOKEN"},
 	"paperless-ngx/paperless-ngx": {"PAPERLESS_ADMIN_PASSWORD"},
+	"grafana/grafana":             {"GF_SECURITY_ADMIN_PASSWORD"},
 }
 
 // repoPath is an image's repository path without registry, tag or digest, in lower case:
@@ -142,6 +152,9 @@ func BootstrapVars() []string { return slices.Sorted(maps.Keys(bootstrapOnly)) }
 // (InstallOnly).
 func ReadsOnlyAtInit(key, image string) bool {
 	family, ok := bootstrapOnly[key]
+	if !ok {
+		family, ok = initSettings[key]
+	}
 	return ok && Family(image) == family || InstallOnly(key, image)
 }
 
