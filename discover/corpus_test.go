@@ -224,6 +224,13 @@ func checkOutputs(t *testing.T, dir string, p *composeio.Project, rep *Report, v
 	if err := report.RenderInventory(&inv, "table", built); err != nil {
 		t.Fatal(err)
 	}
+	for _, row := range built.Secrets { // a bootstrap-only service is a service, not a host file
+		for _, c := range row.Consumers {
+			if c.Type != "service" && !strings.HasPrefix(c.Name, "/") {
+				t.Errorf("%s: inventory shows service %s of %s as %s", dir, c.Name, row.Secret, c.Type)
+			}
+		}
+	}
 	red := redact.New(append(values, valuesOf(desired, rep)...)...)
 	for name, out := range map[string]string{"report": text.String(), "rekey.yaml": string(yml), "inventory": inv.String()} {
 		if got := red.String(out); got != out {
