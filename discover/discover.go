@@ -16,6 +16,7 @@ import (
 	"github.com/rekeyhq/rekey/config"
 	"github.com/rekeyhq/rekey/envfile"
 	imgs "github.com/rekeyhq/rekey/internal/images"
+	"github.com/rekeyhq/rekey/internal/redact"
 	"github.com/rekeyhq/rekey/live"
 	"github.com/rekeyhq/rekey/reconcile"
 	"github.com/rekeyhq/rekey/report"
@@ -46,6 +47,12 @@ func Discover(ctx context.Context, p *composeio.Project, o Options) (*Report, []
 		}
 	}
 	literalInCompose(p, secrets, rep)
+	for _, s := range secrets {
+		if redact.CommonWord(s.value) {
+			rep.Hidden = append(rep.Hidden, Hidden{Kind: HiddenWeak, Secret: s.Name, Note: fmt.Sprintf(
+				"the value of %s is a common word (a shipped default?): anyone can guess it; rotate it once the rotation is set up", s.Name)})
+		}
+	}
 	if off := p.Types().DisabledServiceNames(); len(off) > 0 {
 		slices.Sort(off)
 		rep.Hidden = append(rep.Hidden, Hidden{Kind: HiddenInactive, Note: fmt.Sprintf(
@@ -334,9 +341,13 @@ func (f *finder) proposeVar(c candidate, uses []composeio.VarUse) *Secret {
 	case c.prev != "":
 		s.Type, s.Previous = kindAppKey, c.prev
 	}
-	s.comments = append(s.comments, kindComment(c.name, g)...)
-	f.varHidden(s, c, g, uses)
 	f.settle(s)
+	if s.Rotation == config.RotationGenerated {
+		s.comments = append(s.comments, kindComment(c.name, g)...)
+	} else if g.Bootstrap { // no server advice for a value rekey does not make
+		s.comments = append(s.comments, bootstrapComment(c.name, g.Kind)...)
+	}
+	f.varHidden(s, c, g, uses)
 	return s
 }
 
@@ -432,7 +443,7 @@ func (f *finder) composeSecret(name, path, value string) (*Secret, error) {
 func embedded(secrets []*Secret, rep *Report) {
 	for _, a := range secrets {
 		for _, b := range secrets {
-			if a != b && len(a.value) >= 8 && strings.Contains(b.value, a.value) {
+			if a != b && len(a.value) >= 8 && !redact.CommonWord(a.value) && strings.Contains(b.value, a.value) {
 				rep.Hidden = append(rep.Hidden, Hidden{Kind: HiddenEmbedded, Secret: a.Name, Note: fmt.Sprintf(
 					"the value of %s is also part of %s: rekey rotates them separately, so rotate both in one commit (and in the server)", a.Name, b.Name)})
 			}

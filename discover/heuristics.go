@@ -287,10 +287,15 @@ func kindComment(name string, g guess) []string {
 			"changes the variable but not the server's own password: change both together (or use type: exec).")
 	}
 	if g.Bootstrap {
-		out = append(out, fmt.Sprintf("BOOTSTRAP-ONLY: the %s image reads %s only when it initialises an empty data", g.Kind, name),
-			"directory. Rotating it here does NOT change the password in the running database.")
+		out = append(out, bootstrapComment(name, g.Kind)...)
 	}
 	return out
+}
+
+// bootstrapComment says that the database image of kind reads name only at initialisation.
+func bootstrapComment(name, kind string) []string {
+	return []string{fmt.Sprintf("BOOTSTRAP-ONLY: the %s image reads %s only when it initialises an empty data", kind, name),
+		"directory. Rotating it here does NOT change the password in the running database."}
 }
 
 // serverType is the servers type for a credential kind.

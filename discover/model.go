@@ -18,6 +18,7 @@ const (
 	HiddenEmbedded  = "embedded-value"     // one candidate's value is part of another's
 	HiddenDiverged  = "diverged-values"    // the files assigning a variable disagree
 	HiddenInactive  = "inactive-profile"   // services of profiles COMPOSE_PROFILES does not activate
+	HiddenWeak      = "weak-value"         // a value that is a common word: guessable, and left unredacted
 )
 
 // Secret is one secret `rekey init` proposes.

@@ -47,7 +47,7 @@ func markReaders(p *composeio.Project, secrets []*Secret, desired reconcile.Desi
 		}
 		if !others && s.Rotation == config.RotationGenerated {
 			s.Rotation = config.RotationIssued
-			s.RotationReason = fmt.Sprintf("only %s reads it, at initialisation or install: change it there, then store it with `rekey values set`", strings.Join(readers, ", "))
+			s.RotationReason = fmt.Sprintf("read only at initialisation or install (by %s): change it there, then store it with `rekey values set`", strings.Join(readers, ", "))
 		}
 	}
 }
