@@ -100,7 +100,7 @@ func guardDestroy(sp SecretPlan, s Secret) SecretPlan {
 }
 
 const (
-	destroyRefusedNote = "DATA-DESTROYING: the secret has rotation: never and Git changed its value; a new value destroys the data the old one protects. Restore the old value in Git, or list the secret in allow_destroy to mean it"
+	destroyRefusedNote = "DATA-DESTROYING: the secret has rotation: never and Git's value differs from the live one; replacing it destroys the data the live value protects. Restore the live value in Git, or list the secret in allow_destroy to mean it"
 	destroyNote        = "DATA-DESTROYING: rotation: never, allowed by allow_destroy; the data the old value protects is lost"
 	refusedNote        = "the desired value was revoked by an earlier rotation (a revert or replay?); commit a new value"
 	heldNote           = "the last attempt to rotate to this value rolled back; commit a new value, or run rekey apply to try again"
