@@ -254,7 +254,13 @@ func aliasesIn(env map[string]*string, v, value string) []string {
 
 // settle proposes the secret's rotation class and, for a value rekey may make, how to make it.
 func (f *finder) settle(s *Secret) {
-	c := classify(s, f.env, f.p.Services())
+	env := maps.Clone(f.env)
+	for k, v := range s.svcEnv {
+		if _, ok := env[k]; !ok {
+			env[k] = v // a mail host written in compose
+		}
+	}
+	c := classify(s, env, f.p.Services())
 	s.Rotation, s.RotationReason = c.Name, c.Reason
 	if c.Name == config.RotationGenerated {
 		s.generate = deriveGenerate(s.value)
@@ -322,6 +328,14 @@ func (f *finder) proposeVar(c candidate, uses []composeio.VarUse) *Secret {
 	for _, u := range uses {
 		svc := f.p.Types().Services[u.Service]
 		aliases := aliasesIn(svc.Environment, c.name, c.value)
+		for k, v := range svc.Environment {
+			if v != nil {
+				if s.svcEnv == nil {
+					s.svcEnv = map[string]string{}
+				}
+				s.svcEnv[k] = *v
+			}
+		}
 		s.aliases = append(s.aliases, aliases...)
 		s.Consumers = append(s.Consumers, fmt.Sprintf("%s (%s)", u.Service, strings.Join(u.Via, ", ")))
 		if !slices.Contains(u.Via, "interpolation:command") && ignoredByImage(svc.Image, c.name, aliases) {

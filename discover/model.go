@@ -43,7 +43,8 @@ type Secret struct {
 
 	value    string
 	generate *config.Generate
-	aliases  []string // the names services read the value as (GITEA__security__SECRET_KEY for GITEA_SECRET_KEY)
+	aliases  []string          // the names services read the value as (GITEA__security__SECRET_KEY for GITEA_SECRET_KEY)
+	svcEnv   map[string]string // the environment of the services that read it (SMTP_HOST set in compose)
 	comments []string
 	hostKeys []HostRef
 }
