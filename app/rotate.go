@@ -80,6 +80,9 @@ func CanWriteBack(o Options, who gitsync.Author) error {
 // guardedWriteBack checks again that the loaded commit is trusted (never build on a state apply would
 // refuse: the applied commit may have moved since the load), records the attempt, and writes back.
 func (s *Session) guardedWriteBack(ctx context.Context, secret, why string, who gitsync.Author) (gitsync.Commit, error) {
+	if err := s.mayGenerate(secret); err != nil {
+		return gitsync.Commit{}, err
+	}
 	if err := s.withJournal(s.guard); err != nil {
 		return gitsync.Commit{}, err
 	}
@@ -126,6 +129,19 @@ func (s *Session) writeBack(ctx context.Context, secret, why string, who gitsync
 		return gitsync.Commit{}, fmt.Errorf("failed to write the new value of %s back to %s (nothing was applied): %w", secret, branch, err)
 	}
 	return c, nil
+}
+
+// mayGenerate refuses, before anything is journaled or committed, a new value for a secret whose
+// rotation class says rekey must not make one (issued elsewhere, or data-destroying).
+func (s *Session) mayGenerate(secret string) error {
+	spec, ok := s.Config.Secrets[secret]
+	if !ok {
+		return fmt.Errorf("secret %s is not declared in %s", secret, ConfigFile)
+	}
+	if msg := spec.RefuseRotation(secret); msg != "" {
+		return &OptionsError{Msg: msg + "; nothing was committed"} // bad input: the usage exit code
+	}
+	return nil
 }
 
 // newValue generates a value the way the secret's generate: block says.

@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/rekeyhq/rekey/config"
+	"github.com/rekeyhq/rekey/gitsync"
 	"github.com/rekeyhq/rekey/journal"
 	"github.com/rekeyhq/rekey/reconcile"
 )
@@ -110,5 +112,50 @@ func TestCanWriteBack(t *testing.T) {
 	}
 	if err := CanWriteBack(r.options("head"), r.trusted); err != nil {
 		t.Fatalf("trusted signing key: %v", err)
+	}
+}
+
+// TestRotateRefusesIssuedAndNever: rotate refuses a secret issued elsewhere (saying where it comes from)
+// and one whose change destroys data, with nothing committed; a generated secret gets past the check.
+func TestRotateRefusesIssuedAndNever(t *testing.T) {
+	r := newTrustRig(t)
+	const yaml = `version: 1
+compose: {project_dir: /srv/stack}
+values: secrets.sops.yaml
+secrets:
+  oauth: {type: token, env: {value: OAUTH_CLIENT_SECRET}, rotation: issued, rotation_reason: the OAuth client secret comes from the identity provider}
+  field-key: {type: token, env: {value: FIELD_KEY}, rotation: never, rotation_reason: encrypts fields at rest}
+  session: {type: token, env: {value: SESSION}}
+`
+	head := r.commit(yaml)
+	cfg, err := config.Parse(ConfigFile, []byte(yaml))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	repo, err := gitsync.Open(ctx, r.dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	commit, err := repo.Resolve("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &Session{Options: r.options(""), Repo: repo, Commit: commit, Config: cfg, values: map[string]string{}}
+	for secret, want := range map[string]string{
+		"oauth":     "secret oauth is issued elsewhere (the OAuth client secret comes from the identity provider)",
+		"field-key": "secret field-key has rotation: never (encrypts fields at rest): a new value would destroy the data it protects",
+	} {
+		_, err := s.guardedWriteBack(ctx, secret, "on demand", r.trusted)
+		var refused *OptionsError
+		if !errors.As(err, &refused) || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "nothing was committed") {
+			t.Errorf("%s: error %v, want %q", secret, err, want)
+		}
+		if got := r.git("rev-parse", "HEAD"); got != head {
+			t.Errorf("%s: HEAD moved to %s", secret, got)
+		}
+	}
+	if err := s.mayGenerate("session"); err != nil {
+		t.Errorf("generated secret refused: %v", err)
 	}
 }

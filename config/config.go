@@ -3,6 +3,7 @@
 package config
 
 import (
+	"fmt"
 	"regexp"
 	"sort"
 	"time"
@@ -19,6 +20,9 @@ type Config struct {
 	Drift         Drift              `yaml:"drift"`
 	Alerts        Alerts             `yaml:"alerts"`
 	Servers       map[string]*Server `yaml:"servers"`
+	// AllowDestroy names secrets with rotation: never whose value this commit changes on purpose: without
+	// it, plan and apply refuse such a change (it destroys the data the value protects).
+	AllowDestroy []string `yaml:"allow_destroy"`
 
 	// File is the name the config was read from, for messages.
 	File string `yaml:"-"`
@@ -57,6 +61,42 @@ type Secret struct {
 	LoginEnv string `yaml:"login_env"`
 	// Strategy is overlap (default) or swap: a maintenance window for a server credential without overlap.
 	Strategy string `yaml:"strategy"`
+	// Rotation says who makes this secret's values: generated (rekey may; the default), issued (made
+	// elsewhere: set with `values set`, never rotated) or never (changing it destroys data it protects).
+	Rotation string `yaml:"rotation"`
+	// RotationReason says why, for the messages that refuse a rotation ("the OAuth client secret comes
+	// from the identity provider").
+	RotationReason string `yaml:"rotation_reason"`
+}
+
+// Rotation classes.
+const (
+	RotationGenerated = "generated"
+	RotationIssued    = "issued"
+	RotationNever     = "never"
+)
+
+// RotationClass is the secret's rotation class, generated when unset.
+func (s *Secret) RotationClass() string {
+	if s == nil || s.Rotation == "" {
+		return RotationGenerated
+	}
+	return s.Rotation
+}
+
+// RefuseRotation explains why rekey must not make a new value for the secret, or returns "" when it may.
+func (s *Secret) RefuseRotation(name string) string {
+	why := ""
+	if s.RotationReason != "" {
+		why = " (" + s.RotationReason + ")"
+	}
+	switch s.RotationClass() {
+	case RotationIssued:
+		return fmt.Sprintf("secret %s is issued elsewhere%s: rekey does not make its values; get a new one where it is issued and store it with `rekey values set`", name, why)
+	case RotationNever:
+		return fmt.Sprintf("secret %s has rotation: never%s: a new value would destroy the data it protects", name, why)
+	}
+	return ""
 }
 
 // Drift is the policy for live values that differ from Git while Git did not change.

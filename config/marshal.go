@@ -97,7 +97,7 @@ func Marshal(p Proposal) ([]byte, error) {
 func marshalable(c *Config, order []string) error {
 	switch {
 	case len(c.Compose.Command) > 0 || c.HealthTimeout.Duration != 0 || c.Drift != (Drift{}) ||
-		len(c.Alerts.URLs) > 0 || len(c.Servers) > 0:
+		len(c.Alerts.URLs) > 0 || len(c.Servers) > 0 || len(c.AllowDestroy) > 0:
 		return errors.New("marshal: only version, compose (project_dir, project_name, files), values, secrets and verify are written")
 	case !slices.Equal(slices.Sorted(slices.Values(order)), slices.Sorted(maps.Keys(c.Secrets))):
 		return fmt.Errorf("marshal: the order %v does not name every secret once", order)
@@ -109,11 +109,17 @@ func marshalSecret(b *bytes.Buffer, name string, s *Secret) error {
 	if s == nil {
 		return fmt.Errorf("marshal: secret %s is nil", name)
 	}
-	if s.KeepPrevious.Duration != 0 || len(s.Verify) > 0 || s.RotateEvery.Duration != 0 || s.Generate != nil ||
+	if s.KeepPrevious.Duration != 0 || len(s.Verify) > 0 || s.RotateEvery.Duration != 0 ||
 		s.Heal != nil || s.Server != "" || s.LoginEnv != "" || s.Strategy != "" {
-		return fmt.Errorf("marshal: secret %s: only type, env, file and host_file consumers are written", name)
+		return fmt.Errorf("marshal: secret %s: only type, rotation, env, file, generate and host_file consumers are written", name)
 	}
 	fmt.Fprintf(b, "  %s:\n    type: %s\n", scalar(name), scalar(s.Type))
+	if s.Rotation != "" {
+		fmt.Fprintf(b, "    rotation: %s\n", scalar(s.Rotation))
+	}
+	if s.RotationReason != "" {
+		fmt.Fprintf(b, "    rotation_reason: %s\n", quote(oneLine(s.RotationReason)))
+	}
 	if e := s.Env; e != nil {
 		var fields []string
 		for _, f := range [][2]string{{"value", e.Value}, {"current", e.Current}, {"previous", e.Previous}} {
@@ -128,6 +134,19 @@ func marshalSecret(b *bytes.Buffer, name string, s *Secret) error {
 	}
 	if s.FileOutsideProject {
 		b.WriteString("    file_outside_project: true\n")
+	}
+	if g := s.Generate; g != nil {
+		fields := []string{}
+		if g.Length != 0 {
+			fields = append(fields, "length: "+strconv.Itoa(g.Length))
+		}
+		if g.Charset != "" {
+			fields = append(fields, "charset: "+scalar(g.Charset))
+		}
+		if g.Format != "" {
+			fields = append(fields, "format: "+quote(g.Format))
+		}
+		fmt.Fprintf(b, "    generate: {%s}\n", strings.Join(fields, ", "))
 	}
 	if len(s.Consumers) > 0 {
 		b.WriteString("    consumers:\n")

@@ -64,6 +64,11 @@ func (c *Config) validate() error {
 			p.add(at, "alerts.urls: %s is a managed secret; keep alert URLs in their own entries of the values file", name)
 		}
 	}
+	for i, name := range c.AllowDestroy {
+		if s := c.Secrets[name]; s == nil || s.RotationClass() != RotationNever {
+			p.add(fmt.Sprintf("allow_destroy.%d", i), "allow_destroy: %q is not a secret with rotation: never", name)
+		}
+	}
 	if strings.HasSuffix(strings.ToLower(c.Values), ".env") {
 		for _, name := range c.Names() {
 			if s := c.Secrets[name]; s != nil && s.RotateEvery.Duration > 0 {
@@ -107,6 +112,7 @@ func (s *Secret) validate(p *problems, name string) {
 		p.add(at+".type", "secret %s: unknown type %q (want app-key or token)", name, s.Type)
 	}
 	s.validateFile(p, at, name)
+	s.validateRotation(p, at, name)
 	if s.Env == nil && s.File == "" && !s.hasHostFile() {
 		p.add(at, "secret %s: say where it lives: env, file, or a consumer with host_file", name)
 	}
@@ -219,5 +225,25 @@ func validateChecks(p *problems, at string, checks []Check) {
 		case ck.Cmd != nil && len(ck.Cmd) == 0:
 			p.add(where, "cmd check needs a command")
 		}
+	}
+}
+
+// validateRotation checks the rotation class: rotate_every on a secret rekey must not regenerate is
+// refused here, not when the agent finds it due.
+func (s *Secret) validateRotation(p *problems, at, name string) {
+	switch s.Rotation {
+	case "", RotationGenerated, RotationIssued, RotationNever:
+	default:
+		p.add(at+".rotation", "secret %s: unknown rotation %q (want generated, issued or never)", name, s.Rotation)
+		return
+	}
+	if s.RotateEvery.Duration > 0 && s.RotationClass() != RotationGenerated {
+		p.add(at+".rotate_every", "secret %s: rotate_every on a secret with rotation: %s: rekey must not make its values", name, s.Rotation)
+	}
+	if s.Generate != nil && s.RotationClass() != RotationGenerated {
+		p.add(at+".generate", "secret %s: generate on a secret with rotation: %s: rekey never makes its values", name, s.Rotation)
+	}
+	if strings.ContainsAny(s.RotationReason, "\r\n") {
+		p.add(at+".rotation_reason", "secret %s: rotation_reason is one line", name)
 	}
 }

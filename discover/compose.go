@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/rekeyhq/rekey/composeio"
+	"github.com/rekeyhq/rekey/internal/redact"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -21,9 +22,13 @@ func literalInCompose(p *composeio.Project, secrets []*Secret, rep *Report) {
 			continue
 		}
 		for _, s := range secrets {
-			if len(s.value) >= 8 && bytes.Contains(data, []byte(s.value)) {
+			if len(s.value) >= 8 && !redact.CommonWord(s.value) && bytes.Contains(data, []byte(s.value)) {
+				fix := "replace it with ${" + s.Var + "}"
+				if s.Var == "" {
+					fix = "read it from the file (a compose secret) instead"
+				}
 				rep.Hidden = append(rep.Hidden, Hidden{Kind: HiddenLiteral, Secret: s.Name, Note: fmt.Sprintf(
-					"the value of %s appears in plain text in %s: rekey cannot rewrite it there; replace it with ${%s}", s.Name, f, orName(s.Var, "the variable"))})
+					"the value of %s appears in plain text in %s: rekey cannot rewrite it there; %s", s.Name, f, fix)})
 			}
 		}
 		var doc struct {

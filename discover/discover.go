@@ -13,7 +13,10 @@ import (
 	"strings"
 
 	"github.com/rekeyhq/rekey/composeio"
+	"github.com/rekeyhq/rekey/config"
 	"github.com/rekeyhq/rekey/envfile"
+	imgs "github.com/rekeyhq/rekey/internal/images"
+	"github.com/rekeyhq/rekey/internal/redact"
 	"github.com/rekeyhq/rekey/live"
 	"github.com/rekeyhq/rekey/reconcile"
 	"github.com/rekeyhq/rekey/report"
@@ -44,6 +47,18 @@ func Discover(ctx context.Context, p *composeio.Project, o Options) (*Report, []
 		}
 	}
 	literalInCompose(p, secrets, rep)
+	for _, s := range secrets {
+		if redact.CommonWord(s.value) {
+			rep.Hidden = append(rep.Hidden, Hidden{Kind: HiddenWeak, Secret: s.Name, Note: fmt.Sprintf(
+				"the value of %s is a common word (a shipped default?): anyone can guess it; rotate it once the rotation is set up", s.Name)})
+		}
+	}
+	if off := p.Types().DisabledServiceNames(); len(off) > 0 {
+		slices.Sort(off)
+		rep.Hidden = append(rep.Hidden, Hidden{Kind: HiddenInactive, Note: fmt.Sprintf(
+			"services %s belong to profiles COMPOSE_PROFILES does not activate: init and plan do not see them, nor what they read; activate the profile in .env and run init again to include them",
+			strings.Join(off, ", "))})
+	}
 	if secrets, err = validate(ctx, p, secrets, rep); err != nil {
 		return rep, f.values, err
 	}
@@ -58,8 +73,9 @@ func Discover(ctx context.Context, p *composeio.Project, o Options) (*Report, []
 type finder struct {
 	p      *composeio.Project
 	rep    *Report
-	values []string        // every credential value seen, for the redactor
-	names  map[string]bool // secret names handed out
+	values []string          // every credential value seen, for the redactor
+	env    map[string]string // the variables assigned in .env and env_files, first file first
+	names  map[string]bool   // secret names handed out
 }
 
 // candidate is a variable that looks like a credential.
@@ -76,6 +92,7 @@ func (f *finder) find(ctx context.Context) ([]*Secret, error) {
 	if err != nil {
 		return nil, err
 	}
+	f.env = assignedValues(f.p, raw)
 	composeText, err := readComposeFiles(f.p)
 	if err != nil {
 		return nil, err
@@ -96,6 +113,11 @@ func (f *finder) find(ctx context.Context) ([]*Secret, error) {
 		return nil, err
 	}
 	out = append(out, files...)
+	binds, err := f.bindSecrets(ctx, files)
+	if err != nil {
+		return nil, err
+	}
+	out = append(out, binds...)
 	embedded(out, f.rep)
 	return out, nil
 }
@@ -181,7 +203,68 @@ func (f *finder) candidates(ctx context.Context, raw map[string][]byte, assigned
 		}
 		cands = append(cands, c)
 	}
-	return slices.DeleteFunc(cands, func(c candidate) bool { return siblings[c.name] }), nil
+	cands = slices.DeleteFunc(cands, func(c candidate) bool { return siblings[c.name] })
+	for _, other := range publicHalves(cands, f.env) {
+		c, _, err := f.read(ctx, raw, other)
+		if err != nil {
+			return nil, err
+		}
+		c.why = "other half of a keypair"
+		cands = append(cands, c)
+	}
+	return cands, nil
+}
+
+// assignedValues are the values of the assigned variables, from the first file that assigns each.
+func assignedValues(p *composeio.Project, raw map[string][]byte) map[string]string {
+	env := map[string]string{}
+	files := slices.Sorted(maps.Keys(raw))
+	if d := p.DotEnvPath(); raw[d] != nil { // .env first: compose reads it first
+		files = append([]string{d}, slices.DeleteFunc(files, func(f string) bool { return f == d })...)
+	}
+	for _, path := range files {
+		ef, err := envfile.Parse(raw[path])
+		if err != nil {
+			continue
+		}
+		for k, v := range ef.Values() {
+			if _, seen := env[k]; !seen {
+				env[k] = v
+			}
+		}
+	}
+	return env
+}
+
+// ignoredByImage reports a database image that reads the value under none of its names.
+func ignoredByImage(image, name string, aliases []string) bool {
+	return !slices.ContainsFunc(append([]string{name}, aliases...), func(k string) bool { return !imgs.Ignores(k, image) })
+}
+
+// aliasesIn are the variables of a service's environment that carry value under another name than v.
+func aliasesIn(env map[string]*string, v, value string) []string {
+	var out []string
+	for _, k := range slices.Sorted(maps.Keys(env)) {
+		if val := env[k]; val != nil && value != "" && *val == value && k != v {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// settle proposes the secret's rotation class and, for a value rekey may make, how to make it.
+func (f *finder) settle(s *Secret) {
+	env := maps.Clone(f.env)
+	for k, v := range s.svcEnv {
+		if _, ok := env[k]; !ok {
+			env[k] = v // a mail host written in compose
+		}
+	}
+	c := classify(s, env, f.p.Services())
+	s.Rotation, s.RotationReason = c.Name, c.Reason
+	if c.Name == config.RotationGenerated {
+		s.generate = deriveGenerate(s.value)
+	}
 }
 
 // read reads a variable in every file that assigns it: the first file's value, whether the files
@@ -204,6 +287,9 @@ func (f *finder) read(ctx context.Context, raw map[string][]byte, name string) (
 			c.value = v
 		} else if v != c.value {
 			c.diverged = true
+		}
+		if slices.Contains(c.sources, src.Path) {
+			continue // .env listed as an env_file too: one source
 		}
 		c.sources = append(c.sources, src.Path)
 		derived = derived || derivedLine(raw[src.Path], name)
@@ -240,8 +326,22 @@ func (f *finder) proposeVar(c candidate, uses []composeio.VarUse) *Secret {
 	var images []string
 	viaCommand := false
 	for _, u := range uses {
+		svc := f.p.Types().Services[u.Service]
+		aliases := aliasesIn(svc.Environment, c.name, c.value)
+		for k, v := range svc.Environment {
+			if v != nil {
+				if s.svcEnv == nil {
+					s.svcEnv = map[string]string{}
+				}
+				s.svcEnv[k] = *v
+			}
+		}
+		s.aliases = append(s.aliases, aliases...)
 		s.Consumers = append(s.Consumers, fmt.Sprintf("%s (%s)", u.Service, strings.Join(u.Via, ", ")))
-		images = append(images, f.p.Types().Services[u.Service].Image)
+		if !slices.Contains(u.Via, "interpolation:command") && ignoredByImage(svc.Image, c.name, aliases) {
+			continue // a database container that gets it through a shared env_file does not make it its password
+		}
+		images = append(images, svc.Image)
 		viaCommand = viaCommand || slices.Contains(u.Via, "interpolation:command")
 	}
 	g := guessKind(c.name, c.value, images, viaCommand)
@@ -255,7 +355,12 @@ func (f *finder) proposeVar(c candidate, uses []composeio.VarUse) *Secret {
 	case c.prev != "":
 		s.Type, s.Previous = kindAppKey, c.prev
 	}
-	s.comments = append(s.comments, kindComment(c.name, g)...)
+	f.settle(s)
+	if s.Rotation == config.RotationGenerated {
+		s.comments = append(s.comments, kindComment(c.name, g)...)
+	} else if g.Bootstrap { // no server advice for a value rekey does not make
+		s.comments = append(s.comments, bootstrapComment(c.name, g.Kind)...)
+	}
 	f.varHidden(s, c, g, uses)
 	return s
 }
@@ -307,11 +412,15 @@ func (f *finder) composeSecrets(ctx context.Context) ([]*Secret, error) {
 		if err != nil {
 			return nil, err
 		}
-		f.values = append(f.values, v)
 		if v == "" {
 			f.rep.Skipped = append(f.rep.Skipped, Skip{Name: "secret " + name, Reason: path + " is empty"})
 			continue
 		}
+		if identifierFile(name, v) {
+			f.rep.Skipped = append(f.rep.Skipped, Skip{Name: "secret " + name, Reason: "it holds a short identifier (a user or database name), not a credential"})
+			continue
+		}
+		f.values = append(f.values, v)
 		s, err := f.composeSecret(name, path, v)
 		if err != nil {
 			return nil, err
@@ -330,8 +439,9 @@ func (f *finder) composeSecret(name, path, value string) (*Secret, error) {
 	if r, ok := within(f.p.Dir(), path); ok {
 		rel = r
 	}
-	s := &Secret{Name: secretNameFor(name, f.names), Type: kindToken, Kind: kindToken, Why: "compose secret", File: rel,
+	s := &Secret{Name: secretNameFor(name, f.names), Type: kindToken, Kind: fileKind(name), Why: "compose secret", File: rel,
 		value: value, Sources: []string{path}, Consumers: []string{}}
+	f.settle(s)
 	for _, u := range fileUses {
 		s.Consumers = append(s.Consumers, fmt.Sprintf("%s (%s:%s)", u.Service, u.Kind, u.Target))
 		if u.Kind == composeio.KindBindFile {
@@ -347,7 +457,7 @@ func (f *finder) composeSecret(name, path, value string) (*Secret, error) {
 func embedded(secrets []*Secret, rep *Report) {
 	for _, a := range secrets {
 		for _, b := range secrets {
-			if a != b && len(a.value) >= 8 && strings.Contains(b.value, a.value) {
+			if a != b && len(a.value) >= 8 && !redact.CommonWord(a.value) && strings.Contains(b.value, a.value) {
 				rep.Hidden = append(rep.Hidden, Hidden{Kind: HiddenEmbedded, Secret: a.Name, Note: fmt.Sprintf(
 					"the value of %s is also part of %s: rekey rotates them separately, so rotate both in one commit (and in the server)", a.Name, b.Name)})
 			}

@@ -31,7 +31,7 @@ const (
 
 // secretSuffixes are name endings that say "credential".
 var secretSuffixes = []string{"_PASSWORD", "_PASSWD", "_PASS", "_PWD", "_TOKEN", "_SECRET", "_KEY", "_API_KEY",
-	"_DSN", "_CREDENTIALS", "_SECRET_KEY_BASE"}
+	"_DSN", "_CREDENTIALS", "_SECRET_KEY_BASE", "_SALT", "_SEED"}
 
 // secretNames are whole names that say "credential".
 var secretNames = []string{"PASSWORD", "SECRET", "TOKEN", "API_KEY", "APP_KEY", "SECRET_KEY_BASE", "DSN", "PGPASSWORD"}
@@ -39,7 +39,7 @@ var secretNames = []string{"PASSWORD", "SECRET", "TOKEN", "API_KEY", "APP_KEY", 
 // nonSecretSuffixes are name endings that never hold a credential, whatever the value looks like.
 var nonSecretSuffixes = []string{"_PORT", "_HOST", "_HOSTNAME", "_USER", "_USERNAME", "_DB", "_DATABASE", "_NAME",
 	"_VERSION", "_ENV", "_MODE", "_PATH", "_DIR", "_FILE", "_LEVEL", "_ENABLED", "_TIMEOUT", "_IMAGE", "_TAG",
-	"_PUBLIC_KEY", "_ID", "_REGION", "_EMAIL", "_DOMAIN", "_TZ", "_LOCALE", "_LANG"}
+	"_PUBLIC_KEY", "_ID", "_REGION", "_EMAIL", "_DOMAIN", "_TZ", "_LOCALE", "_LANG", "_TIME_ZONE", "_TIMEZONE"}
 
 // nonSecretNames are whole names that never hold a credential.
 var nonSecretNames = []string{"TZ", "LANG", "PATH", "HOME", "DEBUG", "LOG_LEVEL", "PUID", "PGID", "UID", "GID",
@@ -142,9 +142,15 @@ func entropy(s string) float64 {
 	return h
 }
 
+// commandFlag is a command-line option: --data-checksums, --auth-host=md5.
+var commandFlag = regexp.MustCompile(`^--?[a-z][a-z0-9-]*(=\S*)?$`)
+
 // secretValue reports a value that looks like a generated credential: long, no spaces, not a path, a
 // URL, a host name or an email address, mixed characters and high entropy.
 func secretValue(v string) bool {
+	if commandFlag.MatchString(v) {
+		return false // --data-checksums: a command-line flag, not a key
+	}
 	if len(v) < 16 || len(v) > 4096 || strings.ContainsFunc(v, unicode.IsSpace) ||
 		strings.HasPrefix(v, "/") || strings.HasPrefix(v, "./") || strings.Contains(v, "://") || hostOrEmail(v) {
 		return false
@@ -211,8 +217,8 @@ func guessKind(name, value string, consumerImages []string, viaCommand bool) gue
 	if family, ok := images.BootstrapOnly(n); ok { // the families are named as the kinds
 		return guess{Kind: family, Bootstrap: true}
 	}
-	if slices.Contains(appKeyNames, n) {
-		return guess{Kind: kindAppKey}
+	if slices.Contains(appKeyNames, n) || slices.ContainsFunc(appKeyNames, func(k string) bool { return strings.HasSuffix(n, "_"+k) }) {
+		return guess{Kind: kindAppKey} // PAPERLESS_SECRET_KEY, AUTHENTIK_SECRET_KEY: an application's key
 	}
 	if scheme, ok := urlPassword(value); ok {
 		switch {
@@ -239,6 +245,11 @@ func guessKind(name, value string, consumerImages []string, viaCommand bool) gue
 		return guess{Kind: kindSMTP}
 	case strings.HasPrefix(n, "MONGO"):
 		return guess{Kind: kindMongo}
+	}
+	// A mail password is one whatever else reads it: a postgres container that also reads the shared .env
+	// does not make AUTHENTIK_EMAIL__PASSWORD a database password.
+	if slices.ContainsFunc(tokens(n), func(w string) bool { return w == "SMTP" || w == "MAIL" || w == "EMAIL" || w == "MAILER" }) {
+		return guess{Kind: kindSMTP}
 	}
 	for _, img := range consumerImages {
 		switch family := images.Family(img); {
@@ -276,10 +287,15 @@ func kindComment(name string, g guess) []string {
 			"changes the variable but not the server's own password: change both together (or use type: exec).")
 	}
 	if g.Bootstrap {
-		out = append(out, fmt.Sprintf("BOOTSTRAP-ONLY: the %s image reads %s only when it initialises an empty data", g.Kind, name),
-			"directory. Rotating it here does NOT change the password in the running database.")
+		out = append(out, bootstrapComment(name, g.Kind)...)
 	}
 	return out
+}
+
+// bootstrapComment says that the database image of kind reads name only at initialisation.
+func bootstrapComment(name, kind string) []string {
+	return []string{fmt.Sprintf("BOOTSTRAP-ONLY: the %s image reads %s only when it initialises an empty data", kind, name),
+		"directory. Rotating it here does NOT change the password in the running database."}
 }
 
 // serverType is the servers type for a credential kind.

@@ -33,7 +33,9 @@ func TestInitSecretValue(t *testing.T) {
 		"news.example.org":                      false, // a host name
 		"[smtp.example.net]:587":                false, // a relay, bracketed, with a port
 		"db-replica-2.internal.example:5432":    false,
-		"SG.Zx8vQ2mLp0RtY7wK.cB3nHs5J9f8e7d6c":  true, // dots, but a token (digits in the last part)
+		"SG.Zx8vQ2mLp0RtY7wK.cB3nHs5J9f8e7d6c":  true,  // dots, but a token (digits in the last part)
+		"--data-checksums":                      false, // a command-line flag (entropy 3.33)
+		"--auth-host=scram-sha-256":             false,
 	} {
 		if got := secretValue(v); got != want {
 			t.Errorf("secretValue(%q) = %v (entropy %.2f), want %v", v, got, entropy(v), want)
@@ -103,6 +105,11 @@ func TestInitGuessKind(t *testing.T) {
 		{"SECRET_KEY_BASE", "x", nil, false, guess{kindAppKey, false}},
 		{"APP_KEY", "x", nil, false, guess{kindAppKey, false}},
 		{"GITHUB_TOKEN", "x", []string{"demo"}, false, guess{kindToken, false}},
+		{"PAPERLESS_SECRET_KEY", "x", nil, false, guess{kindAppKey, false}},
+		{"GITEA_JWT_SECRET", "x", nil, false, guess{kindAppKey, false}},
+		// a mail password is one even when a postgres container reads the shared .env
+		{"AUTHENTIK_EMAIL__PASSWORD", "x", []string{"postgres:16"}, false, guess{kindSMTP, false}},
+		{"GITEA__mailer__PASSWD", "x", nil, false, guess{kindSMTP, false}},
 	} {
 		if got := guessKind(c.name, c.value, c.images, c.viaCommand); got != c.want {
 			t.Errorf("guessKind(%s) = %+v, want %+v", c.name, got, c.want)

@@ -5,6 +5,8 @@
 // same code plan uses (config.Parse, engine.Build). Values stay in memory: the report holds none.
 package discover
 
+import "github.com/rekeyhq/rekey/config"
+
 // ValuesFile is the values file `rekey init` writes.
 const ValuesFile = "secrets.sops.yaml"
 
@@ -15,23 +17,34 @@ const (
 	HiddenDerived   = "derived-variable"   // an assignment built from another variable
 	HiddenEmbedded  = "embedded-value"     // one candidate's value is part of another's
 	HiddenDiverged  = "diverged-values"    // the files assigning a variable disagree
+	HiddenInactive  = "inactive-profile"   // services of profiles COMPOSE_PROFILES does not activate
+	HiddenWeak      = "weak-value"         // a value that is a common word: guessable, and left unredacted
 )
 
 // Secret is one secret `rekey init` proposes.
 type Secret struct {
-	Name      string   `json:"name"`
-	Type      string   `json:"type"` // token or app-key: what rekey.yaml says
-	Kind      string   `json:"kind"` // what init guessed: postgres, mysql, redis, smtp, mongodb, app-key, token
-	Bootstrap bool     `json:"bootstrap_only,omitempty"`
-	Why       string   `json:"why"` // name, URL with a password, high-entropy value, compose secret
-	Var       string   `json:"var,omitempty"`
-	Previous  string   `json:"previous,omitempty"`
-	File      string   `json:"file,omitempty"`
-	Sources   []string `json:"sources"`
-	Consumers []string `json:"consumers"`
-	HostFiles []string `json:"host_files,omitempty"` // proposed host_file consumers
+	Name      string `json:"name"`
+	Type      string `json:"type"` // token or app-key: what rekey.yaml says
+	Kind      string `json:"kind"` // what init guessed: postgres, mysql, redis, smtp, mongodb, app-key, token
+	Bootstrap bool   `json:"bootstrap_only,omitempty"`
+	// BootstrapReaders are the services that read the value only when they initialise (a database image)
+	// or install themselves: the same services plan leaves unrolled (engine's bootstrap-only consumers).
+	BootstrapReaders []string `json:"bootstrap_readers,omitempty"`
+	// Rotation is the proposed rotation class (generated, issued, never) and RotationReason why.
+	Rotation       string   `json:"rotation"`
+	RotationReason string   `json:"rotation_reason"`
+	Why            string   `json:"why"` // name, URL with a password, high-entropy value, compose secret
+	Var            string   `json:"var,omitempty"`
+	Previous       string   `json:"previous,omitempty"`
+	File           string   `json:"file,omitempty"`
+	Sources        []string `json:"sources"`
+	Consumers      []string `json:"consumers"`
+	HostFiles      []string `json:"host_files,omitempty"` // proposed host_file consumers
 
 	value    string
+	generate *config.Generate
+	aliases  []string          // the names services read the value as (GITEA__security__SECRET_KEY for GITEA_SECRET_KEY)
+	svcEnv   map[string]string // the environment of the services that read it (SMTP_HOST set in compose)
 	comments []string
 	hostKeys []HostRef
 }

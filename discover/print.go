@@ -26,6 +26,10 @@ func Print(w io.Writer, rep Report) {
 		fmt.Fprintf(w, "  %s  type %s (%s; found by %s)\n", s.Name, s.Type, kind, s.Why)
 		fmt.Fprintf(w, "    lives in: %s at %s\n", where, strings.Join(s.Sources, ", "))
 		fmt.Fprintf(w, "    consumers: %s\n", orName(strings.Join(s.Consumers, "; "), "(none in compose)"))
+		if len(s.BootstrapReaders) > 0 {
+			fmt.Fprintf(w, "    read only at initialisation or install by: %s (not rolled)\n", strings.Join(s.BootstrapReaders, ", "))
+		}
+		fmt.Fprintf(w, "    rotation: %s (%s)\n", s.Rotation, s.RotationReason)
 		for _, h := range s.HostFiles {
 			fmt.Fprintf(w, "    host file: %s (key %s)\n", h, s.Var)
 		}

@@ -39,7 +39,11 @@ func rekeyYAML(p *composeio.Project, secrets []*Secret, files []string) ([]byte,
 // declaration is the secret as rekey.yaml declares it.
 func (s *Secret) declaration() *config.Secret {
 	// A compose secret outside the project is named by its absolute path: declare it, or it is refused.
-	d := &config.Secret{Type: s.Type, File: s.File, FileOutsideProject: filepath.IsAbs(s.File)}
+	d := &config.Secret{Type: s.Type, File: s.File, FileOutsideProject: filepath.IsAbs(s.File),
+		Rotation: s.Rotation, RotationReason: s.RotationReason}
+	if s.Rotation == config.RotationGenerated {
+		d.Generate = s.generate
+	}
 	switch {
 	case s.Type == kindAppKey:
 		d.Env = &config.Env{Current: s.Var, Previous: s.Previous}

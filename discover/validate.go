@@ -15,11 +15,13 @@ import (
 	"github.com/rekeyhq/rekey/composeio"
 	"github.com/rekeyhq/rekey/config"
 	"github.com/rekeyhq/rekey/engine"
+	"github.com/rekeyhq/rekey/reconcile"
 )
 
 // validate checks the proposal with the same code plan uses: config.Parse, then engine.Build. Secrets
 // the engine refuses (no consumer, a value an env file cannot carry…) are left out and reported.
 func validate(ctx context.Context, p *composeio.Project, secrets []*Secret, rep *Report) ([]*Secret, error) {
+	var desired reconcile.Desired
 	for _, s := range secrets {
 		if s.Var != "" && (strings.ContainsRune(s.value, 0) || !utf8.ValidString(s.value)) {
 			rep.Skipped = append(rep.Skipped, Skip{Name: s.Name, Reason: "its value holds a NUL byte or invalid UTF-8"})
@@ -53,7 +55,7 @@ func validate(ctx context.Context, p *composeio.Project, secrets []*Secret, rep 
 		for _, s := range secrets {
 			values[s.Name] = s.value
 		}
-		_, err = engine.Build(ctx, engine.Input{Config: cfg, Project: p, Values: values, FP: fp, Revision: "init", Skip: skip})
+		desired, err = engine.Build(ctx, engine.Input{Config: cfg, Project: p, Values: values, FP: fp, Revision: "init", Skip: skip})
 		return err
 	}
 	var bad []Skip
@@ -72,6 +74,7 @@ func validate(ctx context.Context, p *composeio.Project, secrets []*Secret, rep 
 	if err := build(secrets, nil); err != nil {
 		return nil, fmt.Errorf("rekey init wrote a rekey.yaml the engine refuses (a bug): %w", err)
 	}
+	markReaders(p, secrets, desired, rep)
 	return secrets, nil
 }
 

@@ -140,7 +140,8 @@ func buildSecret(ctx context.Context, in Input, name string, uses map[string][]c
 	spec := in.Config.Secrets[name]
 	b := &secretBuilder{in: in, name: name, spec: spec, uses: uses, consumers: map[string]*reconcile.Consumer{}}
 	b.out = reconcile.Secret{Name: name, Kind: reconcile.Kind(spec.Type), KeepPrevious: spec.KeepPrevious.Duration,
-		Heal: in.Config.Heals(name)}
+		Heal: in.Config.Heals(name), Keep: spec.RotationClass() == config.RotationNever,
+		AllowDestroy: slices.Contains(in.Config.AllowDestroy, name)}
 	value, ok := in.Values[name]
 	if !ok {
 		return b.out, b.errorf("", "secret %s is missing from the values file %s: add it with `rekey values set %s`",

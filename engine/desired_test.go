@@ -208,3 +208,29 @@ func TestBuildIsolatesInvalidSecrets(t *testing.T) {
 		t.Errorf("built %d secrets, skipped %v; want 3 built and broken skipped", len(d.Secrets), skipped)
 	}
 }
+
+// TestBuildCarriesTheRotationClass: a never secret is kept (the planner refuses to replace its live
+// value), allow_destroy lets one change through.
+func TestBuildCarriesTheRotationClass(t *testing.T) {
+	dir := writeProject(t)
+	secrets := strings.Replace(allSecrets, "    file: secrets/webhook_token.txt\n", "    file: secrets/webhook_token.txt\n    rotation: never\n", 1)
+	for _, extra := range []string{"", "allow_destroy: [webhook-token]\n"} {
+		cfg, err := config.Parse("rekey.yaml", []byte(rekeyYAML(dir, secrets)+extra))
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := composeio.Load(context.Background(), dir, composeio.WithProjectName("shop"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := Build(context.Background(), Input{Config: cfg, Project: p, Values: allValues, FP: func(v string) string { return v }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range d.Secrets {
+			if s.Keep != (s.Name == "webhook-token") || s.AllowDestroy != (extra != "" && s.Name == "webhook-token") {
+				t.Errorf("%q: %s keep=%v allow=%v", extra, s.Name, s.Keep, s.AllowDestroy)
+			}
+		}
+	}
+}

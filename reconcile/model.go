@@ -73,6 +73,10 @@ type Secret struct {
 	// Swap rotates a server credential without overlap, in a maintenance window: consumers are stopped,
 	// the server switched to the new value, sources written, consumers started again in order.
 	Swap bool
+	// Keep marks a value that protects data (an encryption key, a salt, an OTP seed): replacing a live
+	// value destroys what it protects, so a change is refused unless AllowDestroy says the commit means it.
+	Keep         bool
+	AllowDestroy bool
 }
 
 // Server is a credential server (a database, Redis) that must accept a secret's value. A rotation makes

@@ -15,7 +15,7 @@ const (
 	ActionFinalize Action = "finalize" // drop the previous value of a verified rotation
 	ActionWait     Action = "wait"     // previous value kept until its window ends
 	ActionRecover  Action = "recover"  // roll back a transaction interrupted before it verified
-	ActionRefuse   Action = "refuse"   // the desired value was revoked before: never applied again
+	ActionRefuse   Action = "refuse"   // the desired value was revoked before (never applied again), or would destroy data (rotation: never)
 	ActionHold     Action = "hold"     // the last attempt at this value rolled back: wait for a new value or a retry
 	ActionDrift    Action = "drift"    // the live value drifted while Git did not change: report, do not overwrite
 	ActionProbe    Action = "probe"    // check whether old values pending revocation still log in

@@ -59,7 +59,7 @@ func planSecret(s Secret, st SecretState, now time.Time, retry bool) SecretPlan 
 		// Git moved on while the previous value was kept: the new rotation supersedes the old one.
 		sp = planRotate(sp, s, now)
 		sp.Txn, sp.Note = t, "supersedes "+t.ID
-		return sp
+		return guardDestroy(sp, s)
 	case t != nil && t.Phase == PhaseFinalizing:
 		return planFinalize(sp, s, t, false)
 	case t != nil && now.Before(t.FinalizeAfter):
@@ -83,13 +83,28 @@ func planSecret(s Secret, st SecretState, now time.Time, retry bool) SecretPlan 
 		sp.Action, sp.Note = ActionDrift, driftNote
 		return sp
 	}
-	return planRotate(sp, s, now)
+	return guardDestroy(planRotate(sp, s, now), s)
+}
+
+// guardDestroy refuses a rotation that replaces a live value of a Keep secret, or flags it when the
+// commit allows it. Writing a value where none is live destroys nothing.
+func guardDestroy(sp SecretPlan, s Secret) SecretPlan {
+	if !s.Keep || sp.FromFP == "" || sp.Action != ActionRotate {
+		return sp
+	}
+	if !s.AllowDestroy {
+		return SecretPlan{Secret: sp.Secret, Kind: sp.Kind, Action: ActionRefuse, FromFP: sp.FromFP, ToFP: sp.ToFP, Note: destroyRefusedNote}
+	}
+	sp.Note = strings.TrimSuffix(destroyNote+"; "+sp.Note, "; ")
+	return sp
 }
 
 const (
-	refusedNote = "the desired value was revoked by an earlier rotation (a revert or replay?); commit a new value"
-	heldNote    = "the last attempt to rotate to this value rolled back; commit a new value, or run rekey apply to try again"
-	driftNote   = "the live value differs from Git, which did not change since rekey applied it (a hand edit?): commit the live value to Git to keep it, or set heal: true (or run rekey apply --heal) to restore Git's"
+	destroyRefusedNote = "DATA-DESTROYING: the secret has rotation: never and Git's value differs from the live one; replacing it destroys the data the live value protects. Restore the live value in Git, or list the secret in allow_destroy to mean it"
+	destroyNote        = "DATA-DESTROYING: rotation: never, allowed by allow_destroy; the data the old value protects is lost"
+	refusedNote        = "the desired value was revoked by an earlier rotation (a revert or replay?); commit a new value"
+	heldNote           = "the last attempt to rotate to this value rolled back; commit a new value, or run rekey apply to try again"
+	driftNote          = "the live value differs from Git, which did not change since rekey applied it (a hand edit?): commit the live value to Git to keep it, or set heal: true (or run rekey apply --heal) to restore Git's"
 )
 
 // revoked reports whether the desired value must never be applied: a finished rotation removed it, or a

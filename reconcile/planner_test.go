@@ -370,3 +370,30 @@ func TestPlanHeldOrRefusedValuesStillFinishKeptRotations(t *testing.T) {
 		t.Errorf("revert during an interrupted finalize: %s, want the finalize resumed", got.Action)
 	}
 }
+
+// TestPlanRefusesDestroyingAKeptValue: a changed value of a secret with rotation: never is refused,
+// flagged as data-destroying when allowed, and written freely where nothing is live.
+func TestPlanRefusesDestroyingAKeptValue(t *testing.T) {
+	s := webhookToken()
+	s.Keep = true
+	loc := Location{Path: "/srv/shop/secrets/webhook_token.txt"}
+	o := Observed{Now: t0, Secrets: map[string]SecretState{"webhook-token": {Current: map[Location]string{loc: "hmac:tok1"}}}}
+	sp := MakePlan(Desired{Secrets: []Secret{s}}, o).Secrets[0]
+	if sp.Action != ActionRefuse || !strings.HasPrefix(sp.Note, "DATA-DESTROYING") || len(sp.Steps) != 0 {
+		t.Errorf("changed never value: %s %q %d steps, want refuse", sp.Action, sp.Note, len(sp.Steps))
+	}
+	s.AllowDestroy = true
+	sp = MakePlan(Desired{Secrets: []Secret{s}}, o).Secrets[0]
+	if sp.Action != ActionRotate || !strings.Contains(sp.Note, "DATA-DESTROYING") {
+		t.Errorf("allowed: %s %q, want a flagged rotate", sp.Action, sp.Note)
+	}
+	s.AllowDestroy = false
+	empty := Observed{Now: t0, Secrets: map[string]SecretState{}}
+	if sp := MakePlan(Desired{Secrets: []Secret{s}}, empty).Secrets[0]; sp.Action != ActionRotate {
+		t.Errorf("nothing live: %s, want rotate", sp.Action)
+	}
+	s.Keep = false
+	if sp := MakePlan(Desired{Secrets: []Secret{s}}, o).Secrets[0]; sp.Action != ActionRotate || sp.Note != "" {
+		t.Errorf("generated: %s %q", sp.Action, sp.Note)
+	}
+}

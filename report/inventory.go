@@ -201,9 +201,11 @@ func inventorySecret(sec reconcile.Secret, f invFacts) Row {
 	}
 	for _, c := range sec.Consumers {
 		ic := Consumer{Name: c.Name, Type: consumerService, Action: c.Action, Via: c.Via}
-		if c.Action == reconcile.NoRoll {
+		switch {
+		case c.Action == reconcile.NoRoll && slices.Contains(c.Via, "host_file"):
 			ic.Type = consumerHost
-		} else {
+		case c.Action == reconcile.NoRoll: // a bootstrap-only service: a service, not rolled
+		default:
 			row.RestartOrder = append(row.RestartOrder, c.Name)
 		}
 		for _, ch := range c.Checks {

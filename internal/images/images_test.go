@@ -59,3 +59,30 @@ func TestReadsOnlyAtInit(t *testing.T) {
 		t.Error("a variable the image reads at every start counted as bootstrap-only")
 	}
 }
+
+// TestInstallOnly: applications that read a variable only at install time, by repository path, in any
+// registry and tag; a variable they read at every start, or the same name in another image, is not.
+func TestInstallOnly(t *testing.T) {
+	for _, c := range []struct {
+		key, image string
+		want       bool
+	}{
+		{"NEXTCLOUD_ADMIN_PASSWORD", "nextcloud:29-apache", true},
+		{"MYSQL_PASSWORD", "docker.io/library/nextcloud:stable", true},
+		{"REDIS_HOST_PASSWORD", "nextcloud", false},
+		{"KC_BOOTSTRAP_ADMIN_PASSWORD", "quay.io/keycloak/keycloak:26.0", true},
+		{"AUTHENTIK_BOOTSTRAP_PASSWORD", "ghcr.io/goauthentik/server:2025.6.3", true},
+		{"AUTHENTIK_BOOTSTRAP_PASSWORD", "example/server:1", false},
+		{"PAPERLESS_ADMIN_PASSWORD", "ghcr.io/paperless-ngx/paperless-ngx:latest", true},
+		{"PAPERLESS_DBPASS", "ghcr.io/paperless-ngx/paperless-ngx:latest", false},
+		{"NEXTCLOUD_ADMIN_PASSWORD", "localhost:5000/mirror/nextcloud@sha256:00", true},
+	} {
+		if got := ReadsOnlyAtInit(c.key, c.image); got != c.want {
+			t.Errorf("ReadsOnlyAtInit(%s, %s) = %v, want %v", c.key, c.image, got, c.want)
+		}
+	}
+	if !ReadsFileOnlyAtInit("POSTGRES_PASSWORD_FILE", "postgres:16") || ReadsFileOnlyAtInit("POSTGRES_PASSWORD", "postgres:16") ||
+		ReadsFileOnlyAtInit("DB_PASSWORD_FILE", "postgres:16") || !ReadsFileOnlyAtInit("MARIADB_ROOT_PASSWORD_FILE", "mariadb:11") {
+		t.Error("ReadsFileOnlyAtInit")
+	}
+}

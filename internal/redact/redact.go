@@ -8,7 +8,10 @@
 //
 // Every non-empty secret is redacted, however short: a short secret in the
 // clear is still a leak, and configuration is the place to refuse short
-// secrets. Empty secrets are ignored.
+// secrets. Empty secrets are ignored, and so are common words (CommonWord):
+// a stack whose database password is "postgres" would otherwise lose the word
+// from every path, image and service name of the output, and hiding a word
+// every password list starts with protects nothing.
 package redact
 
 import (
@@ -38,7 +41,7 @@ func New(secrets ...string) *Redactor {
 	for _, s := range secrets {
 		// A value in JSON output is escaped (`"`, `\`, `<`, `>`, `&`, control characters): hide that form too.
 		for _, form := range []string{s, jsonEscaped(s)} {
-			if form == "" || seen[form] {
+			if form == "" || seen[form] || CommonWord(form) {
 				continue
 			}
 			seen[form] = true
@@ -49,6 +52,24 @@ func New(secrets ...string) *Redactor {
 	sort.SliceStable(r.secrets, func(i, j int) bool { return len(r.secrets[i]) > len(r.secrets[j]) })
 	return r
 }
+
+// commonWords are default passwords and the words of a stack that default ones are made of: service,
+// image and database names, user names. Lower case; CommonWord compares without case.
+var commonWords = map[string]bool{}
+
+func init() {
+	for _, w := range strings.Fields(`admin administrator root user guest test demo example default password passwd
+		pass secret changeme change-me letmein qwerty postgres postgresql mysql mariadb mongo mongodb redis valkey
+		db database app web server api data backup nextcloud immich paperless gitea forgejo mastodon plausible umami
+		authentik keycloak vaultwarden bitwarden seafile onlyoffice collabora wordpress ghost matrix synapse
+		null none true false yes no`) {
+		commonWords[w] = true
+	}
+}
+
+// CommonWord reports a value that is a common word (see commonWords): not worth hiding, and hiding it would
+// eat the same word wherever the output says it.
+func CommonWord(s string) bool { return commonWords[strings.ToLower(s)] }
 
 // String returns s with every run of bytes covered by an occurrence of a
 // secret replaced by Marker.

@@ -211,3 +211,14 @@ func TestJSONEscapedForm(t *testing.T) {
 		t.Errorf("the JSON-escaped value shows: %s", out)
 	}
 }
+
+// TestCommonWordsAreLeftAlone: a value that is a common word ("postgres", "admin") would eat the word from
+// paths and service names; it is not redacted, while the other values still are.
+func TestCommonWordsAreLeftAlone(t *testing.T) {
+	r := New("postgres", "Admin", "kT4-pw-9x")
+	in := "project /srv/postgres-stack: service postgres, user admin, password kT4-pw-9x\n"
+	want := "project /srv/postgres-stack: service postgres, user admin, password [redacted]\n"
+	if got := r.String(in); got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+}
