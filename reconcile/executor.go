@@ -390,8 +390,9 @@ func (r *run) fail(ctx context.Context, st Step, cause error) {
 	ctx, cancel := r.rollbackContext(ctx)
 	defer cancel()
 	switch st.Kind {
-	case StepCheck:
-		// Nothing began and nothing changed: no transaction to record or undo.
+	case StepCheck, StepBegin:
+		// Nothing began and nothing changed (a failed check, or a begin the journal did not take): no
+		// transaction to record or undo, so nothing to call rolled back.
 		r.res.Outcome = OutcomeBlocked
 		return
 	case StepProbe:

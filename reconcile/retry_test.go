@@ -1,6 +1,7 @@
 package reconcile
 
 import (
+	"context"
 	"errors"
 	"strings"
 	"testing"
@@ -95,5 +96,30 @@ func TestRollbackDoesNotRetryOtherErrors(t *testing.T) {
 	}
 	if rolls != 2 {
 		t.Errorf("the worker was rolled %d times, want 2 (forward, then once in the rollback)", rolls)
+	}
+}
+
+// refusingJournal refuses every record (a full or immutable journal) and keeps none.
+type refusingJournal struct{}
+
+func (refusingJournal) Record(context.Context, Record) error {
+	return errors.New("write journal.db: no space left on device")
+}
+
+// TestBeginNotJournaledIsNotRolledBack: when the begin record never reached the journal, nothing was
+// started or changed: the result says blocked (nothing changed), not rolled back.
+func TestBeginNotJournaledIsNotRolledBack(t *testing.T) {
+	w := newWorld(t, "old-value")
+	ex := w.executor(values)
+	ex.Journal = refusingJournal{}
+	res, err := Apply(t.Context(), desired(0), w, ex)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res) != 1 || res[0].Outcome != OutcomeBlocked || !strings.Contains(res[0].Reason, "no space left") {
+		t.Fatalf("results = %+v, want blocked with the journal's error", res)
+	}
+	if w.files[cur] != "old-value" || w.loaded["app"][0] != "old-value" {
+		t.Errorf("something changed: files %q, app runs %q", w.files[cur], w.loaded["app"][0])
 	}
 }
