@@ -122,7 +122,7 @@ func Open(stateDir string, opts ...Option) (*Journal, error) {
 	j, err := openLocked(stateDir, timeout)
 	if err != nil {
 		_ = lock.Close()
-		return nil, err
+		return nil, Diagnose(stateDir, err)
 	}
 	j.lock, j.killAfter = lock, o.killAfter
 	if err := j.sweep(); err != nil {
