@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/rekeyhq/rekey/dockerio"
@@ -61,16 +62,29 @@ func Apply(ctx context.Context, o Options) (*Session, []reconcile.Result, error)
 }
 
 // Outcome is the error an apply ends with: what already happened (a rollback, a failure) says more than
-// the error that stopped the run, so a verdict other than OK wins, carrying that error's redacted text.
+// the error that stopped the run, so a verdict other than OK wins, carrying that error's redacted text
+// and, one line per secret, what to do next (NextSteps).
 func (s *Session) Outcome(results []reconcile.Result, err error) error {
 	if v := VerdictOf(results); v != VerdictOK {
-		msg := ""
+		var lines []string
 		if err != nil {
-			msg = s.Redact.String(err.Error())
+			lines = append(lines, err.Error())
 		}
-		return &OutcomeError{Verdict: v, Msg: msg}
+		lines = append(lines, NextSteps(s.Options.StateDir, results, s.servers(), err)...)
+		return &OutcomeError{Verdict: v, Msg: s.Redact.String(strings.Join(lines, "\n"))}
 	}
 	return s.Redact.Error(err)
+}
+
+// servers maps each secret with a credential server to the server's name.
+func (s *Session) servers() map[string]string {
+	m := map[string]string{}
+	for _, sec := range s.Desired.Secrets {
+		if sec.Server != nil {
+			m[sec.Name] = sec.Server.Name
+		}
+	}
+	return m
 }
 
 // refuseOrphans stops apply when the journal holds an unfinished transaction for a secret that is no

@@ -137,7 +137,7 @@ func (c Compose) Run(ctx context.Context, args ...string) ([]byte, error) {
 		// Redact before cutting, so that no cut can split a secret the
 		// redactor would have recognised.
 		if t := tail(redact(stderrTail.String()), tailLines, tailBytes); t != "" {
-			return nil, fmt.Errorf("%s failed: %w; output:\n%s", name, err, t)
+			return nil, composeUnreachable(fmt.Errorf("%s failed: %w; output:\n%s", name, err, t), t)
 		}
 		return nil, fmt.Errorf("%s failed: %w", name, err)
 	}

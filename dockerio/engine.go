@@ -242,7 +242,7 @@ func (e *Engine) safe(err error) error {
 	if err == nil {
 		return nil
 	}
-	return redactedError{err: err, redact: e.redact}
+	return unreachable(redactedError{err: err, redact: e.redact})
 }
 
 type redactedError struct {

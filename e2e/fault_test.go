@@ -116,6 +116,7 @@ func TestFaultJournalImmutableFromStart(t *testing.T) {
 	r.commitValues("rotate while the journal cannot be written")
 
 	res := r.rekey("apply")
+	t.Logf("apply with an immutable journal exited %d:\n%s%s", res.code, res.stdout, res.stderr)
 	if res.code != 1 {
 		t.Errorf("apply exited %d, want 1 (an unusable dependency, nothing changed)\nstdout:\n%s\nstderr:\n%s", res.code, res.stdout, res.stderr)
 	}
@@ -152,6 +153,7 @@ func TestFaultJournalImmutableMidRoll(t *testing.T) {
 	chattr(t, "+i", journal)
 	hook.resume()
 	res := run.wait(3 * time.Minute)
+	t.Logf("apply with the journal made immutable mid-roll exited %d:\n%s%s", res.code, res.stdout, lastLines(res.stderr, 3))
 	if res.code != 3 || !strings.Contains(res.stdout, "rolled-back") {
 		t.Errorf("apply exited %d, want 3 rolled-back\nstdout:\n%s\nstderr:\n%s", res.code, res.stdout, res.stderr)
 	}
@@ -188,6 +190,7 @@ func TestFaultStateDirFull(t *testing.T) {
 	r.commitValues("rotate both while the state dir is full")
 
 	res := r.rekey("apply")
+	t.Logf("apply on a full state dir exited %d:\n%s%s", res.code, res.stdout, lastLines(res.stderr, 3))
 	if res.code != 1 && res.code != 3 {
 		t.Errorf("apply exited %d, want 1 (nothing done) or 3 (rolled back)\nstdout:\n%s\nstderr:\n%s", res.code, res.stdout, res.stderr)
 	}
@@ -240,6 +243,7 @@ func TestFaultEnvFileNoSpace(t *testing.T) {
 	r.commitValues("rotate while .env cannot grow")
 
 	res := r.rekey("apply")
+	t.Logf("apply with .env unable to grow exited %d:\n%s%s", res.code, res.stdout, lastLines(res.stderr, 3))
 	if res.code != 3 || !strings.Contains(res.stdout, "rolled-back") {
 		t.Errorf("apply exited %d, want 3 rolled-back\nstdout:\n%s\nstderr:\n%s", res.code, res.stdout, res.stderr)
 	}
@@ -316,7 +320,7 @@ func TestFaultCredentialServerDownDuringDrain(t *testing.T) {
 	run.waitStderr(finalizeDone, 2*time.Minute)
 	r.stack.Compose(t, "stop", "-t", "5", "db")
 	res := run.wait(2 * time.Minute)
-	t.Logf("apply with the server down during drain exited %d:\n%s", res.code, res.stdout)
+	t.Logf("apply with the server down during drain exited %d:\n%s%s", res.code, res.stdout, lastLines(res.stderr, 3))
 	if res.code != 0 && res.code != 3 {
 		t.Errorf("apply exited %d, want 3 (finalize-failed: the new value stays live) or 0\nstdout:\n%s\nstderr:\n%s", res.code, res.stdout, res.stderr)
 	}
@@ -374,4 +378,10 @@ func holdOldSession(t *testing.T, r *rig, password string) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+}
+
+// lastLines is the last n lines of s (rekey's message after its progress lines), for the test log.
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	return strings.Join(lines[max(0, len(lines)-n):], "\n") + "\n"
 }

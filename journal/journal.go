@@ -135,7 +135,7 @@ func Open(stateDir string, opts ...Option) (*Journal, error) {
 	j, err := openLocked(stateDir, timeout)
 	if err != nil {
 		_ = lock.Close()
-		return nil, err
+		return nil, Diagnose(stateDir, err)
 	}
 	j.lock, j.killAfter, j.retention = lock, o.killAfter, o.retention
 	if err := j.prepare(); err != nil {

@@ -390,8 +390,9 @@ func (r *run) fail(ctx context.Context, st Step, cause error) {
 	ctx, cancel := r.rollbackContext(ctx)
 	defer cancel()
 	switch st.Kind {
-	case StepCheck:
-		// Nothing began and nothing changed: no transaction to record or undo.
+	case StepCheck, StepBegin:
+		// Nothing began and nothing changed (a failed check, or a begin the journal did not take): no
+		// transaction to record or undo, so nothing to call rolled back.
 		r.res.Outcome = OutcomeBlocked
 		return
 	case StepProbe:
@@ -480,20 +481,23 @@ func (r *run) revert(ctx context.Context, restore bool) error {
 	}
 	if r.staged {
 		st := Step{Kind: StepUnstage, Server: r.sp.Server, From: r.sp.Current}
-		return r.timed(ctx, st, func() error { return r.undoEffect(ctx, st, func() error { return r.unstage(ctx, st) }) })
+		return r.timed(ctx, st, func() error {
+			return r.undoEffect(ctx, st, func() error { return r.retrying(ctx, func() error { return r.unstage(ctx, st) }) })
+		})
 	}
 	return nil
 }
 
-// reroll rolls a consumer back onto the restored values and waits for it to be healthy.
+// reroll rolls a consumer back onto the restored values and waits for it to be healthy. Both steps are
+// retried while the runtime says it is away (an engine restarting), within the rollback budget.
 func (r *run) reroll(ctx context.Context, c Consumer) error {
 	roll := Step{Kind: StepRoll, Consumer: c.Name, Roll: c.Action}
 	err := r.timed(ctx, roll, func() error {
-		return r.undoEffect(ctx, roll, func() error { return r.e.Roller.Roll(ctx, c) })
+		return r.undoEffect(ctx, roll, func() error { return r.retrying(ctx, func() error { return r.e.Roller.Roll(ctx, c) }) })
 	})
 	if err != nil {
 		return err
 	}
 	health := Step{Kind: StepHealth, Consumer: c.Name}
-	return r.timed(ctx, health, func() error { return r.e.Health.WaitHealthy(ctx, c.Name) })
+	return r.timed(ctx, health, func() error { return r.retrying(ctx, func() error { return r.e.Health.WaitHealthy(ctx, c.Name) }) })
 }

@@ -41,7 +41,7 @@ const (
 	OutcomeRefused        Outcome = "refused"            // the desired value was revoked before; nothing changed
 	OutcomeHeld           Outcome = "held"               // the desired value rolled back before; not tried again
 	OutcomeDrift          Outcome = "drift"              // the live value drifted from an unchanged Git: left alone
-	OutcomeBlocked        Outcome = "blocked"            // a check before any change failed; nothing changed
+	OutcomeBlocked        Outcome = "blocked"            // a check or the begin record failed, before any change; nothing changed
 	OutcomePending        Outcome = "pending-revocation" // an old credential still works at a provider rekey cannot drive
 	OutcomeRevokedSeen    Outcome = "revocation-seen"    // a pending old credential no longer works
 )

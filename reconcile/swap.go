@@ -125,12 +125,14 @@ func (r *run) revertSwap(ctx context.Context) error {
 	stopper, _ := r.e.Roller.(Stopper)
 	for i := len(order) - 1; i >= 0 && stopper != nil; i-- { // dependents first
 		st := Step{Kind: StepStop, Consumer: order[i].Name, Roll: order[i].Action}
-		if err := r.timed(ctx, st, func() error { return r.undoEffect(ctx, st, func() error { return stopper.Stop(ctx, st.Consumer) }) }); err != nil {
+		stop := func() error { return r.retrying(ctx, func() error { return stopper.Stop(ctx, st.Consumer) }) }
+		if err := r.timed(ctx, st, func() error { return r.undoEffect(ctx, st, stop) }); err != nil {
 			return err
 		}
 	}
 	st := Step{Kind: StepUnstage, Server: r.sp.Server, From: r.sp.Current}
-	if err := r.timed(ctx, st, func() error { return r.undoEffect(ctx, st, func() error { return r.unstage(ctx, st) }) }); err != nil {
+	unstage := func() error { return r.retrying(ctx, func() error { return r.unstage(ctx, st) }) }
+	if err := r.timed(ctx, st, func() error { return r.undoEffect(ctx, st, unstage) }); err != nil {
 		return err
 	}
 	r.staged = false

@@ -41,7 +41,7 @@ func (p *Postgres) admin(ctx context.Context, sql string) ([]byte, error) {
 		msg := psqlError(out)
 		// psql exits 2 when the session could not start: no server on the socket (unreachable), or a
 		// server that refused the admin role (reached, a FATAL from the server).
-		if code == 2 && !strings.Contains(msg, "FATAL:") {
+		if code == 2 && (!strings.Contains(msg, "FATAL:") || notReady(msg)) {
 			return nil, fmt.Errorf("%w: %s (psql exit %d)", provider.ErrUnreachable, msg, code)
 		}
 		if code == 2 {
@@ -50,6 +50,27 @@ func (p *Postgres) admin(ctx context.Context, sql string) ([]byte, error) {
 		return nil, &adminError{msg: msg}
 	}
 	return out, nil
+}
+
+// notReadyFatals are the FATALs of a server that is there but not taking sessions (shutting down,
+// starting up, recovering, out of connection slots): the server is not ready, which says nothing about
+// whether the admin role may log in, so pg_hba.conf is not the place to look.
+var notReadyFatals = []string{
+	"the database system is",                              // … shutting down, starting up, in recovery mode, not yet accepting connections
+	"terminating connection due to administrator command", // a fast shutdown ended the session
+	"terminating connection due to unexpected postmaster exit",
+	"sorry, too many clients already",
+	"remaining connection slots are reserved",
+}
+
+// notReady reports whether psql's error is a server that is not ready rather than a refused login.
+func notReady(msg string) bool {
+	for _, f := range notReadyFatals {
+		if strings.Contains(msg, f) {
+			return true
+		}
+	}
+	return false
 }
 
 // adminError is psql's own report of a failed admin session or statement.
