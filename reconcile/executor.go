@@ -313,7 +313,7 @@ func (r *run) end(ctx context.Context, outcome Outcome, reason string) error {
 	if err := r.record(ctx, Record{Type: RecordEnd, Outcome: outcome, Reason: reason}); err != nil {
 		return err
 	}
-	_ = r.e.Stash.Drop(ctx, r.txn) // best effort: a leftover stash is encrypted and replaced by the next one
+	_ = r.e.Stash.Drop(ctx, r.txn) // best effort: the journal drops the stash of an ended transaction at its next Open
 	return nil
 }
 
