@@ -31,15 +31,18 @@ func valuesCmd(e env) *cobra.Command {
 func valuesSetCmd(e env) *cobra.Command {
 	var o options
 	var gen int
+	var exact bool
 	c := &cobra.Command{
 		Use:   "set SECRET",
 		Short: "Encrypt a new value (read from stdin) into the values file",
 		Long: `Set encrypts a new value for SECRET into the values file of a local working tree, to the recipients
-.sops.yaml names. The value is read from stdin (one trailing newline dropped, so echo works) or, with
---generate N, generated. Nothing is rotated yet: commit the file, and rekey apply (or the agent) rotates
+.sops.yaml names. The value is read from stdin (one trailing newline dropped, so echo works; with
+--keep-newline byte for byte, for a PEM key or a file that must end in a newline) or, with --generate N,
+generated. Nothing is rotated yet: commit the file, and rekey apply (or the agent) rotates
 it.`,
 		Example: `  printf %s "$NEW_PASSWORD" | rekey values set db_password --repo /srv/stack-secrets
-  rekey values set app_key --generate 48 && git commit -am 'rotate app_key'`,
+  rekey values set app_key --generate 48 && git commit -am 'rotate app_key'
+  rekey values set tls_key --keep-newline < tls.key`,
 		Args: func(_ *cobra.Command, args []string) error {
 			if len(args) != 1 {
 				return usageError("values set takes exactly one secret name")
@@ -48,7 +51,7 @@ it.`,
 		},
 		ValidArgsFunction: completeSecret(&o),
 		RunE: func(_ *cobra.Command, args []string) error {
-			value, err := newValue(e.stdin, gen)
+			value, err := newValue(e.stdin, gen, exact)
 			if err != nil {
 				return err
 			}
@@ -63,14 +66,19 @@ it.`,
 	c.Flags().StringVar(&o.repo, "repo", ".", "working tree of the desired-state repository")
 	c.Flags().StringVar(&o.ageKeyFile, "age-key-file", "", "age identities (default $SOPS_AGE_KEY_FILE, then ~/.config/sops/age/keys.txt)")
 	c.Flags().IntVar(&gen, "generate", 0, "generate a random value of N characters (base64url alphabet, N ≥ 16) instead of reading stdin")
+	c.Flags().BoolVar(&exact, "keep-newline", false, "keep the value read from stdin byte for byte, trailing newline included")
 	completeDirs(c, "repo")
 	completeFiles(c, "age-key-file")
 	completeWords(c, "generate")
 	return c
 }
 
-// newValue reads the value from stdin (one trailing newline dropped, so `echo x |` works) or generates one.
-func newValue(stdin io.Reader, gen int) (string, error) {
+// newValue reads the value from stdin (one trailing newline dropped, so `echo x |` works, unless exact)
+// or generates one.
+func newValue(stdin io.Reader, gen int, exact bool) (string, error) {
+	if gen > 0 && exact {
+		return "", usageError("--keep-newline applies to a value read from stdin, not to --generate")
+	}
 	if gen > 0 {
 		if gen < 16 {
 			return "", usageError("--generate takes at least 16 characters")
@@ -85,7 +93,10 @@ func newValue(stdin io.Reader, gen int) (string, error) {
 	if len(data) > max {
 		return "", errors.New("the value on stdin is larger than 1 MiB: secrets that large belong in a file")
 	}
-	v := strings.TrimSuffix(strings.TrimSuffix(string(data), "\n"), "\r")
+	v := string(data)
+	if !exact {
+		v = strings.TrimSuffix(strings.TrimSuffix(v, "\n"), "\r")
+	}
 	if v == "" {
 		return "", errors.New("empty value: pipe the value on stdin, or use --generate N")
 	}
