@@ -119,12 +119,14 @@ func TestWaitHealthy(t *testing.T) {
 	})
 	t.Run("timeout", func(t *testing.T) {
 		t.Parallel()
-		err := e.WaitHealthy(ctx, c.Project, "slow", 1500*time.Millisecond)
+		// 5 s, far below the 1 m interval, so the container is still starting; long enough that a loaded
+		// machine answers the first inspect within it (1.5 s did not, once, beside a full test run).
+		err := e.WaitHealthy(ctx, c.Project, "slow", 5*time.Second)
 		t.Logf("error: %v", err)
 		if err == nil {
 			t.Fatal("want an error")
 		}
-		wantAll(t, err, "service slow not healthy after 1.5s", "health starting", "0 failing probes")
+		wantAll(t, err, "service slow not healthy after 5s", "health starting", "0 failing probes")
 	})
 	t.Run("no containers", func(t *testing.T) {
 		t.Parallel()
