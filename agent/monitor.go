@@ -263,7 +263,9 @@ func (m *Monitor) report(s *app.Session, ds []reconcile.Drift) {
 		entries = append(entries, metrics.DriftEntry{Secret: place.Secret, Place: place.Place, State: string(st)})
 		// Only new drift asks for a heal, judged per place (a recreated container has a new id): a heal
 		// that could not fix it (held after a rollback) must not turn every scan into another reconcile.
-		if st.Drifted() && before[place] != st && s.Config.Heals(place.Secret) {
+		// A server's mismatch is not healed by a reconcile: the rotation's check refuses to start from it.
+		server := strings.HasPrefix(place.Place, reconcile.PlaceServer+":")
+		if st.Drifted() && before[place] != st && s.Config.Heals(place.Secret) && !server {
 			heal[place.Secret] = true
 		}
 	}
