@@ -67,7 +67,13 @@ func (v *ServerVerdicts) put(key string, out reconcile.LiveServer) {
 	if v.seen == nil {
 		v.seen = map[string]verdict{}
 	}
-	v.seen[key] = verdict{at: v.now(), out: out}
+	now := v.now()
+	for k, old := range v.seen { // verdicts on values Git no longer holds are never asked for again
+		if now.Sub(old.at) >= v.Every {
+			delete(v.seen, k)
+		}
+	}
+	v.seen[key] = verdict{at: now, out: out}
 }
 
 // askServer asks sec's credential server whether Git's value logs in, through the cheapest call of its
