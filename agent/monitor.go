@@ -47,13 +47,20 @@ type Monitor struct {
 	transient int
 	counted   [3]uint64 // alerts sent, failed, dropped already added to the metrics
 	events    bool      // the engine event stream is being followed
+	// servers remembers the credential servers' verdicts: scans run on every file change, and a login
+	// to each server once per ServerCheckEvery is enough.
+	servers *live.ServerVerdicts
 }
+
+// ServerCheckEvery is how often the agent's drift scans log in to each credential server at most.
+const ServerCheckEvery = 10 * time.Minute
 
 // NewMonitor returns the monitor of an agent reading o; host names this machine in alerts and version
 // is rekey's, for the status page.
 func NewMonitor(o app.Options, log *slog.Logger, met *metrics.Metrics, host, version string) *Monitor {
 	n, _ := notify.New(nil) // no URLs until a desired state names some: tracks incidents only
-	return &Monitor{o: o, log: log, met: met, host: host, version: version, notifier: n, drift: map[string]reconcile.Drift{}}
+	return &Monitor{o: o, log: log, met: met, host: host, version: version, notifier: n, drift: map[string]reconcile.Drift{},
+		servers: live.NewServerVerdicts(ServerCheckEvery)}
 }
 
 // Attach makes the monitor trigger a on drift that heals and on container events, and rescan on fw's
@@ -212,7 +219,7 @@ func (m *Monitor) Scan(ctx context.Context, reason string) error {
 	m.records = recs
 	m.mu.Unlock()
 	start := time.Now()
-	ds, err := s.ScanDrift(ctx, eng, recs)
+	ds, err := s.ScanDrift(ctx, eng, recs, m.servers)
 	m.met.ObserveDriftScan(time.Since(start))
 	if err != nil {
 		return err
@@ -229,6 +236,10 @@ func (m *Monitor) report(s *app.Session, ds []reconcile.Drift) {
 	now := map[string]reconcile.Drift{}
 	worst := map[metrics.DriftEntry]reconcile.DriftState{} // per place, replicas folded (State unset)
 	before := placeStates(m.drift)
+	open := map[string]notify.Incident{}
+	for _, inc := range m.notify().Active() {
+		open[inc.Key] = inc
+	}
 	for _, d := range ds {
 		now[d.Key()] = d
 		if prev, seen := m.drift[d.Key()]; !seen || prev.State != d.State {
@@ -236,8 +247,15 @@ func (m *Monitor) report(s *app.Session, ds []reconcile.Drift) {
 		}
 		place := metrics.DriftEntry{Secret: d.Secret, Place: d.Place + ":" + d.Name}
 		worst[place] = worse(worst[place], d.State)
-		if d.State.Drifted() {
+		switch {
+		case d.State.Drifted():
 			incidents = append(incidents, driftIncident(s, d))
+		case d.State == reconcile.DriftUnknown && d.Place == reconcile.PlaceServer:
+			// A server that refused Git's value and cannot be reached now has not recovered: its
+			// incident stays open, without a new alert, until a login says otherwise.
+			if inc, ok := open["drift/"+d.Key()]; ok {
+				incidents = append(incidents, inc)
+			}
 		}
 	}
 	var entries []metrics.DriftEntry
@@ -245,7 +263,9 @@ func (m *Monitor) report(s *app.Session, ds []reconcile.Drift) {
 		entries = append(entries, metrics.DriftEntry{Secret: place.Secret, Place: place.Place, State: string(st)})
 		// Only new drift asks for a heal, judged per place (a recreated container has a new id): a heal
 		// that could not fix it (held after a rollback) must not turn every scan into another reconcile.
-		if st.Drifted() && before[place] != st && s.Config.Heals(place.Secret) {
+		// A server's mismatch is not healed by a reconcile: the rotation's check refuses to start from it.
+		server := strings.HasPrefix(place.Place, reconcile.PlaceServer+":")
+		if st.Drifted() && before[place] != st && s.Config.Heals(place.Secret) && !server {
 			heal[place.Secret] = true
 		}
 	}
@@ -311,7 +331,10 @@ func (m *Monitor) logDrift(d reconcile.Drift, was reconcile.DriftState) {
 
 func driftIncident(s *app.Session, d reconcile.Drift) notify.Incident {
 	consumer := ""
-	if d.Place != reconcile.PlaceSource {
+	switch d.Place {
+	case reconcile.PlaceServer:
+		consumer = "server " + d.Name
+	case reconcile.PlaceConsumer:
 		consumer = d.Name
 		if d.Container != "" {
 			consumer += " (" + d.Container + ")"

@@ -24,13 +24,24 @@ func Drift(ctx context.Context, o Options) (*Session, []reconcile.Drift, error) 
 		return nil, nil, err
 	}
 	defer eng.Close()
-	drift, err := s.ScanDrift(ctx, eng, recs)
+	drift, err := s.ScanDrift(ctx, eng, recs, nil) // an operator's question: every server is asked
 	return s, drift, err
 }
 
-// ScanDrift runs one drift scan through eng against the journal's records, reasons redacted.
-func (s *Session) ScanDrift(ctx context.Context, eng *dockerio.Engine, recs live.Records) ([]reconcile.Drift, error) {
-	drift, err := s.DriftScanner(eng, recs).Scan(ctx, s.Desired)
+// ScanDrift runs one drift scan through eng against the journal's records, reasons redacted. Each
+// credential server is asked whether Git's value logs in, at most once per verdicts.Every (nil: every scan).
+func (s *Session) ScanDrift(ctx context.Context, eng *dockerio.Engine, recs live.Records, verdicts *live.ServerVerdicts) ([]reconcile.Drift, error) {
+	sc := s.DriftScanner(eng, recs)
+	sc.Verdicts = verdicts
+	// A driver that cannot be built (an admin password missing from the values) makes its servers unknown
+	// rather than failing the scan of every other place.
+	creds, err := live.NewCredentials(s.Config, s.Value, eng, s.Project.Name(), HostEnv(s.Options.Getenv))
+	if err != nil {
+		sc.ServersErr = err
+	} else {
+		sc.Servers = creds
+	}
+	drift, err := sc.Scan(ctx, s.Desired)
 	if err != nil {
 		return nil, s.Redact.Error(err)
 	}

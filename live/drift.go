@@ -31,6 +31,11 @@ type DriftScanner struct {
 	Values     map[string]string // desired plaintext values, by secret
 	// Vars names the env variable that carries each secret's current value ("" for file secrets).
 	Vars map[string]string
+	// Servers are asked whether Git's value of each secret with a credential server logs in; nil leaves
+	// servers out of the scan. ServersErr, when the drivers could not be built, makes every server unknown.
+	Servers    ServerFinder
+	ServersErr error
+	Verdicts   *ServerVerdicts // rate limit of the servers' logins; nil asks every scan
 
 	mu    sync.Mutex
 	uses  map[string]map[string]map[string]composeio.Template // var → service → field → template
@@ -54,6 +59,9 @@ func (s *DriftScanner) Scan(ctx context.Context, d reconcile.Desired) ([]reconci
 		in, err := s.observe(ctx, sec)
 		if err != nil {
 			return nil, err
+		}
+		if sec.Server != nil && (s.Servers != nil || s.ServersErr != nil) {
+			in.Servers = append(in.Servers, s.askServer(ctx, sec))
 		}
 		out = append(out, reconcile.Classify(sec, in)...)
 	}
@@ -205,6 +213,9 @@ func (s *DriftScanner) containerFile(ctx context.Context, id string, pid int, ta
 // prime probes every variable in one load of the project; variables it cannot settle are probed alone
 // by usesOf, which reports their errors per consumer.
 func (s *DriftScanner) prime(ctx context.Context) {
+	if s.Project == nil {
+		return // no compose project: nothing reads variables
+	}
 	vars := slices.Collect(maps.Values(s.Vars))
 	all, err := s.Project.UsesOfAll(ctx, slices.DeleteFunc(vars, func(v string) bool { return v == "" }))
 	if err != nil {
