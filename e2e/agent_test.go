@@ -20,9 +20,7 @@ import (
 	"github.com/rekeyhq/rekey/internal/testenv"
 )
 
-// startAgent runs `rekey agent` in the background and stops it (SIGTERM) when the test ends, checking it
-// exits cleanly.
-// syncBuffer is the agent's log: written by the process's copier, read by the test.
+// syncBuffer is a process's output: written by the process's copier, read by the test.
 type syncBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
@@ -40,6 +38,8 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
+// startAgent runs `rekey agent` in the background and stops it (SIGTERM) when the test ends, checking it
+// exits cleanly.
 func (r *rig) startAgent(repo string, extra ...string) *syncBuffer {
 	r.t.Helper()
 	args := append([]string{"agent", "--repo", repo, "--state-dir", r.stateDir, "--age-key-file", r.keyFile,

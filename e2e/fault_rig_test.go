@@ -14,7 +14,6 @@ import (
 	"regexp"
 	"sort"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -27,29 +26,11 @@ import (
 // rotation at a known point until the test has broken something, small filesystems that fill up, and
 // the assertions every case makes (the stack serves, the transaction ended, no value was lost).
 
-// lockedBuffer is a bytes.Buffer written by a child process and read by the test while it runs.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // asyncRun is one rekey command running in the background.
 type asyncRun struct {
 	r              *rig
 	cmd            *exec.Cmd
-	stdout, stderr lockedBuffer
+	stdout, stderr syncBuffer
 	done           chan struct{}
 	err            error
 }
@@ -184,24 +165,11 @@ func faultRig(t *testing.T, override, extraVerify string) *rig {
 	return faultRigFor(t, st, extraVerify)
 }
 
-// faultRigFor gives a running demo stack the demo's desired state (session key, webhook token), with
-// extraVerify appended to the top-level checks.
+// faultRigFor gives a running demo stack the demo's desired state, with extraVerify appended to the
+// top-level checks.
 func faultRigFor(t *testing.T, st *testenv.Stack, extraVerify string) *rig {
 	t.Helper()
-	env := st.DotEnv(t)
-	values := map[string]string{
-		"session-key":   env["SESSION_SECRET"],
-		"webhook-token": st.ReadFile(t, "secrets/webhook_token.txt"),
-	}
-	config := fmt.Sprintf(`version: 1
-compose: {project_dir: %s, project_name: %s}
-values: secrets.sops.yaml
-health_timeout: 30s
-verify:
-  - http: {url: "http://127.0.0.1:%d/healthz", status: 200}
-  - logs: {deny: ["invalid signature", "too short"]}
-`, st.Dir, st.Name, st.AppPort) + extraVerify + fmt.Sprintf(demoSecrets, "0s")
-	return newRigFor(t, st, config, values)
+	return demoRig(t, st, "0s", extraVerify)
 }
 
 // stackFiles are the exact bytes of the files rekey writes on the demo stack.

@@ -71,6 +71,13 @@ func newRig(t *testing.T, keepPrevious string) *rig {
 	testenv.RequireImages(t)
 	st := testenv.NewStack(t, testenv.DemoStackDir(t))
 	st.Up(t)
+	return demoRig(t, st, keepPrevious, "")
+}
+
+// demoRig commits, for a running demo stack, the demo's desired state (session key, webhook token) equal
+// to what runs, with extraVerify appended to the top-level checks.
+func demoRig(t *testing.T, st *testenv.Stack, keepPrevious, extraVerify string) *rig {
+	t.Helper()
 	env := st.DotEnv(t)
 	values := map[string]string{
 		"session-key":   env["SESSION_SECRET"],
@@ -83,7 +90,7 @@ health_timeout: 30s
 verify:
   - http: {url: "http://127.0.0.1:%d/healthz", status: 200}
   - logs: {deny: ["invalid signature", "too short"]}
-`, st.Dir, st.Name, st.AppPort) + fmt.Sprintf(demoSecrets, keepPrevious)
+`, st.Dir, st.Name, st.AppPort) + extraVerify + fmt.Sprintf(demoSecrets, keepPrevious)
 	return newRigFor(t, st, config, values)
 }
 
