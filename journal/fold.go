@@ -151,6 +151,29 @@ func foldSecret(tx *bolt.Tx, secret string, es []entry, finished []string, keep 
 		return 0, nil, err
 	}
 	n, err := deleteEntries(tx, secret, gone)
+	if err != nil {
+		return 0, nil, err
+	}
+	// A summary (one key for all its records) may hold a pending or seen revocation beside what was
+	// folded: deleting the key took it too, so it is written back as a summary of its own.
+	byKey := map[uint64][]entry{}
+	for _, e := range gone {
+		byKey[e.key] = nil
+	}
+	for _, e := range es {
+		if _, shared := byKey[e.key]; shared && stay(e) {
+			byKey[e.key] = append(byKey[e.key], e)
+		}
+	}
+	for _, kept := range byKey {
+		if len(kept) == 0 {
+			continue
+		}
+		if _, err := pack(tx, secret, kept); err != nil {
+			return 0, nil, err
+		}
+		n--
+	}
 	return n, folded, err
 }
 

@@ -315,3 +315,36 @@ func TestEndRecordedDespiteUnreadableHistory(t *testing.T) {
 		t.Fatal("Records read a damaged record without an error")
 	}
 }
+
+// TestFoldKeepsAPendingRevocationInsideAnEndedTransaction: a pending revocation recorded inside a
+// transaction that ended is packed with it, then folded with it: it must survive both, or the old key
+// would never be probed again (and its stash never dropped).
+func TestFoldKeepsAPendingRevocationInsideAnEndedTransaction(t *testing.T) {
+	ctx := context.Background()
+	j, err := Open(t.TempDir(), WithRetention(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	write := func(recs ...reconcile.Record) {
+		t.Helper()
+		for _, r := range recs {
+			if err := j.Record(ctx, r); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	first := rotation("s", 1, t0, reconcile.OutcomeRotated)
+	pending := reconcile.Record{Time: t0, Txn: first[0].Txn, Secret: "s", Type: reconcile.RecordPending, FromFP: fp("s", 0)}
+	write(append(append(first[:len(first)-1:len(first)-1], pending), first[len(first)-1])...)
+	for i := 2; i <= 30; i++ {
+		write(rotation("s", i, t0.Add(time.Duration(i)*time.Hour), reconcile.OutcomeRotated)...)
+		recs, err := j.Records("s")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := reconcile.PendingRevocations(recs); len(got) != 1 {
+			t.Fatalf("after rotation %d: pending revocations %v, want the one of rotation 1", i, got)
+		}
+	}
+}
