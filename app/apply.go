@@ -36,22 +36,24 @@ func Apply(ctx context.Context, o Options) (*Session, []reconcile.Result, error)
 	if err := s.read(ctx); err != nil {
 		return nil, nil, err
 	}
+	// From here the values are decrypted: an error that stops the run before anything was attempted is
+	// redacted here, since callers redact only through the session they get back.
 	if err := live.Preflight(s.Desired); err != nil {
-		return nil, nil, err
+		return nil, nil, s.Redact.Error(err)
 	}
 	if err := refuseOrphans(j, s); err != nil {
-		return nil, nil, err
+		return nil, nil, s.Redact.Error(err)
 	}
 	eng, err := dockerio.New(ctx, dockerio.WithHost(s.DockerHost()), dockerio.WithRedactor(s.Redact.String))
 	if err != nil {
-		return nil, nil, Transient(err)
+		return nil, nil, Transient(s.Redact.Error(err))
 	}
 	defer eng.Close()
 	obs := &live.Observer{Files: live.Files{Root: s.Project.Dir()}, FP: s.FP.Of, Journal: j, Now: time.Now, Drift: s.DriftScanner(eng, j)}
 	s.Desired.Retry, s.Desired.Heal = s.Options.Retry, s.Options.Heal
 	ex, err := s.executor(eng, j)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, s.Redact.Error(err)
 	}
 	results, err := reconcile.Apply(ctx, s.Desired, obs, ex)
 	if err == nil {
