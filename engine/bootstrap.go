@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/compose-spec/compose-go/v2/types"
 	"github.com/rekeyhq/rekey/internal/images"
 	"github.com/rekeyhq/rekey/reconcile"
 )
@@ -41,7 +42,7 @@ func (b *secretBuilder) markBootstrap(v string) {
 		for key, val := range svc.Environment {
 			switch {
 			case val == nil || *val != want:
-			case images.Ignores(key, svc.Image):
+			case images.Ignores(key, svc.Image) && !usesInCommand(svc, key):
 				ignored = append(ignored, key) // PG_PASS reaching postgres through a shared env_file
 			default:
 				keys = append(keys, key)
@@ -113,4 +114,19 @@ func fileKey(env map[string]*string, target string) string {
 		}
 	}
 	return ""
+}
+
+// usesInCommand reports whether the service's command, entrypoint or healthcheck names the variable
+// ($KEY, ${KEY}, $$KEY): the container reads it at run time even if its image does not.
+func usesInCommand(svc types.ServiceConfig, key string) bool {
+	words := append(append([]string{}, svc.Command...), svc.Entrypoint...)
+	if svc.HealthCheck != nil {
+		words = append(words, svc.HealthCheck.Test...)
+	}
+	for _, w := range words {
+		if strings.Contains(w, "$"+key) || strings.Contains(w, "${"+key) {
+			return true
+		}
+	}
+	return false
 }

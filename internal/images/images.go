@@ -71,23 +71,27 @@ func repoPath(image string) string {
 	return strings.TrimPrefix(image, "library/")
 }
 
-// readPrefixes are the variable name prefixes the images of a family read; any other variable in such a
-// container's environment (an application's settings reaching it through a shared env_file) is ignored.
+// readPrefixes are the variable name prefixes the official images read (their documented environment);
+// any other variable in such a container's environment (an application's settings reaching it through a
+// shared env_file) is ignored. Only these images: a derived one (Bitnami, timescaledb-ha, dragonfly,
+// repmgr …) reads variables of its own, and a reader missed here is a consumer left on the old value.
 var readPrefixes = map[string][]string{
-	Postgres: {"POSTGRES_", "PGDATA", "PGHOST", "PGPORT", "PGUSER", "PGPASSWORD", "PGDATABASE"},
-	MySQL:    {"MYSQL_", "MARIADB_"},
-	Mongo:    {"MONGO_"},
-	Redis:    {"REDIS_", "VALKEY_"},
+	"postgres":      {"POSTGRES_", "PGDATA", "PGHOST", "PGPORT", "PGUSER", "PGPASSWORD", "PGDATABASE"},
+	"mariadb":       {"MYSQL_", "MARIADB_"},
+	"mysql":         {"MYSQL_", "MARIADB_"},
+	"mongo":         {"MONGO_"},
+	"redis":         {"REDIS_", "VALKEY_"},
+	"valkey/valkey": {"REDIS_", "VALKEY_"},
 }
 
-// Ignores reports whether image is a database image that does not read variable key at all: a postgres
-// container that also gets the application's SMTP_PASSWORD through a shared env_file.
+// Ignores reports whether image is an official database image that does not read variable key at all: a
+// postgres container that also gets the application's SMTP_PASSWORD through a shared env_file.
 func Ignores(key, image string) bool {
-	family := Family(image)
-	if family == "" {
+	prefixes, ok := readPrefixes[repoPath(image)]
+	if !ok {
 		return false
 	}
-	for _, p := range readPrefixes[family] {
+	for _, p := range prefixes {
 		if strings.HasPrefix(key, p) {
 			return false
 		}

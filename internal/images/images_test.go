@@ -86,3 +86,24 @@ func TestInstallOnly(t *testing.T) {
 		t.Error("ReadsFileOnlyAtInit")
 	}
 }
+
+// TestIgnoresOnlyOfficialImages: only the official images' own variables are known; a derived image reads
+// variables of its own (dragonfly's DFLY_requirepass, Bitnami's POSTGRESQL_PASSWORD), so nothing is
+// ignored there.
+func TestIgnoresOnlyOfficialImages(t *testing.T) {
+	for _, tc := range []struct {
+		key, image string
+		want       bool
+	}{
+		{"MAIL_PASSWORD", "postgres:16", true},
+		{"POSTGRES_PASSWORD", "postgres:16", false},
+		{"DFLY_requirepass", "docker.dragonflydb.io/dragonflydb/dragonfly", false},
+		{"POSTGRESQL_PASSWORD", "bitnami/postgresql:16", false},
+		{"PATRONI_SUPERUSER_PASSWORD", "timescale/timescaledb-ha:pg16", false},
+		{"MAIL_PASSWORD", "nginx", false},
+	} {
+		if got := Ignores(tc.key, tc.image); got != tc.want {
+			t.Errorf("Ignores(%s, %s) = %v, want %v", tc.key, tc.image, got, tc.want)
+		}
+	}
+}
