@@ -81,7 +81,7 @@ func runInitCmd(ctx context.Context, o *initOptions, e env) error {
 		discover.Print(&b, *rep)
 	}
 	// Nothing in the report holds a value; the redactor is a second line of defence.
-	_, err = io.WriteString(e.stdout, red.String(b.String()))
+	_, err = io.WriteString(e.stdout, red.ForReport().String(b.String()))
 	return err
 }
 

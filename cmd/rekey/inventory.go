@@ -50,7 +50,7 @@ func runInventory(ctx context.Context, o *options, e env, format string) error {
 		return err
 	}
 	// Nothing here holds a value; the redactor is a second line of defence, as in every other output.
-	_, err = io.WriteString(e.stdout, s.Redact.String(b.String()))
+	_, err = io.WriteString(e.stdout, s.Redact.ForReport().String(b.String()))
 	return err
 }
 

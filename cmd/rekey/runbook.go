@@ -57,7 +57,7 @@ func runRunbook(ctx context.Context, o *options, e env, only string) error {
 	}
 	var b bytes.Buffer
 	report.PrintRunbook(&b, rb)
-	_, err = io.WriteString(e.stdout, s.Redact.String(red.String(b.String())))
+	_, err = io.WriteString(e.stdout, s.Redact.ForReport().String(red.ForReport().String(b.String())))
 	return err
 }
 

@@ -8,10 +8,11 @@
 //
 // Every non-empty secret is redacted, however short: a short secret in the
 // clear is still a leak, and configuration is the place to refuse short
-// secrets. Empty secrets are ignored, and so are common words (CommonWord):
-// a stack whose database password is "postgres" would otherwise lose the word
-// from every path, image and service name of the output, and hiding a word
-// every password list starts with protects nothing.
+// secrets. Empty secrets are ignored. Reports that hold no value by
+// construction (init's, inventory, runbook) use ForReport, which leaves common
+// words alone (CommonWord): a stack whose database password is "postgres"
+// would otherwise lose the word from every path, image and service name there.
+// Logs, errors and alerts redact every value.
 package redact
 
 import (
@@ -41,7 +42,7 @@ func New(secrets ...string) *Redactor {
 	for _, s := range secrets {
 		// A value in JSON output is escaped (`"`, `\`, `<`, `>`, `&`, control characters): hide that form too.
 		for _, form := range []string{s, jsonEscaped(s)} {
-			if form == "" || seen[form] || CommonWord(form) {
+			if form == "" || seen[form] {
 				continue
 			}
 			seen[form] = true
@@ -51,6 +52,22 @@ func New(secrets ...string) *Redactor {
 	}
 	sort.SliceStable(r.secrets, func(i, j int) bool { return len(r.secrets[i]) > len(r.secrets[j]) })
 	return r
+}
+
+// ForReport returns a copy of r that leaves common words (CommonWord) alone, for the output of a report
+// that holds no value by construction, where the redactor is a second line of defence only.
+func (r *Redactor) ForReport() *Redactor {
+	if r == nil {
+		return nil
+	}
+	out := &Redactor{}
+	for _, form := range r.secrets {
+		if !CommonWord(form) {
+			out.secrets = append(out.secrets, form)
+			out.maxLen = max(out.maxLen, len(form))
+		}
+	}
+	return out
 }
 
 // commonWords are default passwords and the words of a stack that default ones are made of: service,

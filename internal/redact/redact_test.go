@@ -218,7 +218,11 @@ func TestCommonWordsAreLeftAlone(t *testing.T) {
 	r := New("postgres", "Admin", "kT4-pw-9x")
 	in := "project /srv/postgres-stack: service postgres, user admin, password kT4-pw-9x\n"
 	want := "project /srv/postgres-stack: service postgres, user admin, password [redacted]\n"
-	if got := r.String(in); got != want {
-		t.Errorf("got %q, want %q", got, want)
+	if got := r.ForReport().String(in); got != want {
+		t.Errorf("ForReport: got %q, want %q", got, want)
+	}
+	// Logs, errors and alerts hide every value, a common word too.
+	if got := r.String("auth failed for Admin with postgres"); got != "auth failed for [redacted] with [redacted]" {
+		t.Errorf("New: got %q", got)
 	}
 }
