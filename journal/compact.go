@@ -48,8 +48,9 @@ func (j *Journal) compact() (err error) {
 		_ = os.Remove(tmp)
 		return fmt.Errorf("failed to compact the journal into %s: %w", tmp, err)
 	}
+	swapped := false
 	defer func() {
-		if err != nil {
+		if err != nil && !swapped {
 			_ = dst.Close()
 			_ = os.Remove(tmp)
 		}
@@ -63,13 +64,15 @@ func (j *Journal) compact() (err error) {
 	if err := os.Rename(tmp, path); err != nil {
 		return fmt.Errorf("failed to replace %s with its compacted copy: %w", path, err)
 	}
-	if err := syncDir(j.dir); err != nil {
-		return fmt.Errorf("failed to compact the journal: %w", err)
-	}
+	// From the rename on, journal.db is the compacted file: write there, whatever fails next (records
+	// written to the old, unlinked file would be lost at Close).
 	old := j.db
-	j.db = dst
+	j.db, swapped = dst, true
 	if err := old.Close(); err != nil {
 		return fmt.Errorf("failed to close the journal before compaction: %w", err)
+	}
+	if err := syncDir(j.dir); err != nil {
+		return fmt.Errorf("failed to compact the journal: %w", err)
 	}
 	return nil
 }
