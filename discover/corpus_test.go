@@ -92,6 +92,15 @@ func TestCorpusScores(t *testing.T) {
 	if len(total.losses) > 0 {
 		t.Errorf("proposals that would lose data: %v", total.losses)
 	}
+	// A secret found with the wrong consumers or class is worse than one not found: a consumer left on the
+	// old value, or a key rotated that must never be. Today's scores, as floors: every found secret right
+	// on both, and at most one type wrong.
+	if total.consumerOK != total.tp || total.classOK != total.tp {
+		t.Errorf("consumers right for %d and class for %d of %d found secrets, want all", total.consumerOK, total.classOK, total.tp)
+	}
+	if total.tp-total.kindOK > 1 {
+		t.Errorf("type wrong for %d of %d found secrets, want at most 1", total.tp-total.kindOK, total.tp)
+	}
 }
 
 func scoreProject(t *testing.T, dir string) score {
