@@ -11,7 +11,7 @@ import (
 
 // Drift compares every source, container and mounted file with the desired state. Reasons are redacted.
 func Drift(ctx context.Context, o Options) (*Session, []reconcile.Drift, error) {
-	s, err := loadToLook(ctx, o)
+	s, err := LoadToLook(ctx, o)
 	if err != nil {
 		return nil, nil, err
 	}

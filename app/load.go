@@ -79,9 +79,9 @@ func LoadTrusted(ctx context.Context, o Options) (*Session, error) {
 	return s, nil
 }
 
-// loadToLook is how the use cases that only look (status, drift) load: behind the trust guard when a
+// LoadToLook is how the use cases that only look (status, drift) load: behind the trust guard when a
 // trust file is given, so that an untrusted commit is refused before its tree is read; unguarded otherwise.
-func loadToLook(ctx context.Context, o Options) (*Session, error) {
+func LoadToLook(ctx context.Context, o Options) (*Session, error) {
 	if o.TrustSSH != "" || o.TrustOpenPGP != "" {
 		return LoadTrusted(ctx, o)
 	}

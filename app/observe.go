@@ -53,7 +53,7 @@ type SecretStatus struct {
 
 // Status reads the live state of every secret and what the journal says of it. It only looks.
 func Status(ctx context.Context, o Options) (*Session, []SecretStatus, error) {
-	s, err := loadToLook(ctx, o)
+	s, err := LoadToLook(ctx, o)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"path/filepath"
 
 	"github.com/spf13/cobra"
@@ -100,15 +99,6 @@ func (o *options) app(e env) app.Options {
 		a.Progress = newProgress(e.stderr, e.getenv)
 	}
 	return a
-}
-
-// load reads the desired state for the commands that only look: behind the trust guard when a trust
-// file is given, so that an untrusted commit is refused before its tree is read.
-func (o *options) load(ctx context.Context, e env) (*app.Session, error) {
-	if o.trusted() {
-		return app.LoadTrusted(ctx, o.app(e))
-	}
-	return app.Load(ctx, o.app(e))
 }
 
 func mustHide(fs *pflag.FlagSet, name string) {

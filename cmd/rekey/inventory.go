@@ -37,7 +37,7 @@ func runInventory(ctx context.Context, o *options, e env, format string) error {
 	if err != nil {
 		return err
 	}
-	s, err := o.load(ctx, e)
+	s, err := app.LoadToLook(ctx, o.app(e))
 	if err != nil {
 		return err
 	}

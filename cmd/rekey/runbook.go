@@ -40,7 +40,7 @@ func runRunbook(ctx context.Context, o *options, e env, only string) error {
 	if o.json() {
 		return usageError("runbook writes Markdown only: drop --output json (rekey inventory --output json has the map)")
 	}
-	s, err := o.load(ctx, e)
+	s, err := app.LoadToLook(ctx, o.app(e))
 	if err != nil {
 		return err
 	}
