@@ -180,18 +180,8 @@ func (s *Session) loadProject(ctx context.Context) (*composeio.Project, error) {
 	if len(c.Files) > 0 {
 		opts = append(opts, composeio.WithFiles(c.Files...))
 	}
-	// The variables engine.Build asks the consumers of (engine.varUses): their probe loads while the project
-	// does. Another set only wastes that load; the answers stay the same.
-	var vars []string
-	for _, name := range s.Config.Names() {
-		cur, prev := s.Config.Secrets[name].Vars()
-		for _, v := range []string{cur, prev, s.Config.Secrets[name].LoginEnv} {
-			if v != "" {
-				vars = append(vars, v)
-			}
-		}
-	}
-	opts = append(opts, composeio.WithProbe(vars...))
+	// The variables engine.Build asks the consumers of: their probe loads while the project does.
+	opts = append(opts, composeio.WithProbe(engine.ProbeVars(s.Config)...))
 	return composeio.Load(ctx, c.ProjectDir, opts...)
 }
 

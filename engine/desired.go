@@ -63,20 +63,26 @@ func Build(ctx context.Context, in Input) (reconcile.Desired, error) {
 // varUses finds the consumers of every variable the config names, in one probe of the project where it
 // can (see composeio.ConsumersOfVars).
 func varUses(ctx context.Context, in Input) (map[string][]composeio.VarUse, error) {
+	uses, err := in.Project.ConsumersOfVars(ctx, ProbeVars(in.Config))
+	if err != nil {
+		return nil, fmt.Errorf("failed to find the consumers of the secrets' variables: %w", err)
+	}
+	return uses, nil
+}
+
+// ProbeVars are the variables Build asks the consumers of: each secret's current, previous and login
+// variables. Load's prefetched probe (composeio.WithProbe) must ask about exactly these to be used.
+func ProbeVars(cfg *config.Config) []string {
 	var vars []string
-	for _, name := range in.Config.Names() {
-		cur, prev := in.Config.Secrets[name].Vars()
-		for _, v := range []string{cur, prev, in.Config.Secrets[name].LoginEnv} {
+	for _, name := range cfg.Names() {
+		cur, prev := cfg.Secrets[name].Vars()
+		for _, v := range []string{cur, prev, cfg.Secrets[name].LoginEnv} {
 			if v != "" {
 				vars = append(vars, v)
 			}
 		}
 	}
-	uses, err := in.Project.ConsumersOfVars(ctx, vars)
-	if err != nil {
-		return nil, fmt.Errorf("failed to find the consumers of the secrets' variables: %w", err)
-	}
-	return uses, nil
+	return vars
 }
 
 // claim records the secret's locations, refusing one another secret already lives at.
