@@ -23,12 +23,6 @@ type Scanner interface {
 	Scan(ctx context.Context, reason string) error
 }
 
-// Transient marks an error worth retrying soon; see app.Transient, which it is.
-func Transient(err error) error { return app.Transient(err) }
-
-// IsTransient reports whether err was marked with Transient.
-func IsTransient(err error) bool { return app.IsTransient(err) }
-
 // Agent serialises reconciles and coalesces their triggers.
 type Agent struct {
 	r        Reconciler
@@ -215,7 +209,7 @@ func (a *Agent) scheduleRetry(err error) {
 		a.retry.Stop()
 		a.retry = nil
 	}
-	if !IsTransient(err) {
+	if !app.IsTransient(err) {
 		a.failures = 0
 		return
 	}

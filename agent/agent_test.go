@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/rekeyhq/rekey/app"
 )
 
 // recorder is a Reconciler that records runs and can block them, to observe coalescing.
@@ -172,7 +174,7 @@ func (f *flaky) Reconcile(ctx context.Context, reason string) error {
 	defer f.mu.Unlock()
 	if f.fails > 0 {
 		f.fails--
-		return Transient(errors.New("remote unreachable"))
+		return app.Transient(errors.New("remote unreachable"))
 	}
 	return nil
 }

@@ -417,7 +417,7 @@ func (m *Monitor) reconcileHealth(s *app.Session, err error, took time.Duration)
 		m.last.err = m.redactLocked(err.Error())
 	}
 	m.mu.Unlock()
-	if IsTransient(err) {
+	if app.IsTransient(err) {
 		m.transient++
 		if m.transient >= transientAlertAfter {
 			m.notify().Raise(notify.Incident{Key: "transient/reconcile", Kind: notify.KindTransient, State: "failing",
