@@ -14,6 +14,7 @@ import (
 
 	"github.com/rekeyhq/rekey/app"
 	"github.com/rekeyhq/rekey/dockerio"
+	"github.com/rekeyhq/rekey/gitsync"
 	"github.com/rekeyhq/rekey/live"
 	"github.com/rekeyhq/rekey/metrics"
 	"github.com/rekeyhq/rekey/notify"
@@ -346,7 +347,7 @@ func driftIncident(s *app.Session, d reconcile.Drift) notify.Incident {
 	}
 	// The commit goes in the reason, not in Commit: a new commit must not re-alert a drift that did not
 	// change (the notifier alerts again when State or Commit changes).
-	reason += " (desired state at " + app.Short(s.Commit.Hash) + ")"
+	reason += " (desired state at " + gitsync.Short(s.Commit.Hash) + ")"
 	return notify.Incident{Key: "drift/" + d.Key(), Kind: notify.KindDrift, Secret: d.Secret, Consumer: consumer,
 		State: string(d.State), Reason: reason}
 }
@@ -357,7 +358,7 @@ func (m *Monitor) reconciled(s *app.Session, results []reconcile.Result, err err
 	m.met.Beat()
 	commit := ""
 	if s != nil {
-		commit = app.Short(s.Commit.Hash)
+		commit = gitsync.Short(s.Commit.Hash)
 	}
 	var pending []string
 	for _, r := range results {

@@ -83,7 +83,7 @@ func (r *Runner) rotateDue(ctx context.Context) error {
 		if err != nil || secret == "" {
 			return err
 		}
-		r.Log.Info("scheduled rotation committed", "secret", secret, "commit", app.Short(c.Hash))
+		r.Log.Info("scheduled rotation committed", "secret", secret, "commit", gitsync.Short(c.Hash))
 		s, results, err := app.Apply(ctx, r.Options)
 		r.logResults(results)
 		if err != nil {

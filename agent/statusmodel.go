@@ -4,7 +4,7 @@ import (
 	"context"
 	"time"
 
-	"github.com/rekeyhq/rekey/app"
+	"github.com/rekeyhq/rekey/gitsync"
 	"github.com/rekeyhq/rekey/reconcile"
 	"github.com/rekeyhq/rekey/statuspage"
 )
@@ -31,7 +31,7 @@ func (m *Monitor) Status(_ context.Context) (statuspage.Model, error) {
 		return out, nil // no reconcile has loaded a desired state yet
 	}
 	out.Project = s.Project.Name()
-	out.Commit = statuspage.Commit{Hash: s.Commit.Hash, Subject: app.FirstLine(s.Commit.Message), Time: s.Commit.Committer.When}
+	out.Commit = statuspage.Commit{Hash: s.Commit.Hash, Subject: gitsync.Subject(s.Commit.Message), Time: s.Commit.Committer.When}
 	byPlace := map[[3]string][]reconcile.Drift{}
 	for _, d := range drift {
 		k := [3]string{d.Secret, d.Place, d.Name}

@@ -10,7 +10,6 @@ import (
 	"maps"
 	"path/filepath"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/rekeyhq/rekey/composeio"
@@ -214,17 +213,4 @@ func newTxnID() string {
 	var b [3]byte
 	_, _ = rand.Read(b[:])
 	return fmt.Sprintf("%s-%x", time.Now().UTC().Format("20060102T150405Z"), b)
-}
-
-// Short is the abbreviated form of a commit hash used in messages.
-func Short(hash string) string {
-	if len(hash) > 12 {
-		return hash[:12]
-	}
-	return hash
-}
-
-// FirstLine is a commit message's subject.
-func FirstLine(s string) string {
-	return strings.TrimSpace(strings.SplitN(s, "\n", 2)[0])
 }

@@ -94,7 +94,7 @@ func (s *Session) guardedWriteBack(ctx context.Context, secret, why string, who 
 	}
 	if err := s.withJournal(func(j *journal.Journal) error { return j.MarkWriteBack(ctx, secret, time.Now()) }); err != nil {
 		// The commit is out: apply it regardless; only the due-time bookkeeping is missing.
-		s.Options.Warn("committed " + Short(c.Hash) + " but could not record the write-back in the journal: " + err.Error())
+		s.Options.Warn("committed " + gitsync.Short(c.Hash) + " but could not record the write-back in the journal: " + err.Error())
 	}
 	return c, nil
 }

@@ -29,7 +29,7 @@ func (s *Session) guard(j *journal.Journal) error {
 	o := s.Options
 	if !descends && !o.AllowRewrite {
 		return refused("commit %s does not descend from %s, the last applied commit (history rewritten or force-pushed?); check the repository, then rerun with --allow-rewrite to accept it",
-			Short(head), Short(applied))
+			gitsync.Short(head), gitsync.Short(applied))
 	}
 	if o.VerifyCommits == "" {
 		return nil

@@ -223,7 +223,7 @@ func TestGuardRefusesRewrittenHistoryUnlessAllowed(t *testing.T) {
 	r.commit(invalidConfig) // does not descend from the applied commit
 
 	_, err := LoadTrusted(ctx, r.options(""))
-	wantRefused(t, err, "does not descend from "+Short(applied))
+	wantRefused(t, err, "does not descend from "+gitsync.Short(applied))
 
 	o := r.options("")
 	o.AllowRewrite = true

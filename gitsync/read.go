@@ -494,3 +494,16 @@ func (r *Repo) touches(c *object.Commit, paths []string) (bool, error) {
 	}
 	return true, nil
 }
+
+// Short abbreviates a commit hash to 12 hex digits for output.
+func Short(hash string) string {
+	if len(hash) > 12 {
+		return hash[:12]
+	}
+	return hash
+}
+
+// Subject is a commit message's first line.
+func Subject(message string) string {
+	return strings.TrimSpace(strings.SplitN(message, "\n", 2)[0])
+}

@@ -323,7 +323,7 @@ func (h *historian) commit(c gitsync.Commit, trust *gitsync.TrustedKeys) (Commit
 		AuthorDate: c.Author.When,
 		Committer:  person(c.Committer),
 		Date:       c.Committer.When,
-		Subject:    firstLine(c.Message),
+		Subject:    gitsync.Subject(c.Message),
 	}
 	sig, err := h.signature(c.Hash, trust)
 	if err != nil {
@@ -344,7 +344,7 @@ func (h *historian) commit(c gitsync.Commit, trust *gitsync.TrustedKeys) (Commit
 	if parent != "" {
 		before = h.state(parent)
 		if before.err != nil {
-			hc.Change, hc.Error = commitUnknown, fmt.Sprintf("cannot compare with parent %s: %v", short(parent), before.err)
+			hc.Change, hc.Error = commitUnknown, fmt.Sprintf("cannot compare with parent %s: %v", gitsync.Short(parent), before.err)
 			return hc, nil
 		}
 	}

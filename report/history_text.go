@@ -6,6 +6,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/rekeyhq/rekey/gitsync"
 )
 
 // PrintHistory writes one block per commit, newest first.
@@ -14,12 +16,12 @@ func PrintHistory(w io.Writer, h History) {
 	if h.Secret != "" {
 		what = "secret " + h.Secret
 	}
-	fmt.Fprintf(w, "history of %s in %s at %s (commits touching %s)\n", what, h.Repo, short(h.Head), strings.Join(h.Paths, ", "))
+	fmt.Fprintf(w, "history of %s in %s at %s (commits touching %s)\n", what, h.Repo, gitsync.Short(h.Head), strings.Join(h.Paths, ", "))
 	if len(h.Commits) == 0 {
 		fmt.Fprintln(w, "\nno commits")
 	}
 	for _, c := range h.Commits {
-		fmt.Fprintf(w, "\ncommit %s  %s\n", short(c.Hash), changeLabel(c.Change))
+		fmt.Fprintf(w, "\ncommit %s  %s\n", gitsync.Short(c.Hash), changeLabel(c.Change))
 		fmt.Fprintf(w, "  author:    %s  %s\n", c.Author, c.AuthorDate.Format(time.RFC3339))
 		if c.Committer != c.Author || !c.Date.Equal(c.AuthorDate) {
 			fmt.Fprintf(w, "  committer: %s  %s\n", c.Committer, c.Date.Format(time.RFC3339))
@@ -77,7 +79,7 @@ func printTxn(w io.Writer, commit string, t Txn) {
 		line += " at " + t.Began.Format(ts)
 	}
 	if t.Revision != commit {
-		line += " from revision " + short(t.Revision)
+		line += " from revision " + gitsync.Short(t.Revision)
 	}
 	fmt.Fprintln(w, line)
 	// The steps in the order they happened: a rollback's rolls come after the failure that caused it.

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/rekeyhq/rekey/gitsync"
 	"github.com/rekeyhq/rekey/reconcile"
 )
 
@@ -27,7 +28,7 @@ func RenderInventory(w io.Writer, format string, inv Inventory) error {
 
 // printInventory writes the readable table, one block per secret.
 func printInventory(w io.Writer, inv Inventory) {
-	fmt.Fprintf(w, "dependency map at %s; compose project %s in %s\n", short(inv.Revision), inv.Project, inv.ProjectDir)
+	fmt.Fprintf(w, "dependency map at %s; compose project %s in %s\n", gitsync.Short(inv.Revision), inv.Project, inv.ProjectDir)
 	for _, row := range inv.Secrets {
 		fmt.Fprintf(w, "\n%s (%s)\n", row.Secret, row.Kind)
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)

@@ -106,7 +106,7 @@ func runbookHeader(in RunbookInput) Runbook {
 		flags = append(flags, "--ref", in.Ref)
 	}
 	flags = append(flags, "--state-dir", in.StateDir, "--age-key-file", in.KeyFile)
-	return Runbook{Repo: in.Repo.String(), RepoDir: in.Repo.Dir(), Commit: in.Commit.Hash, Subject: firstLine(in.Commit.Message),
+	return Runbook{Repo: in.Repo.String(), RepoDir: in.Repo.Dir(), Commit: in.Commit.Hash, Subject: gitsync.Subject(in.Commit.Message),
 		Project: in.Project.Name(), ProjectDir: in.Project.Dir(), Compose: compose, StateDir: in.StateDir,
 		KeyFile: in.KeyFile, RekeyFlags: flags}
 }

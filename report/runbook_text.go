@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rekeyhq/rekey/gitsync"
 	"github.com/rekeyhq/rekey/reconcile"
 	"github.com/rekeyhq/rekey/sopsio"
 )
@@ -46,7 +47,7 @@ func printRunbookSecret(w io.Writer, rb Runbook, sec RunbookSecret) {
 	if sec.Heal {
 		heal = "on: rekey puts Git's value back over a hand edit"
 	}
-	fmt.Fprintf(w, "Desired value: %s (Git at %s). Drift healing: %s.\n", code(sec.DesiredFP), code(short(rb.Commit)), heal)
+	fmt.Fprintf(w, "Desired value: %s (Git at %s). Drift healing: %s.\n", code(sec.DesiredFP), code(gitsync.Short(rb.Commit)), heal)
 	fmt.Fprintln(w, "\n### Where it lives\n\n| location | holds | read by |\n|---|---|---|")
 	for _, src := range row.Sources {
 		fmt.Fprintf(w, "| %s | %s | %s |\n", cell(code(src.Location)), src.Holds, cell(readerText(src.ReadBy)))
@@ -201,7 +202,7 @@ func printRollback(w io.Writer, rb Runbook, sec RunbookSecret) {
 		return
 	}
 	fmt.Fprintf(w, "For when rotation %s (%s → %s, revision %s) passed rekey's checks but broke something they do not cover. rekey keeps no plaintext backup once a transaction has ended: the old value comes from Git history. Each step names the files and commands; nothing here prints a value except step 2.\n\n",
-		code(good.ID), code(good.FromFP), code(good.ToFP), code(short(good.Revision)))
+		code(good.ID), code(good.FromFP), code(good.ToFP), code(gitsync.Short(good.Revision)))
 	step := rollbackSteps(rb, sec, *good)
 	for i, s := range step {
 		fmt.Fprintf(w, "%d. %s\n", i+1, indent(s, "   "))
@@ -251,10 +252,10 @@ func oldValueStep(rb Runbook, sec RunbookSecret, good Txn) string {
 			why = " (the search stopped: " + code(sec.Old.Err) + ")"
 		}
 		return fmt.Sprintf("Find the old value (%s). It is in none of the %d commits up to %s that touch `rekey.yaml` or the values file%s: it was live before rekey managed this secret, or came from elsewhere. Restore it from your own records; the steps below assume you have it.",
-			code(good.FromFP), sec.Old.Searched, code(short(good.Revision)), why)
+			code(good.FromFP), sec.Old.Searched, code(gitsync.Short(good.Revision)), why)
 	}
 	return fmt.Sprintf("Get the old value (%s) from commit %s, the newest commit up to %s that holds it (found by fingerprint). This prints the value: use a private terminal.\n\n```sh\nexport SOPS_AGE_KEY_FILE=%s\n%s\n```",
-		code(good.FromFP), code(short(sec.Old.Commit)), code(short(good.Revision)), shellQuote(rb.KeyFile), decryptCommand(rb, sec))
+		code(good.FromFP), code(gitsync.Short(sec.Old.Commit)), code(gitsync.Short(good.Revision)), shellQuote(rb.KeyFile), decryptCommand(rb, sec))
 }
 
 // decryptCommand prints one secret's value from the values file of an older commit.

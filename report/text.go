@@ -7,7 +7,6 @@ package report
 import (
 	"encoding/json"
 	"io"
-	"strings"
 )
 
 // WriteJSON writes v as indented JSON, as every JSON output of rekey.
@@ -15,17 +14,6 @@ func WriteJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
-}
-
-func short(hash string) string {
-	if len(hash) > 12 {
-		return hash[:12]
-	}
-	return hash
-}
-
-func firstLine(s string) string {
-	return strings.TrimSpace(strings.SplitN(s, "\n", 2)[0])
 }
 
 func orNone(s string) string {

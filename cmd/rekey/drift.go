@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/rekeyhq/rekey/app"
+	"github.com/rekeyhq/rekey/gitsync"
 	"github.com/rekeyhq/rekey/reconcile"
 )
 
@@ -50,7 +51,7 @@ type driftOut struct {
 }
 
 func printDrift(w io.Writer, s *app.Session, ds []reconcile.Drift, now time.Time) {
-	fmt.Fprintf(w, "desired state at %s; compose project %s\n", app.Short(s.Commit.Hash), s.Project.Name())
+	fmt.Fprintf(w, "desired state at %s; compose project %s\n", gitsync.Short(s.Commit.Hash), s.Project.Name())
 	fmt.Fprintf(w, "%-18s %-9s %-44s %-15s %s\n", "SECRET", "PLACE", "NAME", "STATE", "DETAIL")
 	for _, d := range ds {
 		name := d.Name

@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/rekeyhq/rekey/app"
+	"github.com/rekeyhq/rekey/gitsync"
 	"github.com/rekeyhq/rekey/reconcile"
 )
 
@@ -39,7 +40,7 @@ func runPlan(ctx context.Context, o *options, e env) error {
 }
 
 func printPlan(w io.Writer, s *app.Session, p reconcile.Plan) {
-	fmt.Fprintf(w, "desired state: %s at %s (%s)\n", s.Options.Repo, app.Short(s.Commit.Hash), app.FirstLine(s.Commit.Message))
+	fmt.Fprintf(w, "desired state: %s at %s (%s)\n", s.Options.Repo, gitsync.Short(s.Commit.Hash), gitsync.Subject(s.Commit.Message))
 	fmt.Fprintf(w, "compose project: %s in %s\n\n", s.Project.Name(), s.Project.Dir())
 	for i, sp := range p.Secrets {
 		sec := s.Desired.Secrets[i]

@@ -55,7 +55,7 @@ func runRotate(ctx context.Context, o *options, e env, secret, author, signingKe
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stdout, "committed %s: %s\n", app.Short(c.Hash), app.FirstLine(c.Message))
+	fmt.Fprintf(e.stdout, "committed %s: %s\n", gitsync.Short(c.Hash), gitsync.Subject(c.Message))
 	next := *o
 	next.ref = c.Hash
 	s, results, err := app.Apply(ctx, next.app(e))

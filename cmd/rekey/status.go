@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/rekeyhq/rekey/app"
+	"github.com/rekeyhq/rekey/gitsync"
 )
 
 func statusCmd(e env) *cobra.Command {
@@ -32,7 +33,7 @@ func runStatus(ctx context.Context, o *options, e env) error {
 	if o.json() {
 		return writeJSON(e.stdout, map[string]any{"revision": s.Commit.Hash, "secrets": out})
 	}
-	fmt.Fprintf(e.stdout, "desired state at %s; compose project %s\n", app.Short(s.Commit.Hash), s.Project.Name())
+	fmt.Fprintf(e.stdout, "desired state at %s; compose project %s\n", gitsync.Short(s.Commit.Hash), s.Project.Name())
 	for _, st := range out {
 		fmt.Fprintf(e.stdout, "%-16s %-9s live %-22s desired %-22s %s\n", st.Secret, st.Kind, orNone(st.LiveFP), st.DesiredFP, st.State)
 		if st.OpenTxn != nil {
