@@ -36,6 +36,7 @@ func (e *Engine) WaitHealthy(ctx context.Context, project, service string, timeo
 	stable := map[string]seen{} // for containers without a healthcheck
 	var last []string           // why the last poll was not ready
 
+	began := time.Now()
 	tick := time.NewTicker(e.poll)
 	defer tick.Stop()
 	for {
@@ -78,6 +79,7 @@ func (e *Engine) WaitHealthy(ctx context.Context, project, service string, timeo
 			case st.Health != nil && st.Health.Status == container.Unhealthy:
 				return fmt.Errorf("service %s is not healthy: %s", service, d)
 			case insp.RestartCount > first[insp.ID]:
+				d.exitCode = e.lastExitCode(ctx, insp.ID, began, d.exitCode)
 				return fmt.Errorf("service %s is not healthy: %s (restarted by the engine %d times during the wait)",
 					service, d, insp.RestartCount-first[insp.ID])
 			}

@@ -117,6 +117,33 @@ func TestWaitHealthy(t *testing.T) {
 			t.Error("did not fail fast")
 		}
 	})
+	t.Run("exit code of a crash the engine already restarted", func(t *testing.T) {
+		t.Parallel()
+		// Docker resets the state's exit code when the restart policy runs the
+		// container again; the events still hold it. Catch the container
+		// running after at least one crash and ask for the code.
+		began := time.Now()
+		up(t, ctx, c, "crashloop")
+		deadline := time.Now().Add(30 * time.Second)
+		for time.Now().Before(deadline) {
+			list, err := e.list(ctx, c.Project, "crashloop")
+			if err != nil || len(list) == 0 {
+				t.Fatalf("list: %v (%d containers)", err, len(list))
+			}
+			insp, err := e.cli.ContainerInspect(ctx, list[0].ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if insp.RestartCount > 0 && insp.State.Running && insp.State.ExitCode == 0 {
+				if got := e.lastExitCode(ctx, insp.ID, began, -1); got != 3 {
+					t.Fatalf("lastExitCode = %d, want 3", got)
+				}
+				return
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		t.Fatal("never saw the container running again after a crash")
+	})
 	t.Run("timeout", func(t *testing.T) {
 		t.Parallel()
 		// 5 s, far below the 1 m interval, so the container is still starting; long enough that a loaded
