@@ -45,28 +45,21 @@ func runB3(root, bin, before string, runs int, profileDir string) error {
 	defer os.RemoveAll(p.base)
 	env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + p.base}
 
-	type side struct {
-		name  string
-		run   func() (sample, error)
-		walls []time.Duration
-		cpus  []time.Duration
-		rss   []int64
-	}
 	planOf := func(bin string) func() (sample, error) {
 		return func() (sample, error) {
 			return measure(p.base, env, bin, "plan", "--repo", p.repo, "--state-dir", p.state, "--age-key-file", p.keyFile, "--output", "json")
 		}
 	}
-	plan := &side{name: "plan", run: planOf(bin)}
-	prior := &side{name: "before", run: planOf(before)}
-	load := &side{name: "load", run: func() (sample, error) { return measure(p.base, env, loader, p.stack) }}
-	version := &side{name: "version", run: func() (sample, error) { return measure(p.base, env, bin, "version") }}
+	plan := &b3Side{name: "plan", run: planOf(bin)}
+	prior := &b3Side{name: "before", run: planOf(before)}
+	load := &b3Side{name: "load", run: func() (sample, error) { return measure(p.base, env, loader, p.stack) }}
+	version := &b3Side{name: "version", run: func() (sample, error) { return measure(p.base, env, bin, "version") }}
 	// `docker compose config` needs the Docker CLI and its Compose plugin, not the engine; without them B3
 	// goes on with the compose-go baseline alone.
-	config := &side{name: "config", run: func() (sample, error) {
+	config := &b3Side{name: "config", run: func() (sample, error) {
 		return measure(p.base, env, "docker", "compose", "--project-directory", p.stack, "-p", "rkb3", "config", "--quiet")
 	}}
-	sides := []*side{plan, load, version}
+	sides := []*b3Side{plan, load, version}
 	hasConfig := true
 	if _, err := config.run(); err != nil {
 		fmt.Printf("B3: no `docker compose config` baseline: %v\n", firstLine(err.Error()))
@@ -108,63 +101,85 @@ func runB3(root, bin, before string, runs int, profileDir string) error {
 			fmt.Printf("run %d  %-8s %10s  %7.1f MiB  cpu %10s\n", i+1, sd.name, round(s.wall), float64(s.maxRSS)/1024, round(s.cpu))
 		}
 	}
-	fmt.Println()
-	fmt.Printf("B3 rekey plan at scale (%d services, %d secrets; targets < 200 ms, < 100 MiB)\n", b3Services, b3Secrets)
-	report("rekey plan: wall", plan.walls)
-	if before != "" {
-		report("before: rekey plan (-before-rev): wall", prior.walls)
-	}
-	report("baseline: one compose-go load of the project: wall", load.walls)
-	report("floor: rekey version (process start): wall", version.walls)
-	if hasConfig {
-		report("baseline: docker compose config --quiet: wall", config.walls)
-	}
-	reportMiB("rekey plan: peak RSS", plan.rss)
-	if before != "" {
-		reportMiB("before: rekey plan (-before-rev): peak RSS", prior.rss)
-	}
-	reportMiB("baseline: one compose-go load: peak RSS", load.rss)
-	reportMiB("floor: rekey version: peak RSS", version.rss)
-	if hasConfig {
-		reportMiB("baseline: docker compose config --quiet: peak RSS", config.rss)
-	}
-	ratio("plan / compose-go load", median(plan.walls), median(load.walls))
-	ratio("plan / rekey version", median(plan.walls), median(version.walls))
-	if hasConfig {
-		ratio("plan / docker compose config", median(plan.walls), median(config.walls))
-	}
-	if before != "" {
-		ratio("before: plan / compose-go load", median(prior.walls), median(load.walls))
-		if hasConfig {
-			ratio("before: plan / docker compose config", median(prior.walls), median(config.walls))
-		}
-		ratio("plan / before", median(plan.walls), median(prior.walls))
-	}
-	report("rekey plan: CPU (user + system)", plan.cpus)
-	if before != "" {
-		report("before: rekey plan (-before-rev): CPU", prior.cpus)
-	}
-	report("baseline: one compose-go load: CPU", load.cpus)
-	if hasConfig {
-		report("baseline: docker compose config --quiet: CPU", config.cpus)
-		ratio("CPU, plan / docker compose config", median(plan.cpus), median(config.cpus))
-		if before != "" {
-			ratio("CPU, before: plan / docker compose config", median(prior.cpus), median(config.cpus))
-		}
-	}
-	fmt.Printf("  ratio of median peak RSS, plan / compose-go load: %.2f×\n", float64(median(plan.rss))/float64(median(load.rss)))
-	if before != "" {
-		// Both sides plan the same project and state: a faster plan must not be a different one.
-		same := "identical"
-		if !bytes.Equal(firstPlan, firstPrior) {
-			same = "DIFFERENT"
-		}
-		fmt.Printf("  plans (JSON) of rekey and of -before-rev: %s (%d and %d bytes)\n", same, len(firstPlan), len(firstPrior))
-	}
+	r := b3Report{plan: plan, prior: prior, load: load, version: version, config: config,
+		hasConfig: hasConfig, hasPrior: before != "", firstPlan: firstPlan, firstPrior: firstPrior}
+	r.print()
 	if profileDir != "" {
 		return profilePlan(p, filepath.Join(profileDir, "b3.pprof"))
 	}
 	return nil
+}
+
+// b3Side is one command B3 measures, with its samples.
+type b3Side struct {
+	name  string
+	run   func() (sample, error)
+	walls []time.Duration
+	cpus  []time.Duration
+	rss   []int64
+}
+
+// b3Report is what B3 prints once every run is done.
+type b3Report struct {
+	plan, prior, load, version, config *b3Side
+	hasConfig, hasPrior                bool
+	firstPlan, firstPrior              []byte
+}
+
+func (r b3Report) print() {
+	fmt.Println()
+	fmt.Printf("B3 rekey plan at scale (%d services, %d secrets; targets < 200 ms, < 100 MiB)\n", b3Services, b3Secrets)
+	report("rekey plan: wall", r.plan.walls)
+	if r.hasPrior {
+		report("before: rekey plan (-before-rev): wall", r.prior.walls)
+	}
+	report("baseline: one compose-go load of the project: wall", r.load.walls)
+	report("floor: rekey version (process start): wall", r.version.walls)
+	if r.hasConfig {
+		report("baseline: docker compose config --quiet: wall", r.config.walls)
+	}
+	reportMiB("rekey plan: peak RSS", r.plan.rss)
+	if r.hasPrior {
+		reportMiB("before: rekey plan (-before-rev): peak RSS", r.prior.rss)
+	}
+	reportMiB("baseline: one compose-go load: peak RSS", r.load.rss)
+	reportMiB("floor: rekey version: peak RSS", r.version.rss)
+	if r.hasConfig {
+		reportMiB("baseline: docker compose config --quiet: peak RSS", r.config.rss)
+	}
+	ratio("plan / compose-go load", median(r.plan.walls), median(r.load.walls))
+	ratio("plan / rekey version", median(r.plan.walls), median(r.version.walls))
+	if r.hasConfig {
+		ratio("plan / docker compose config", median(r.plan.walls), median(r.config.walls))
+	}
+	if r.hasPrior {
+		ratio("before: plan / compose-go load", median(r.prior.walls), median(r.load.walls))
+		if r.hasConfig {
+			ratio("before: plan / docker compose config", median(r.prior.walls), median(r.config.walls))
+		}
+		ratio("plan / before", median(r.plan.walls), median(r.prior.walls))
+	}
+	report("rekey plan: CPU (user + system)", r.plan.cpus)
+	if r.hasPrior {
+		report("before: rekey plan (-before-rev): CPU", r.prior.cpus)
+	}
+	report("baseline: one compose-go load: CPU", r.load.cpus)
+	if r.hasConfig {
+		report("baseline: docker compose config --quiet: CPU", r.config.cpus)
+		ratio("CPU, plan / docker compose config", median(r.plan.cpus), median(r.config.cpus))
+		if r.hasPrior {
+			ratio("CPU, before: plan / docker compose config", median(r.prior.cpus), median(r.config.cpus))
+		}
+	}
+	fmt.Printf("  ratio of median peak RSS, plan / compose-go load: %.2f×\n", float64(median(r.plan.rss))/float64(median(r.load.rss)))
+	if r.hasPrior {
+		// Both sides plan the same project and state: a faster plan must not be a different one.
+		same := "identical"
+		if !bytes.Equal(r.firstPlan, r.firstPrior) {
+			same = "DIFFERENT"
+		}
+		fmt.Printf("  plans (JSON) of rekey and of -before-rev: %s (%d and %d bytes)\n", same, len(r.firstPlan), len(r.firstPrior))
+	}
 }
 
 // checkPlan makes sure the plan covered every secret and found consumers for each.
@@ -254,6 +269,19 @@ func generateProject() (*project, error) {
 		fmt.Fprintf(&values, "%s: %q\n", name, value)
 	}
 
+	files["compose.yaml"] = b3Compose(svcEnv, svcSecrets, topSecrets.String())
+	files[".env"] = dotenv.String()
+	for name, content := range files {
+		if err := writeFile(filepath.Join(p.stack, name), content, 0o600); err != nil {
+			return p, err
+		}
+	}
+
+	return p, p.writeRepo(id, rekeyYAML.String(), values.String())
+}
+
+// b3Compose is the compose file: b3Services services in groups of ten, each reading its secrets.
+func b3Compose(svcEnv, svcSecrets [][]string, topSecrets string) string {
 	var compose strings.Builder
 	compose.WriteString("services:\n")
 	for s := 0; s < b3Services; s++ {
@@ -269,34 +297,31 @@ func generateProject() (*project, error) {
 			compose.WriteString("    secrets: [" + strings.Join(svcSecrets[s], ", ") + "]\n")
 		}
 	}
-	compose.WriteString("secrets:\n" + topSecrets.String())
-	files["compose.yaml"] = compose.String()
-	files[".env"] = dotenv.String()
-	for name, content := range files {
-		if err := writeFile(filepath.Join(p.stack, name), content, 0o600); err != nil {
-			return p, err
-		}
-	}
+	compose.WriteString("secrets:\n" + topSecrets)
+	return compose.String()
+}
 
-	enc, err := sopsio.Encrypt([]byte(values.String()), sopsio.FormatYAML, []string{id.Recipient().String()})
+// writeRepo writes the git repository (rekey.yaml and the encrypted values) and the age key.
+func (p *project) writeRepo(id *age.X25519Identity, rekeyYAML, values string) error {
+	enc, err := sopsio.Encrypt([]byte(values), sopsio.FormatYAML, []string{id.Recipient().String()})
 	if err != nil {
-		return p, err
+		return err
 	}
-	for name, content := range map[string]string{"rekey.yaml": rekeyYAML.String(), "secrets.sops.yaml": string(enc)} {
+	for name, content := range map[string]string{"rekey.yaml": rekeyYAML, "secrets.sops.yaml": string(enc)} {
 		if err := writeFile(filepath.Join(p.repo, name), content, 0o644); err != nil {
-			return p, err
+			return err
 		}
 	}
 	if err := writeFile(p.keyFile, "# bench only\n"+id.String()+"\n", 0o600); err != nil {
-		return p, err
+		return err
 	}
 	for _, args := range [][]string{{"init", "-q", "-b", "main"}, {"add", "-A"}, {"commit", "-qm", "desired"}} {
 		args = append([]string{"-c", "user.name=bench", "-c", "user.email=bench@example.invalid"}, args...)
 		if _, err := run(p.repo, "git", args...); err != nil {
-			return p, err
+			return err
 		}
 	}
-	return p, nil
+	return nil
 }
 
 func firstLine(s string) string {
