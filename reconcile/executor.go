@@ -32,6 +32,9 @@ type Executor struct {
 	// RollbackTimeout bounds every rollback; a rollback runs even after the caller's context was
 	// cancelled (SIGINT), so that an interrupted rotation never stays half-applied.
 	RollbackTimeout time.Duration
+	// HealWait bounds how long a failed server step waits for a server that does not answer before it
+	// gives up (heal.go); 30s when zero.
+	HealWait time.Duration
 }
 
 // Event reports progress to the user interface.
@@ -482,7 +485,7 @@ func (r *run) revert(ctx context.Context, restore bool) error {
 	if r.staged {
 		st := Step{Kind: StepUnstage, Server: r.sp.Server, From: r.sp.Current}
 		return r.timed(ctx, st, func() error {
-			return r.undoEffect(ctx, st, func() error { return r.retrying(ctx, func() error { return r.unstage(ctx, st) }) })
+			return r.undoEffect(ctx, st, func() error { return r.retrying(ctx, func() error { return r.unstageHealing(ctx, st) }) })
 		})
 	}
 	return nil
