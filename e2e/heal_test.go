@@ -131,17 +131,19 @@ func healRedis(t *testing.T, point healPoint, fault serverFault) {
 		faulted, restarted = time.Now(), fault.inject(t, r, "redis")
 	}
 	res := run.wait(3 * time.Minute)
-	t.Logf("the apply that met the fault exited %d after %v:\n%s%s", res.code, time.Since(faulted).Round(100*time.Millisecond), res.stdout, lastLines(res.stderr, 8))
+	ended := time.Now()
+	t.Logf("the apply that met the fault exited %d after %v:\n%s%s", res.code, ended.Sub(faulted).Round(100*time.Millisecond), res.stdout, lastLines(res.stderr, 12))
 	restarted()
 	runs := 1
 	for ; runs <= 3 && !redisConverged(res); runs++ {
 		res = r.rekey("apply") // the agent's next interval
+		ended = time.Now()
 		t.Logf("follow-up apply %d exited %d:\n%s", runs, res.code, res.stdout)
 	}
 	if !redisConverged(res) {
 		t.Fatalf("rekey did not converge within two follow-up applies: exit %d\n%s\n%s", res.code, res.stdout, res.stderr)
 	}
-	took := time.Since(faulted)
+	took := ended.Sub(faulted)
 	load.done()
 	t.Logf("FIGURE heal redis %s at %s: converged %v after the fault, in apply %d; %d of %d requests failed meanwhile",
 		fault.name, []string{"stage", "before revoke", "revoke"}[point], took.Round(100*time.Millisecond), runs, load.failed.Load(), load.requests.Load())
@@ -246,7 +248,8 @@ func healPostgres(t *testing.T, fault serverFault) {
 	faulted, restarted := time.Now(), fault.inject(t, r, "db")
 	hook.resume()
 	res := run.wait(3 * time.Minute)
-	t.Logf("the apply that met the fault exited %d after %v:\n%s%s", res.code, time.Since(faulted).Round(100*time.Millisecond), res.stdout, lastLines(res.stderr, 8))
+	ended := time.Now()
+	t.Logf("the apply that met the fault exited %d after %v:\n%s%s", res.code, ended.Sub(faulted).Round(100*time.Millisecond), res.stdout, lastLines(res.stderr, 12))
 	restarted()
 	runs := 1
 	converged := func(res result) bool {
@@ -254,12 +257,13 @@ func healPostgres(t *testing.T, fault serverFault) {
 	}
 	for ; runs <= 3 && !converged(res); runs++ {
 		res = r.rekey("apply")
+		ended = time.Now()
 		t.Logf("follow-up apply %d exited %d:\n%s", runs, res.code, res.stdout)
 	}
 	if !converged(res) {
 		t.Fatalf("rekey did not converge within two follow-up applies: exit %d\n%s\n%s", res.code, res.stdout, res.stderr)
 	}
-	took := time.Since(faulted)
+	took := ended.Sub(faulted)
 	r.waitServing(60 * time.Second)
 	load.done()
 	t.Logf("FIGURE heal postgres %s before revoke: converged %v after the fault, in apply %d; %d of %d requests failed meanwhile",

@@ -364,6 +364,9 @@ func (r *run) roll(ctx context.Context, st Step) error {
 	if err := r.enter(ctx, PhaseRolling); err != nil {
 		return err
 	}
+	if err := r.ensureStaged(ctx); err != nil {
+		return err
+	}
 	c := Consumer{Name: st.Consumer, Action: st.Roll}
 	r.rolled = append(r.rolled, c)
 	if err := r.record(ctx, Record{Type: RecordIntent, Step: st.String(), Consumer: c.Name, Roll: c.Action}); err != nil {

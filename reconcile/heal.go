@@ -166,6 +166,25 @@ func (r *run) heal(ctx context.Context, st Step, cr Credential, next string, cau
 	}
 }
 
+// ensureStaged checks, before a consumer moves to the new value during a rotation, that the server still
+// accepts it, and heals the server if it restarted since the stage: a consumer rolled onto a value the
+// server lost would fail every request until the revoke, and its health gate may not notice.
+func (r *run) ensureStaged(ctx context.Context) error {
+	if !r.staged || r.sp.Swap || r.sp.Action != ActionRotate || r.phase >= PhaseVerified {
+		return nil
+	}
+	cr, err := r.credential(r.sp.Server)
+	if err != nil {
+		return err
+	}
+	next, err := r.desired()
+	if err != nil {
+		return err
+	}
+	st := Step{Kind: StepLogin, Server: r.sp.Server, FP: r.sp.ToFP}
+	return r.healing(ctx, st, cr, next, func() error { return cr.Verify(ctx, next) })
+}
+
 // probe asks the server whether v logs in, changing nothing.
 func probe(ctx context.Context, p Prober, v string) probeResult {
 	if v == "" {

@@ -250,3 +250,20 @@ func TestHealRollbackUnstagesAfterRestart(t *testing.T) {
 	}
 	d.assertOn(t, "old-pw")
 }
+
+// TestHealBeforeEveryRoll: the server restarts after the new value's login and before the consumers move.
+// No consumer may be rolled onto a value the server lost (the fake fails the test on any such login):
+// rekey checks the new value before each roll and stages it again first.
+func TestHealBeforeEveryRoll(t *testing.T) {
+	d := newDB(t, "old-pw")
+	ex, cc := healExecutor(d)
+	restartAt(d, ex, "write", "old-pw")
+	res := healApply(t, d, ex)
+	if len(res) != 1 || res[0].Outcome != OutcomeRotated {
+		t.Fatalf("results = %+v, want rotated", res)
+	}
+	if cc.calls[StepStage] != 2 {
+		t.Errorf("stage ran %d times, want 2 (the heal before the first roll)", cc.calls[StepStage])
+	}
+	d.assertOn(t, "new-pw")
+}
