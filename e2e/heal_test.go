@@ -135,7 +135,7 @@ func healRedis(t *testing.T, point healPoint, fault serverFault) {
 	t.Logf("the apply that met the fault exited %d after %v:\n%s%s", res.code, ended.Sub(faulted).Round(100*time.Millisecond), res.stdout, lastLines(res.stderr, 12))
 	restarted()
 	runs := 1
-	for ; runs <= 3 && !redisConverged(res); runs++ {
+	for ; runs <= 2 && !redisConverged(res); runs++ {
 		res = r.rekey("apply") // the agent's next interval
 		ended = time.Now()
 		t.Logf("follow-up apply %d exited %d:\n%s", runs, res.code, res.stdout)
@@ -255,7 +255,7 @@ func healPostgres(t *testing.T, fault serverFault) {
 	converged := func(res result) bool {
 		return res.code == 0 && regexp.MustCompile(`db-password\s+(in-sync|rotated|finalized)`).MatchString(res.stdout)
 	}
-	for ; runs <= 3 && !converged(res); runs++ {
+	for ; runs <= 2 && !converged(res); runs++ {
 		res = r.rekey("apply")
 		ended = time.Now()
 		t.Logf("follow-up apply %d exited %d:\n%s", runs, res.code, res.stdout)
