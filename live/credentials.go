@@ -153,8 +153,11 @@ func (c *Credentials) driver(server string) (provider.Provider, error) {
 var (
 	_ reconcile.Credentials = (*Credentials)(nil)
 	_ provider.Provider     = (*redis.Redis)(nil)
+	_ reconcile.Prober      = (*redis.Redis)(nil) // the executor heals a server that restarted mid-rotation
 	_ provider.Provider     = (*mariadb.MariaDB)(nil)
+	_ reconcile.Prober      = (*mariadb.MariaDB)(nil)
 	_ provider.Provider     = (*postgres.Postgres)(nil)
+	_ reconcile.Prober      = (*postgres.Postgres)(nil)
 	_ provider.Provider     = (*postgres.Single)(nil)
 	_ reconcile.Swapper     = (*postgres.Single)(nil)
 	_ provider.Provider     = (*command.Command)(nil)

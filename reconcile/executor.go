@@ -32,6 +32,9 @@ type Executor struct {
 	// RollbackTimeout bounds every rollback; a rollback runs even after the caller's context was
 	// cancelled (SIGINT), so that an interrupted rotation never stays half-applied.
 	RollbackTimeout time.Duration
+	// HealWait bounds how long a failed server step waits for a server that does not answer before it
+	// gives up (heal.go); 30s when zero.
+	HealWait time.Duration
 }
 
 // Event reports progress to the user interface.
@@ -361,6 +364,9 @@ func (r *run) roll(ctx context.Context, st Step) error {
 	if err := r.enter(ctx, PhaseRolling); err != nil {
 		return err
 	}
+	if err := r.ensureStaged(ctx); err != nil {
+		return err
+	}
 	c := Consumer{Name: st.Consumer, Action: st.Roll}
 	r.rolled = append(r.rolled, c)
 	if err := r.record(ctx, Record{Type: RecordIntent, Step: st.String(), Consumer: c.Name, Roll: c.Action}); err != nil {
@@ -482,7 +488,7 @@ func (r *run) revert(ctx context.Context, restore bool) error {
 	if r.staged {
 		st := Step{Kind: StepUnstage, Server: r.sp.Server, From: r.sp.Current}
 		return r.timed(ctx, st, func() error {
-			return r.undoEffect(ctx, st, func() error { return r.retrying(ctx, func() error { return r.unstage(ctx, st) }) })
+			return r.undoEffect(ctx, st, func() error { return r.retrying(ctx, func() error { return r.unstageHealing(ctx, st) }) })
 		})
 	}
 	return nil

@@ -77,45 +77,68 @@ func (r *run) server(ctx context.Context, st Step) error {
 			return err
 		}
 		r.staged = true // before the intent: a failure half-way must be undone too
-		return r.effect(ctx, st, func() error {
-			r.login, err = cr.Stage(ctx, current, next)
-			return err
+		return r.healing(ctx, st, cr, next, func() error {
+			return r.effect(ctx, st, func() error {
+				r.login, err = cr.Stage(ctx, current, next)
+				return err
+			})
 		})
 	case StepLogin:
 		next, err := r.desired()
 		if err != nil {
 			return err
 		}
-		return cr.Verify(ctx, next)
+		return r.healing(ctx, st, cr, next, func() error { return cr.Verify(ctx, next) })
 	case StepDrain:
 		next, err := r.rotatedTo(ctx, st)
 		if err != nil {
 			return err
 		}
-		return cr.Drain(ctx, next)
+		return r.healing(ctx, st, cr, next, func() error { return cr.Drain(ctx, next) })
 	case StepRevoke:
-		next, err := r.rotatedTo(ctx, st)
-		if err != nil {
-			return err
-		}
-		var byHand error
-		err = r.effect(ctx, st, func() error {
+		return r.revoke(ctx, st, cr)
+	case StepProbe:
+		return r.probe(ctx, st)
+	case StepUnstage:
+		return r.effect(ctx, st, func() error { return r.unstageHealing(ctx, st) })
+	}
+	return fmt.Errorf("unknown step %q", st.Kind)
+}
+
+// revoke retires the old value on the server; an old value only its operator can revoke is kept as a
+// pending revocation.
+func (r *run) revoke(ctx context.Context, st Step, cr Credential) error {
+	next, err := r.rotatedTo(ctx, st)
+	if err != nil {
+		return err
+	}
+	var byHand error
+	err = r.healing(ctx, st, cr, next, func() error {
+		return r.effect(ctx, st, func() error {
 			err := cr.Revoke(ctx, next)
 			if errors.Is(err, ErrRevokeByHand) {
 				byHand, err = err, nil
 			}
 			return err
 		})
-		if err != nil || byHand == nil {
-			return err
-		}
-		return r.keepPending(ctx, byHand)
-	case StepProbe:
-		return r.probe(ctx, st)
-	case StepUnstage:
-		return r.effect(ctx, st, func() error { return r.unstage(ctx, st) })
+	})
+	if err != nil || byHand == nil {
+		return err
 	}
-	return fmt.Errorf("unknown step %q", st.Kind)
+	return r.keepPending(ctx, byHand)
+}
+
+// unstageHealing unstages, healing a server that restarted or is away meanwhile.
+func (r *run) unstageHealing(ctx context.Context, st Step) error {
+	cr, err := r.credential(st.Server)
+	if err != nil {
+		return err
+	}
+	next := ""
+	if t := r.sp.Txn; t == nil || t.ToFP == r.sp.ToFP {
+		next, _ = r.e.Values(r.sp.Secret)
+	}
+	return r.healing(ctx, st, cr, next, func() error { return r.unstage(ctx, st) })
 }
 
 // unstage puts the server back to accepting the value the snapshot holds at the current location.

@@ -220,7 +220,8 @@ func TestAlternating(t *testing.T) {
 				t.Errorf("%d of %d logins are unlocked with a password, want exactly 1 of 2", open, len(state))
 			}
 		},
-		Stop: func(t *testing.T) { st.Compose(t, "stop", "mariadb") },
+		Restart: func(t *testing.T) { st.Compose(t, "restart", "mariadb") },
+		Stop:    func(t *testing.T) { st.Compose(t, "stop", "mariadb") },
 	})
 }
 
@@ -251,7 +252,8 @@ func TestChain(t *testing.T) {
 				t.Errorf("chain still holds two passwords after the rotation")
 			}
 		},
-		Stop: func(t *testing.T) { st.Compose(t, "stop", "mariadb") },
+		Restart: func(t *testing.T) { st.Compose(t, "restart", "mariadb") },
+		Stop:    func(t *testing.T) { st.Compose(t, "stop", "mariadb") },
 	})
 }
 

@@ -195,6 +195,7 @@ func TestSuite(t *testing.T) {
 			"wrong port":            func(e provider.Exec) provider.Provider { return driver(e, WithPort(5433)) },
 		},
 		Invariant: func(t *testing.T) { srv.invariant(t, &seq) },
+		Restart:   func(t *testing.T) { st.Compose(t, "restart", "db") },
 		Stop:      func(t *testing.T) { st.Compose(t, "stop", "db") },
 	})
 }

@@ -35,6 +35,13 @@ type Harness struct {
 	Invariant func(t *testing.T)
 	// Stop makes the server unreachable; the last test then expects Check to fail. Optional.
 	Stop func(t *testing.T)
+	// Restart restarts the server's container in place, as `docker restart` does (optional; restart.go).
+	// It may return before the server answers.
+	Restart func(t *testing.T)
+	// Bootstrap, for a server whose password comes from its configuration (requirepass from the
+	// container's environment), makes value the password it boots with and recreates it, as rekey does
+	// with the server's service once the sources hold the new value. Nil for servers keeping their users.
+	Bootstrap func(t *testing.T, value string)
 }
 
 // recorder keeps the argv of every exec.
@@ -88,6 +95,10 @@ func Run(t *testing.T, h Harness) {
 			t.Errorf("the server recorded %d authentication failures, the suite caused %d on purpose", got-base, s.failures)
 		}
 	})
+	if h.Restart != nil {
+		// After the failure count: a restarted server may forget it (Redis keeps ACL LOG in memory).
+		t.Run("restarts", func(t *testing.T) { cur = s.restarts(t, cur) })
+	}
 	t.Run("values-never-in-argv", func(t *testing.T) { s.argv(t) })
 	if h.Stop != nil {
 		t.Run("server-down", func(t *testing.T) {

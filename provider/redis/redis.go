@@ -158,11 +158,20 @@ func (r *Redis) Revoke(ctx context.Context, next string) error {
 }
 
 // Unstage implements provider.Provider.
-func (r *Redis) Unstage(ctx context.Context, current, _ string) error {
-	if err := r.only(ctx, r.as(current), current); err != nil {
+func (r *Redis) Unstage(ctx context.Context, current, next string) error {
+	as := r.as(current)
+	err := r.only(ctx, as, current)
+	var re *replyError
+	if errors.As(err, &re) && re.auth {
+		// current no longer logs in (a restart, or a crash after the new value became the only one):
+		// log in with the value that does, and make current the only one again.
+		as = r.unstageAs(ctx, current, next)
+		err = r.only(ctx, as, current)
+	}
+	if err != nil {
 		return fmt.Errorf("redis %s: failed to remove the new password of %s: %w", r.name, r.user, err)
 	}
-	return r.persist(ctx, r.as(current))
+	return r.persist(ctx, as)
 }
 
 // only leaves value as the user's one password. For the default user, requirepass is set too, so that

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/rekeyhq/rekey/dockerio"
+	"github.com/rekeyhq/rekey/envfile"
 	"github.com/rekeyhq/rekey/internal/testenv"
 	"github.com/rekeyhq/rekey/provider"
 	"github.com/rekeyhq/rekey/provider/providertest"
@@ -102,6 +103,13 @@ func TestRequirepass(t *testing.T) {
 			"unknown user": func(e provider.Exec) provider.Provider { return redis.New("cache", e, redis.WithUser("nobody")) },
 			"wrong port":   func(e provider.Exec) provider.Provider { return redis.New("cache", e, redis.WithPort(6390)) },
 		},
+		Restart: func(t *testing.T) { st.Compose(t, "restart", "redis") },
+		// requirepass comes from the container's environment: a restart boots on it, and rekey recreates
+		// the server's service from the sources once they hold the new value.
+		Bootstrap: func(t *testing.T, value string) {
+			st.SetEnv(t, "REDIS_PASSWORD", envfile.Quote(value)) // the suite's values hold quotes and $
+			st.Compose(t, "up", "-d", "redis")
+		},
 		Stop: func(t *testing.T) { st.Compose(t, "stop", "redis") },
 	})
 }
@@ -144,5 +152,6 @@ func TestACLFile(t *testing.T) {
 			}
 			last = acl
 		},
+		Restart: func(t *testing.T) { st.Compose(t, "restart", "redis") },
 	})
 }
