@@ -160,3 +160,29 @@ func TestHostOf(t *testing.T) {
 		}
 	}
 }
+
+// TestRefusedServerDropped: a server plan would refuse is taken out of the proposal, with plan's reason
+// on its secret; the other server and every secret stay.
+func TestRefusedServerDropped(t *testing.T) {
+	p, rep := discoverDir(t, "../examples/demo/stack")
+	var secrets []*Secret
+	for _, s := range rep.Secrets {
+		secrets = append(secrets, s)
+		if s.server != nil && s.server.Name == "db" {
+			s.server.spec.Service = "nosuch"
+		}
+	}
+	if err := checkServers(context.Background(), p, secrets, rep); err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Servers) != 1 || rep.Servers[0].Name != "redis" {
+		t.Fatalf("servers left: %v, want redis only", rep.Servers)
+	}
+	db := secretNamed(secrets, "db-password")
+	if db.Server != "" || !strings.Contains(db.ServerNote, `unknown service "nosuch"`) {
+		t.Errorf("db-password: server %q, note %q", db.Server, db.ServerNote)
+	}
+	if _, err := RekeyYAML(p, rep); err != nil {
+		t.Error(err)
+	}
+}

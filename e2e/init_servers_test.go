@@ -22,26 +22,7 @@ func TestInitProposesConfirmedServers(t *testing.T) {
 	st.Up(t)
 	env := st.DotEnv(t)
 	secrets := []string{env["DB_PASSWORD"], env["REDIS_PASSWORD"], env["POSTGRES_PASSWORD"], env["SESSION_SECRET"]}
-	run := func(args ...string) (string, int) {
-		t.Helper()
-		cmd := exec.Command(rekeyBin, args...)
-		cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
-		var so, se bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &so, &se
-		err := cmd.Run()
-		code := 0
-		if ee, ok := err.(*exec.ExitError); ok {
-			code = ee.ExitCode()
-		} else if err != nil {
-			t.Fatal(err)
-		}
-		for _, v := range secrets {
-			if strings.Contains(so.String()+se.String(), v) {
-				t.Errorf("rekey %s printed a value", args[0])
-			}
-		}
-		return so.String() + se.String(), code
-	}
+	run := func(args ...string) (string, int) { t.Helper(); return runNoLeak(t, &secrets, args...) }
 	dir := t.TempDir()
 	out, key, state := filepath.Join(dir, "repo"), filepath.Join(dir, "age-key.txt"), filepath.Join(dir, "state")
 	report, code := run("init", "--project-dir", st.Dir, "--project-name", st.Name, "--out", out, "--generate-age-key", key)
@@ -106,6 +87,70 @@ func TestInitProposesConfirmedServers(t *testing.T) {
 	report, code = run("init", "--project-dir", st.Dir, "--project-name", st.Name+"-stopped", "--out", filepath.Join(dir, "stopped"), "--generate-age-key", filepath.Join(dir, "k3"))
 	if code != 0 || strings.Count(report, "login with the value found: not checked (stack not running)") != 2 {
 		t.Errorf("init on a stopped stack exited %d, want both servers not checked:\n%s", code, report)
+	}
+}
+
+// runNoLeak runs the CLI and fails the test if its output holds one of the values.
+func runNoLeak(t *testing.T, values *[]string, args ...string) (string, int) {
+	t.Helper()
+	cmd := exec.Command(rekeyBin, args...)
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
+	var so, se bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &so, &se
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range *values {
+		if strings.Contains(so.String()+se.String(), v) {
+			t.Errorf("rekey %s printed a value", args[0])
+		}
+	}
+	return so.String() + se.String(), code
+}
+
+// TestInitConfirmsMariaDBAndSuperuser: the two other shapes init proposes, on real servers. A MariaDB
+// user the image made with the app's password gets the two-password chain, and an app logging in as the
+// PostgreSQL superuser the image made gets a single role with strategy swap; both are confirmed by login,
+// plan in sync, and rotate through the proposed servers.
+func TestInitConfirmsMariaDBAndSuperuser(t *testing.T) {
+	testenv.RequireImages(t)
+	st := testenv.NewStack(t, filepath.Join("testdata", "init-servers"))
+	st.Up(t)
+	env := st.DotEnv(t)
+	values := []string{env["SITE_DB_PASSWORD"], env["PG_PASSWORD"], env["MARIADB_ROOT_PASSWORD"]}
+	dir := t.TempDir()
+	out, key, state := filepath.Join(dir, "repo"), filepath.Join(dir, "age-key.txt"), filepath.Join(dir, "state")
+	report, code := runNoLeak(t, &values, "init", "--project-dir", st.Dir, "--project-name", st.Name, "--out", out, "--generate-age-key", key)
+	if code != 0 {
+		t.Fatalf("init exited %d\n%s", code, report)
+	}
+	for _, want := range []string{"server: mariadb (mariadb, service mariadb, user wp)", "server: pg (postgres, service pg, user postgres)"} {
+		if !strings.Contains(report, want) {
+			t.Errorf("the report lacks %q:\n%s", want, report)
+		}
+	}
+	if n := strings.Count(report, "login with the value found: confirmed by login"); n != 2 {
+		t.Errorf("%d servers confirmed by login, want 2:\n%s", n, report)
+	}
+	yml, _ := os.ReadFile(filepath.Join(out, "rekey.yaml"))
+	for _, want := range []string{"    chain: true\n    admin: {user: root}\n", "    single: true\n    admin: {user: postgres}\n", "    strategy: swap\n"} {
+		if !strings.Contains(string(yml), want) {
+			t.Errorf("rekey.yaml lacks %q:\n%s", want, yml)
+		}
+	}
+	gitCommit(t, out)
+	common := []string{"--repo", out, "--age-key-file", key, "--state-dir", state}
+	if plan, code := runNoLeak(t, &values, append([]string{"plan"}, common...)...); code != 0 || strings.Contains(plan, "rotate ") {
+		t.Fatalf("plan exited %d, want everything in sync:\n%s", code, plan)
+	}
+	for _, secret := range []string{"site-db-password", "pg-password"} {
+		if so, code := runNoLeak(t, &values, append([]string{"rotate", secret}, common...)...); code != 0 {
+			t.Fatalf("rotate %s on init's proposal exited %d:\n%s", secret, code, so)
+		}
 	}
 }
 
