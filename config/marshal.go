@@ -19,8 +19,9 @@ const FileName = "rekey.yaml"
 
 // Proposal is a rekey.yaml to write: a Config and the comments that explain it to the human who reviews
 // it (`rekey init` writes one). Marshal writes the fields a proposal uses: version, compose (project_dir,
-// project_name, files), values, secrets (type, env, file, host_file consumers) and verify (http and logs
-// checks); any other field set is an error rather than a silent loss.
+// project_name, files), values, secrets (type, env, file, host_file consumers, server, login_env,
+// strategy), verify (http and logs checks) and servers (marshal_servers.go); any other field set is an
+// error rather than a silent loss.
 type Proposal struct {
 	Config Config
 	// Header are comment lines above everything.
@@ -34,6 +35,9 @@ type Proposal struct {
 	// Suggested are checks written commented out after the verify list, each with a note: checks a human
 	// should complete (rekey cannot know which URL proves the app works).
 	Suggested []Suggestion
+	// ServersComment are comment lines above servers:, ServerComments those above a server, by name.
+	ServersComment []string
+	ServerComments map[string][]string
 }
 
 // Suggestion is a check written as a comment, for a human to enable.
@@ -64,6 +68,12 @@ func Marshal(p Proposal) ([]byte, error) {
 		if err := marshalSecret(&b, name, c.Secrets[name]); err != nil {
 			return nil, err
 		}
+		if err := marshalSecretServer(&b, c, name, c.Secrets[name]); err != nil {
+			return nil, err
+		}
+	}
+	if err := marshalServers(&b, p); err != nil {
+		return nil, err
 	}
 	if len(c.Verify) == 0 && len(p.Suggested) == 0 {
 		return b.Bytes(), nil
@@ -97,8 +107,8 @@ func Marshal(p Proposal) ([]byte, error) {
 func marshalable(c *Config, order []string) error {
 	switch {
 	case len(c.Compose.Command) > 0 || c.HealthTimeout.Duration != 0 || c.Drift != (Drift{}) ||
-		len(c.Alerts.URLs) > 0 || len(c.Servers) > 0 || len(c.AllowDestroy) > 0:
-		return errors.New("marshal: only version, compose (project_dir, project_name, files), values, secrets and verify are written")
+		len(c.Alerts.URLs) > 0 || len(c.AllowDestroy) > 0:
+		return errors.New("marshal: only version, compose (project_dir, project_name, files), values, secrets, servers and verify are written")
 	case !slices.Equal(slices.Sorted(slices.Values(order)), slices.Sorted(maps.Keys(c.Secrets))):
 		return fmt.Errorf("marshal: the order %v does not name every secret once", order)
 	}
@@ -110,8 +120,8 @@ func marshalSecret(b *bytes.Buffer, name string, s *Secret) error {
 		return fmt.Errorf("marshal: secret %s is nil", name)
 	}
 	if s.KeepPrevious.Duration != 0 || len(s.Verify) > 0 || s.RotateEvery.Duration != 0 ||
-		s.Heal != nil || s.Server != "" || s.LoginEnv != "" || s.Strategy != "" {
-		return fmt.Errorf("marshal: secret %s: only type, rotation, env, file, generate and host_file consumers are written", name)
+		s.Heal != nil {
+		return fmt.Errorf("marshal: secret %s: only type, rotation, env, file, generate, host_file consumers and server fields are written", name)
 	}
 	fmt.Fprintf(b, "  %s:\n    type: %s\n", scalar(name), scalar(s.Type))
 	if s.Rotation != "" {

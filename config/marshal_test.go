@@ -113,3 +113,67 @@ func TestMarshalRefusesWhatItDoesNotWrite(t *testing.T) {
 		}
 	}
 }
+
+// TestMarshalServersRoundTrip: the servers `rekey init` proposes, and the secrets naming them, read back
+// as written, comments included.
+func TestMarshalServersRoundTrip(t *testing.T) {
+	p := proposal()
+	p.Config.Servers = map[string]*Server{
+		"db":    {Type: ServerPostgres, Service: "db", User: "shop", Database: "shop data", Admin: &Admin{User: "postgres"}},
+		"cache": {Type: ServerRedis, Service: "redis"},
+		"maria": {Type: ServerMariaDB, Service: "mariadb", User: "true", Chain: true, Admin: &Admin{User: "root"}},
+		"su":    {Type: ServerPostgres, Service: "db", User: "postgres", Single: true, Admin: &Admin{User: "postgres"}},
+	}
+	p.Config.Secrets["db-password"].Server, p.Config.Secrets["db-password"].LoginEnv = "db", "DB_USER"
+	p.Config.Secrets["api-token"].Server, p.Config.Secrets["api-token"].Strategy = "su", StrategySwap
+	p.Config.Secrets["oauth"].Server = "cache"
+	p.Config.Secrets["true"].Server = "maria"
+	p.ServersComment = []string{"Credential servers."}
+	p.ServerComments = map[string][]string{"db": {"admin: postgres over the socket"}}
+	data, err := Marshal(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := Parse(FileName, data)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, data)
+	}
+	if !reflect.DeepEqual(got.Servers, p.Config.Servers) {
+		for name := range p.Config.Servers {
+			t.Errorf("server %s: got %+v, want %+v", name, got.Servers[name], p.Config.Servers[name])
+		}
+	}
+	if !reflect.DeepEqual(got.Secrets, p.Config.Secrets) {
+		for name := range p.Config.Secrets {
+			t.Errorf("secret %s: got %+v, want %+v", name, got.Secrets[name], p.Config.Secrets[name])
+		}
+	}
+	for _, want := range []string{"# Credential servers.\nservers:\n", "  # admin: postgres over the socket\n  db:\n"} {
+		if !strings.Contains(string(data), want) {
+			t.Errorf("output lacks %q:\n%s", want, data)
+		}
+	}
+	for name, change := range map[string]func(*Proposal){
+		"smtp server":    func(p *Proposal) { p.Config.Servers["cache"] = &Server{Type: ServerSMTP, Addr: "x:587", User: "u"} },
+		"port":           func(p *Proposal) { p.Config.Servers["cache"].Port = 6380 },
+		"logins":         func(p *Proposal) { p.Config.Servers["db"].Logins = []string{"a", "b"} },
+		"unknown server": func(p *Proposal) { p.Config.Secrets["oauth"].Server = "nope" },
+		"login_env only": func(p *Proposal) { p.Config.Secrets["field-key"].LoginEnv = "DB_USER" },
+	} {
+		q := p
+		q.Config.Servers = map[string]*Server{}
+		for k, v := range p.Config.Servers {
+			c := *v
+			q.Config.Servers[k] = &c
+		}
+		q.Config.Secrets = map[string]*Secret{}
+		for k, v := range p.Config.Secrets {
+			c := *v
+			q.Config.Secrets[k] = &c
+		}
+		change(&q)
+		if _, err := Marshal(q); err == nil {
+			t.Errorf("%s: no error", name)
+		}
+	}
+}

@@ -32,6 +32,8 @@ type truthSecret struct {
 	Consumers    []string `yaml:"consumers"`
 	Bootstrap    []string `yaml:"bootstrap"`
 	ProtectsData bool     `yaml:"protects_data"`
+	// Server is the credential server init must propose for it (corpus_servers_test.go); none when absent.
+	Server *truthServer `yaml:"server"`
 }
 
 // score counts what init got right on the corpus.
@@ -40,6 +42,7 @@ type score struct {
 	neverOK, never              int
 	bootOK, boot                int
 	classOK, kindOK, consumerOK int
+	serverOK, servers, serverFP int // proposed servers right, expected, proposed where none is
 	losses                      []string
 	misses                      []string
 }
@@ -74,6 +77,7 @@ func TestCorpusScores(t *testing.T) {
 		total.neverOK, total.never = total.neverOK+sc.neverOK, total.never+sc.never
 		total.bootOK, total.boot = total.bootOK+sc.bootOK, total.boot+sc.boot
 		total.classOK, total.kindOK, total.consumerOK = total.classOK+sc.classOK, total.kindOK+sc.kindOK, total.consumerOK+sc.consumerOK
+		total.serverOK, total.servers, total.serverFP = total.serverOK+sc.serverOK, total.servers+sc.servers, total.serverFP+sc.serverFP
 		total.losses = append(total.losses, sc.losses...)
 	}
 	precision, recall := pct(total.tp, total.tp+total.fp), pct(total.tp, total.tp+total.fn)
@@ -92,6 +96,7 @@ func TestCorpusScores(t *testing.T) {
 	if len(total.losses) > 0 {
 		t.Errorf("proposals that would lose data: %v", total.losses)
 	}
+	checkServerScore(t, total)
 	// A secret found with the wrong consumers or class is worse than one not found: a consumer left on the
 	// old value, or a key rotated that must never be. Today's scores, as floors: every found secret right
 	// on both, and at most one type wrong.
@@ -178,6 +183,7 @@ func (sc *score) compare(key string, s *Secret, want truthSecret) {
 	if (want.Class == config.RotationNever || want.ProtectsData) && s.Rotation != config.RotationNever {
 		sc.losses = append(sc.losses, key)
 	}
+	sc.compareServer(key, s, want.Server)
 	if s.Kind == want.Kind {
 		sc.kindOK++
 	} else {
@@ -219,7 +225,7 @@ func checkOutputs(t *testing.T, dir string, p *composeio.Project, rep *Report, v
 	for _, s := range rep.Secrets { // init and plan agree on the bootstrap-only readers
 		for _, d := range desired.Secrets {
 			if d.Name == s.Name {
-				if readers, _ := bootstrapConsumers(d); !slices.Equal(readers, s.BootstrapReaders) {
+				if readers := planReaders(d); !slices.Equal(readers, s.BootstrapReaders) {
 					t.Errorf("%s: %s: plan's bootstrap-only consumers %v, init's %v", dir, s.Name, readers, s.BootstrapReaders)
 				}
 			}

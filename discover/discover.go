@@ -66,6 +66,10 @@ func Discover(ctx context.Context, p *composeio.Project, o Options) (*Report, []
 		return rep, f.values, fmt.Errorf("found no secret to manage in %s (looked at .env, env_files and compose secrets with file:)", p.Dir())
 	}
 	rep.Secrets = secrets
+	proposeServers(f, secrets, rep)
+	if err := checkServers(ctx, p, secrets, rep); err != nil {
+		return rep, f.values, err
+	}
 	return rep, f.values, nil
 }
 

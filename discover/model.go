@@ -40,6 +40,10 @@ type Secret struct {
 	Sources        []string `json:"sources"`
 	Consumers      []string `json:"consumers"`
 	HostFiles      []string `json:"host_files,omitempty"` // proposed host_file consumers
+	// Server is the proposed credential server this secret is the password of (servers.go), and
+	// ServerNote why a recognised database or Redis password has none.
+	Server     string `json:"server,omitempty"`
+	ServerNote string `json:"server_note,omitempty"`
 
 	value    string
 	generate *config.Generate
@@ -47,6 +51,7 @@ type Secret struct {
 	svcEnv   map[string]string // the environment of the services that read it (SMTP_HOST set in compose)
 	comments []string
 	hostKeys []HostRef
+	server   *ServerProposal
 }
 
 // Values are the proposed secrets' values, by secret name: the content of the values file.
@@ -86,6 +91,8 @@ type Report struct {
 	Skipped      []Skip    `json:"skipped"`
 	Hidden       []Hidden  `json:"hidden"`
 	HostFiles    []HostRef `json:"host_files"`
-	ScanNotes    []string  `json:"scan_notes,omitempty"`
-	NextSteps    []string  `json:"next_steps"`
+	// Servers are the proposed credential servers, with what the login with the value found said.
+	Servers   []*ServerProposal `json:"servers,omitempty"`
+	ScanNotes []string          `json:"scan_notes,omitempty"`
+	NextSteps []string          `json:"next_steps"`
 }

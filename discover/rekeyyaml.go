@@ -33,6 +33,7 @@ func rekeyYAML(p *composeio.Project, secrets []*Secret, files []string) ([]byte,
 		prop.Comments[s.Name] = append([]string{fmt.Sprintf("found by %s; consumers: %s", s.Why,
 			orName(strings.Join(consumerNames(s.Consumers), ", "), "(none in compose)"))}, s.comments...)
 	}
+	addServers(&prop, secrets)
 	return config.Marshal(prop)
 }
 
@@ -50,6 +51,7 @@ func (s *Secret) declaration() *config.Secret {
 	case s.Var != "":
 		d.Env = &config.Env{Value: s.Var}
 	}
+	s.declareServer(d)
 	for _, h := range s.hostKeys {
 		d.Consumers = append(d.Consumers, config.Consumer{HostFile: h.Path, Key: h.Var})
 	}

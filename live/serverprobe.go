@@ -113,15 +113,26 @@ func (s *DriftScanner) probeServer(ctx context.Context, sec reconcile.Secret) (b
 	if err != nil {
 		return false, err
 	}
+	if _, ok := cr.(reconcile.Prober); ok {
+		return Login(ctx, cr, value)
+	}
+	accepted, err := Login(ctx, cr, value)
+	if err != nil && !errors.Is(err, provider.ErrUnreachable) {
+		return false, nil // the server refused the value
+	}
+	return accepted, err
+}
+
+// Login asks a credential server whether value logs in, through the cheapest call of its driver that
+// changes nothing: the Prober's Accepts where the driver has one (an error: cannot tell), else Verify, a
+// real login (an error wrapping provider.ErrUnreachable: cannot tell; any other: the server's refusal,
+// with its reason). Drift and `rekey init` ask through it.
+func Login(ctx context.Context, cr reconcile.Credential, value string) (bool, error) {
 	if p, ok := cr.(reconcile.Prober); ok {
 		return p.Accepts(ctx, value)
 	}
-	err = cr.Verify(ctx, value)
-	switch {
-	case err == nil:
-		return true, nil
-	case errors.Is(err, provider.ErrUnreachable):
+	if err := cr.Verify(ctx, value); err != nil {
 		return false, err
 	}
-	return false, nil
+	return true, nil
 }

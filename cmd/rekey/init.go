@@ -27,6 +27,8 @@ import (
 type initOptions struct {
 	projectDir, projectName, out, output, genKey string
 	recipients, scans, files                     []string
+	noLogin                                      bool
+	dockerHost                                   string
 }
 
 func initCmd(e env) *cobra.Command {
@@ -55,6 +57,7 @@ plan should find every secret in sync. It never prints a value.`,
 	fs.StringVar(&o.genKey, "generate-age-key", "", "generate a new age identity into FILE (0600, never overwritten) and encrypt to it")
 	fs.StringArrayVar(&o.scans, "scan", nil, "file or directory of host files to search for the secrets (repeatable), e.g. /etc/cron.d")
 	fs.StringVar(&o.output, "output", "text", "report format: text or json")
+	fs.BoolVar(&o.noLogin, "no-login", false, "do not try the read-only login that confirms each proposed server (by default one login per server, when the stack runs)")
 	completeDirs(c, "project-dir", "out")
 	completeFiles(c, "file", "generate-age-key", "scan")
 	completeWords(c, "output", "text", "json")
@@ -67,6 +70,7 @@ func runInitCmd(ctx context.Context, o *initOptions, e env) error {
 	if err := o.check(); err != nil {
 		return err
 	}
+	o.dockerHost = e.getenv("DOCKER_HOST")
 	rep, values, err := runInit(ctx, o)
 	red := redact.New(values...)
 	if err != nil {
@@ -186,6 +190,7 @@ func runInit(ctx context.Context, o *initOptions) (*discover.Report, []string, e
 	if err != nil {
 		return rep, values, err
 	}
+	confirmLogins(ctx, o, p, rep, values)
 	var id *age.X25519Identity
 	rep.Recipients = slices.Clone(o.recipients)
 	if o.genKey != "" {
@@ -306,9 +311,13 @@ func nextSteps(o *initOptions, rep *discover.Report) []string {
 	if rep.AgeKeyFile != "" {
 		key = "--age-key-file " + rep.AgeKeyFile
 	}
-	return []string{
+	steps := []string{
 		"review " + filepath.Join(o.out, app.ConfigFile) + ": the comments say what was guessed",
 		fmt.Sprintf("git -C %s init && git -C %s add -A && git -C %s commit -m 'rekey: initial desired state'", o.out, o.out, o.out),
 		fmt.Sprintf("rekey plan --repo %s %s   (every secret should be in-sync)", o.out, key),
 	}
+	for _, a := range rep.AdoptSteps() {
+		steps = append(steps, strings.Replace(a, "rekey adopt ", fmt.Sprintf("rekey adopt --repo %s %s ", o.out, key), 1))
+	}
+	return steps
 }

@@ -74,7 +74,7 @@ func initGoldenCase(t *testing.T, gitBin, name string) {
 			t.Errorf("%s/values: %q is in no file of the case (stale list?)", src, v)
 		}
 	}
-	base := []string{"init", "--project-dir", project}
+	base := []string{"init", "--project-dir", project, "--no-login"} // deterministic: no Docker
 	for _, s := range lines(t, filepath.Join(src, "scan")) {
 		base = append(base, "--scan", filepath.Join(work, filepath.FromSlash(s)))
 	}
