@@ -42,6 +42,7 @@ type b6Iter struct {
 	kind, fault      string
 	took, afterClear time.Duration // commit → in sync; fault cleared → in sync
 	faultAt          time.Duration // commit → fault injected
+	commitTook, wall time.Duration // setting the values and committing; the whole iteration
 	converged        bool
 	requests, failed int64
 	proc             procSample
@@ -109,8 +110,11 @@ func runB6Soak(root, bin string, runs, rotations int) error {
 		return err
 	}
 	reportB6(iters, rotations, total, before, after)
-	warn, errs := logLevels(k.agent.logPath)
-	fmt.Printf("  agent log: %d WARN and %d ERROR lines over the soak\n", warn, errs)
+	loud := logLevels(k.agent.logPath)
+	fmt.Printf("  agent log: %d WARN or ERROR lines over the soak (at most 20 shown)\n", len(loud))
+	for _, l := range loud[:min(20, len(loud))] {
+		fmt.Println("    " + l)
+	}
 	out, err := run(root, bin, append([]string{"status"}, flags...)...)
 	fmt.Printf("  rekey status at the end (%v):\n%s", err, out)
 	return nil
@@ -135,9 +139,9 @@ func (k *soak) iterate(rotations int) []b6Iter {
 			it.fault = fault + " (missed, moved on)"
 		}
 		iters = append(iters, it)
-		fmt.Printf("b6 %3d %-28s %-26s in sync %-8s %4d/%5d failed  rss %5.1f MiB fds %3d goroutines %3d journal %6.0f KiB\n",
+		fmt.Printf("b6 %3d %-28s %-26s in sync %-8s %4d/%5d failed  rss %5.1f MiB fds %3d goroutines %3d journal %6.0f KiB  (commit %s, iteration %s)\n",
 			it.i, it.kind, it.fault, tookString(it), it.failed, it.requests, float64(it.proc.rss)/1024, it.proc.fds,
-			it.proc.goroutines, float64(it.journal)/1024)
+			it.proc.goroutines, float64(it.journal)/1024, round(it.commitTook), round(it.wall))
 		if !it.converged {
 			fmt.Printf("b6 %d: not in sync after %s; agent log:\n%s\n", i, b6Cap, k.agent.logTail(40))
 			if stuck++; stuck >= 2 {
@@ -184,7 +188,9 @@ func kindOf(i int) string {
 func (k *soak) iteration(i int, fault string) (b6Iter, bool) {
 	it := b6Iter{i: i, kind: kindOf(i), fault: fault}
 	r0, f0 := k.load.requests.Load(), k.load.failed.Load()
+	began := time.Now()
 	hash, err := k.commit(i)
+	it.commitTook = time.Since(began)
 	if err != nil {
 		fmt.Printf("b6 %d: commit: %v\n", i, err)
 		return it, false
@@ -221,6 +227,7 @@ func (k *soak) iteration(i int, fault string) (b6Iter, bool) {
 	it.proc, it.journal, it.agentStart = k.agent.sample(), fileSize(filepath.Join(k.flags[3], "journal.db")), k.agent.starts
 	time.Sleep(b6Settle)
 	it.requests, it.failed = k.load.requests.Load()-r0, k.load.failed.Load()-f0
+	it.wall = time.Since(began)
 	return it, fault != "" && !injected
 }
 
@@ -320,8 +327,14 @@ func (k *soak) readLatency(runs int) (latency, error) {
 	return l, err
 }
 
-// logLevels counts the agent log's WARN and ERROR lines.
-func logLevels(path string) (warn, errs int) {
+// logLevels returns the agent log's WARN and ERROR lines (the agent redacts its logs: fingerprints only).
+func logLevels(path string) []string {
 	data, _ := os.ReadFile(path)
-	return strings.Count(string(data), "level=WARN"), strings.Count(string(data), "level=ERROR")
+	var out []string
+	for _, l := range strings.Split(string(data), "\n") {
+		if strings.Contains(l, "level=WARN") || strings.Contains(l, "level=ERROR") {
+			out = append(out, l)
+		}
+	}
+	return out
 }
