@@ -43,6 +43,7 @@ type b6Iter struct {
 	took, afterClear time.Duration // commit → in sync; fault cleared → in sync
 	faultAt          time.Duration // commit → fault injected
 	commitTook, wall time.Duration // setting the values and committing; the whole iteration
+	gap              time.Duration // the longest stretch without a successful request
 	converged        bool
 	requests, failed int64
 	proc             procSample
@@ -56,6 +57,7 @@ type soak struct {
 	flags    []string
 	agent    *soakAgent
 	load     *load
+	gap      *gapProbe
 	values   map[string]string
 	sessions []string // session keys, oldest first
 }
@@ -100,7 +102,7 @@ func runB6Soak(root, bin string, runs, rotations int) error {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	k.load = startLoad(ctx, s.port)
+	k.load, k.gap = startLoad(ctx, s.port), startGapProbe(ctx, s.port)
 	time.Sleep(time.Second)
 	iters := k.iterate(rotations)
 	total := k.load.stop()
@@ -139,8 +141,8 @@ func (k *soak) iterate(rotations int) []b6Iter {
 			it.fault = fault + " (missed, moved on)"
 		}
 		iters = append(iters, it)
-		fmt.Printf("b6 %3d %-28s %-26s in sync %-8s %4d/%5d failed  rss %5.1f MiB fds %3d goroutines %3d journal %6.0f KiB  (commit %s, iteration %s)\n",
-			it.i, it.kind, it.fault, tookString(it), it.failed, it.requests, float64(it.proc.rss)/1024, it.proc.fds,
+		fmt.Printf("b6 %3d %-28s %-26s in sync %-8s %4d/%5d failed, longest gap %-7s rss %5.1f MiB fds %3d goroutines %3d journal %6.0f KiB  (commit %s, iteration %s)\n",
+			it.i, it.kind, it.fault, tookString(it), it.failed, it.requests, round(it.gap), float64(it.proc.rss)/1024, it.proc.fds,
 			it.proc.goroutines, float64(it.journal)/1024, round(it.commitTook), round(it.wall))
 		if !it.converged {
 			fmt.Printf("b6 %d: not in sync after %s; agent log:\n%s\n", i, b6Cap, k.agent.logTail(40))
@@ -189,6 +191,7 @@ func (k *soak) iteration(i int, fault string) (b6Iter, bool) {
 	it := b6Iter{i: i, kind: kindOf(i), fault: fault}
 	r0, f0 := k.load.requests.Load(), k.load.failed.Load()
 	began := time.Now()
+	k.gap.window()
 	hash, err := k.commit(i)
 	it.commitTook = time.Since(began)
 	if err != nil {
@@ -227,7 +230,7 @@ func (k *soak) iteration(i int, fault string) (b6Iter, bool) {
 	it.proc, it.journal, it.agentStart = k.agent.sample(), fileSize(filepath.Join(k.flags[3], "journal.db")), k.agent.starts
 	time.Sleep(b6Settle)
 	it.requests, it.failed = k.load.requests.Load()-r0, k.load.failed.Load()-f0
-	it.wall = time.Since(began)
+	it.wall, it.gap = time.Since(began), k.gap.window()
 	return it, fault != "" && !injected
 }
 

@@ -12,6 +12,7 @@ func reportB6(iters []b6Iter, rotations int, total b2Result, before, after laten
 		len(iters), rotations, b6Interval, total.requests, total.failed)
 	clean := map[string][]time.Duration{}
 	failed := map[string][]int64{}
+	gaps := map[string][]time.Duration{}
 	var kinds []string
 	for _, it := range iters {
 		if it.fault != "" || !it.converged {
@@ -22,6 +23,7 @@ func reportB6(iters []b6Iter, rotations int, total b2Result, before, after laten
 		}
 		clean[it.kind] = append(clean[it.kind], it.took)
 		failed[it.kind] = append(failed[it.kind], it.failed)
+		gaps[it.kind] = append(gaps[it.kind], it.gap)
 	}
 	for _, kind := range kinds {
 		med, lo, hi := summary(clean[kind])
@@ -30,8 +32,9 @@ func reportB6(iters []b6Iter, rotations int, total b2Result, before, after laten
 		for _, f := range failed[kind] {
 			sum += f
 		}
-		fmt.Printf("  %-28s commit → in sync median %8s  min %8s  max %8s  failed requests median %d (%d–%d, %d in all)  (n=%d)\n",
-			kind, round(med), round(lo), round(hi), fm, fl, fh, sum, len(clean[kind]))
+		gm, _, gh := summary(gaps[kind])
+		fmt.Printf("  %-28s commit → in sync median %8s  min %8s  max %8s  failed requests median %d (%d–%d, %d in all)  longest gap median %s, max %s  (n=%d)\n",
+			kind, round(med), round(lo), round(hi), fm, fl, fh, sum, round(gm), round(gh), len(clean[kind]))
 	}
 	operator := 0
 	for _, it := range iters {
@@ -49,8 +52,8 @@ func reportB6(iters []b6Iter, rotations int, total b2Result, before, after laten
 		if needs {
 			operator++
 		}
-		fmt.Printf("  iteration %3d %-26s %-28s fault at +%-7s commit → in sync %-8s fault cleared → in sync %-8s (allowed %s) failed requests %d  needs an operator: %v\n",
-			it.i, it.fault, it.kind, round(it.faultAt), tookString(it), round(it.afterClear), round(budget), it.failed, needs)
+		fmt.Printf("  iteration %3d %-26s %-28s fault at +%-7s commit → in sync %-8s fault cleared → in sync %-8s (allowed %s) failed requests %d of %d, longest gap %s  needs an operator: %v\n",
+			it.i, it.fault, it.kind, round(it.faultAt), tookString(it), round(it.afterClear), round(budget), it.failed, it.requests, round(it.gap), needs)
 	}
 	fmt.Printf("  iterations needing an operator: %d (not in sync within 2 intervals + the slowest clean rotation of their kind after the fault cleared, or stuck %s)\n", operator, b6Cap)
 	reportTrend(iters)
