@@ -15,6 +15,11 @@
 // B4, footprint: an idle agent for 60 s with 10 s drift scans on the demo stack (CPU, RSS) against the same
 // agent with scans off; then a drift scan of 50 containers against `docker inspect` of them. Docker needed.
 //
+// B6, soak: the agent on the demo stack under load, N rotations of mixed secrets with a Redis restart and a
+// kill -9 of the agent injected mid-rotation (commit → in sync, failed requests, RSS/FD/goroutine trend,
+// journal size, status/history latency), and the year projection on a synthetic 10,000-rotation journal.
+// Docker needed.
+//
 // B5, decrypt: sopsio.Decrypt of a 1,000-entry SOPS/age values file in process, against the sops CLI
 // built from the module cache (skipped, with the reason, when it cannot be built). No Docker engine.
 //
@@ -33,7 +38,9 @@ import (
 
 func main() {
 	runs := flag.Int("runs", 5, "repetitions of each measurement")
-	only := flag.String("only", "b1,b2,b3,b4,b5", "comma-separated benchmarks to run: b1, b2, b3, b4, b5")
+	only := flag.String("only", "b1,b2,b3,b4,b5", "comma-separated benchmarks to run: b1, b2, b3, b4, b5, b6")
+	b6Rotations := flag.Int("b6-rotations", 20, "b6: iterations of the soak (0: no soak)")
+	b6Year := flag.Bool("b6-year", true, "b6: also the year projection (a synthetic 10,000-rotation journal)")
 	profile := flag.String("profile", "", "b3, b5: also run rekey's side in process once more under the CPU profiler, writing DIR/b3.pprof, DIR/b5.pprof")
 	rev := flag.String("rekey-rev", "", "b1, b3: measure rekey as of this commit (default: the working tree)")
 	beforeRev := flag.String("before-rev", "", "b3: also measure `rekey plan` as of this commit, alternating with the rekey measured, in the same run")
@@ -41,8 +48,8 @@ func main() {
 	want := map[string]bool{}
 	for _, b := range strings.Split(*only, ",") {
 		b = strings.ToLower(strings.TrimSpace(b))
-		if b != "b1" && b != "b2" && b != "b3" && b != "b4" && b != "b5" {
-			fail(fmt.Errorf("-only: unknown benchmark %q (want b1, b2, b3, b4, b5)", b))
+		if b != "b1" && b != "b2" && b != "b3" && b != "b4" && b != "b5" && b != "b6" {
+			fail(fmt.Errorf("-only: unknown benchmark %q (want b1, b2, b3, b4, b5, b6)", b))
 		}
 		want[b] = true
 	}
@@ -54,7 +61,7 @@ func main() {
 		fail(err)
 	}
 	var bin string
-	if want["b1"] || want["b2"] || want["b3"] || want["b4"] {
+	if want["b1"] || want["b2"] || want["b3"] || want["b4"] || want["b6"] {
 		if bin, err = buildRekey(root, *rev); err != nil {
 			fail(err)
 		}
@@ -69,7 +76,7 @@ func main() {
 		fmt.Printf("before: rekey built from %s\n", describe(root, *beforeRev))
 		defer os.RemoveAll(filepath.Dir(before))
 	}
-	if want["b3"] || want["b5"] {
+	if want["b3"] || want["b5"] || want["b6"] {
 		if rusageBin, err = goBuild(root, "./bench/rusage", "rusage"); err != nil {
 			fail(err)
 		}
@@ -101,6 +108,12 @@ func main() {
 		loadAverage()
 		if err := runB5(root, *runs, *profile); err != nil {
 			fail(fmt.Errorf("b5: %w", err))
+		}
+	}
+	if want["b6"] {
+		loadAverage()
+		if err := runB6(root, bin, *runs, *b6Rotations, *b6Year); err != nil {
+			fail(fmt.Errorf("b6: %w", err))
 		}
 	}
 	loadAverage()

@@ -3,57 +3,21 @@ package journal
 import (
 	"context"
 	"encoding/json"
-	"fmt"
+	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/rekeyhq/rekey/reconcile"
 )
 
-// rotation is the records of one finished rotation of secret, shaped like the executor's (24 records:
-// phases, intents and done records of two sources and two consumers, the verification and the
-// finalize), from fingerprint n-1 to n.
+// rotation is the records of one finished rotation of secret, shaped like the executor's: see
+// SyntheticRotation.
 func rotation(secret string, n int, at time.Time, outcome reconcile.Outcome) []reconcile.Record {
-	txn := fmt.Sprintf("%s-%08d-5f3a9c", at.Format("20060102T150405Z"), n)
-	rev := fmt.Sprintf("%040x", n*7919)
-	from, to := fp(secret, n-1), fp(secret, n)
-	base := reconcile.Record{Txn: txn, Secret: secret, Revision: rev}
-	var out []reconcile.Record
-	add := func(r reconcile.Record) {
-		r.Txn, r.Secret, r.Revision = base.Txn, base.Secret, base.Revision
-		r.Time = at.Add(time.Duration(len(out)) * time.Second)
-		out = append(out, r)
-	}
-	add(reconcile.Record{Type: reconcile.RecordBegin, FromFP: from, ToFP: to})
-	add(reconcile.Record{Type: reconcile.RecordPhase, Phase: reconcile.PhaseWriting})
-	for _, src := range []string{"stack/.env#APP_KEY", "stack/config/app.yaml#key"} {
-		add(reconcile.Record{Type: reconcile.RecordIntent, Step: "write " + src, FromFP: from, ToFP: to})
-		add(reconcile.Record{Type: reconcile.RecordDone, Step: "write " + src})
-	}
-	add(reconcile.Record{Type: reconcile.RecordPhase, Phase: reconcile.PhaseRolling})
-	for _, c := range []string{"app", "worker"} {
-		add(reconcile.Record{Type: reconcile.RecordIntent, Step: "roll " + c, Consumer: c, Roll: reconcile.RollAction("recreate")})
-		add(reconcile.Record{Type: reconcile.RecordDone, Step: "roll " + c, Containers: []string{"demo-" + c + "-1", "demo-" + c + "-2"}})
-		add(reconcile.Record{Type: reconcile.RecordIntent, Step: "verify " + c})
-		add(reconcile.Record{Type: reconcile.RecordDone, Step: "verify " + c})
-	}
-	add(reconcile.Record{Type: reconcile.RecordIntent, Step: "check http"})
-	add(reconcile.Record{Type: reconcile.RecordDone, Step: "check http"})
-	add(reconcile.Record{Type: reconcile.RecordPhase, Phase: reconcile.PhaseVerified, FinalizeAfter: at.Add(time.Hour)})
-	add(reconcile.Record{Type: reconcile.RecordPhase, Phase: reconcile.PhaseFinalizing})
-	add(reconcile.Record{Type: reconcile.RecordIntent, Step: "drop previous", FromFP: from})
-	add(reconcile.Record{Type: reconcile.RecordDone, Step: "drop previous"})
-	if outcome == reconcile.OutcomeRolledBack {
-		add(reconcile.Record{Type: reconcile.RecordFailed, Step: "check http", Reason: "status 502"})
-	}
-	add(reconcile.Record{Type: reconcile.RecordIntent, Step: "revoke old", FromFP: from})
-	add(reconcile.Record{Type: reconcile.RecordDone, Step: "revoke old"})
-	add(reconcile.Record{Type: reconcile.RecordEnd, Outcome: outcome, Reason: "ok"})
-	return out
+	return SyntheticRotation(secret, n, at, outcome)
 }
 
 func fp(secret string, n int) string {
-	return fmt.Sprintf("hmac:%016x", uint64(len(secret))<<40|uint64(n))
+	return syntheticFP(secret, n)
 }
 
 // synthSecrets is the mix of the soak: the app key every time, Redis every 5th, PostgreSQL every 10th.
@@ -103,4 +67,39 @@ func mustJSON(tb testing.TB, r reconcile.Record) []byte {
 		tb.Fatal(err)
 	}
 	return b
+}
+
+// TestWriteSyntheticHistory checks the benchmarks' synthetic year: every rotation's records are there,
+// Open indexes them and the retention prunes them, and an existing journal is never overwritten.
+func TestWriteSyntheticHistory(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "state")
+	secrets := [3]string{"a", "b", "c"}
+	n, err := WriteSyntheticHistory(dir, secrets, 30, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 30 + 6 + 3 rotations of 24 records, 4 of the app key's and 1 of the others' rolled back (one more).
+	if want := 39*24 + 4 + 1 + 1; n != want {
+		t.Errorf("wrote %d records, want %d", n, want)
+	}
+	j := open(t, dir, WithRetention(2))
+	recs, err := j.Records("a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ends := 0
+	for _, r := range recs {
+		if r.Type == reconcile.RecordEnd {
+			ends++
+		}
+	}
+	if ends != 30 {
+		t.Errorf("the app key's history holds %d ended rotations, want 30 (summaries included)", ends)
+	}
+	if len(recs) >= 30*24 {
+		t.Errorf("the retention pruned nothing: %d records of the app key", len(recs))
+	}
+	if _, err := WriteSyntheticHistory(dir, secrets, 1, t0); err == nil {
+		t.Error("WriteSyntheticHistory overwrote an existing journal")
+	}
 }
