@@ -134,6 +134,7 @@ func (r *run) heal(ctx context.Context, st Step, cr Credential, next string, cau
 	pause := min(time.Second, max(wait/10, time.Millisecond))
 	svc, canRecreate := r.serverService()
 	away := IsRetryable(cause)
+	waitedHealthy := false
 	for {
 		c := healCase{Step: st.Kind, CanRecreate: canRecreate, WaitOver: !time.Now().Before(deadline)}
 		c.Next = probe(ctx, p, next)
@@ -150,8 +151,20 @@ func (r *run) heal(ctx context.Context, st Step, cr Credential, next string, cau
 			if st.Kind == StepStage {
 				return nil // staging again is the step itself
 			}
+			if r.sp.Swap {
+				// A swapped secret has no dual window to bring back: its server holds one value.
+				return fmt.Errorf("%w (rekey looked at %s: it accepts the old value, not the new one)", cause, st.Server)
+			}
 			return r.restage(ctx, st, cr, old, next)
 		case healRecreate:
+			if c.Next == probeUnknown && !waitedHealthy {
+				// A server still starting (loading its data, recovering) answers nothing for a while:
+				// give its own health gate a chance before recreating it, once.
+				waitedHealthy = true
+				if r.e.Health.WaitHealthy(ctx, svc.Consumer) == nil {
+					continue
+				}
+			}
 			return r.recreate(ctx, svc)
 		case healGiveUp:
 			return fmt.Errorf("%w (rekey looked at %s: the new value: %s; the old value: %s; nothing it can do brings the server back to this transaction's state)", cause, st.Server, c.Next, c.Old)

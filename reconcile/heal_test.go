@@ -102,6 +102,14 @@ func (c *countingCreds) Stage(ctx context.Context, current, next string) (string
 	return c.creds.Stage(ctx, current, next)
 }
 
+func (c *countingCreds) Unstage(ctx context.Context, current, next string) error {
+	c.calls[StepUnstage]++
+	if c.gone() {
+		return errAway
+	}
+	return c.creds.Unstage(ctx, current, next)
+}
+
 func (c *countingCreds) Accepts(ctx context.Context, v string) (bool, error) {
 	c.calls[StepProbe]++
 	if c.gone() {
@@ -237,16 +245,26 @@ func TestHealGivesUpOnceAndTriesOncePerApply(t *testing.T) {
 	}
 }
 
-// TestHealRollbackUnstagesAfterRestart: a check fails after the server restarted into its bootstrap
-// configuration; the rollback's unstage still ends with the server on the old value only.
+// TestHealRollbackUnstagesAfterRestart: a check fails and the rollback's unstage finds the server away;
+// it comes back from its bootstrap configuration (the old value) while rekey waits, and the unstage runs
+// again: rolled back, the server on the old value only.
 func TestHealRollbackUnstagesAfterRestart(t *testing.T) {
 	d := newDB(t, "old-pw")
-	ex, _ := healExecutor(d)
-	restartAt(d, ex, "stage", "old-pw")
+	ex, cc := healExecutor(d)
+	ex.HealWait = 5 * time.Second
+	cc.boot = []string{"old-pw"}
 	d.failAt[StepLogin] = errors.New("the new value does not log in")
+	ex.Progress = func(ev Event) {
+		if ev.Status == "start" && strings.HasPrefix(ev.Step, "unstage") && cc.calls[StepUnstage] == 0 {
+			cc.away = 2 // the unstage and one probe
+		}
+	}
 	res := healApply(t, d, ex)
 	if len(res) == 0 || res[0].Outcome != OutcomeRolledBack {
 		t.Fatalf("results = %+v, want rolled-back", res)
+	}
+	if cc.calls[StepUnstage] != 2 || cc.calls[StepProbe] == 0 {
+		t.Errorf("unstage ran %d times after %d probes, want twice after the server was probed", cc.calls[StepUnstage], cc.calls[StepProbe])
 	}
 	d.assertOn(t, "old-pw")
 }
@@ -264,6 +282,50 @@ func TestHealBeforeEveryRoll(t *testing.T) {
 	}
 	if cc.calls[StepStage] != 2 {
 		t.Errorf("stage ran %d times, want 2 (the heal before the first roll)", cc.calls[StepStage])
+	}
+	d.assertOn(t, "new-pw")
+}
+
+// healthAfter is a health gate that brings the server back (accepting back) the first time it is asked:
+// a server that was only slow to start, and whose own healthcheck says when it is up.
+type healthAfter struct {
+	HealthGate
+	cc   *countingCreds
+	back []string
+	asks int
+}
+
+func (h *healthAfter) WaitHealthy(ctx context.Context, consumer string) error {
+	h.asks++
+	if h.cc.away > 0 {
+		h.cc.away = 0
+		h.cc.accepts = map[string]bool{}
+		for _, v := range h.back {
+			h.cc.accepts[v] = true
+		}
+	}
+	return h.HealthGate.WaitHealthy(ctx, consumer)
+}
+
+// TestHealWaitsForASlowServerBeforeRecreating: a server that answers nothing for longer than the heal
+// wait (loading its data, recovering) but whose health gate then passes is not recreated: rekey waits on
+// its health once, probes again, and the revoke runs.
+func TestHealWaitsForASlowServerBeforeRecreating(t *testing.T) {
+	d := newDB(t, "old-pw")
+	ex, cc := healExecutor(d)
+	h := &healthAfter{HealthGate: ex.Health, cc: cc, back: []string{"old-pw", "new-pw"}}
+	ex.Health = h
+	ex.Progress = func(ev Event) {
+		if ev.Status == "start" && strings.HasPrefix(ev.Step, "revoke") && cc.calls[StepRevoke] == 0 {
+			cc.away = 1 << 20 // away until its health gate passes
+		}
+	}
+	res := healApply(t, d, ex)
+	if len(res) != 1 || res[0].Outcome != OutcomeRotated {
+		t.Fatalf("results = %+v, want rotated", res)
+	}
+	if strings.Contains(res[0].Note, "recreated") {
+		t.Errorf("a slow server was recreated: %s", res[0].Note)
 	}
 	d.assertOn(t, "new-pw")
 }
