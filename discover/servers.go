@@ -285,10 +285,11 @@ func (sf *serverFinder) readsAs(s *Secret, svc string, keys ...string) bool {
 	return false
 }
 
-// loginVar is the variable of the project's env files that holds user and that the consumers read: the
-// place rekey writes the login the new value was staged on.
+// loginVar is the variable of the project's env files that holds user and that the consumers read under
+// the same name: the place rekey writes the login the new value was staged on. A variable only some other
+// service reads (a backup job's BACKUP_USER) would move that service instead and leave the consumers on a
+// role adopt makes NOLOGIN, so there is none then.
 func (sf *serverFinder) loginVar(s *Secret, user string) string {
-	var best string
 	for _, k := range slices.Sorted(maps.Keys(sf.f.env)) {
 		if sf.f.env[k] != user || !strings.Contains(strings.ToUpper(k), "USER") && !strings.Contains(strings.ToUpper(k), "LOGIN") {
 			continue
@@ -296,11 +297,8 @@ func (sf *serverFinder) loginVar(s *Secret, user string) string {
 		if _, ok := s.svcEnv[k]; ok {
 			return k // the consumers read it under the same name: DB_USER
 		}
-		if best == "" {
-			best = k
-		}
 	}
-	return best
+	return ""
 }
 
 // name is the server's name in rekey.yaml: the service's, or with the secret's when taken.

@@ -45,6 +45,11 @@ func (sf *serverFinder) postgres(s *Secret, svc string) (*ServerProposal, string
 	if login == "" {
 		return nil, fmt.Sprintf("no variable beside %s names the user the consumers log in as (such as DB_USER)", orName(s.Var, s.File))
 	}
+	if login == superuser {
+		// Adopting the image's superuser would make rekey's admin and the operator's only superuser
+		// NOLOGIN: its password is changed in place instead.
+		return single(login, fmt.Sprintf("the consumers log in as %s, the image's superuser", login))
+	}
 	sp.LoginEnv = sf.loginVar(s, login)
 	if sp.LoginEnv == "" {
 		return single(login, fmt.Sprintf("the consumers log in as %s, written in compose rather than in a variable rekey can change", login))
