@@ -160,6 +160,7 @@ var (
 	_ reconcile.Prober      = (*postgres.Postgres)(nil)
 	_ provider.Provider     = (*postgres.Single)(nil)
 	_ reconcile.Swapper     = (*postgres.Single)(nil)
+	_ reconcile.Prober      = (*postgres.Single)(nil) // init and drift read its stored verifier: the image trusts logins from inside it
 	_ provider.Provider     = (*command.Command)(nil)
 	_ reconcile.Swapper     = (*command.Command)(nil)
 	_ reconcile.Prober      = (*command.Command)(nil)

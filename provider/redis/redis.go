@@ -171,7 +171,8 @@ func (r *Redis) Unstage(ctx context.Context, current, next string) error {
 	if err != nil {
 		return fmt.Errorf("redis %s: failed to remove the new password of %s: %w", r.name, r.user, err)
 	}
-	return r.persist(ctx, as)
+	// current is now the only password: whatever login the removal used, persisting logs in with it.
+	return r.persist(ctx, r.as(current))
 }
 
 // only leaves value as the user's one password. For the default user, requirepass is set too, so that
