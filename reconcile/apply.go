@@ -30,7 +30,7 @@ func Apply(ctx context.Context, d Desired, obs Observer, ex *Executor) ([]Result
 		}
 		acted := false
 		for _, sp := range byUrgency(last.Secrets) {
-			if len(sp.Steps) == 0 || !mayAttempt(attempts[sp.Secret]) {
+			if len(sp.Steps) == 0 || !mayAttempt(attempts[sp.Secret], sp.Action) {
 				continue
 			}
 			attempts[sp.Secret] = append(attempts[sp.Secret], sp.Action)
@@ -59,10 +59,11 @@ func adopt(ctx context.Context, ex *Executor, p Plan) error {
 	return nil
 }
 
-// mayAttempt allows a first attempt, and one more after a recovery or a finalize (a server transaction
-// finished before the rotation Git asks for next).
-func mayAttempt(done []Action) bool {
-	return len(done) == 0 || len(done) == 1 && (done[0] == ActionRecover || done[0] == ActionFinalize)
+// mayAttempt allows a first attempt, and one more of another action after a recovery or a finalize (a
+// server transaction finished before the rotation Git asks for next). A finalize or recovery that failed
+// is not tried again in the same apply: one attempt, and one log line, per secret per run.
+func mayAttempt(done []Action, next Action) bool {
+	return len(done) == 0 || len(done) == 1 && (done[0] == ActionRecover || done[0] == ActionFinalize) && next != done[0]
 }
 
 // byUrgency orders plans: recoveries, then finalizes, then rotations; by name within each.

@@ -135,3 +135,20 @@ func (w *world) assertConvergedSession(t *testing.T) {
 		t.Errorf("files = %q/%q, want new-value/empty", w.files[cur], w.files[prev])
 	}
 }
+
+// TestFailedFinalizeIsTriedOncePerApply: a finalize that fails is not tried again in the next round of
+// the same apply (the soak's agent tried each revoke twice and logged two identical lines).
+func TestFailedFinalizeIsTriedOncePerApply(t *testing.T) {
+	w, d := isolationWorld(t, Check{Kind: CheckHTTP, URL: "http://other/", Status: 200})
+	d.Secrets = d.Secrets[1:] // redis-password only: its revoke fails (no server)
+	res, _ := w.apply(d, map[string]string{"redis-password": "redis-new"})
+	n := 0
+	for _, r := range res {
+		if r.Secret == "redis-password" && r.Action == ActionFinalize {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("finalize attempted %d times in one apply, want 1: %+v", n, res)
+	}
+}
