@@ -16,7 +16,7 @@ const maxRounds = 4
 // rolled back or a finalize that failed is not retried in a loop — except that after a recovery its
 // rotation is tried once more.
 func Apply(ctx context.Context, d Desired, obs Observer, ex *Executor) ([]Result, error) {
-	attempts := map[string][]Action{}
+	attempts := map[string][]Result{}
 	var results []Result
 	var last Plan
 	for round := 0; round < maxRounds; round++ {
@@ -30,12 +30,13 @@ func Apply(ctx context.Context, d Desired, obs Observer, ex *Executor) ([]Result
 		}
 		acted := false
 		for _, sp := range byUrgency(last.Secrets) {
-			if len(sp.Steps) == 0 || !mayAttempt(attempts[sp.Secret], sp.Action) {
+			if len(sp.Steps) == 0 || !mayAttempt(attempts[sp.Secret]) {
 				continue
 			}
-			attempts[sp.Secret] = append(attempts[sp.Secret], sp.Action)
+			res := ex.Run(ctx, sp)
+			attempts[sp.Secret] = append(attempts[sp.Secret], res)
 			acted = true
-			results = append(results, ex.Run(ctx, sp))
+			results = append(results, res)
 			if ctx.Err() != nil {
 				return results, ctx.Err()
 			}
@@ -59,11 +60,16 @@ func adopt(ctx context.Context, ex *Executor, p Plan) error {
 	return nil
 }
 
-// mayAttempt allows a first attempt, and one more of another action after a recovery or a finalize (a
-// server transaction finished before the rotation Git asks for next). A finalize or recovery that failed
-// is not tried again in the same apply: one attempt, and one log line, per secret per run.
-func mayAttempt(done []Action, next Action) bool {
-	return len(done) == 0 || len(done) == 1 && (done[0] == ActionRecover || done[0] == ActionFinalize) && next != done[0]
+// mayAttempt allows a first attempt, and one more after a recovery or a finalize that finished its
+// transaction (a server transaction finished before the rotation Git asks for next). A recovery or a
+// finalize that failed is not run again in the same Apply: it would fail the same way, a second time.
+func mayAttempt(done []Result) bool {
+	if len(done) == 0 {
+		return true
+	}
+	first := done[0]
+	return len(done) == 1 && (first.Action == ActionRecover && first.Outcome == OutcomeRecovered ||
+		first.Action == ActionFinalize && first.Outcome == OutcomeFinalized)
 }
 
 // byUrgency orders plans: recoveries, then finalizes, then rotations; by name within each.
