@@ -1,54 +1,63 @@
 package e2e
 
 import (
+	"context"
 	"encoding/json"
 	"path/filepath"
-	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/rekeyhq/rekey/dockerio"
 	"github.com/rekeyhq/rekey/internal/testenv"
+	"github.com/rekeyhq/rekey/provider"
 )
 
 // TestIsolationUnrelatedRotationLandsDuringAnIncident is the soak's failure isolation case on the real
-// stack: the Redis password's rotation is stuck (Redis was stopped before its revoke and came back from
-// its container environment with the old password only), so the app logs WRONGPASS at every job, and a
-// top-level logs check denies WRONGPASS. A new session key, a secret of the same app unrelated to Redis,
-// must still rotate and land: the WRONGPASS lines are the Redis incident's, not the session key's.
+// stack: the Redis password's rotation is stuck (during it, someone set a third password on Redis by hand,
+// so its revoke fails and no heal can tell which value the server should hold), the app logs WRONGPASS at
+// every job, and a top-level logs check denies WRONGPASS. A new session key, a secret of the same app
+// unrelated to Redis, must still rotate and land: the WRONGPASS lines are the Redis incident's.
+//
+// Redis reads its bootstrap password from a literal in compose.override.yaml, not from .env: rekey does not
+// roll it, and so cannot recreate it onto the sources either; the stuck transaction stays stuck.
 func TestIsolationUnrelatedRotationLandsDuringAnIncident(t *testing.T) {
 	testenv.RequireImages(t)
 	st := testenv.NewStack(t, testenv.DemoStackDir(t))
+	old := st.DotEnv(t)["REDIS_PASSWORD"]
+	writeFile(t, filepath.Join(st.Dir, "compose.override.yaml"),
+		"services:\n  redis:\n    environment:\n      REDIS_PASSWORD: "+strconv.Quote(old)+"\n")
 	st.Up(t)
 	hook := newPauseHook(t)
 	r := demoRig(t, st, "0s", "  - logs: {deny: [\"WRONGPASS\"]}\n"+hook.check())
-	r.values["redis-password"] = st.DotEnv(t)["REDIS_PASSWORD"]
+	r.values["redis-password"] = old
 	r.config += redisSecret
 	writeFile(t, filepath.Join(r.repo, "rekey.yaml"), r.config)
 	r.commitValues("manage the redis password")
 	r.mustApply() // adopts what runs: no check runs, so the hook is still armed
+	eng, err := dockerio.New(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { eng.Close() })
+	redis := &redisProbe{t: t, exec: provider.Service{Engine: eng, Project: st.Name, Name: "redis"}}
 
-	// The Redis rotation pauses in its last check; Redis is stopped meanwhile, so its revoke fails.
+	// The Redis rotation pauses in its last check, the app already on the new password; meanwhile a third
+	// password replaces both on the server, so the revoke that follows fails.
 	r.values["redis-password"] = "redis-rotated-0123456789abcdef"
 	r.commitValues("rotate the redis password")
 	run := r.startRekey("apply")
 	hook.waitPaused(run, 3*time.Minute)
-	r.stack.Compose(t, "stop", "redis")
+	if _, err := redis.session("default", old, "ACL SETUSER default resetpass >isolation-by-hand-0123456789",
+		"CONFIG SET requirepass isolation-by-hand-0123456789"); err != nil {
+		t.Fatal(err)
+	}
 	hook.resume()
 	res := run.wait(3 * time.Minute)
 	if !strings.Contains(res.stdout+res.stderr, "finalize-failed") {
-		if res.code == 0 && strings.Contains(res.stderr, "recreate redis") {
-			// A rekey that heals the server side (issue #18) waits for Redis and recreates it from its
-			// sources: no incident is left for the session key to meet. The unit tests in
-			// reconcile/isolate_test.go cover isolation then.
-			t.Skip("the Redis rotation healed its server by itself: this rig cannot leave it stuck")
-		}
 		t.Fatalf("the redis rotation did not end finalize-failed (exit %d):\n%s\n%s", res.code, res.stdout, res.stderr)
 	}
-	// Redis comes back from its container environment: the old password only. The app, on the new one,
-	// now logs WRONGPASS at every job the worker posts.
-	r.stack.Compose(t, "start", "redis")
-	waitLogs(t, r, "app", regexp.MustCompile(`WRONGPASS`), time.Minute)
 	before, _ := r.fingerprints()
 
 	r.values["session-key"] = "isolation-session-key-0123456789abcdef0123456789"
@@ -64,16 +73,17 @@ func TestIsolationUnrelatedRotationLandsDuringAnIncident(t *testing.T) {
 	if after["session_key"] == before["session_key"] || worker["session_key"] != after["session_key"] {
 		t.Errorf("the new session key did not land: app %v → %v, worker %v", before, after, worker)
 	}
-	// While the Redis transaction is still stuck (this branch cannot heal the server), the WRONGPASS the
-	// new app container logged is excused, and the session key's note says by which incident.
-	if rp := results["redis-password"]; rp["outcome"] == "finalize-failed" {
-		if !strings.Contains(st.Logs(t, "app"), "WRONGPASS") {
-			t.Fatal("the app logged no WRONGPASS: the incident did not reach the session key's checks")
-		}
-		note, _ := sk["note"].(string)
-		if !strings.Contains(note, "not held against this rotation: explained by secret redis-password's open transaction") {
-			t.Errorf("session-key note %q does not name the redis incident", note)
-		}
+	// The Redis transaction is still stuck: the WRONGPASS the new app container logged is excused, and the
+	// session key's note says by which incident.
+	if rp := results["redis-password"]; rp["outcome"] != "finalize-failed" {
+		t.Fatalf("redis-password = %v, want still finalize-failed (a third password: nothing to heal to)", rp)
+	}
+	if !strings.Contains(st.Logs(t, "app"), "WRONGPASS") {
+		t.Fatal("the app logged no WRONGPASS: the incident did not reach the session key's checks")
+	}
+	note, _ := sk["note"].(string)
+	if !strings.Contains(note, "not held against this rotation: explained by secret redis-password's open transaction") {
+		t.Errorf("session-key note %q does not name the redis incident", note)
 	}
 	t.Logf("session key rotated %s after the apply started, with the redis password %v", time.Since(since).Round(time.Second), results["redis-password"]["outcome"])
 }
@@ -96,16 +106,4 @@ func applyResults(t *testing.T, res result) map[string]map[string]any {
 		by[name] = r
 	}
 	return by
-}
-
-// waitLogs waits until the service's logs match re.
-func waitLogs(t *testing.T, r *rig, service string, re *regexp.Regexp, timeout time.Duration) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !re.MatchString(r.stack.Logs(t, service)) {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s logged nothing matching %s within %v", service, re, timeout)
-		}
-		time.Sleep(500 * time.Millisecond)
-	}
 }
