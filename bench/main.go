@@ -1,6 +1,6 @@
 // Command bench measures rekey against baselines taken in the same run (the machines are noisy):
 //
-//	go run ./bench [-runs 5] [-only b1,b3,b4,b5,b6] [-b6-rotations 10] [-rekey-rev COMMIT] [-before-rev COMMIT] [-profile DIR]
+//	go run ./bench [-runs 5] [-only b1,b3,b4,b5] [-rekey-rev COMMIT] [-before-rev COMMIT] [-profile DIR]
 //
 // B1, commit → old value revoked: a new session key is committed to the demo stack's desired-state
 // repository and announced by a signed push webhook to a running `rekey agent`; the clock stops when both
@@ -18,10 +18,6 @@
 // B5, decrypt: sopsio.Decrypt of a 1,000-entry SOPS/age values file in process, against the sops CLI
 // built from the module cache (skipped, with the reason, when it cannot be built). No Docker engine.
 //
-// B6, soak: N commits in a row (a session key each, the Redis password every 5th, the PostgreSQL password
-// every 10th) applied by a running agent under request load: commit → in-sync, failed requests per kind,
-// the agent's RSS, FDs and goroutines, journal.db's size, `status` and `history` latency. Docker needed.
-//
 // Results go to stdout; the figures in docs/benchmarks.md come from it.
 package main
 
@@ -37,8 +33,7 @@ import (
 
 func main() {
 	runs := flag.Int("runs", 5, "repetitions of each measurement")
-	only := flag.String("only", "b1,b2,b3,b4,b5", "comma-separated benchmarks to run: b1, b2, b3, b4, b5, b6 (b6 only when named)")
-	rotations := flag.Int("b6-rotations", 10, "b6: how many commits the soak applies")
+	only := flag.String("only", "b1,b2,b3,b4,b5", "comma-separated benchmarks to run: b1, b2, b3, b4, b5")
 	profile := flag.String("profile", "", "b3, b5: also run rekey's side in process once more under the CPU profiler, writing DIR/b3.pprof, DIR/b5.pprof")
 	rev := flag.String("rekey-rev", "", "b1, b3: measure rekey as of this commit (default: the working tree)")
 	beforeRev := flag.String("before-rev", "", "b3: also measure `rekey plan` as of this commit, alternating with the rekey measured, in the same run")
@@ -46,20 +41,20 @@ func main() {
 	want := map[string]bool{}
 	for _, b := range strings.Split(*only, ",") {
 		b = strings.ToLower(strings.TrimSpace(b))
-		if b != "b1" && b != "b2" && b != "b3" && b != "b4" && b != "b5" && b != "b6" {
-			fail(fmt.Errorf("-only: unknown benchmark %q (want b1, b2, b3, b4, b5, b6)", b))
+		if b != "b1" && b != "b2" && b != "b3" && b != "b4" && b != "b5" {
+			fail(fmt.Errorf("-only: unknown benchmark %q (want b1, b2, b3, b4, b5)", b))
 		}
 		want[b] = true
 	}
-	if *runs < 1 || *rotations < 1 {
-		fail(fmt.Errorf("-runs and -b6-rotations must be at least 1"))
+	if *runs < 1 {
+		fail(fmt.Errorf("-runs must be at least 1"))
 	}
 	root, err := repoRoot()
 	if err != nil {
 		fail(err)
 	}
 	var bin string
-	if want["b1"] || want["b2"] || want["b3"] || want["b4"] || want["b6"] {
+	if want["b1"] || want["b2"] || want["b3"] || want["b4"] {
 		if bin, err = buildRekey(root, *rev); err != nil {
 			fail(err)
 		}
@@ -106,12 +101,6 @@ func main() {
 		loadAverage()
 		if err := runB5(root, *runs, *profile); err != nil {
 			fail(fmt.Errorf("b5: %w", err))
-		}
-	}
-	if want["b6"] {
-		loadAverage()
-		if err := runB6(root, bin, *rotations); err != nil {
-			fail(fmt.Errorf("b6: %w", err))
 		}
 	}
 	loadAverage()
