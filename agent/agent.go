@@ -195,7 +195,11 @@ func (a *Agent) runOnce(ctx context.Context) {
 	a.mu.Unlock()
 	start := time.Now()
 	err := a.r.Reconcile(ctx, joinReasons(reasons))
-	a.log.Info("reconciled", "reasons", joinReasons(reasons), "duration", time.Since(start).Round(time.Millisecond), "error", errString(err))
+	level := slog.LevelInfo // a failed run is a warning; what is stuck is logged per secret, as an error
+	if err != nil {
+		level = slog.LevelWarn
+	}
+	a.log.Log(ctx, level, "reconciled", "reasons", joinReasons(reasons), "duration", time.Since(start).Round(time.Millisecond), "error", errString(err))
 	a.scheduleRetry(err)
 	for _, w := range waiters {
 		w <- err

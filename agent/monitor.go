@@ -361,6 +361,7 @@ func (m *Monitor) reconciled(s *app.Session, results []reconcile.Result, err err
 		commit = gitsync.Short(s.Commit.Hash)
 	}
 	var pending []string
+	srv := servers(s)
 	for _, r := range results {
 		if r.Txn != "" { // a transaction ran: count it (held, refused and drift repeat at every reconcile)
 			m.met.ObserveRotation(r.Secret, string(r.Outcome), time.Time{})
@@ -369,7 +370,7 @@ func (m *Monitor) reconciled(s *app.Session, results []reconcile.Result, err err
 		switch r.Outcome {
 		case reconcile.OutcomeRolledBack, reconcile.OutcomeFailed, reconcile.OutcomeFinalizeFailed, reconcile.OutcomeBlocked:
 			m.notify().Raise(notify.Incident{Key: key, Kind: notify.KindRotation, Secret: r.Secret,
-				State: string(r.Outcome), Commit: commit, Reason: m.redact(r.Reason)})
+				State: string(r.Outcome), Commit: commit, Reason: rotationReason(r, srv[r.Secret], m.redact)})
 		case reconcile.OutcomeRefused:
 			m.notify().Raise(notify.Incident{Key: "refused/" + r.Secret, Kind: notify.KindRefused, Secret: r.Secret,
 				State: "refused", Commit: commit, Reason: r.Note})

@@ -2,7 +2,6 @@ package agent
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"strconv"
 	"sync"
@@ -41,14 +40,15 @@ func (r *Runner) Reconcile(ctx context.Context, reason string) error {
 }
 
 func (r *Runner) reconcile(ctx context.Context) (*app.Session, []reconcile.Result, error) {
-	if err := r.rotateDue(ctx); err != nil {
-		r.Log.Warn("scheduled rotation", "error", err)
-	}
-	s, results, err := app.Apply(ctx, r.Options)
+	// One load and one apply per run: the scheduled rotations are written back inside the apply, and
+	// their results are the apply's, reported to the monitor with every other secret's.
+	s, scheduled, results, err := app.ApplyScheduled(ctx, r.Options, r.Author)
+	logScheduled(r.Log, scheduled)
+	r.Monitor.scheduled(scheduled)
 	r.mu.Lock()
 	r.last = results
 	r.mu.Unlock()
-	r.logResults(results)
+	logResults(r.Log, results)
 	if s != nil {
 		for _, sk := range s.Skipped {
 			r.Log.Warn("secret skipped: its declaration or value is invalid", "secret", sk.Name, "error", s.Redact.String(sk.Err.Error()))
@@ -68,45 +68,6 @@ func (r *Runner) reconcile(ctx context.Context) (*app.Session, []reconcile.Resul
 			Msg: strconv.Itoa(len(s.Skipped)) + " invalid secret(s) skipped, the others reconciled; see the warnings"}
 	}
 	return s, results, nil
-}
-
-// rotateDue writes back a new value for each secret whose rotate_every has passed, and applies it before
-// the next one. Nothing is applied for a secret whose write-back failed. A refused commit is left to the
-// apply that follows, which reports it.
-func (r *Runner) rotateDue(ctx context.Context) error {
-	for range 16 { // bounded: one per due secret
-		secret, c, err := app.RotateFirstDue(ctx, r.Options, r.Author)
-		var ref *app.RefusedError
-		if errors.As(err, &ref) {
-			return nil
-		}
-		if err != nil || secret == "" {
-			return err
-		}
-		r.Log.Info("scheduled rotation committed", "secret", secret, "commit", gitsync.Short(c.Hash))
-		s, results, err := app.Apply(ctx, r.Options)
-		r.logResults(results)
-		if err != nil {
-			if s != nil {
-				err = s.Redact.Error(err)
-			}
-			return err
-		}
-	}
-	return nil
-}
-
-// logResults logs every secret that did something or could not.
-func (r *Runner) logResults(results []reconcile.Result) {
-	for _, res := range results {
-		if res.Outcome != reconcile.OutcomeInSync {
-			reason := res.Reason
-			if reason == "" {
-				reason = res.Note
-			}
-			r.Log.Info("secret", "secret", res.Secret, "outcome", res.Outcome, "from", res.FromFP, "to", res.ToFP, "reason", reason)
-		}
-	}
 }
 
 // Results are the results of the last run.

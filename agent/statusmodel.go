@@ -71,6 +71,9 @@ func secretStatusModel(sec reconcile.Secret, recs []reconcile.Record, byPlace ma
 		}
 		out.Sources = append(out.Sources, src)
 	}
+	if row, ok := serverSource(sec, recs, byPlace, redact, now); ok {
+		out.Sources = append(out.Sources, row)
+	}
 	for _, c := range sec.Consumers {
 		sc := statuspage.Consumer{Name: c.Name, Action: c.Action}
 		for _, d := range byPlace[[3]string{sec.Name, reconcile.PlaceConsumer, c.Name}] {

@@ -17,15 +17,17 @@ import (
 // The journal is held from the guard to the end, so the applied commit cannot move in between. A nil
 // session means nothing was attempted (the error says why).
 func Apply(ctx context.Context, o Options) (*Session, []reconcile.Result, error) {
+	return apply(ctx, o, nil)
+}
+
+// apply is Apply with a step between the load and the apply, run with the journal held: it may replace
+// the session (the agent's scheduled rotations commit new values and load the desired state again).
+func apply(ctx context.Context, o Options, then func(*Session, *journal.Journal) (*Session, error)) (*Session, []reconcile.Result, error) {
 	s, err := open(ctx, o)
 	if err != nil {
 		return nil, nil, err
 	}
-	var jopts []journal.Option
-	if s.Options.KillAfter > 0 {
-		jopts = append(jopts, journal.WithKillAfter(s.Options.KillAfter))
-	}
-	j, err := journal.Open(s.Options.StateDir, jopts...)
+	j, err := journal.Open(s.Options.StateDir, s.Options.journalOptions()...)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -35,6 +37,11 @@ func Apply(ctx context.Context, o Options) (*Session, []reconcile.Result, error)
 	}
 	if err := s.read(ctx); err != nil {
 		return nil, nil, err
+	}
+	if then != nil {
+		if s, err = then(s, j); err != nil {
+			return nil, nil, err
+		}
 	}
 	// From here the values are decrypted: an error that stops the run before anything was attempted is
 	// redacted here, since callers redact only through the session they get back.

@@ -31,6 +31,10 @@ type Options struct {
 	Retry     bool // try again a value whose last rotation rolled back (an operator's apply, not the agent)
 	Isolate   bool // skip invalid secrets instead of refusing everything (the agent)
 	Heal      bool // restore Git's value over drift (apply --heal)
+	// JournalRetention is how many finished transactions per secret the journal keeps in full: 0 keeps
+	// the retention the journal was last pruned with (journal.DefaultRetention for a new one), a negative
+	// value keeps everything (the agent's --journal-retention, journalOptions).
+	JournalRetention int
 
 	// Credentials for a remote repository, read from files.
 	GitTokenFile, GitUsername, GitSSHKey, GitKnownHosts string

@@ -81,18 +81,26 @@ func CanWriteBack(o Options, who gitsync.Author) error {
 // guardedWriteBack checks again that the loaded commit is trusted (never build on a state apply would
 // refuse: the applied commit may have moved since the load), records the attempt, and writes back.
 func (s *Session) guardedWriteBack(ctx context.Context, secret, why string, who gitsync.Author) (gitsync.Commit, error) {
+	return s.guardedWriteBackWith(ctx, s.withJournal, secret, why, who)
+}
+
+// guardedWriteBackWith is guardedWriteBack reaching the journal through with: opened for each use, or
+// the one the caller holds (the agent's scheduled rotations, inside its apply).
+func (s *Session) guardedWriteBackWith(ctx context.Context, with func(func(*journal.Journal) error) error,
+	secret, why string, who gitsync.Author) (gitsync.Commit, error) {
 	if err := s.mayGenerate(secret); err != nil {
 		return gitsync.Commit{}, err
 	}
-	if err := s.withJournal(s.guard); err != nil {
+	if err := with(s.guard); err != nil {
 		return gitsync.Commit{}, err
 	}
-	// The journal is not held across the push: status, plan and apply stay usable meanwhile.
+	// Through withJournal, the journal is not held across the push: status, plan and apply stay usable
+	// meanwhile. The agent holds it: its apply follows at once.
 	c, err := s.writeBack(ctx, secret, why, who)
 	if err != nil {
 		return c, err
 	}
-	if err := s.withJournal(func(j *journal.Journal) error { return j.MarkWriteBack(ctx, secret, time.Now()) }); err != nil {
+	if err := with(func(j *journal.Journal) error { return j.MarkWriteBack(ctx, secret, time.Now()) }); err != nil {
 		// The commit is out: apply it regardless; only the due-time bookkeeping is missing.
 		s.Options.Warn("committed " + gitsync.Short(c.Hash) + " but could not record the write-back in the journal: " + err.Error())
 	}

@@ -113,7 +113,7 @@ func WithKillAfter(n int) Option {
 // longer than the lock timeout, Open fails with an error wrapping ErrInUse. It shreds the keys of
 // stash entries that are gone and finishes a compaction a crash interrupted.
 func Open(stateDir string, opts ...Option) (*Journal, error) {
-	o := options{lockTimeout: defaultLockTimeout, retention: DefaultRetention}
+	o := options{lockTimeout: defaultLockTimeout, retention: retentionUnset}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -138,6 +138,9 @@ func Open(stateDir string, opts ...Option) (*Journal, error) {
 		return nil, Diagnose(stateDir, err)
 	}
 	j.lock, j.killAfter, j.retention = lock, o.killAfter, o.retention
+	if o.retention == retentionUnset {
+		j.retention = j.storedRetention()
+	}
 	if err := j.prepare(); err != nil {
 		_ = j.Close()
 		return nil, fmt.Errorf("failed to open the journal in %s: %w", stateDir, err)

@@ -140,7 +140,7 @@ func TestRetentionZeroKeepsEverythingAndOpenPrunesWhenItChanges(t *testing.T) {
 	_ = j.Close()
 	before := fileSize(t, dir)
 
-	j = open(t, dir) // the default retention
+	j = open(t, dir, WithRetention(DefaultRetention)) // the default retention, given: without the option Open keeps the stored one (keep.go)
 	recs, err := j.Records("app_key")
 	if err != nil {
 		t.Fatal(err)

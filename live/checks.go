@@ -111,7 +111,8 @@ func (k *Checks) running(ctx context.Context, service string) (string, error) {
 	return "", fmt.Errorf("service %s has no running container", service)
 }
 
-// logs scans the rolled services (or the named one) for deny patterns since the transaction started.
+// logs scans the rolled services (or the named one) for deny patterns since the transaction started, or
+// since the container started when that was later.
 // It reports the pattern, never the log line, which may hold a secret.
 func (k *Checks) logs(ctx context.Context, c reconcile.Check, scope reconcile.Scope) error {
 	services := []string{c.Service}
@@ -145,7 +146,13 @@ func (k *Checks) logs(ctx context.Context, c reconcile.Check, scope reconcile.Sc
 		}
 	}
 	for _, ct := range cts {
-		m, err := k.Engine.LogsMatch(ctx, ct.ID, scope.Since, c.Deny)
+		// Each container's own lines since it started: what an older container (or this one before its
+		// restart) logged is not this rotation's doing.
+		since := scope.Since
+		if ct.StartedAt.After(since) {
+			since = ct.StartedAt
+		}
+		m, err := k.Engine.LogsMatch(ctx, ct.ID, since, c.Deny)
 		if err != nil {
 			return err
 		}

@@ -24,7 +24,7 @@ func Apply(ctx context.Context, d Desired, obs Observer, ex *Executor) ([]Result
 		if err != nil {
 			return results, fmt.Errorf("failed to observe live state: %w", err)
 		}
-		last = MakePlan(d, o)
+		last = withIncidents(MakePlan(d, o), incidents(d, o))
 		if err := adopt(ctx, ex, last); err != nil {
 			return results, err
 		}

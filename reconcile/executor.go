@@ -259,7 +259,7 @@ func (r *run) do(ctx context.Context, st Step) error {
 	case StepHealth:
 		return r.e.Health.WaitHealthy(ctx, st.Consumer)
 	case StepVerify:
-		return r.e.Verifier.Verify(ctx, *st.Check, Scope{Consumers: r.rolledNames(), Since: r.since})
+		return r.verify(st)(r.e.Verifier.Verify(ctx, *st.Check, Scope{Consumers: r.rolledNames(), Since: r.since}))
 	case StepVerified:
 		r.res.Outcome = OutcomeVerified
 		if !r.stoppedAt.IsZero() {

@@ -139,6 +139,8 @@ type SecretPlan struct {
 	// Adopt: everything already holds the desired value, but the journal does not know it yet; recording
 	// it makes a later hand edit count as drift.
 	Adopt bool
+	// Incidents are the other secrets' open transactions when the plan runs (isolate.go), set by Apply.
+	Incidents []Incident
 }
 
 // Plan is the ordered work for every secret. Secrets are independent transactions.

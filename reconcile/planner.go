@@ -54,12 +54,18 @@ func planSecret(s Secret, st SecretState, now time.Time, retry bool) SecretPlan 
 	case t != nil && t.ToFP != s.DesiredFP && t.Phase == PhaseVerified && s.Server != nil:
 		// A server transaction has no window to keep: it stopped between verified and its revoke. Finish
 		// it first (the old value retired, or left pending revocation), then rotate to Git's value.
-		return planFinalize(sp, s, t, true)
+		sp = planFinalize(sp, s, t, true)
+		sp.Note = finishFirstNote(t)
+		return sp
 	case t != nil && t.ToFP != s.DesiredFP && t.Phase == PhaseVerified:
 		// Git moved on while the previous value was kept: the new rotation supersedes the old one.
 		sp = planRotate(sp, s, now)
 		sp.Txn, sp.Note = t, "supersedes "+t.ID
 		return guardDestroy(sp, s)
+	case t != nil && t.Phase == PhaseFinalizing && t.ToFP != s.DesiredFP:
+		sp = planFinalize(sp, s, t, false)
+		sp.Note = finishFirstNote(t)
+		return sp
 	case t != nil && t.Phase == PhaseFinalizing:
 		return planFinalize(sp, s, t, false)
 	case t != nil && now.Before(t.FinalizeAfter):

@@ -18,6 +18,7 @@ import (
 	"github.com/rekeyhq/rekey/agent"
 	"github.com/rekeyhq/rekey/app"
 	"github.com/rekeyhq/rekey/gitsync"
+	"github.com/rekeyhq/rekey/journal"
 	"github.com/rekeyhq/rekey/metrics"
 	"github.com/rekeyhq/rekey/statuspage"
 	"github.com/rekeyhq/rekey/webhook"
@@ -29,6 +30,7 @@ type agentFlags struct {
 	hookAddr, hookSecret, author, signingKey         string
 	metricsAddr, metricsAuth, statusAddr, statusAuth string
 	bootstrap                                        bool
+	journalRetention                                 int
 }
 
 func agentCmd(e env) *cobra.Command {
@@ -60,6 +62,7 @@ page. Logs go to stderr.`,
 	fs.StringVar(&f.metricsAuth, "metrics-basic-auth-file", "", "file holding user:password for the metrics endpoint (required when --metrics-addr is not loopback)")
 	fs.StringVar(&f.statusAddr, "status-addr", "", "address for the read-only status page, e.g. 127.0.0.1:9465; off when empty")
 	fs.StringVar(&f.statusAuth, "status-basic-auth-file", "", "file holding user:password for the status page (required when --status-addr is not loopback)")
+	fs.IntVar(&f.journalRetention, "journal-retention", journal.DefaultRetention, "finished transactions of each secret the journal keeps in full (older ones are summarised); 0 keeps everything")
 	completeFiles(c, "webhook-secret-file", "metrics-basic-auth-file", "status-basic-auth-file")
 	completeWords(c, "interval")
 	completeWords(c, "drift-interval")
@@ -74,6 +77,9 @@ page. Logs go to stderr.`,
 func (f *agentFlags) check() ([]metrics.Option, []statuspage.Option, error) {
 	if f.interval <= 0 {
 		return nil, nil, usageError("--interval must be positive, got %s", f.interval)
+	}
+	if f.journalRetention < 0 {
+		return nil, nil, usageError("--journal-retention must not be negative, got %d", f.journalRetention)
 	}
 	if f.driftInterval < 0 {
 		return nil, nil, usageError("--drift-interval must not be negative, got %s", f.driftInterval)
@@ -108,7 +114,12 @@ func runAgent(ctx context.Context, o *options, f *agentFlags, e env) error {
 	}
 	o.isolate = true // one invalid secret must not block the others
 	met := metrics.New(metricsOpts...)
-	a, rc, mon := newAgent(ctx, o.app(e), log, met, who, f.interval, f.driftInterval)
+	ao := o.app(e)
+	ao.JournalRetention = f.journalRetention
+	if f.journalRetention == 0 {
+		ao.JournalRetention = -1 // keep everything (0 in Options keeps the stored retention)
+	}
+	a, rc, mon := newAgent(ctx, ao, log, met, who, f.interval, f.driftInterval)
 	defer mon.Close()
 	if f.statusAddr != "" {
 		stop, err := agent.ServeHTTP(f.statusAddr, statuspage.Handler(mon, statusOpts...))
