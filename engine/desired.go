@@ -81,6 +81,11 @@ func ProbeVars(cfg *config.Config) []string {
 				vars = append(vars, v)
 			}
 		}
+		for _, d := range cfg.Secrets[name].Derived {
+			if d.Env != "" {
+				vars = append(vars, d.Env)
+			}
+		}
 	}
 	return vars
 }
@@ -184,6 +189,9 @@ func buildSecret(ctx context.Context, in Input, name string, uses map[string][]c
 		return b.out, err
 	}
 	if err := b.addLogin(ctx); err != nil {
+		return b.out, err
+	}
+	if err := b.addDerived(ctx); err != nil {
 		return b.out, err
 	}
 	b.markBootstrap(cur)

@@ -23,13 +23,20 @@ const (
 type Location struct {
 	Path string // absolute host path
 	Key  string // variable name; "" means the whole file is the value
+	// Form names the form a derived location holds (rendered from the value, see derived.go); "" for
+	// the plain value.
+	Form string
 }
 
 func (l Location) String() string {
-	if l.Key == "" {
-		return l.Path
+	s := l.Path
+	if l.Key != "" {
+		s += ":" + l.Key
 	}
-	return l.Path + ":" + l.Key
+	if l.Form != "" {
+		s += " (derived)"
+	}
+	return s
 }
 
 // RollAction is what a consumer needs to pick up a new value.

@@ -143,7 +143,7 @@ func (r *run) fileCopy(ctx context.Context, path string) *fileCopy {
 func (r *run) writeTracked(ctx context.Context, l Location, value string) error {
 	fc := r.fileCopy(ctx, l.Path)
 	if fc == nil {
-		return r.e.Writer.WriteValue(ctx, l, value)
+		return r.writeAt(ctx, l, value)
 	}
 	wasWriting := fc.Writing
 	fc.Writing = true
@@ -151,7 +151,7 @@ func (r *run) writeTracked(ctx context.Context, l Location, value string) error 
 		fc.Writing = wasWriting // nothing was written
 		return err
 	}
-	if err := r.e.Writer.WriteValue(ctx, l, value); err != nil {
+	if err := r.writeAt(ctx, l, value); err != nil {
 		return err
 	}
 	fr, _ := r.files()
