@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -15,14 +16,17 @@ import (
 // Forms compiles the template of every derived location of cfg. A template that does not parse, calls
 // a function forms do not have, names a secret that is not declared or reads .login of a secret without
 // a server is reported with the template's line.
+// The set holds the forms of every secret whose templates compile, even when another's do not (the
+// agent isolates an invalid secret and goes on with the others).
 func Forms(cfg *config.Config) (derive.Set, error) {
 	set := derive.Set{}
+	var errs []error
 	for _, name := range cfg.Names() {
 		if err := secretForms(cfg, name, set); err != nil {
-			return nil, err
+			errs = append(errs, err)
 		}
 	}
-	return set, nil
+	return set, errors.Join(errs...)
 }
 
 // secretForms compiles the derived locations of one secret into set.

@@ -67,3 +67,21 @@ func (r *run) plain(l Location, content string) (string, error) {
 	r.hide(v)
 	return v, nil
 }
+
+// FormState is a derived location as it is live: the fingerprint of the form written there (never the
+// form), and whether it is the form of Git's value.
+type FormState struct {
+	Location Location `json:"location"`
+	FormFP   string   `json:"form_fp,omitempty"`
+	InSync   bool     `json:"in_sync"`
+}
+
+func formStates(s Secret, st SecretState) []FormState {
+	var out []FormState
+	for _, l := range s.Current {
+		if l.Form != "" {
+			out = append(out, FormState{Location: l, FormFP: st.Forms[l], InSync: st.Current[l] == s.DesiredFP})
+		}
+	}
+	return out
+}

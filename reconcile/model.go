@@ -135,6 +135,8 @@ type SecretState struct {
 	Stale []string
 	// Pending are old values still to be revoked by hand (see PendingRevocations).
 	Pending []string
+	// Forms are the fingerprints of the forms at the derived locations, as written (see derived.go).
+	Forms map[Location]string
 }
 
 // Phase is how far a transaction got. The order matters: a transaction that crashed before

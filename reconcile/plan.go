@@ -139,6 +139,8 @@ type SecretPlan struct {
 	// Adopt: everything already holds the desired value, but the journal does not know it yet; recording
 	// it makes a later hand edit count as drift.
 	Adopt bool
+	// Forms are the secret's derived locations as they are live (see derived.go), for plan's output.
+	Forms []FormState
 }
 
 // Plan is the ordered work for every secret. Secrets are independent transactions.

@@ -32,6 +32,7 @@ type snapshot struct {
 type stashed struct {
 	Path  string `json:"path"`
 	Key   string `json:"key,omitempty"`
+	Form  string `json:"form,omitempty"` // a derived location: Value is the form as it was written
 	Value string `json:"value"`
 }
 
@@ -62,7 +63,7 @@ func (r *run) takeSnapshot(ctx context.Context, st Step) error {
 		if err != nil {
 			return err
 		}
-		snap.Values = append(snap.Values, stashed{Path: l.Path, Key: l.Key, Value: v})
+		snap.Values = append(snap.Values, stashed{Path: l.Path, Key: l.Key, Form: l.Form, Value: v})
 	}
 	if fr, ok := r.files(); ok {
 		seen := map[string]bool{}
@@ -185,7 +186,8 @@ func (r *run) restore(ctx context.Context) error {
 		if whole[s.Path] {
 			continue
 		}
-		if err := r.e.Writer.WriteValue(ctx, Location{Path: s.Path, Key: s.Key}, s.Value); err != nil {
+		// A form goes back as it was written (WriteValue, not rendered again).
+		if err := r.e.Writer.WriteValue(ctx, Location{Path: s.Path, Key: s.Key, Form: s.Form}, s.Value); err != nil {
 			errs = append(errs, err)
 		}
 	}
