@@ -18,6 +18,6 @@ func printForms(w io.Writer, forms []reconcile.FormState) {
 		case f.InSync:
 			state = "in-sync"
 		}
-		fmt.Fprintf(w, "  derived %s: form %s, %s\n", f.Location, f.FormFP, state)
+		fmt.Fprintf(w, "  %s: form %s, %s\n", f.Location, f.FormFP, state)
 	}
 }
