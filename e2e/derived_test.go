@@ -1,0 +1,135 @@
+package e2e
+
+import (
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/rekeyhq/rekey/internal/testenv"
+)
+
+const dburlTemplate = "postgres://{{ .login }}:{{ urlquery .value }}@db:5432/shop?sslmode=disable&application_name=client"
+
+// dburlRig is the dburl stack (a client reading only DATABASE_URL) with its database password managed
+// through the derived location alone: no variable holds the plain password.
+func dburlRig(t *testing.T, extra string) *rig {
+	t.Helper()
+	testenv.RequireImages(t)
+	st := testenv.NewStack(t, filepath.Join("testdata", "dburl"))
+	st.Up(t)
+	config := fmt.Sprintf(`version: 1
+compose: {project_dir: %s, project_name: %s}
+values: secrets.sops.yaml
+health_timeout: 30s
+servers:
+  db: {type: postgres, service: db, user: shop, drain_timeout: 30s}
+secrets:
+  db-password:
+    type: token
+    server: db
+    derived:
+      - env: DATABASE_URL
+        template: %q
+`, st.Dir, st.Name, dburlTemplate) + extra
+	r := newRigFor(t, st, config, map[string]string{"db-password": "demo-only-db-password-41c9e2d7"})
+	return r
+}
+
+// wantURL is DATABASE_URL as rekey must write it for login and password.
+func wantURL(login, password string) string {
+	return "postgres://" + login + ":" + url.UserPassword("", password).String()[1:] + "@db:5432/shop?sslmode=disable&application_name=client"
+}
+
+// clientURL is DATABASE_URL as the running client container has it, and the role it logs in as.
+func clientURL(t *testing.T, r *rig) (string, string) {
+	t.Helper()
+	env, err := r.stack.Exec(t, "client", "printenv", "DATABASE_URL")
+	if err != nil {
+		t.Fatalf("printenv in client: %v", err)
+	}
+	env = strings.TrimSuffix(env, "\n")
+	who, err := r.stack.Exec(t, "client", "sh", "-c", `psql "$DATABASE_URL" -XAtqc 'SELECT session_user'`)
+	if err != nil {
+		t.Fatalf("client cannot log in with its DATABASE_URL: %v", err)
+	}
+	return env, strings.TrimSpace(who)
+}
+
+// TestDerivedDatabaseURLRotates rotates the PostgreSQL password of a client that reads only
+// DATABASE_URL, twice, with a password holding every character a URL treats specially and non-ASCII:
+// the login role alternates (shop_a → shop_b → shop_a), so the URL's user changes with its password;
+// the client logs in throughout and PostgreSQL logs no failed login.
+func TestDerivedDatabaseURLRotates(t *testing.T) {
+	r := dburlRig(t, "")
+	res := r.mustApply()
+	if !strings.Contains(res.stdout, "db-password") {
+		t.Fatalf("first apply:\n%s", res.stdout)
+	}
+	plan := r.rekey("plan")
+	if plan.code != 0 || !strings.Contains(plan.stdout, "in-sync") || !strings.Contains(plan.stdout, ".env:DATABASE_URL (derived): form hmac:") {
+		t.Fatalf("plan on the first run:\n%s\n%s", plan.stdout, plan.stderr)
+	}
+	base := authFailures(t, r)
+	for i, login := range []string{"shop_b", "shop_a"} {
+		r.values["db-password"] = fmt.Sprintf("r0t@te:/?#%%+ä€-%d-c1", i)
+		r.commitValues(fmt.Sprintf("rotate the database password (%d)", i+1))
+		res := r.mustApply()
+		if !strings.Contains(res.stdout, "rotated") {
+			t.Fatalf("apply %d did not rotate:\n%s\n%s", i+1, res.stdout, res.stderr)
+		}
+		want := wantURL(login, r.values["db-password"])
+		if got := r.stack.DotEnv(t)["DATABASE_URL"]; got != want {
+			t.Errorf("rotation %d: .env DATABASE_URL is not the URL of %s with the new password", i+1, login)
+		}
+		got, who := clientURL(t, r)
+		if got != want || who != login {
+			t.Errorf("rotation %d: the client runs another DATABASE_URL (equal: %v) and logs in as %s, want %s", i+1, got == want, who, login)
+		}
+		if p := r.rekey("plan"); !strings.Contains(p.stdout, "in-sync") || !strings.Contains(p.stdout, "form hmac:") || strings.Contains(p.stdout, "r0t") {
+			t.Errorf("plan after rotation %d:\n%s", i+1, p.stdout)
+		}
+	}
+	if n := authFailures(t, r) - base; n != 0 {
+		t.Errorf("PostgreSQL logged %d failed logins during the rotations", n)
+	}
+	if got := psql(t, r, "SELECT string_agg(rolname || ':' || rolcanlogin, ',' ORDER BY rolname) FROM pg_roles WHERE rolname IN ('shop_a','shop_b')"); got != "shop_a:true,shop_b:false" {
+		t.Errorf("roles after two rotations: %s", got)
+	}
+}
+
+// TestDerivedDatabaseURLRollsBack fails the client's check after it moved to the new URL: rekey puts
+// .env back byte for byte, re-rolls the client onto the old URL and takes LOGIN from the staged role.
+func TestDerivedDatabaseURLRollsBack(t *testing.T) {
+	r := dburlRig(t, `    verify:
+      - exec: {service: client, cmd: ["sh", "-c", "exit 1"]}
+`)
+	r.mustApply()
+	envPath := filepath.Join(r.stack.Dir, ".env")
+	before, err := os.ReadFile(envPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	oldURL, _ := clientURL(t, r)
+	r.values["db-password"] = "doomed/p@ss#%+ö"
+	r.commitValues("rotate the database password, with a check that fails")
+	res := r.rekey("apply")
+	if res.code != 3 || !strings.Contains(res.stdout, "rolled-back") || !strings.Contains(res.stderr, "unstage on db") {
+		t.Fatalf("apply exited %d, want 3 rolled-back with the server unstaged:\n%s\n%s", res.code, res.stdout, res.stderr)
+	}
+	after, _ := os.ReadFile(envPath)
+	if string(after) != string(before) {
+		t.Errorf(".env not restored byte for byte")
+	}
+	if got, who := clientURL(t, r); got != oldURL || who != "shop_a" {
+		t.Errorf("client after the rollback: same URL %v, logs in as %s", got == oldURL, who)
+	}
+	if got := psql(t, r, "SELECT string_agg(rolname || ':' || rolcanlogin, ',' ORDER BY rolname) FROM pg_roles WHERE rolname IN ('shop_a','shop_b')"); got != "shop_a:true,shop_b:false" {
+		t.Errorf("roles after the rollback: %s, want shop_a:true,shop_b:false", got)
+	}
+	if n := authFailures(t, r); n != 0 {
+		t.Errorf("PostgreSQL logged %d failed logins", n)
+	}
+}
