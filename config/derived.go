@@ -1,8 +1,11 @@
 package config
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"path/filepath"
+	"strings"
 )
 
 // Derived is a derived location: a place holding a form of the secret (a database URL with the password
@@ -67,4 +70,38 @@ func (s *Secret) validateDerived(p *problems, at, name string) {
 			p.add(here+".env", "secret %s: %s carries the plain value already (env); a derived variable is another one", name, d.Env)
 		}
 	}
+}
+
+// marshalDerived writes a secret's derived locations for Marshal.
+func marshalDerived(b *bytes.Buffer, s *Secret) {
+	if len(s.Derived) == 0 {
+		return
+	}
+	b.WriteString("    derived:\n")
+	for _, d := range s.Derived {
+		switch {
+		case d.Env != "":
+			fmt.Fprintf(b, "      - env: %s\n", scalar(d.Env))
+		case d.File != "":
+			fmt.Fprintf(b, "      - file: %s\n", quote(d.File))
+			if d.FileOutsideProject {
+				b.WriteString("        file_outside_project: true\n")
+			}
+		default:
+			fmt.Fprintf(b, "      - host_file: %s\n", quote(d.HostFile))
+			if d.Key != "" {
+				fmt.Fprintf(b, "        key: %s\n", scalar(d.Key))
+			}
+		}
+		fmt.Fprintf(b, "        template: %s\n", quoteText(d.Template))
+	}
+}
+
+// quoteText is quote without HTML escaping: a URL's '&' stays readable.
+func quoteText(s string) string {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(s)
+	return strings.TrimSuffix(buf.String(), "\n")
 }
