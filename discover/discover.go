@@ -118,6 +118,7 @@ func (f *finder) find(ctx context.Context) ([]*Secret, error) {
 		return nil, err
 	}
 	out = append(out, binds...)
+	out = proposeDerived(out, f.rep)
 	embedded(out, f.rep)
 	return out, nil
 }

@@ -40,6 +40,7 @@ type Secret struct {
 	Sources        []string `json:"sources"`
 	Consumers      []string `json:"consumers"`
 	HostFiles      []string `json:"host_files,omitempty"` // proposed host_file consumers
+	Derived        []string `json:"derived,omitempty"`    // proposed derived locations (derived.go)
 
 	value    string
 	generate *config.Generate
@@ -47,6 +48,7 @@ type Secret struct {
 	svcEnv   map[string]string // the environment of the services that read it (SMTP_HOST set in compose)
 	comments []string
 	hostKeys []HostRef
+	derived  []config.Derived
 }
 
 // Values are the proposed secrets' values, by secret name: the content of the values file.

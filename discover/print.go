@@ -30,6 +30,9 @@ func Print(w io.Writer, rep Report) {
 			fmt.Fprintf(w, "    read only at initialisation or install by: %s (not rolled)\n", strings.Join(s.BootstrapReaders, ", "))
 		}
 		fmt.Fprintf(w, "    rotation: %s (%s)\n", s.Rotation, s.RotationReason)
+		if len(s.Derived) > 0 {
+			fmt.Fprintf(w, "    derived: %s (rendered from its value: template in rekey.yaml)\n", strings.Join(s.Derived, ", "))
+		}
 		for _, h := range s.HostFiles {
 			fmt.Fprintf(w, "    host file: %s (key %s)\n", h, s.Var)
 		}

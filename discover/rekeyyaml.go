@@ -50,6 +50,7 @@ func (s *Secret) declaration() *config.Secret {
 	case s.Var != "":
 		d.Env = &config.Env{Value: s.Var}
 	}
+	d.Derived = s.derived
 	for _, h := range s.hostKeys {
 		d.Consumers = append(d.Consumers, config.Consumer{HostFile: h.Path, Key: h.Var})
 	}
