@@ -1,9 +1,11 @@
 package discover
 
 import (
+	"context"
 	"fmt"
 	"net/url"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 
@@ -24,7 +26,7 @@ func proposeDerived(secrets []*Secret, rep *Report) []*Secret {
 			continue
 		}
 		for _, b := range secrets {
-			if a == b || b.Type != kindToken || slices.Contains(gone, b) || strings.TrimSpace(b.value) == a.value ||
+			if a == b || b.Type != kindToken || slices.Contains(gone, b) || strings.TrimSpace(b.value) == a.value || len(b.Consumers) == 0 ||
 				!strings.Contains(b.value, a.value) && !containsEscaped(b.value, a.value) {
 				continue // the same value twice is a shared secret, not a form of it
 			}
@@ -102,3 +104,87 @@ func urlTemplate(written, value string) (string, bool) {
 
 // literal makes text a template's literal: "{{" would open an action.
 func literal(s string) string { return strings.ReplaceAll(s, "{{", `{{ "{{" }}`) }
+
+// proposeReferences turns a variable left out as derived-variable (DATABASE_URL=postgres://app:${DB_PASSWORD}@db/app)
+// into a derived location of the secret it refers to, when it refers to that one variable only: the
+// template is the assignment with the reference replaced by {{ urlquery .value }} where it is a URL's
+// password (which compose's interpolation never escaped), else by {{ .value }}. rekey then writes it out
+// at every rotation instead of leaving it to compose's interpolation.
+func (f *finder) proposeReferences(ctx context.Context, raw map[string][]byte, secrets []*Secret) error {
+	for _, skip := range slices.Clone(f.rep.Skipped) {
+		name := skip.Name
+		srcs := f.p.VarSources(name)
+		if !varName.MatchString(name) || len(srcs) != 1 || !derivedLine(raw[srcs[0].Path], name) {
+			continue
+		}
+		text, ref, ok := reference(raw[srcs[0].Path], name)
+		owner := ownerOf(secrets, ref)
+		if !ok || owner == nil || refPattern.ReplaceAllString(text, "") == "" {
+			continue // a bare ${VAR}: compose's interpolation copies the value, with nothing to escape
+		}
+		uses, err := f.p.ConsumersOfVar(ctx, name)
+		if err != nil {
+			return err
+		}
+		written := refPattern.ReplaceAllLiteralString(text, owner.value)
+		tmpl, ok := derivedTemplate(written, owner.value, secrets, owner, nil)
+		if !ok || len(uses) == 0 {
+			continue
+		}
+		d := config.Derived{Env: name, Template: tmpl}
+		owner.derived = append(owner.derived, d)
+		owner.Derived = append(owner.Derived, name)
+		owner.comments = append(owner.comments, fmt.Sprintf("%s is built from ${%s}: rekey renders it from the template below at every rotation", name, ref))
+		f.rep.Skipped = slices.DeleteFunc(f.rep.Skipped, func(k Skip) bool { return k.Name == name })
+		f.rep.Hidden = slices.DeleteFunc(f.rep.Hidden, func(h Hidden) bool {
+			return h.Kind == HiddenDerived && strings.HasPrefix(h.Note, name+" ")
+		})
+		f.rep.Hidden = append(f.rep.Hidden, Hidden{Kind: HiddenDerived, Secret: owner.Name, Note: fmt.Sprintf(
+			"%s is built from ${%s} in %s: init proposes it as a derived location of %s (derived: in rekey.yaml), which rekey writes out at every rotation, the value escaped where the URL needs it",
+			name, ref, srcs[0].Path, owner.Name)})
+	}
+	return nil
+}
+
+var (
+	varName    = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	refPattern = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)`)
+)
+
+// reference returns the last assignment of name in data, unquoted, when it refers to exactly one
+// variable (as ${VAR} or $VAR, once or more) and holds no other '$' or escape.
+func reference(data []byte, name string) (text, ref string, ok bool) {
+	re := regexp.MustCompile(`(?m)^[ \t]*(?:export[ \t]+)?` + regexp.QuoteMeta(name) + `[ \t]*=(.*)$`)
+	m := re.FindAllSubmatch(data, -1)
+	if len(m) == 0 {
+		return "", "", false
+	}
+	text = strings.TrimSpace(string(m[len(m)-1][1]))
+	if len(text) >= 2 && text[0] == '"' && text[len(text)-1] == '"' {
+		text = text[1 : len(text)-1]
+	}
+	if strings.ContainsAny(text, "\\\"'#") {
+		return "", "", false
+	}
+	for _, g := range refPattern.FindAllStringSubmatch(text, -1) {
+		r := g[1] + g[2]
+		if ref != "" && r != ref {
+			return "", "", false
+		}
+		ref = r
+	}
+	if ref == "" || strings.Contains(refPattern.ReplaceAllString(text, ""), "$") {
+		return "", "", false
+	}
+	return text, ref, true
+}
+
+// ownerOf is the proposed token secret carried by variable v.
+func ownerOf(secrets []*Secret, v string) *Secret {
+	for _, s := range secrets {
+		if s.Var == v && s.Type == kindToken && len(s.value) >= 8 {
+			return s
+		}
+	}
+	return nil
+}

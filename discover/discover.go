@@ -119,6 +119,9 @@ func (f *finder) find(ctx context.Context) ([]*Secret, error) {
 	}
 	out = append(out, binds...)
 	out = proposeDerived(out, f.rep)
+	if err := f.proposeReferences(ctx, raw, out); err != nil {
+		return nil, err
+	}
 	embedded(out, f.rep)
 	return out, nil
 }
