@@ -61,6 +61,7 @@ type Form struct {
 	secrets []string // names given to secret, in order of appearance
 	login   bool     // reads .login
 	oneWay  bool     // holds a bcrypt or htpasswd hash: checked, not compared
+	nested  int      // > 0 while walking what another function receives
 }
 
 // Parse parses a form. declared says whether a name is a secret of the config, for secret "name".
@@ -132,8 +133,16 @@ func (f *Form) walk(n parse.Node) error {
 		if len(n.Decl) > 0 {
 			return fmt.Errorf("the template declares a variable: forms use .value, .login, string literals and the functions %s only", strings.Join(Funcs(), ", "))
 		}
-		for _, c := range n.Cmds {
-			if err := f.command(c); err != nil {
+		for i, c := range n.Cmds {
+			last := i == len(n.Cmds)-1
+			if !last {
+				f.nested++ // its output goes on to the next command
+			}
+			err := f.command(c)
+			if !last {
+				f.nested--
+			}
+			if err != nil {
 				return err
 			}
 		}
@@ -146,10 +155,18 @@ func (f *Form) walk(n parse.Node) error {
 
 // command checks one command of a pipeline: a function and its arguments, or a field or literal.
 func (f *Form) command(c *parse.CommandNode) error {
+	_, isCall := c.Args[0].(*parse.IdentifierNode)
 	for i, arg := range c.Args {
 		id, ok := arg.(*parse.IdentifierNode)
 		if !ok {
-			if err := f.walk(arg); err != nil {
+			if isCall {
+				f.nested++ // an argument of the function
+			}
+			err := f.walk(arg)
+			if isCall {
+				f.nested--
+			}
+			if err != nil {
 				return err
 			}
 			continue
@@ -171,6 +188,9 @@ func (f *Form) command(c *parse.CommandNode) error {
 			}
 			f.secrets = append(f.secrets, name.Text)
 		case FuncBcrypt, FuncHtpasswd:
+			if f.nested > 0 {
+				return fmt.Errorf("the template passes the output of %s on to another function: a hash must be written as it is, so that rekey can check it against the value", id.Ident)
+			}
 			f.oneWay = true
 		}
 	}

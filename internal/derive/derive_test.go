@@ -52,6 +52,9 @@ func TestParseRefuses(t *testing.T) {
 		"   ":                               "empty",
 		"{{ . }}":                           "the template uses",
 		"{{ with .value }}{{ . }}{{ end }}": "the template uses",
+		"{{ base64 (bcrypt .value) }}":      "passes the output of bcrypt on to another function",
+		"{{ .value | bcrypt | base64 }}":    "passes the output of bcrypt on to another function",
+		`{{ json (htpasswd "a" .value) }}`:  "passes the output of htpasswd on to another function",
 	} {
 		_, err := Parse(src, declared("db"))
 		if err == nil || !strings.Contains(err.Error(), want) {
@@ -146,5 +149,12 @@ func TestMatchURLAfterParsing(t *testing.T) {
 	}
 	if !f.Decodable(Data{}) || mustParse(t, "{{ base64 .value }}").Decodable(Data{}) {
 		t.Fatal("Decodable")
+	}
+}
+
+func TestPipelinesCompose(t *testing.T) {
+	out, err := mustParse(t, "{{ .value | sha256 | base64 }}").Render(Data{Value: "x"})
+	if err != nil || len(out) != 88 {
+		t.Fatalf("pipeline = %q, %v", out, err)
 	}
 }
