@@ -2,11 +2,15 @@ package e2e
 
 import (
 	"fmt"
+	"net/http"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/rekeyhq/rekey/internal/testenv"
 )
@@ -131,5 +135,119 @@ func TestDerivedDatabaseURLRollsBack(t *testing.T) {
 	}
 	if n := authFailures(t, r); n != 0 {
 		t.Errorf("PostgreSQL logged %d failed logins", n)
+	}
+}
+
+// caddyRig is the caddyauth stack (Caddy asking for basic auth, its users file a bcrypt line) with the
+// admin password managed through that file alone. It needs rekey-demo/caddy:dev (Debian's caddy).
+func caddyRig(t *testing.T, extra string) *rig {
+	t.Helper()
+	testenv.RequireDocker(t)
+	if err := exec.Command("docker", "image", "inspect", "rekey-demo/caddy:dev").Run(); err != nil {
+		t.Skip("rekey-demo/caddy:dev is not built (scripts/build-images.sh)")
+	}
+	st := testenv.NewStack(t, filepath.Join("testdata", "caddyauth"))
+	st.Up(t)
+	config := fmt.Sprintf(`version: 1
+compose: {project_dir: %s, project_name: %s}
+values: secrets.sops.yaml
+health_timeout: 30s
+verify:
+  - http: {url: "http://127.0.0.1:%d/", status: 401}
+secrets:
+  admin-password:
+    type: token
+    derived:
+      - file: users
+        template: "admin {{ bcrypt .value }}\n"
+`, st.Dir, st.Name, st.AppPort) + extra
+	return newRigFor(t, st, config, map[string]string{"admin-password": "admin-pw-0123456789"})
+}
+
+// basicAuth is the status Caddy answers a request with user admin and password pw.
+func basicAuth(t *testing.T, r *rig, pw string) int {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, fmt.Sprintf("http://127.0.0.1:%d/", r.stack.AppPort), nil)
+	req.SetBasicAuth("admin", pw)
+	for i := 0; ; i++ {
+		resp, err := (&http.Client{Timeout: 5 * time.Second}).Do(req)
+		if err == nil {
+			resp.Body.Close()
+			return resp.StatusCode
+		}
+		if i == 20 {
+			t.Fatalf("GET with basic auth: %v", err)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+}
+
+func inodeOf(t *testing.T, path string) uint64 {
+	t.Helper()
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fi.Sys().(*syscall.Stat_t).Ino
+}
+
+// TestDerivedBcryptUsersFileRotates rotates the admin password of a Caddy basic auth whose users file
+// rekey renders with bcrypt: in sync on the first run (the hash is checked, not compared), then the new
+// password logs in and the old one is refused, the file keeps its inode and its bcrypt cost.
+func TestDerivedBcryptUsersFileRotates(t *testing.T) {
+	r := caddyRig(t, "")
+	users := filepath.Join(r.stack.Dir, "users")
+	before := inodeOf(t, users)
+	if got := basicAuth(t, r, "admin-pw-0123456789"); got != http.StatusOK {
+		t.Fatalf("the initial password: status %d", got)
+	}
+	r.mustApply()
+	if plan := r.rekey("plan"); !strings.Contains(plan.stdout, "in-sync") || !strings.Contains(plan.stdout, "users (derived): form hmac:") {
+		t.Fatalf("plan on the first run:\n%s", plan.stdout)
+	}
+	old := r.values["admin-password"]
+	r.values["admin-password"] = "n3w:Adm1n p@ss/ä-5c"
+	r.commitValues("rotate the admin password")
+	res := r.mustApply()
+	if !strings.Contains(res.stdout, "rotated") || !strings.Contains(res.stderr+res.stdout, "restart proxy") {
+		t.Fatalf("apply did not rotate and restart the proxy:\n%s\n%s", res.stdout, res.stderr)
+	}
+	if got := basicAuth(t, r, r.values["admin-password"]); got != http.StatusOK {
+		t.Errorf("the new password: status %d, want 200", got)
+	}
+	if got := basicAuth(t, r, old); got != http.StatusUnauthorized {
+		t.Errorf("the old password: status %d, want 401", got)
+	}
+	data := r.stack.ReadFile(t, "users")
+	if !strings.HasPrefix(data, "admin $2a$04$") || strings.Contains(data, "7SXJcI2UwOEC") || inodeOf(t, users) != before {
+		t.Errorf("users file: a cost-4 hash of the new value in place? %q, inode kept %v", data[:min(len(data), 13)], inodeOf(t, users) == before)
+	}
+	if plan := r.rekey("plan"); !strings.Contains(plan.stdout, "in-sync") {
+		t.Errorf("plan after the rotation:\n%s", plan.stdout)
+	}
+}
+
+// TestDerivedBcryptUsersFileRollsBack: a failing check puts the users file back byte for byte, and the
+// old password logs in again.
+func TestDerivedBcryptUsersFileRollsBack(t *testing.T) {
+	r := caddyRig(t, `    verify:
+      - http: {url: "http://127.0.0.1:1/", status: 200, timeout: 1s}
+`)
+	r.mustApply()
+	before := r.stack.ReadFile(t, "users")
+	old := r.values["admin-password"]
+	r.values["admin-password"] = "doomed-admin-pw-77"
+	r.commitValues("rotate, with a check that fails")
+	if res := r.rekey("apply"); res.code != 3 || !strings.Contains(res.stdout, "rolled-back") {
+		t.Fatalf("apply exited %d, want 3 rolled-back:\n%s\n%s", res.code, res.stdout, res.stderr)
+	}
+	if r.stack.ReadFile(t, "users") != before {
+		t.Error("users file not restored byte for byte")
+	}
+	if got := basicAuth(t, r, old); got != http.StatusOK {
+		t.Errorf("the old password after the rollback: status %d", got)
+	}
+	if got := basicAuth(t, r, r.values["admin-password"]); got != http.StatusUnauthorized {
+		t.Errorf("the rolled-back password: status %d, want 401", got)
 	}
 }
