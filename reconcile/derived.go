@@ -71,7 +71,8 @@ func (r *run) plain(l Location, content string) (string, error) {
 // FormState is a derived location as it is live: the fingerprint of the form written there (never the
 // form), and whether it is the form of Git's value.
 type FormState struct {
-	Location Location `json:"location"`
+	Location Location `json:"-"`
+	Where    string   `json:"location"` // Location as text: PATH or PATH:KEY, and " (derived)"
 	FormFP   string   `json:"form_fp,omitempty"`
 	InSync   bool     `json:"in_sync"`
 }
@@ -80,7 +81,7 @@ func formStates(s Secret, st SecretState) []FormState {
 	var out []FormState
 	for _, l := range s.Current {
 		if l.Form != "" {
-			out = append(out, FormState{Location: l, FormFP: st.Forms[l], InSync: st.Current[l] == s.DesiredFP})
+			out = append(out, FormState{Location: l, Where: l.String(), FormFP: st.Forms[l], InSync: st.Current[l] == s.DesiredFP})
 		}
 	}
 	return out
