@@ -251,3 +251,40 @@ func TestDerivedBcryptUsersFileRollsBack(t *testing.T) {
 		t.Errorf("the rolled-back password: status %d, want 401", got)
 	}
 }
+
+// TestDerivedDatabaseURLKilledAtEveryJournalStep kills rekey (SIGKILL) right after each journal record of
+// a rotation of the DATABASE_URL-only stack in turn, then runs apply again: every time DATABASE_URL must
+// end as the URL of the one login role that can log in, with the new password, and the client must log
+// in with it; PostgreSQL logs no failed login.
+func TestDerivedDatabaseURLKilledAtEveryJournalStep(t *testing.T) {
+	r := dburlRig(t, "")
+	r.mustApply()
+	base := authFailures(t, r)
+	for n := 1; ; n++ {
+		value := fmt.Sprintf("k1ll@%02d:/?#%%+é", n)
+		r.values["db-password"] = value
+		r.commitValues(fmt.Sprintf("rotation %d", n))
+		res := r.rekeyOpts([]string{"--debug-kill-after-records", fmt.Sprint(n)}, "apply")
+		if !res.killed {
+			if res.code != 0 {
+				t.Fatalf("run %d exited %d without being killed:\n%s\n%s", n, res.code, res.stdout, res.stderr)
+			}
+			t.Logf("a rotation writes %d journal records; each was a kill point", n-1)
+			break
+		}
+		if res = r.rekey("apply"); res.code != 0 {
+			t.Fatalf("after kill at record %d, apply exited %d:\n%s\n%s", n, res.code, res.stdout, res.stderr)
+		}
+		got, who := clientURL(t, r)
+		if got != wantURL(who, value) || r.stack.DotEnv(t)["DATABASE_URL"] != got {
+			t.Fatalf("after kill at record %d: DATABASE_URL is not the URL of %s with the new password, in .env and the client", n, who)
+		}
+		roles := psql(t, r, "SELECT string_agg(rolname || ':' || rolcanlogin, ',' ORDER BY rolname) FROM pg_roles WHERE rolname IN ('shop_a','shop_b')")
+		if want := map[string]string{"shop_a": "shop_a:true,shop_b:false", "shop_b": "shop_a:false,shop_b:true"}[who]; roles != want {
+			t.Fatalf("after kill at record %d: roles %s, client logs in as %s", n, roles, who)
+		}
+	}
+	if n := authFailures(t, r) - base; n != 0 {
+		t.Errorf("PostgreSQL logged %d failed logins", n)
+	}
+}
