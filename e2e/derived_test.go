@@ -96,6 +96,10 @@ func TestDerivedDatabaseURLRotates(t *testing.T) {
 			t.Errorf("plan after rotation %d:\n%s", i+1, p.stdout)
 		}
 	}
+	// The drift scan reads the URL in .env and in the client's environment as the value it carries.
+	if d := r.rekey("drift"); d.code != 0 {
+		t.Errorf("drift after the rotations exited %d:\n%s\n%s", d.code, d.stdout, d.stderr)
+	}
 	if n := authFailures(t, r) - base; n != 0 {
 		t.Errorf("PostgreSQL logged %d failed logins during the rotations", n)
 	}
@@ -224,6 +228,9 @@ func TestDerivedBcryptUsersFileRotates(t *testing.T) {
 	}
 	if plan := r.rekey("plan"); !strings.Contains(plan.stdout, "in-sync") {
 		t.Errorf("plan after the rotation:\n%s", plan.stdout)
+	}
+	if d := r.rekey("drift"); d.code != 0 {
+		t.Errorf("drift after the rotation exited %d:\n%s\n%s", d.code, d.stdout, d.stderr)
 	}
 }
 

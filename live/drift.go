@@ -181,6 +181,9 @@ func (s *DriftScanner) read(ctx context.Context, sec reconcile.Secret, c reconci
 	if err != nil {
 		return err
 	}
+	if s.derivedFile(sec, data, lc) {
+		return nil
+	}
 	lc.FP, lc.DesiredFP, lc.SourceFP = s.FP(string(data)), sec.DesiredFP, s.FP(source)
 	return nil
 }

@@ -55,3 +55,44 @@ func (s *DriftScanner) derivedConsumer(ctx context.Context, sec reconcile.Secret
 	}
 	return false, nil
 }
+
+// derivedFile fills lc for a consumer that mounts one of sec's derived files, as the container sees it
+// (data), and reports whether it did: the derived file whose source holds exactly data, else, when the
+// secret has no plain file, its first derived file.
+func (s *DriftScanner) derivedFile(sec reconcile.Secret, data []byte, lc *reconcile.LiveConsumer) bool {
+	if s.Forms == nil {
+		return false
+	}
+	var chosen *reconcile.Location
+	var source string
+	plainFile := false
+	for _, l := range sec.Current {
+		if l.Key != "" {
+			continue
+		}
+		if l.Form == "" {
+			plainFile = true
+			continue
+		}
+		fv := s.files[l.Path]
+		if fv == nil {
+			fv = s.sources().readFile(l.Path)
+			s.files[l.Path] = fv
+		}
+		v, _ := fv.get("")
+		if chosen == nil || v == string(data) {
+			l := l
+			chosen, source = &l, v
+		}
+		if v == string(data) {
+			break
+		}
+	}
+	if chosen == nil || plainFile && source != string(data) {
+		return false
+	}
+	lc.FP = s.Forms.carried(*chosen, string(data), s.FP, sec.DesiredFP)
+	lc.SourceFP = s.derivedSource(sec, *chosen, source)
+	lc.DesiredFP = sec.DesiredFP
+	return true
+}
