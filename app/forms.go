@@ -1,7 +1,10 @@
 package app
 
 import (
+	"slices"
+
 	"github.com/rekeyhq/rekey/engine"
+	"github.com/rekeyhq/rekey/internal/derive"
 	"github.com/rekeyhq/rekey/live"
 )
 
@@ -14,4 +17,31 @@ func (s *Session) files(warn func(string)) live.Files {
 		f.Forms = &live.Forms{Set: set, Values: s.Value}
 	}
 	return f
+}
+
+// formValues are the shapes Git's values take in derived locations, for the redactor: each form as it
+// will be written (hashes left out: they are not the value) and each value escaped for a URL, so that
+// an error or a log line quoting a new DATABASE_URL shows neither it nor its password.
+func (s *Session) formValues() []string {
+	set, _ := engine.Forms(s.Config)
+	var out []string
+	for _, spec := range set {
+		v, ok := s.values[spec.Secret]
+		if !ok {
+			continue
+		}
+		if e := derive.URLPassword(v); !slices.Contains(out, e) {
+			out = append(out, e)
+		}
+		logins := spec.Logins
+		if len(logins) == 0 {
+			logins = []string{""}
+		}
+		for _, l := range logins {
+			if f, err := spec.Form.Probe(derive.Data{Value: v, Login: l, Secret: s.Value}); err == nil && !spec.Form.OneWay() {
+				out = append(out, f)
+			}
+		}
+	}
+	return out
 }
