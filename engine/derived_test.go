@@ -139,3 +139,13 @@ func TestBuildDerivedBadInput(t *testing.T) {
 		t.Errorf(".login without a server: %v", err)
 	}
 }
+
+func TestBuildDerivedLocationBelongsToOneSecret(t *testing.T) {
+	_, err := buildDerived(t, derivedSecrets+`  url-token:
+    type: token
+    env: {value: DATABASE_URL}
+`, map[string]string{"db-password": "a", "admin-password": "a", "url-token": "postgres://x"})
+	if err == nil || !strings.Contains(err.Error(), "secrets db-password and url-token both live at") {
+		t.Fatalf("a plain and a derived DATABASE_URL: %v", err)
+	}
+}

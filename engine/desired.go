@@ -93,6 +93,9 @@ func ProbeVars(cfg *config.Config) []string {
 // claim records the secret's locations, refusing one another secret already lives at.
 func claim(in Input, owner map[reconcile.Location]string, s reconcile.Secret) error {
 	locs := slices.Concat(s.Current, s.Previous, s.Logins)
+	for i := range locs {
+		locs[i].Form = "" // a derived location is the same place as a plain one
+	}
 	for _, l := range locs {
 		if other, taken := owner[l]; taken {
 			return configError(in.Config, "secrets."+s.Name,
