@@ -56,7 +56,7 @@ func apply(ctx context.Context, o Options, then func(*Session, *journal.Journal)
 		return nil, nil, Transient(s.Redact.Error(err))
 	}
 	defer eng.Close()
-	obs := &live.Observer{Files: live.Files{Root: s.Project.Dir()}, FP: s.FP.Of, Journal: j, Now: time.Now, Drift: s.DriftScanner(eng, j)}
+	obs := &live.Observer{Files: s.files(nil), FP: s.FP.Of, Journal: j, Now: time.Now, Drift: s.DriftScanner(eng, j)}
 	s.Desired.Retry, s.Desired.Heal = s.Options.Retry, s.Options.Heal
 	ex, err := s.executor(eng, j)
 	if err != nil {
@@ -142,7 +142,7 @@ func (s *Session) executor(eng *dockerio.Engine, j *journal.Journal) (*reconcile
 	stack := &live.Stack{Engine: eng, Compose: s.compose(), HealthTimeout: s.Config.HealthTimeout.Duration}
 	checks := &live.Checks{Engine: eng, Project: s.Project.Name(), HTTP: &http.Client{Timeout: 5 * time.Second},
 		HostEnv: HostEnv(s.Options.Getenv), Redact: s.Redact.String, LogSettle: time.Second}
-	files := live.Files{Root: s.Project.Dir(), Warn: s.Options.Warn} // no symlink below the project directory
+	files := s.files(s.Options.Warn) // no symlink below the project directory
 	ex := &reconcile.Executor{
 		Values: s.Value, Reader: files, Writer: files, Stash: j,
 		Roller: stack, Health: stack, Verifier: checks, Journal: j,

@@ -96,5 +96,5 @@ func (s *Session) DriftScanner(eng *dockerio.Engine, j live.RecordReader) *live.
 		}
 	}
 	return &live.DriftScanner{FP: s.FP.Of, Journal: j, Containers: eng, Project: s.Project,
-		Values: s.values, Vars: vars}
+		Values: s.values, Vars: vars, Forms: s.files(nil).Forms}
 }

@@ -145,7 +145,7 @@ func (s *Session) read(ctx context.Context) error {
 	if err != nil {
 		return s.Redact.Error(err)
 	}
-	s.Redact = redact.New(append(secrets, live...)...)
+	s.Redact = redact.New(append(append(secrets, live...), s.formValues()...)...)
 	return nil
 }
 

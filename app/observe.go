@@ -80,7 +80,7 @@ func Status(ctx context.Context, o Options) (*Session, []SecretStatus, error) {
 
 // observe reads what is live, for the use cases that only look.
 func (s *Session) observe(ctx context.Context, j *journal.Journal) (reconcile.Observed, error) {
-	obs := &live.Observer{Files: live.Files{Root: s.Project.Dir()}, FP: s.FP.Of, Journal: j, Now: time.Now}
+	obs := &live.Observer{Files: s.files(nil), FP: s.FP.Of, Journal: j, Now: time.Now}
 	observed, err := obs.Observe(ctx, s.Desired)
 	if err != nil {
 		return reconcile.Observed{}, s.Redact.Error(err)

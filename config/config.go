@@ -67,6 +67,8 @@ type Secret struct {
 	// RotationReason says why, for the messages that refuse a rotation ("the OAuth client secret comes
 	// from the identity provider").
 	RotationReason string `yaml:"rotation_reason"`
+	// Derived are places holding a form of the value rendered from a template (config/derived.go).
+	Derived []Derived `yaml:"derived"`
 }
 
 // Rotation classes.

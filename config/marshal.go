@@ -170,6 +170,7 @@ func marshalSecret(b *bytes.Buffer, name string, s *Secret) error {
 			fmt.Fprintf(b, "        key: %s\n", scalar(c.Key))
 		}
 	}
+	marshalDerived(b, s)
 	return nil
 }
 

@@ -23,6 +23,11 @@ func proposal() Proposal {
 				"oauth":          {Type: "token", Env: &Env{Value: "OAUTH_SECRET"}, Rotation: RotationIssued},
 				"api-token":      {Type: "token", File: "secrets/api token.txt"},
 				"outside-token":  {Type: "token", File: "/run/keys/outside token.txt", FileOutsideProject: true},
+				"db-admin": {Type: "token", Derived: []Derived{
+					{Env: "DATABASE_URL", Template: "postgres://app:{{ urlquery .value }}@db/app?a=1&b=\"x\" # not a comment"},
+					{File: "secrets/htpasswd", Template: "{{ htpasswd \"admin\" .value }}\n"},
+					{File: "/etc/caddy/users", FileOutsideProject: true, Template: "{{ bcrypt .value }}"},
+					{HostFile: "/etc/x.env", Key: "URL", Template: "{{ base64 .value }}"}}},
 			},
 			Verify: []Check{
 				{Logs: &LogsCheck{Deny: []string{"password authentication failed", `say "no"`, "NOAUTH"}}},
@@ -31,7 +36,7 @@ func proposal() Proposal {
 			},
 		},
 		Header:        []string{"Written by a test from /srv/my shop.", "second line\nwith a break"},
-		Order:         []string{"session-secret", "db-password", "true", "api-token", "outside-token", "field-key", "oauth"},
+		Order:         []string{"session-secret", "db-password", "true", "api-token", "outside-token", "field-key", "oauth", "db-admin"},
 		Comments:      map[string][]string{"db-password": {"found by name; consumers: app, worker"}, "api-token": {"a: b # c"}},
 		VerifyComment: []string{"Checks run after every consumer rolls."},
 		Suggested:     []Suggestion{{Check: Check{HTTP: &HTTPCheck{URL: "http://127.0.0.1:8080/", Status: 200}}, Note: "app publishes 80"}},

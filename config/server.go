@@ -234,8 +234,8 @@ func (c *Config) validateServers(p *problems) {
 			continue
 		case sec.Type != TypeToken:
 			p.add(at, "secret %s: a server's password is a token (the server itself keeps old and new during the rotation)", name)
-		case sec.Env == nil && sec.File == "":
-			p.add(at, "secret %s: say where the stack reads the password: env or file", name)
+		case sec.Env == nil && sec.File == "" && len(sec.Derived) == 0:
+			p.add(at, "secret %s: say where the stack reads the password: env, file or derived", name)
 		case used[sec.Server] != "":
 			p.add(at, "secret %s: server %s already rotates %s; one secret per server", name, sec.Server, used[sec.Server])
 		}
@@ -248,7 +248,7 @@ func (c *Config) validateServers(p *problems) {
 		case srv != nil && srv.Type == ServerPostgres && srv.Single && sec.Strategy != StrategySwap:
 			p.add(at, "secret %s: a postgres single login role has no overlap: set strategy: swap (consumers stop while the password changes)", name)
 		}
-		if srv != nil && srv.Alternates() && sec.LoginEnv == "" {
+		if srv != nil && srv.Alternates() && sec.LoginEnv == "" && len(sec.Derived) == 0 {
 			p.add(at, "secret %s: %s logins take turns: set login_env to the variable holding the user name", name, srv.Type)
 		}
 		if srv != nil && !srv.Alternates() && sec.LoginEnv != "" {

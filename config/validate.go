@@ -113,8 +113,9 @@ func (s *Secret) validate(p *problems, name string) {
 	}
 	s.validateFile(p, at, name)
 	s.validateRotation(p, at, name)
-	if s.Env == nil && s.File == "" && !s.hasHostFile() {
-		p.add(at, "secret %s: say where it lives: env, file, or a consumer with host_file", name)
+	s.validateDerived(p, at, name)
+	if s.Env == nil && s.File == "" && !s.hasHostFile() && len(s.Derived) == 0 {
+		p.add(at, "secret %s: say where it lives: env, file, derived, or a consumer with host_file", name)
 	}
 	s.validateVars(p, at, name)
 	if g := s.Generate; g != nil {

@@ -34,6 +34,9 @@ type truthSecret struct {
 	ProtectsData bool     `yaml:"protects_data"`
 	// Server is the credential server init must propose for it (corpus_servers_test.go); none when absent.
 	Server *truthServer `yaml:"server"`
+	// DerivedOf names the secret (by variable) that init proposes this one as a derived location of: a
+	// written-out URL holding its password.
+	DerivedOf string `yaml:"derived_of"`
 }
 
 // score counts what init got right on the corpus.
@@ -150,6 +153,10 @@ func scoreProject(t *testing.T, dir string) score {
 		sc.compare(key, s, want)
 	}
 	for key, want := range tr.Secrets {
+		if want.DerivedOf != "" {
+			sc.derived(key, proposed[want.DerivedOf], want)
+			continue
+		}
 		if _, ok := proposed[key]; !ok {
 			sc.fn++
 			sc.misses = append(sc.misses, "missed "+key)
@@ -171,6 +178,29 @@ func scoreProject(t *testing.T, dir string) score {
 	}
 	slices.Sort(sc.misses)
 	return sc
+}
+
+// derived scores a truth secret init should propose as a derived location of owner: found when owner
+// lists it, right when owner's class and kind are the truth's and owner's consumers include its own.
+func (sc *score) derived(key string, owner *Secret, want truthSecret) {
+	if owner == nil || !slices.Contains(owner.Derived, key) {
+		sc.fn++
+		sc.misses = append(sc.misses, "missed "+key+" (derived of "+want.DerivedOf+")")
+		return
+	}
+	sc.tp++
+	var consumers []string
+	for _, c := range want.Consumers {
+		if !slices.Contains(consumerNames(owner.Consumers), c) {
+			consumers = append(consumers, c)
+		}
+	}
+	owned := *owner
+	owned.Consumers = nil
+	if len(consumers) == 0 {
+		owned.Consumers = want.Consumers
+	}
+	sc.compare(key, &owned, want)
 }
 
 // compare scores one proposed secret against its truth.

@@ -122,6 +122,10 @@ func (f *finder) find(ctx context.Context) ([]*Secret, error) {
 		return nil, err
 	}
 	out = append(out, binds...)
+	out = proposeDerived(out, f.rep)
+	if err := f.proposeReferences(ctx, raw, out); err != nil {
+		return nil, err
+	}
 	embedded(out, f.rep)
 	return out, nil
 }

@@ -42,8 +42,9 @@ type Secret struct {
 	HostFiles      []string `json:"host_files,omitempty"` // proposed host_file consumers
 	// Server is the proposed credential server this secret is the password of (servers.go), and
 	// ServerNote why a recognised database or Redis password has none.
-	Server     string `json:"server,omitempty"`
-	ServerNote string `json:"server_note,omitempty"`
+	Server     string   `json:"server,omitempty"`
+	ServerNote string   `json:"server_note,omitempty"`
+	Derived    []string `json:"derived,omitempty"` // proposed derived locations (derived.go)
 
 	value    string
 	generate *config.Generate
@@ -52,6 +53,7 @@ type Secret struct {
 	comments []string
 	hostKeys []HostRef
 	server   *ServerProposal
+	derived  []config.Derived
 }
 
 // Values are the proposed secrets' values, by secret name: the content of the values file.

@@ -31,6 +31,9 @@ func Print(w io.Writer, rep Report) {
 		}
 		fmt.Fprintf(w, "    rotation: %s (%s)\n", s.Rotation, s.RotationReason)
 		printServer(w, s, rep.Servers)
+		if len(s.Derived) > 0 {
+			fmt.Fprintf(w, "    derived: %s (rendered from its value: template in rekey.yaml)\n", strings.Join(s.Derived, ", "))
+		}
 		for _, h := range s.HostFiles {
 			fmt.Fprintf(w, "    host file: %s (key %s)\n", h, s.Var)
 		}

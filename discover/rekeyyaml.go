@@ -52,6 +52,7 @@ func (s *Secret) declaration() *config.Secret {
 		d.Env = &config.Env{Value: s.Var}
 	}
 	s.declareServer(d)
+	d.Derived = s.derived
 	for _, h := range s.hostKeys {
 		d.Consumers = append(d.Consumers, config.Consumer{HostFile: h.Path, Key: h.Var})
 	}

@@ -119,6 +119,9 @@ func (sf *serverFinder) propose(s *Secret, rep *Report) (*ServerProposal, string
 	case strings.Contains(s.value, "://"):
 		return nil, "its value is a connection URL, not a password: the server's password would be only part of it"
 	}
+	if len(s.derived) > 0 {
+		return nil, fmt.Sprintf("its value is also written out in %s, proposed as a derived location: init does not yet combine the two; declare the server by hand, and put {{ .login }} in the template where the user is if its login roles alternate (docs/config.md)", strings.Join(s.Derived, ", "))
+	}
 	for _, h := range rep.Hidden {
 		if h.Kind == HiddenEmbedded && h.Secret == s.Name {
 			return nil, "its value is also in another secret (the same password, or a URL holding it): the server would change it under that one; rotate them together by hand, or derive the other from this variable"

@@ -81,6 +81,11 @@ func ProbeVars(cfg *config.Config) []string {
 				vars = append(vars, v)
 			}
 		}
+		for _, d := range cfg.Secrets[name].Derived {
+			if d.Env != "" {
+				vars = append(vars, d.Env)
+			}
+		}
 	}
 	return vars
 }
@@ -88,6 +93,9 @@ func ProbeVars(cfg *config.Config) []string {
 // claim records the secret's locations, refusing one another secret already lives at.
 func claim(in Input, owner map[reconcile.Location]string, s reconcile.Secret) error {
 	locs := slices.Concat(s.Current, s.Previous, s.Logins)
+	for i := range locs {
+		locs[i].Form = "" // a derived location is the same place as a plain one
+	}
 	for _, l := range locs {
 		if other, taken := owner[l]; taken {
 			return configError(in.Config, "secrets."+s.Name,
@@ -184,6 +192,9 @@ func buildSecret(ctx context.Context, in Input, name string, uses map[string][]c
 		return b.out, err
 	}
 	if err := b.addLogin(ctx); err != nil {
+		return b.out, err
+	}
+	if err := b.addDerived(ctx); err != nil {
 		return b.out, err
 	}
 	b.markBootstrap(cur)

@@ -36,6 +36,8 @@ type DriftScanner struct {
 	Servers    ServerFinder
 	ServersErr error
 	Verdicts   *ServerVerdicts // rate limit of the servers' logins; nil asks every scan
+	// Forms reads derived locations (driftforms.go); nil when the desired state has none.
+	Forms *Forms
 
 	mu    sync.Mutex
 	uses  map[string]map[string]map[string]composeio.Template // var → service → field → template
@@ -99,6 +101,12 @@ func (s *DriftScanner) observe(ctx context.Context, sec reconcile.Secret) (recon
 			in.SourceErr[l] = err.Error()
 			continue
 		}
+		if l.Form != "" {
+			if fp := s.derivedSource(sec, l, v); fp != "" {
+				in.Sources[l] = fp
+			}
+			continue
+		}
 		if i == 0 {
 			source = v
 		}
@@ -149,6 +157,9 @@ func (s *DriftScanner) consumer(ctx context.Context, sec reconcile.Secret, c rec
 // entrypoint; for a file secret from the file as the container sees it.
 func (s *DriftScanner) read(ctx context.Context, sec reconcile.Secret, c reconcile.Consumer, rc dockerio.RunConfig, source string, lc *reconcile.LiveConsumer) error {
 	desired := s.Values[sec.Name]
+	if ok, err := s.derivedConsumer(ctx, sec, c, rc, lc); ok || err != nil {
+		return err
+	}
 	if v := s.Vars[sec.Name]; v != "" {
 		uses, err := s.usesOf(ctx, v)
 		if err != nil {
@@ -169,6 +180,9 @@ func (s *DriftScanner) read(ctx context.Context, sec reconcile.Secret, c reconci
 	data, err := s.containerFile(ctx, rc.ID, rc.Pid, target)
 	if err != nil {
 		return err
+	}
+	if s.derivedFile(sec, data, lc) {
+		return nil
 	}
 	lc.FP, lc.DesiredFP, lc.SourceFP = s.FP(string(data)), sec.DesiredFP, s.FP(source)
 	return nil

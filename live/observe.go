@@ -48,6 +48,7 @@ func (o *Observer) Observe(ctx context.Context, d reconcile.Desired) (reconcile.
 	}
 	for _, s := range d.Secrets {
 		st := reconcile.SecretState{Current: o.fingerprints(s.Current, values), Previous: o.fingerprints(s.Previous, values)}
+		o.derived(s, values, &st)
 		recs, err := o.Journal.Records(s.Name)
 		if err != nil {
 			return obs, err
@@ -86,4 +87,24 @@ func AllLocations(d reconcile.Desired) []reconcile.Location {
 		out = append(append(out, s.Current...), s.Previous...)
 	}
 	return out
+}
+
+// derived replaces the fingerprints of the secret's derived locations, which hold a form of the value,
+// with the fingerprint of the value they carry, and keeps the form's own fingerprint for plan.
+func (o *Observer) derived(s reconcile.Secret, values map[reconcile.Location]string, st *reconcile.SecretState) {
+	for _, l := range s.Current {
+		if l.Form == "" {
+			continue
+		}
+		if st.Forms == nil {
+			st.Forms = map[reconcile.Location]string{}
+		}
+		form := values[l]
+		if form == "" {
+			delete(st.Current, l)
+			continue
+		}
+		st.Forms[l] = o.FP(form)
+		st.Current[l] = o.Files.Forms.carried(l, form, o.FP, s.DesiredFP)
+	}
 }

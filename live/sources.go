@@ -37,6 +37,8 @@ type Files struct {
 	Root string
 	// Warn, if set, reports a secret file readable by group or others, once per file and process.
 	Warn func(string)
+	// Forms renders and reads back derived locations (forms.go); nil when the desired state has none.
+	Forms *Forms
 }
 
 // ReadValue returns the value at l, "" when the file or variable is missing.

@@ -348,7 +348,7 @@ func (r *run) value(ctx context.Context, st Step) (string, error) {
 		}
 		return v, nil
 	case ValueOldCurrent:
-		return r.e.Reader.ReadValue(ctx, st.From)
+		return r.readPlain(ctx, st.From)
 	case ValueEmpty:
 		return "", nil
 	case ValueLogin:

@@ -23,13 +23,20 @@ const (
 type Location struct {
 	Path string // absolute host path
 	Key  string // variable name; "" means the whole file is the value
+	// Form names the form a derived location holds (rendered from the value, see derived.go); "" for
+	// the plain value.
+	Form string
 }
 
 func (l Location) String() string {
-	if l.Key == "" {
-		return l.Path
+	s := l.Path
+	if l.Key != "" {
+		s += ":" + l.Key
 	}
-	return l.Path + ":" + l.Key
+	if l.Form != "" {
+		s += " (derived)"
+	}
+	return s
 }
 
 // RollAction is what a consumer needs to pick up a new value.
@@ -128,6 +135,8 @@ type SecretState struct {
 	Stale []string
 	// Pending are old values still to be revoked by hand (see PendingRevocations).
 	Pending []string
+	// Forms are the fingerprints of the forms at the derived locations, as written (see derived.go).
+	Forms map[Location]string
 }
 
 // Phase is how far a transaction got. The order matters: a transaction that crashed before

@@ -141,6 +141,8 @@ type SecretPlan struct {
 	Adopt bool
 	// Incidents are the other secrets' open transactions when the plan runs (isolate.go), set by Apply.
 	Incidents []Incident
+	// Forms are the secret's derived locations as they are live (see derived.go), for plan's output.
+	Forms []FormState
 }
 
 // Plan is the ordered work for every secret. Secrets are independent transactions.

@@ -30,6 +30,7 @@ func planSecret(s Secret, st SecretState, now time.Time, retry bool) SecretPlan 
 		}
 	}
 	sp.FromFP, sp.Note = liveFP(s, st)
+	sp.Forms = formStates(s, st)
 	t := st.Txn
 	windowOver := t != nil && !now.Before(t.FinalizeAfter)
 	switch {

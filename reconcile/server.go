@@ -59,7 +59,7 @@ func (r *run) server(ctx context.Context, st Step) error {
 	}
 	switch st.Kind {
 	case StepCheck:
-		current, err := r.e.Reader.ReadValue(ctx, st.From)
+		current, err := r.readPlain(ctx, st.From)
 		if err != nil {
 			return err
 		}
@@ -68,7 +68,7 @@ func (r *run) server(ctx context.Context, st Step) error {
 		if err := r.enter(ctx, PhaseWriting); err != nil {
 			return err
 		}
-		current, err := r.e.Reader.ReadValue(ctx, st.From)
+		current, err := r.readPlain(ctx, st.From)
 		if err != nil {
 			return err
 		}
@@ -157,6 +157,9 @@ func (r *run) unstage(ctx context.Context, st Step) error {
 		return fmt.Errorf("the snapshot has no value for %s", st.From)
 	}
 	r.hide(current)
+	if current, err = r.plain(st.From, current); err != nil {
+		return err
+	}
 	// The new value is known only while Git still holds the one this transaction staged.
 	next := ""
 	if t := r.sp.Txn; t == nil || t.ToFP == r.sp.ToFP {
@@ -182,7 +185,7 @@ func (r *run) credential(server string) (Credential, error) {
 // moved on since (a revert after a failed finalize): revoking with Git's value instead would leave the
 // server accepting a value no consumer holds.
 func (r *run) rotatedTo(ctx context.Context, st Step) (string, error) {
-	v, err := r.e.Reader.ReadValue(ctx, r.sp.Current)
+	v, err := r.readPlain(ctx, r.sp.Current)
 	if err != nil {
 		return "", err
 	}

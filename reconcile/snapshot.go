@@ -32,6 +32,7 @@ type snapshot struct {
 type stashed struct {
 	Path  string `json:"path"`
 	Key   string `json:"key,omitempty"`
+	Form  string `json:"form,omitempty"` // a derived location: Value is the form as it was written
 	Value string `json:"value"`
 }
 
@@ -62,7 +63,7 @@ func (r *run) takeSnapshot(ctx context.Context, st Step) error {
 		if err != nil {
 			return err
 		}
-		snap.Values = append(snap.Values, stashed{Path: l.Path, Key: l.Key, Value: v})
+		snap.Values = append(snap.Values, stashed{Path: l.Path, Key: l.Key, Form: l.Form, Value: v})
 	}
 	if fr, ok := r.files(); ok {
 		seen := map[string]bool{}
@@ -143,7 +144,7 @@ func (r *run) fileCopy(ctx context.Context, path string) *fileCopy {
 func (r *run) writeTracked(ctx context.Context, l Location, value string) error {
 	fc := r.fileCopy(ctx, l.Path)
 	if fc == nil {
-		return r.e.Writer.WriteValue(ctx, l, value)
+		return r.writeAt(ctx, l, value)
 	}
 	wasWriting := fc.Writing
 	fc.Writing = true
@@ -151,7 +152,7 @@ func (r *run) writeTracked(ctx context.Context, l Location, value string) error 
 		fc.Writing = wasWriting // nothing was written
 		return err
 	}
-	if err := r.e.Writer.WriteValue(ctx, l, value); err != nil {
+	if err := r.writeAt(ctx, l, value); err != nil {
 		return err
 	}
 	fr, _ := r.files()
@@ -185,7 +186,8 @@ func (r *run) restore(ctx context.Context) error {
 		if whole[s.Path] {
 			continue
 		}
-		if err := r.e.Writer.WriteValue(ctx, Location{Path: s.Path, Key: s.Key}, s.Value); err != nil {
+		// A form goes back as it was written (WriteValue, not rendered again).
+		if err := r.e.Writer.WriteValue(ctx, Location{Path: s.Path, Key: s.Key, Form: s.Form}, s.Value); err != nil {
 			errs = append(errs, err)
 		}
 	}

@@ -78,7 +78,7 @@ func (r *run) swap(ctx context.Context, st Step) error {
 	if err := r.enter(ctx, PhaseWriting); err != nil {
 		return err
 	}
-	current, err := r.e.Reader.ReadValue(ctx, st.From)
+	current, err := r.readPlain(ctx, st.From)
 	if err != nil {
 		return err
 	}

@@ -46,6 +46,7 @@ func printPlan(w io.Writer, s *app.Session, p reconcile.Plan) {
 		sec := s.Desired.Secrets[i]
 		fmt.Fprintln(w, strings.SplitN(reconcile.Plan{Secrets: []reconcile.SecretPlan{sp}}.String(), "\n", 2)[0])
 		fmt.Fprintf(w, "  consumers, in roll order: %s\n", consumerList(sec.Consumers))
+		printForms(w, sp.Forms)
 		for _, n := range app.PlanNotes(sec) {
 			fmt.Fprintf(w, "  %s\n", n)
 		}
@@ -74,16 +75,17 @@ type planOut struct {
 }
 
 type secretPlan struct {
-	Secret    string               `json:"secret"`
-	Kind      reconcile.Kind       `json:"kind"`
-	Action    reconcile.Action     `json:"action"`
-	FromFP    string               `json:"from_fp,omitempty"`
-	ToFP      string               `json:"to_fp"`
-	Note      string               `json:"note,omitempty"`
-	Consumers []reconcile.Consumer `json:"consumers"`
-	Server    *reconcile.Server    `json:"server,omitempty"`
-	Notes     []string             `json:"notes,omitempty"`
-	Steps     []string             `json:"steps"`
+	Secret    string                `json:"secret"`
+	Kind      reconcile.Kind        `json:"kind"`
+	Action    reconcile.Action      `json:"action"`
+	FromFP    string                `json:"from_fp,omitempty"`
+	ToFP      string                `json:"to_fp"`
+	Note      string                `json:"note,omitempty"`
+	Consumers []reconcile.Consumer  `json:"consumers"`
+	Server    *reconcile.Server     `json:"server,omitempty"`
+	Notes     []string              `json:"notes,omitempty"`
+	Steps     []string              `json:"steps"`
+	Forms     []reconcile.FormState `json:"derived,omitempty"`
 }
 
 func planJSON(s *app.Session, p reconcile.Plan) planOut {
@@ -95,7 +97,7 @@ func planJSON(s *app.Session, p reconcile.Plan) planOut {
 		}
 		out.Secrets = append(out.Secrets, secretPlan{Secret: sp.Secret, Kind: sp.Kind, Action: sp.Action,
 			FromFP: sp.FromFP, ToFP: sp.ToFP, Note: sp.Note, Consumers: s.Desired.Secrets[i].Consumers,
-			Server: s.Desired.Secrets[i].Server, Notes: app.PlanNotes(s.Desired.Secrets[i]), Steps: steps})
+			Server: s.Desired.Secrets[i].Server, Notes: app.PlanNotes(s.Desired.Secrets[i]), Steps: steps, Forms: sp.Forms})
 	}
 	return out
 }
