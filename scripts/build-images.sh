@@ -259,7 +259,8 @@ build_caddy() {
 		'ENTRYPOINT ["caddy"]'
 		'CMD ["run", "--config", "/etc/caddy/Caddyfile", "--adapter", "caddyfile"]'
 	)
-	debian_image "$CADDY_IMAGE" "$dir" "v1 bookworm essential caddy merged-usr" caddy 'caddy version'
+	# passwd: the package's postinst creates a caddy user with groupadd/useradd.
+	debian_image "$CADDY_IMAGE" "$dir" "v1 bookworm essential caddy passwd merged-usr" caddy,passwd 'caddy version'
 }
 
 total=$SECONDS
