@@ -77,10 +77,13 @@ func (l *proxyLoad) stop() (ok, failed int64, slowest time.Duration, firstErr st
 
 // proxyRig brings up the app behind Caddy and commits the session key as running, with a check through
 // the proxy. services is appended to rekey.yaml (services: strategies).
-func proxyRig(t *testing.T) *rig {
+func proxyRig(t *testing.T, override string) *rig {
 	t.Helper()
 	testenv.RequireImages(t, "rekey-demo/app:dev", "rekey-demo/caddy:dev")
 	st := testenv.NewStack(t, filepath.Join(testenv.RepoRoot(t), "e2e", "testdata", "startfirst"))
+	if override != "" {
+		writeFile(t, filepath.Join(st.Dir, "compose.override.yaml"), override)
+	}
 	st.Up(t)
 	config := fmt.Sprintf(`version: 1
 compose: {project_dir: %s, project_name: %s}
@@ -143,7 +146,7 @@ func (r *rig) rotateUnderLoad(value string) (res result, ok, failed int64, slowe
 // result; the stop-first baseline, measured in the same test on the same stack, loses requests or holds
 // them for the length of its gap.
 func TestStartFirstBehindProxy(t *testing.T) {
-	r := proxyRig(t)
+	r := proxyRig(t, "")
 	r.mustApply()
 	before := r.stack.ContainerID(t, "app")
 	proxyID := r.stack.ContainerID(t, "proxy")
@@ -204,7 +207,7 @@ func TestStartFirstBehindProxy(t *testing.T) {
 // TestStartFirstUnhealthyKeepsOld: a new key the app refuses (too short: the new container exits) rolls
 // back with the old container never touched — same ID — and no request lost.
 func TestStartFirstUnhealthyKeepsOld(t *testing.T) {
-	r := proxyRig(t)
+	r := proxyRig(t, "")
 	r.mustApply()
 	before := r.stack.ContainerID(t, "app")
 	res, ok, failed, _, firstErr := r.rotateUnderLoad("too-short")
@@ -234,5 +237,32 @@ func TestStartFirstFallsBackOnPublishedPort(t *testing.T) {
 	}
 	if !strings.Contains(plan.stdout, "recreate worker (start-first") {
 		t.Errorf("plan should roll the worker (no port) start-first:\n%s", plan.stdout)
+	}
+}
+
+// TestStartFirstReplicas: with deploy.replicas: 2 the replicas are replaced one at a time, no request is
+// lost, and Compose finds its two containers afterwards.
+func TestStartFirstReplicas(t *testing.T) {
+	r := proxyRig(t, "services:\n  app:\n    deploy: {replicas: 2}\n")
+	r.mustApply()
+	before := strings.Fields(r.stack.Compose(t, "ps", "--quiet", "app"))
+	if len(before) != 2 {
+		t.Fatalf("app runs %d containers, want 2", len(before))
+	}
+	res, ok, failed, slowest, firstErr := r.rotateUnderLoad("replicated-session-key-0123456789")
+	t.Logf("start-first, 2 replicas: %d served, %d failed, slowest %s", ok, failed, slowest.Round(time.Millisecond))
+	if res.code != 0 {
+		t.Fatalf("apply exited %d:\n%s\n%s", res.code, res.stdout, res.stderr)
+	}
+	if failed != 0 || ok < 50 {
+		t.Errorf("%d served, %d failed (first: %s), want 0 failed", ok, failed, firstErr)
+	}
+	after := strings.Fields(r.stack.Compose(t, "ps", "--quiet", "app"))
+	if len(after) != 2 || after[0] == before[0] || after[0] == before[1] || after[1] == before[0] || after[1] == before[1] {
+		t.Errorf("app containers %v → %v, want two new ones", before, after)
+	}
+	r.stack.Compose(t, "up", "-d", "--wait")
+	if again := strings.Fields(r.stack.Compose(t, "ps", "--quiet", "app")); strings.Join(again, " ") != strings.Join(after, " ") {
+		t.Errorf("docker compose up -d changed the app containers: %v → %v", after, again)
 	}
 }
