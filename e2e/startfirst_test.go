@@ -266,3 +266,46 @@ func TestStartFirstReplicas(t *testing.T) {
 		t.Errorf("docker compose up -d changed the app containers: %v → %v", after, again)
 	}
 }
+
+// TestStartFirstKilledBetweenStartAndStop: rekey is killed (SIGKILL) while the new container runs beside
+// the old one. The next apply recovers from the journal's roll intent (restores the sources; the roll
+// converges: the extra container goes) and rotates again; no request fails throughout, and Compose finds
+// one container, its own.
+func TestStartFirstKilledBetweenStartAndStop(t *testing.T) {
+	r := proxyRig(t, "")
+	r.mustApply()
+	r.values["session-key"] = "killed-session-key-0123456789abcd"
+	r.commitValues("rotate the session key")
+	load := startLoad(fmt.Sprintf("http://127.0.0.1:%d/fingerprint", r.stack.AppPort), 4)
+	run := r.startRekey("apply")
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if len(strings.Fields(r.stack.Compose(t, "ps", "--quiet", "app"))) == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no second app container appeared")
+		}
+	}
+	if err := run.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	<-run.done
+	res := r.rekey("apply")
+	time.Sleep(500 * time.Millisecond)
+	ok, failed, slowest, firstErr := load.stop()
+	t.Logf("kill -9 mid-roll, then apply: %d served, %d failed, slowest %s", ok, failed, slowest.Round(time.Millisecond))
+	if res.code != 0 || !strings.Contains(res.stdout, "recovered") {
+		t.Fatalf("apply after the kill exited %d, want a recovery then the rotation:\n%s\n%s", res.code, res.stdout, res.stderr)
+	}
+	if failed != 0 {
+		t.Errorf("%d served, %d failed (first: %s), want 0 failed", ok, failed, firstErr)
+	}
+	id := r.stack.ContainerID(t, "app") // exactly one
+	if fp := r.stack.Compose(t, "exec", "-T", "app", "/demoapp", "probe", "http://127.0.0.1:8080/fingerprint"); !strings.Contains(fp, testenv.Fingerprint("killed-session-key-0123456789abcd")) {
+		t.Errorf("the app does not run the new key: %s", fp)
+	}
+	r.stack.Compose(t, "up", "-d", "--wait")
+	if r.stack.ContainerID(t, "app") != id {
+		t.Error("docker compose up -d recreated the app after the recovery")
+	}
+}
