@@ -1,5 +1,7 @@
 package reconcile
 
+import "strings"
+
 // RollStrategy is how a recreated consumer's containers are replaced.
 type RollStrategy string
 
@@ -23,4 +25,15 @@ func rollNote(s Step) string {
 		return " (" + string(s.Strategy) + ")"
 	}
 	return " (" + string(s.Strategy) + ": " + s.Why + ")"
+}
+
+// StepWithoutNote is a roll step's text without its strategy note ("recreate app (start-first: …)" →
+// "recreate app"): journal readers match a step to its consumer by the text's end.
+func StepWithoutNote(step string) string {
+	for _, s := range []RollStrategy{StartFirst, StopFirst} {
+		if i := strings.Index(step, " ("+string(s)); i >= 0 && strings.HasSuffix(step, ")") {
+			return step[:i]
+		}
+	}
+	return step
 }
