@@ -139,7 +139,11 @@ func (s *Session) compose() dockerio.Compose {
 }
 
 func (s *Session) executor(eng *dockerio.Engine, j *journal.Journal) (*reconcile.Executor, error) {
-	stack := &live.Stack{Engine: eng, Compose: s.compose(), HealthTimeout: s.Config.HealthTimeout.Duration}
+	startFirst, err := s.startFirst()
+	if err != nil {
+		return nil, err
+	}
+	stack := &live.Stack{Engine: eng, Compose: s.compose(), HealthTimeout: s.Config.HealthTimeout.Duration, StartFirst: startFirst}
 	checks := &live.Checks{Engine: eng, Project: s.Project.Name(), HTTP: &http.Client{Timeout: 5 * time.Second},
 		HostEnv: HostEnv(s.Options.Getenv), Redact: s.Redact.String, LogSettle: time.Second}
 	files := s.files(s.Options.Warn) // no symlink below the project directory

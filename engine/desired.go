@@ -43,9 +43,14 @@ func Build(ctx context.Context, in Input) (reconcile.Desired, error) {
 	if err != nil {
 		return reconcile.Desired{}, err
 	}
+	strategies, err := Strategies(in.Config, in.Project)
+	if err != nil {
+		return reconcile.Desired{}, err
+	}
 	for _, name := range in.Config.Names() {
 		s, err := buildSecret(ctx, in, name, uses)
 		if err == nil {
+			setStrategies(&s, strategies)
 			err = claim(in, owner, s)
 		}
 		switch {

@@ -17,6 +17,8 @@ type Stack struct {
 	Compose       dockerio.Compose
 	HealthTimeout time.Duration
 	StopTimeout   time.Duration
+	// StartFirst names the services recreated start-first (startfirst.go); the others stop-first.
+	StartFirst map[string]StartFirst
 }
 
 // rollTimeout bounds one recreate or restart; the health gate has its own timeout.
@@ -28,6 +30,9 @@ func (s *Stack) Roll(ctx context.Context, c reconcile.Consumer) error {
 	defer cancel()
 	switch c.Action {
 	case reconcile.Recreate:
+		if spec, ok := s.StartFirst[c.Name]; ok {
+			return s.startFirst().roll(ctx, c.Name, spec)
+		}
 		return s.Compose.Up(ctx, c.Name)
 	case reconcile.Restart:
 		return s.restart(ctx, c.Name)

@@ -57,6 +57,9 @@ type Consumer struct {
 	Action RollAction `json:"action"`           // how it picks up a new value
 	Via    []string   `json:"via,omitempty"`    // why it is a consumer, for humans (e.g. "interpolation:environment")
 	Checks []Check    `json:"checks,omitempty"` // verification specific to this consumer
+	// Strategy is how a recreate replaces the containers (rollstrategy.go), Why the reason it was chosen.
+	Strategy RollStrategy `json:"strategy,omitempty"`
+	Why      string       `json:"strategy_why,omitempty"`
 }
 
 // Secret is the desired state of one secret, with everything the plan needs to know about it.

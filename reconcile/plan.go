@@ -60,16 +60,18 @@ const (
 // Step is one action of a plan. It names values by fingerprint only.
 type Step struct {
 	Kind      StepKind
-	Location  Location   // write
-	Value     ValueRef   // write
-	From      Location   // write of ValueOldCurrent: where the old value is read
-	FP        string     // write: fingerprint of the value written ("" when empty)
-	Locations []Location // snapshot
-	Consumer  string     // roll, health
-	Roll      RollAction // roll
-	Check     *Check     // verify
-	After     time.Time  // verified: when the previous value may be dropped
-	Server    string     // credential server steps
+	Location  Location     // write
+	Value     ValueRef     // write
+	From      Location     // write of ValueOldCurrent: where the old value is read
+	FP        string       // write: fingerprint of the value written ("" when empty)
+	Locations []Location   // snapshot
+	Consumer  string       // roll, health
+	Roll      RollAction   // roll
+	Strategy  RollStrategy // roll of a recreate: start-first or stop-first ("" when not decided)
+	Why       string       // roll: why that strategy
+	Check     *Check       // verify
+	After     time.Time    // verified: when the previous value may be dropped
+	Server    string       // credential server steps
 }
 
 func (s Step) String() string {
@@ -89,7 +91,7 @@ func (s Step) String() string {
 		}
 		return fmt.Sprintf("write %s = %s (%s)", s.Location, s.FP, s.Value)
 	case StepRoll:
-		return fmt.Sprintf("%s %s", s.Roll, s.Consumer)
+		return fmt.Sprintf("%s %s%s", s.Roll, s.Consumer, rollNote(s))
 	case StepHealth:
 		return "wait healthy " + s.Consumer
 	case StepVerify:

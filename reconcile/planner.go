@@ -287,7 +287,7 @@ func rollAll(s Secret, cs []Consumer) []Step {
 	for _, c := range cs {
 		if c.Action != NoRoll {
 			steps = append(steps,
-				Step{Kind: StepRoll, Consumer: c.Name, Roll: c.Action},
+				Step{Kind: StepRoll, Consumer: c.Name, Roll: c.Action, Strategy: c.Strategy, Why: c.Why},
 				Step{Kind: StepHealth, Consumer: c.Name})
 		}
 		for i := range c.Checks {

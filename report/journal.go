@@ -63,7 +63,7 @@ func groupTxns(recs []reconcile.Record) []Txn {
 				t.Rolls = append(t.Rolls, Roll{Consumer: r.Consumer, Action: r.Roll, Time: r.Time, During: during[r.Txn]})
 			}
 		case reconcile.RecordDone:
-			if n := len(t.Rolls); n > 0 && len(r.Containers) > 0 && strings.HasSuffix(r.Step, " "+t.Rolls[n-1].Consumer) {
+			if n := len(t.Rolls); n > 0 && len(r.Containers) > 0 && strings.HasSuffix(reconcile.StepWithoutNote(r.Step), " "+t.Rolls[n-1].Consumer) {
 				t.Rolls[n-1].Containers = r.Containers
 			}
 		case reconcile.RecordFailed:

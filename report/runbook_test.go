@@ -24,6 +24,9 @@ func history() []reconcile.Record {
 	}
 	roll := func(sec int, txn, c string) []reconcile.Record {
 		step := "recreate " + c
+		if c == "worker" { // a start-first roll names its strategy in the step
+			step += " (start-first: no published port, container_name or exclusive volume)"
+		}
 		return []reconcile.Record{
 			rec(sec, txn, "intent", reconcile.Record{Step: step, Consumer: c, Roll: reconcile.Recreate}),
 			rec(sec+1, txn, "done", reconcile.Record{Step: step, Containers: []string{c + "0c0ffee0"}}),

@@ -5,10 +5,11 @@
 #   rekey-demo/postgres:dev  PostgreSQL 15 from Debian bookworm, the same way
 #   rekey-demo/mariadb:dev   MariaDB 10.11 from Debian bookworm, the same way
 #   rekey-demo/smtp:dev      an SMTP relay with AUTH (aiosmtpd) from Debian bookworm, the same way
+#   rekey-demo/caddy:dev     Caddy 2.6 from Debian bookworm, the same way (the reference reverse proxy)
 # An image is skipped when it exists and its rekey.source label matches what it
 # would be built from now; --force rebuilds regardless.
 #
-# usage: scripts/build-images.sh [--force] [app] [redis] [postgres] [mariadb] [smtp]   (default: all)
+# usage: scripts/build-images.sh [--force] [app] [redis] [postgres] [mariadb] [smtp] [caddy]   (default: all)
 # Environment: DEBIAN_MIRROR, DEBIAN_SECURITY_MIRROR (default deb.debian.org).
 set -euo pipefail
 
@@ -20,6 +21,7 @@ REDIS_IMAGE=rekey-demo/redis:dev
 POSTGRES_IMAGE=rekey-demo/postgres:dev
 MARIADB_IMAGE=rekey-demo/mariadb:dev
 SMTP_IMAGE=rekey-demo/smtp:dev
+CADDY_IMAGE=rekey-demo/caddy:dev
 DEBIAN_MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 DEBIAN_SECURITY_MIRROR=${DEBIAN_SECURITY_MIRROR:-http://deb.debian.org/debian-security}
 
@@ -31,15 +33,15 @@ targets=()
 for arg in "$@"; do
 	case $arg in
 	--force | -f) force=1 ;;
-	app | redis | postgres | mariadb | smtp) targets+=("$arg") ;;
+	app | redis | postgres | mariadb | smtp | caddy) targets+=("$arg") ;;
 	-h | --help)
-		sed -n '2,12p' "$0"
+		sed -n '2,13p' "$0"
 		exit 0
 		;;
-	*) die "unknown argument: $arg (usage: $0 [--force] [app] [redis] [postgres] [mariadb] [smtp])" ;;
+	*) die "unknown argument: $arg (usage: $0 [--force] [app] [redis] [postgres] [mariadb] [smtp] [caddy])" ;;
 	esac
 done
-[ ${#targets[@]} -gt 0 ] || targets=(app redis postgres mariadb smtp)
+[ ${#targets[@]} -gt 0 ] || targets=(app redis postgres mariadb smtp caddy)
 
 docker info >/dev/null 2>&1 || die "docker is not reachable; run scripts/setup.sh first"
 
@@ -241,6 +243,24 @@ build_smtp() {
 	)
 	debian_image "$SMTP_IMAGE" "$dir" "v1 bookworm essential python3-aiosmtpd merged-usr nodocs" python3-aiosmtpd \
 		'python3 -c "import aiosmtpd; print(\"aiosmtpd\", aiosmtpd.__version__)"'
+}
+
+build_caddy() {
+	local dir=examples/demo/images/caddy
+	mm_args=(
+		# Caddy keeps its state under XDG dirs; with auto_https and the admin API off it writes little.
+		--customize-hook='mkdir -p "$1/etc/caddy" "$1/data" "$1/config"'
+		--customize-hook="upload $dir/Caddyfile /etc/caddy/Caddyfile"
+	)
+	import_changes=(
+		'ENV XDG_DATA_HOME=/data'
+		'ENV XDG_CONFIG_HOME=/config'
+		'EXPOSE 80'
+		'ENTRYPOINT ["caddy"]'
+		'CMD ["run", "--config", "/etc/caddy/Caddyfile", "--adapter", "caddyfile"]'
+	)
+	# passwd: the package's postinst creates a caddy user with groupadd/useradd.
+	debian_image "$CADDY_IMAGE" "$dir" "v1 bookworm essential caddy passwd merged-usr" caddy,passwd 'caddy version'
 }
 
 total=$SECONDS
