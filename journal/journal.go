@@ -370,11 +370,11 @@ func (j *Journal) records(keep func(reconcile.Record) bool) ([]reconcile.Record,
 // Txn returns the unfinished transaction of secret, or nil if its last transaction ended
 // (reconcile.Replay over its records).
 func (j *Journal) Txn(secret string) (*reconcile.Txn, error) {
-	recs, err := j.Records(secret)
+	h, err := j.History(secret)
 	if err != nil {
 		return nil, err
 	}
-	return reconcile.Replay(recs), nil
+	return reconcile.Replay(h.Records), nil
 }
 
 var _ reconcile.Journal = (*Journal)(nil)
