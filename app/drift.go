@@ -15,7 +15,7 @@ func Drift(ctx context.Context, o Options) (*Session, []reconcile.Drift, error) 
 	if err != nil {
 		return nil, nil, err
 	}
-	recs, err := JournalRecords(s.Options.StateDir)
+	recs, err := JournalRecords(s.Options.StateDir, s.Config.Names()...)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -72,19 +72,33 @@ func DriftVerdict(ds []reconcile.Drift) error {
 	return nil
 }
 
-// JournalRecords copies the journal's records and releases it at once: a scan reads containers and files
-// for a while, and must not keep `apply` or the agent waiting for the lock meanwhile.
-func JournalRecords(stateDir string) (live.Records, error) {
+// JournalRecords copies the journal's records of secrets (of every secret it has records of when none is
+// named) and releases it at once: a scan reads containers and files for a while, and must not keep `apply`
+// or the agent waiting for the lock meanwhile. Each secret is read through the index, and its folded
+// revoked values are left out (journal.History): a scan reads the last applied value and the open
+// transaction, never whether a value was revoked, and a year of them would be most of the copy.
+func JournalRecords(stateDir string, secrets ...string) (live.Records, error) {
 	j, err := journal.Open(stateDir)
 	if err != nil {
 		return nil, err
 	}
 	defer j.Close()
-	all, err := j.All()
-	if err != nil {
-		return nil, err
+	if len(secrets) == 0 {
+		if secrets, err = j.Secrets(); err != nil {
+			return nil, err
+		}
 	}
-	return live.RecordsOf(all), nil
+	out := live.Records{}
+	for _, name := range secrets {
+		h, err := j.History(name)
+		if err != nil {
+			return nil, err
+		}
+		if len(h.Records) > 0 {
+			out[name] = h.Records
+		}
+	}
+	return out, nil
 }
 
 // DriftScanner reads the live values of the session's secrets through the engine.

@@ -89,10 +89,11 @@ func (s *Session) observe(ctx context.Context, j *journal.Journal) (reconcile.Ob
 }
 
 func lastEnd(j *journal.Journal, st *SecretStatus) error {
-	recs, err := j.Records(st.Secret)
+	h, err := j.History(st.Secret) // the last end is the same without the folded revoked values
 	if err != nil {
 		return err
 	}
+	recs := h.Records
 	for i := len(recs) - 1; i >= 0; i-- {
 		if r := recs[i]; r.Type == reconcile.RecordEnd {
 			st.LastOutcome, st.LastTime, st.LastReason = r.Outcome, r.Time, r.Reason

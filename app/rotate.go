@@ -224,10 +224,11 @@ func (s *Session) dueForRotation(ctx context.Context, j *journal.Journal, now ti
 		if err != nil {
 			return nil, err
 		}
-		recs, err := j.Records(name)
+		h, err := j.History(name) // the last begin is the same without the folded revoked values
 		if err != nil {
 			return nil, err
 		}
+		recs := h.Records
 		wb, err := j.LastWriteBack(name)
 		if err != nil {
 			return nil, err

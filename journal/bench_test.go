@@ -125,6 +125,10 @@ func BenchmarkYearJournal(b *testing.B) {
 			statusWork(b, retained, (*Journal).Records)
 		}
 	})
+	// One agent cycle's reads on the retained year: the drift scan's copy of the records, then apply's
+	// observation of each secret (open transaction, revoked guard, last applied, rollbacks).
+	b.Run("agent-cycle/expanded", func(b *testing.B) { agentCycle(b, retained, expandedCycle) })
+	b.Run("agent-cycle/compact", func(b *testing.B) { agentCycle(b, retained, compactCycle) })
 	b.Run("rotation/index-retention", func(b *testing.B) {
 		j, err := Open(retained)
 		if err != nil {
@@ -136,6 +140,57 @@ func BenchmarkYearJournal(b *testing.B) {
 		b.StopTimer()
 		b.Logf("after %d more rotations: journal.db %d bytes", b.N, fileSize(b, retained))
 	})
+}
+
+// agentCycle runs cycle b.N times on the journal in dir, opened once.
+func agentCycle(b *testing.B, dir string, cycle func(*Journal) error) {
+	j, err := Open(dir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer j.Close()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		if err := cycle(j); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// expandedCycle is a cycle as earlier versions read it: every record for the scan (All), then each
+// secret's expanded records for its observation.
+func expandedCycle(j *Journal) error {
+	all, err := j.All()
+	if err != nil {
+		return err
+	}
+	_ = derive(all)
+	for _, s := range yearSecrets {
+		recs, err := j.Records(s)
+		if err != nil {
+			return err
+		}
+		_ = derive(recs)
+		_ = reconcile.Revoked(recs)[syntheticFP(s, 1)]
+	}
+	return nil
+}
+
+// compactCycle is a cycle through History: the declared secrets' compact records for the scan, then
+// each secret's again for its observation, the revoked guard asking the folded set.
+func compactCycle(j *Journal) error {
+	for range 2 {
+		for _, s := range yearSecrets {
+			h, err := j.History(s)
+			if err != nil {
+				return err
+			}
+			_ = derive(h.Records)
+			_ = h.Revoked(syntheticFP(s, 1))
+		}
+	}
+	return nil
 }
 
 // TestRetentionBoundsTheFile checks that once retention kicks in, more rotations barely grow journal.db:

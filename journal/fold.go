@@ -37,9 +37,21 @@ const FoldedTxn = "folded/"
 
 // records gives back the folded history as records that make reconcile.Revoked, LastApplied,
 // LastRolledBack and LastRerollRolledBack say what they said over the history itself.
-func (f fold) records(secret string) []reconcile.Record {
-	out := make([]reconcile.Record, 0, 2*len(f.Revoked)+7)
-	n := 0
+func (f fold) records(secret string) []reconcile.Record { return f.recordsFrom(secret, 0) }
+
+// compactRecords are the records of the folded history but those of the revoked values before the last
+// (History keeps those as a set): every reader but reconcile.Revoked says the same over them, since a
+// revoked value's records set nothing they read and the last record (what `status` shows as the last end,
+// what the rotation schedule counts from) is unchanged.
+func (f fold) compactRecords(secret string) []reconcile.Record {
+	return f.recordsFrom(secret, max(len(f.Revoked)-1, 0))
+}
+
+// recordsFrom gives back the folded history from its first'th revoked value on, each record with the
+// transaction id it has in records.
+func (f fold) recordsFrom(secret string, first int) []reconcile.Record {
+	out := make([]reconcile.Record, 0, 2*(len(f.Revoked)-first)+7)
+	n := first
 	pair := func(from, to string, o reconcile.Outcome, verified bool) {
 		id := FoldedTxn + strconv.Itoa(n)
 		n++
@@ -49,7 +61,7 @@ func (f fold) records(secret string) []reconcile.Record {
 		}
 		out = append(out, reconcile.Record{Txn: id, Secret: secret, Type: reconcile.RecordEnd, Outcome: o})
 	}
-	for _, fp := range f.Revoked {
+	for _, fp := range f.Revoked[first:] {
 		pair(fp, "", reconcile.OutcomeRotated, false)
 	}
 	if f.Applied != "" {

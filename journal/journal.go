@@ -26,7 +26,8 @@
 // last N finished ones (WithRetention, default DefaultRetention = 20) stay in full; the finished ones up
 // to 10 x N back are packed into one summary each (commit, fingerprints, phases from verified on,
 // failures, outcome, times), which Records and All give back as records in their place; older history is
-// folded into the values it revoked, the last value applied and the last rollbacks. The pruning runs in the
+// folded into the values it revoked, the last value applied and the last rollbacks (Records and All give
+// those back as records too; History, which the agent and `status` read, keeps the revoked values as a set). The pruning runs in the
 // bbolt transaction that writes an end record, and at Open when the retention changed, and marks journal.db
 // for the same compaction as the stash Drop that follows every end record.
 package journal
@@ -373,11 +374,11 @@ func (j *Journal) records(keep func(reconcile.Record) bool) ([]reconcile.Record,
 // Txn returns the unfinished transaction of secret, or nil if its last transaction ended
 // (reconcile.Replay over its records).
 func (j *Journal) Txn(secret string) (*reconcile.Txn, error) {
-	recs, err := j.Records(secret)
+	h, err := j.History(secret)
 	if err != nil {
 		return nil, err
 	}
-	return reconcile.Replay(recs), nil
+	return reconcile.Replay(h.Records), nil
 }
 
 var _ reconcile.Journal = (*Journal)(nil)

@@ -114,11 +114,11 @@ func (s *DriftScanner) observe(ctx context.Context, sec reconcile.Secret) (recon
 			in.Sources[l] = s.FP(v)
 		}
 	}
-	recs, err := s.Journal.Records(sec.Name)
+	h, err := historyOf(s.Journal, sec.Name)
 	if err != nil {
 		return in, err
 	}
-	in.Applied, in.Txn = reconcile.LastApplied(recs), reconcile.Replay(recs)
+	in.Applied, in.Txn = reconcile.LastApplied(h.Records), reconcile.Replay(h.Records)
 	for _, c := range sec.Consumers {
 		if c.Action == reconcile.NoRoll {
 			continue // a host file: it is one of the sources

@@ -12,6 +12,21 @@ type RecordReader interface {
 	Records(secret string) ([]reconcile.Record, error)
 }
 
+// HistoryReader is optionally implemented by a RecordReader (*journal.Journal does): a secret's records
+// with the values its folded past revoked kept as a set, not as records (see reconcile.History).
+type HistoryReader interface {
+	History(secret string) (reconcile.History, error)
+}
+
+// historyOf reads a secret's history the compact way when r can, and as its records otherwise.
+func historyOf(r RecordReader, secret string) (reconcile.History, error) {
+	if hr, ok := r.(HistoryReader); ok {
+		return hr.History(secret)
+	}
+	recs, err := r.Records(secret)
+	return reconcile.History{Records: recs}, err
+}
+
 // Records is a copy of the journal's records by secret, so that a long read of live state (a drift scan)
 // need not hold the journal's lock.
 type Records map[string][]reconcile.Record
@@ -49,12 +64,13 @@ func (o *Observer) Observe(ctx context.Context, d reconcile.Desired) (reconcile.
 	for _, s := range d.Secrets {
 		st := reconcile.SecretState{Current: o.fingerprints(s.Current, values), Previous: o.fingerprints(s.Previous, values)}
 		o.derived(s, values, &st)
-		recs, err := o.Journal.Records(s.Name)
+		h, err := historyOf(o.Journal, s.Name)
 		if err != nil {
 			return obs, err
 		}
+		recs := h.Records
 		st.Txn = reconcile.Replay(recs)
-		st.Revoked = reconcile.Revoked(recs)[s.DesiredFP]
+		st.Revoked = h.Revoked(s.DesiredFP)
 		st.RolledBack = reconcile.LastRolledBack(recs)
 		st.Applied = reconcile.LastApplied(recs)
 		st.RerollRolledBack = reconcile.LastRerollRolledBack(recs)
