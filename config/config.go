@@ -23,6 +23,8 @@ type Config struct {
 	// AllowDestroy names secrets with rotation: never whose value this commit changes on purpose: without
 	// it, plan and apply refuse such a change (it destroys the data the value protects).
 	AllowDestroy []string `yaml:"allow_destroy"`
+	// Swarm, when it names a stack, selects the Swarm runtime (config/swarm.go).
+	Swarm Swarm `yaml:"swarm"`
 
 	// File is the name the config was read from, for messages.
 	File string `yaml:"-"`

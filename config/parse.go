@@ -66,7 +66,7 @@ var typeNames = strings.NewReplacer(
 	"config.Config", "the top level", "config.Compose", "compose", "config.Secret", "a secret",
 	"config.Env", "env", "config.Consumer", "a consumer", "config.Check", "a check",
 	"config.HTTPCheck", "an http check", "config.Generate", "generate", "config.ExecCheck", "an exec check", "config.LogsCheck", "a logs check",
-	"config.Server", "a server", "config.Admin", "admin")
+	"config.Server", "a server", "config.Admin", "admin", "config.Swarm", "swarm")
 
 var yamlLine = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
 
