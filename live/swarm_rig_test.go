@@ -21,50 +21,6 @@ import (
 	"github.com/rekeyhq/rekey/swarmio"
 )
 
-// swarmStackFile is a two-service stack on a local image with a shell: both services mount app_key;
-// their healthcheck refuses a key shorter than 32 bytes, like an application refusing a weak key.
-const swarmStackFile = `services:
-  api:
-    image: rekey-demo/redis:dev
-    entrypoint: ["sh", "-c", "exec sleep 100000"]
-    stop_grace_period: 1s
-    secrets:
-      - source: app_key
-        target: app_key
-    healthcheck:
-      test: ["CMD-SHELL", "test $$(wc -c < /run/secrets/app_key) -ge 32"]
-      interval: 1s
-      timeout: 2s
-      retries: 2
-    deploy:
-      update_config:
-        order: start-first
-        failure_action: pause
-        monitor: 3s
-  worker:
-    image: rekey-demo/redis:dev
-    entrypoint: ["sh", "-c", "exec sleep 100000"]
-    stop_grace_period: 1s
-    depends_on: [api]
-    secrets:
-      - source: app_key
-        target: key.txt
-    healthcheck:
-      test: ["CMD-SHELL", "test $$(wc -c < /run/secrets/key.txt) -ge 32"]
-      interval: 1s
-      timeout: 2s
-      retries: 2
-    deploy:
-      update_config:
-        order: start-first
-        failure_action: pause
-        monitor: 3s
-secrets:
-  app_key:
-    name: STACK_app_key_v1
-    file: ./secrets/app_key
-`
-
 // swarmRig is a real single-node swarm with the stack deployed, and the runtime under test.
 type swarmRig struct {
 	t         *testing.T
@@ -78,23 +34,6 @@ type swarmRig struct {
 	journal   *journal.Journal
 	values    map[string]string
 	during    func(reconcile.Event) // sees every step of the transaction
-}
-
-// joinSwarm makes the engine a single-node swarm manager unless it is one, and leaves the swarm at the
-// end (even when the test fails) if it made it one, so that other tests find the engine as it was.
-func joinSwarm(t *testing.T) {
-	t.Helper()
-	state := strings.TrimSpace(dockerCLI(t, "", "info", "--format", "{{.Swarm.LocalNodeState}}"))
-	if state == "active" {
-		return
-	}
-	dockerCLI(t, "", "swarm", "init", "--advertise-addr", "127.0.0.1")
-	t.Cleanup(func() {
-		out, err := exec.Command("docker", "swarm", "leave", "--force").CombinedOutput()
-		if err != nil {
-			t.Errorf("docker swarm leave --force: %v: %s", err, out)
-		}
-	})
 }
 
 func dockerCLI(t *testing.T, dir string, args ...string) string {
@@ -112,13 +51,13 @@ func dockerCLI(t *testing.T, dir string, args ...string) string {
 
 func newSwarmRig(t *testing.T) *swarmRig {
 	testenv.RequireImages(t, "rekey-demo/redis:dev")
-	joinSwarm(t)
+	testenv.RequireSwarm(t)
 	dir := t.TempDir()
 	r := &swarmRig{t: t, dir: dir, stack: "rk" + strings.ToLower(randomSuffix(t)), values: map[string]string{}}
 	r.stackFile = filepath.Join(dir, "stack.yaml")
 	r.keyFile = filepath.Join(dir, "secrets", "app_key")
 	must(t, os.MkdirAll(filepath.Dir(r.keyFile), 0o700))
-	must(t, os.WriteFile(r.stackFile, []byte(strings.ReplaceAll(swarmStackFile, "STACK", r.stack)), 0o600))
+	must(t, os.WriteFile(r.stackFile, []byte(testenv.SwarmAppKeyStack(r.stack)), 0o600))
 	must(t, os.WriteFile(r.keyFile, []byte(strings.Repeat("a", 40)), 0o600))
 	r.deploy()
 	t.Cleanup(func() {
