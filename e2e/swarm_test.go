@@ -20,28 +20,7 @@ import (
 // same files afterwards replaces no task, and a value the services' healthcheck refuses rolls back
 // (exit 3, the stack file and the services' specs as before, the refused object removed).
 func TestSwarmStackPlanApply(t *testing.T) {
-	testenv.RequireImages(t, "rekey-demo/redis:dev")
-	testenv.RequireSwarm(t)
-	dir := t.TempDir()
-	stack := "rke" + strings.ToLower(testenv.Fingerprint(t.Name() + time.Now().String())[:6])
-	writeFile(t, filepath.Join(dir, "stack.yaml"), testenv.SwarmAppKeyStack(stack))
-	initial := strings.Repeat("a", 40)
-	writeFile(t, filepath.Join(dir, "secrets", "app_key"), initial)
-	swarmCLI(t, dir, "stack", "deploy", "--resolve-image", "never", "-c", "stack.yaml", stack)
-	t.Cleanup(func() { _ = exec.Command("docker", "stack", "rm", stack).Run() })
-	waitTasksRunning(t, stack+"_api", stack+"_worker")
-
-	config := fmt.Sprintf(`version: 1
-compose: {project_dir: %s, files: [stack.yaml]}
-swarm: {stack: %s}
-values: secrets.sops.yaml
-health_timeout: 90s
-secrets:
-  app-key:
-    type: token
-    file: secrets/app_key
-`, dir, stack)
-	r := newRigFor(t, nil, config, map[string]string{"app-key": initial})
+	r, dir, stack := newSwarmRig(t)
 	if res := r.rekey("plan"); res.code != 0 {
 		t.Fatalf("plan of the stack in sync exited %d\n%s%s", res.code, res.stdout, res.stderr)
 	}
@@ -94,6 +73,68 @@ secrets:
 	}
 	if got := taskFile(t, stack+"_api", "app_key"); got != next {
 		t.Errorf("api's running task does not hold the current value after the rollback")
+	}
+}
+
+// newSwarmRig deploys the two-service app-key stack on a single-node swarm and commits a desired state
+// equal to it, for a rekey.yaml naming the stack.
+func newSwarmRig(t *testing.T) (*rig, string, string) {
+	t.Helper()
+	testenv.RequireImages(t, "rekey-demo/redis:dev")
+	testenv.RequireSwarm(t)
+	dir := t.TempDir()
+	stack := "rke" + strings.ToLower(testenv.Fingerprint(t.Name() + time.Now().String())[:6])
+	writeFile(t, filepath.Join(dir, "stack.yaml"), testenv.SwarmAppKeyStack(stack))
+	initial := strings.Repeat("a", 40)
+	writeFile(t, filepath.Join(dir, "secrets", "app_key"), initial)
+	swarmCLI(t, dir, "stack", "deploy", "--resolve-image", "never", "-c", "stack.yaml", stack)
+	t.Cleanup(func() { _ = exec.Command("docker", "stack", "rm", stack).Run() })
+	waitTasksRunning(t, stack+"_api", stack+"_worker")
+
+	config := fmt.Sprintf(`version: 1
+compose: {project_dir: %s, files: [stack.yaml]}
+swarm: {stack: %s}
+values: secrets.sops.yaml
+health_timeout: 90s
+secrets:
+  app-key:
+    type: token
+    file: secrets/app_key
+`, dir, stack)
+	return newRigFor(t, nil, config, map[string]string{"app-key": initial}), dir, stack
+}
+
+// TestSwarmKillMidRotation kills rekey with SIGKILL after a journal record of a rotation on the swarm —
+// while the sources are written, between the two services' updates, after verification — and runs apply
+// again: each time both services' tasks mount the new value, exactly one version of the secret is left,
+// and no transaction is open.
+func TestSwarmKillMidRotation(t *testing.T) {
+	r, _, stack := newSwarmRig(t)
+	for i, n := range []int{3, 6, 9} {
+		value := fmt.Sprintf("kill-%d-%s", n, strings.Repeat("k", 40))
+		r.values["app-key"] = value
+		r.commitValues(fmt.Sprintf("rotation %d", i))
+		res := r.rekeyOpts([]string{"--debug-kill-after-records", fmt.Sprint(n)}, "apply")
+		switch {
+		case !res.killed && res.code != 0:
+			t.Fatalf("run to be killed after record %d exited %d:\n%s\n%s", n, res.code, res.stdout, res.stderr)
+		case !res.killed:
+			t.Errorf("the rotation wrote fewer than %d journal records: no kill point there", n)
+		}
+		if res = r.rekey("apply"); res.code != 0 {
+			t.Fatalf("after kill at record %d, apply exited %d:\n%s\n%s", n, res.code, res.stdout, res.stderr)
+		}
+		for svc, target := range map[string]string{"api": "app_key", "worker": "key.txt"} {
+			if got := taskFile(t, stack+"_"+svc, target); got != value {
+				t.Errorf("after kill at record %d: %s's task does not mount the new value", n, svc)
+			}
+		}
+		if got := strings.Fields(swarmCLI(t, "", "secret", "ls", "-q", "--filter", "name="+stack+"_app_key")); len(got) != 1 {
+			t.Errorf("after kill at record %d: %d versions of app_key left, want 1", n, len(got))
+		}
+		if s := r.rekey("status"); strings.Contains(s.stdout, "open transaction") {
+			t.Fatalf("after kill at record %d: %s", n, s.stdout)
+		}
 	}
 }
 
