@@ -162,14 +162,15 @@ func waitTasksRunning(t *testing.T, services ...string) {
 	}
 }
 
-// taskContainer is the container of the service's one running task (on this node).
+// taskContainer is the container of the service's one task that should run (during a start-first
+// update the replaced task's container may still be stopping).
 func taskContainer(t *testing.T, service string) string {
 	t.Helper()
-	ids := strings.Fields(swarmCLI(t, "", "ps", "-q", "--filter", "label=com.docker.swarm.service.name="+service, "--filter", "status=running"))
-	if len(ids) != 1 {
-		t.Fatalf("service %s has %d running containers, want 1", service, len(ids))
+	tasks := strings.Fields(taskIDsOf(t, service))
+	if len(tasks) != 1 {
+		t.Fatalf("service %s has %d tasks to run, want 1", service, len(tasks))
 	}
-	return ids[0]
+	return swarmCLI(t, "", "inspect", "--format", "{{.Status.ContainerStatus.ContainerID}}", tasks[0])
 }
 
 func taskFile(t *testing.T, service, target string) string {
