@@ -69,7 +69,7 @@ func (s *SwarmStack) preflightMounts(ctx context.Context, ms SwarmSecret) error 
 		if err != nil {
 			return err
 		}
-		if got := live.Targets[target]; got != cur {
+		if got := live.Targets[target]; got != cur && !s.isVersion(ctx, ms, got) {
 			return fmt.Errorf("service %s mounts %q at /run/secrets/%s, the stack files name %q: deploy the stack from these files first (docker stack deploy)", s.Service(svc), got, target, cur)
 		}
 		if !live.StartFirst {
@@ -77,6 +77,14 @@ func (s *SwarmStack) preflightMounts(ctx context.Context, ms SwarmSecret) error 
 		}
 	}
 	return nil
+}
+
+// isVersion tells whether the object a service mounts is a version of the secret rekey knows (labelled
+// by it): an interrupted rotation leaves services on versions other than the one the stack file names,
+// and its recovery must be allowed to run.
+func (s *SwarmStack) isVersion(ctx context.Context, ms SwarmSecret, name string) bool {
+	obj, found, err := s.Swarm.SecretByName(ctx, name)
+	return err == nil && found && obj.Labels[swarmio.LabelSecret] == s.id(ms)
 }
 
 // swarmCheck refuses the checks that look for a compose project's containers.

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/rekeyhq/rekey/reconcile"
+	"github.com/rekeyhq/rekey/swarmio"
 )
 
 // TestSwarmRotation runs on a real single-node swarm: an app key mounted by two services is rotated
@@ -60,6 +61,35 @@ func TestSwarmRotation(t *testing.T) {
 
 	t.Run("stack deploy afterwards changes nothing", func(t *testing.T) { noOpDeploy(t, r) })
 	t.Run("rollback on a failing healthcheck", func(t *testing.T) { rollbackOnUnhealthy(t, r, next, newName) })
+	t.Run("preflight refuses a stack not deployed from its files", func(t *testing.T) { refuseUndeployed(t, r) })
+}
+
+// refuseUndeployed: when the stack file names an object the services do not use and rekey does not
+// know (files edited, not deployed), the preflight refuses before anything changes, naming the service.
+func refuseUndeployed(t *testing.T, r *swarmRig) {
+	ctx := context.Background()
+	foreign := r.stack + "_app_key_by_hand"
+	obj, err := r.rt.Swarm.EnsureSecret(ctx, foreign, []byte(strings.Repeat("h", 40)), nil)
+	must(t, err)
+	defer func() { must(t, r.rt.Swarm.RemoveSecret(ctx, obj)) }()
+	mounted := r.service("api").Spec.TaskTemplate.ContainerSpec.Secrets[0].SecretName
+	data, _, err := r.src.ReadFile(ctx, r.stackFile)
+	must(t, err)
+	edited, err := swarmio.SetSecretName(data, "app_key", foreign)
+	must(t, err)
+	must(t, r.src.Files.WriteFile(ctx, r.stackFile, edited))
+	defer func() { must(t, r.src.Files.WriteFile(ctx, r.stackFile, data)) }()
+	d := reconcile.Desired{Secrets: []reconcile.Secret{{Name: "app_key", Current: []reconcile.Location{{Path: r.keyFile}},
+		Consumers: []reconcile.Consumer{{Name: "api"}, {Name: "worker"}}}}}
+	err = r.rt.Preflight(ctx, d)
+	if err == nil || !strings.Contains(err.Error(), "deploy the stack from these files first") || !strings.Contains(err.Error(), mounted) {
+		t.Errorf("preflight: %v, want a refusal naming %s", err, mounted)
+	}
+	env := d
+	env.Secrets = []reconcile.Secret{{Name: "app_key", Current: []reconcile.Location{{Path: r.keyFile, Key: "APP_KEY"}}}}
+	if err := r.rt.Preflight(ctx, env); err == nil || !strings.Contains(err.Error(), "environment variables are not supported yet") {
+		t.Errorf("preflight of an env location: %v", err)
+	}
 }
 
 // noOpDeploy: `docker stack deploy` of the files rekey left finds every service as rekey left it.
