@@ -69,7 +69,7 @@ func (s *SwarmStack) preflightMounts(ctx context.Context, ms SwarmSecret) error 
 		if err != nil {
 			return err
 		}
-		if got := live.Targets[target]; got != cur && !s.isVersion(ctx, ms, got) {
+		if got := live.Targets[target]; got != cur && !(s.isVersion(ctx, ms, got) && s.isVersion(ctx, ms, cur)) {
 			return fmt.Errorf("service %s mounts %q at /run/secrets/%s, the stack files name %q: deploy the stack from these files first (docker stack deploy)", s.Service(svc), got, target, cur)
 		}
 		if !live.StartFirst {
@@ -79,9 +79,9 @@ func (s *SwarmStack) preflightMounts(ctx context.Context, ms SwarmSecret) error 
 	return nil
 }
 
-// isVersion tells whether the object a service mounts is a version of the secret rekey knows (labelled
-// by it): an interrupted rotation leaves services on versions other than the one the stack file names,
-// and its recovery must be allowed to run.
+// isVersion tells whether an object is a version of the secret rekey knows (labelled by it): an
+// interrupted rotation leaves services on a version other than the one the stack file names — both
+// rekey's — and its recovery must be allowed to run; a name rekey did not write is refused.
 func (s *SwarmStack) isVersion(ctx context.Context, ms SwarmSecret, name string) bool {
 	obj, found, err := s.Swarm.SecretByName(ctx, name)
 	return err == nil && found && obj.Labels[swarmio.LabelSecret] == s.id(ms)
