@@ -41,7 +41,7 @@ func nameScalar(data []byte, key string) (value string, start, end int, err erro
 	switch n.Style {
 	case 0:
 	case yaml.DoubleQuotedStyle, yaml.SingleQuotedStyle:
-		start, width = start+1, width // the quotes stay as they are
+		start++ // the quotes stay as they are
 	default:
 		return "", 0, 0, fmt.Errorf("line %d: secrets.%s.name must be a plain or quoted scalar", n.Line, key)
 	}
