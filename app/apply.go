@@ -62,7 +62,16 @@ func apply(ctx context.Context, o Options, then func(*Session, *journal.Journal)
 	if err != nil {
 		return nil, nil, s.Redact.Error(err)
 	}
-	results, err := reconcile.Apply(ctx, s.Desired, obs, ex)
+	var observer reconcile.Observer = obs
+	if s.Config.IsSwarm() { // app/swarm.go
+		o, done, err := s.useSwarm(ctx, obs, ex)
+		if err != nil {
+			return nil, nil, s.Redact.Error(err)
+		}
+		defer done()
+		observer = o
+	}
+	results, err := reconcile.Apply(ctx, s.Desired, observer, ex)
 	if err == nil {
 		// This commit was acted on: later ones must descend from it.
 		err = j.SetApplied(ctx, s.Commit.Hash)

@@ -25,6 +25,8 @@ type Config struct {
 	AllowDestroy []string `yaml:"allow_destroy"`
 	// Services says how rekey rolls compose services (rollout.go).
 	Services map[string]*Service `yaml:"services"`
+	// Swarm, when it names a stack, selects the Swarm runtime (config/swarm.go).
+	Swarm Swarm `yaml:"swarm"`
 
 	// File is the name the config was read from, for messages.
 	File string `yaml:"-"`

@@ -67,7 +67,7 @@ var typeNames = strings.NewReplacer(
 	"config.Env", "env", "config.Consumer", "a consumer", "config.Check", "a check",
 	"config.HTTPCheck", "an http check", "config.Generate", "generate", "config.ExecCheck", "an exec check", "config.LogsCheck", "a logs check",
 	"config.Server", "a server", "config.Admin", "admin", "config.Derived", "a derived location",
-	"config.Service", "a service", "config.Drain", "drain")
+	"config.Service", "a service", "config.Drain", "drain", "config.Swarm", "swarm")
 
 var yamlLine = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
 

@@ -56,6 +56,7 @@ func (c *Config) validate() error {
 	validateChecks(p, "verify", c.Verify)
 	c.validateServers(p)
 	c.validateServices(p)
+	c.validateSwarm(p)
 	for i, name := range c.Alerts.URLs {
 		at := fmt.Sprintf("alerts.urls.%d", i)
 		switch {

@@ -1,0 +1,55 @@
+package config
+
+import (
+	"strings"
+	"testing"
+)
+
+const swarmGood = `version: 1
+compose:
+  project_dir: /srv/shop
+  files: [stack.yaml]
+swarm:
+  stack: shop
+values: secrets.sops.yaml
+secrets:
+  app-key:
+    type: token
+    file: secrets/app_key
+`
+
+func TestSwarmStack(t *testing.T) {
+	c, err := Parse("rekey.yaml", []byte(swarmGood))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.IsSwarm() || c.Swarm.Stack != "shop" {
+		t.Errorf("swarm = %+v", c.Swarm)
+	}
+	plain, err := Parse("rekey.yaml", []byte(strings.Replace(swarmGood, "swarm:\n  stack: shop\n", "", 1)))
+	if err != nil || plain.IsSwarm() {
+		t.Errorf("without swarm: %v, IsSwarm %v", err, plain != nil && plain.IsSwarm())
+	}
+}
+
+// TestSwarmRefusals: what the Swarm runtime does not do yet is refused at parse time, one message each,
+// naming the file and line.
+func TestSwarmRefusals(t *testing.T) {
+	cases := map[string]struct{ from, to, want string }{
+		"bad stack":  {"stack: shop", "stack: Shop Stack", "rekey.yaml:6: swarm.stack must be"},
+		"no stack":   {"stack: shop", "{}", "rekey.yaml:5: swarm.stack must be"},
+		"env secret": {"file: secrets/app_key", "env: {value: APP_KEY}", "rekey.yaml:11: secret app-key: on Swarm rekey rotates file secrets only"},
+		"server": {"file: secrets/app_key", "file: secrets/app_key\n    server: cache\nservers:\n  cache: {type: redis, service: redis}",
+			"secret app-key: credential servers are not supported on Swarm yet"},
+		"swap":      {"file: secrets/app_key", "file: secrets/app_key\n    strategy: swap", "swap strategy is not supported on Swarm"},
+		"consumers": {"file: secrets/app_key", "file: secrets/app_key\n    consumers: [{service: api}]", "declared consumers are not supported on Swarm"},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			_, err := Parse("rekey.yaml", []byte(strings.Replace(swarmGood, tc.from, tc.to, 1)))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %v, want %q", err, tc.want)
+			}
+		})
+	}
+}

@@ -1,0 +1,96 @@
+package live
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/rekeyhq/rekey/reconcile"
+	"github.com/rekeyhq/rekey/swarmio"
+)
+
+// Preflight checks, before anything changes, that every secret of d is one the Swarm runtime rotates
+// today (a file secret the stack mounts, no credential server, checks that do not need a compose
+// container) and that every consumer service runs as the stack files say, with start-first updates.
+// Each problem is one line naming the secret and what to change.
+func (s *SwarmStack) Preflight(ctx context.Context, d reconcile.Desired) error {
+	var errs []error
+	for _, sec := range d.Secrets {
+		if err := s.preflightSecret(ctx, sec); err != nil {
+			errs = append(errs, fmt.Errorf("secret %s: %w", sec.Name, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (s *SwarmStack) preflightSecret(ctx context.Context, sec reconcile.Secret) error {
+	switch {
+	case sec.Server != nil:
+		return errors.New("credential servers are not supported on Swarm yet (a driver must reach the server's node; see docs/swarm.md)")
+	case len(sec.Logins) > 0 || sec.Swap:
+		return errors.New("alternating logins and the swap strategy are not supported on Swarm yet")
+	}
+	for _, c := range sec.Checks {
+		if err := swarmCheck(c); err != nil {
+			return err
+		}
+	}
+	for _, l := range append(append([]reconcile.Location{}, sec.Current...), sec.Previous...) {
+		ms, ok := s.secretAt(l.Path)
+		if !ok || l.Key != "" {
+			return fmt.Errorf("%s is not the file: of a secret the stack's services mount: on Swarm rekey rotates only such secrets (environment variables are not supported yet)", l)
+		}
+		if err := s.preflightMounts(ctx, ms); err != nil {
+			return err
+		}
+		if !swarmio.ValidSecretName(ObjectName(s.Stack, ms.Key, "hmac:0123456789ab")) {
+			return fmt.Errorf("the object name %s would exceed Swarm's 64 characters: shorten the stack name or the secret's key", ObjectName(s.Stack, ms.Key, "hmac:0123456789ab"))
+		}
+	}
+	for _, c := range sec.Consumers {
+		for _, ch := range c.Checks {
+			if err := swarmCheck(ch); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// preflightMounts checks every service mounting a managed secret: deployed from these files (it uses
+// the object the stack file names) and updated start-first.
+func (s *SwarmStack) preflightMounts(ctx context.Context, ms SwarmSecret) error {
+	cur, _, err := s.pointer(ctx, ms.Key)
+	if err != nil {
+		return err
+	}
+	for svc, target := range ms.Mounts {
+		live, err := s.Swarm.Service(ctx, s.Service(svc))
+		if err != nil {
+			return err
+		}
+		if got := live.Targets[target]; got != cur && !(s.isVersion(ctx, ms, got) && s.isVersion(ctx, ms, cur)) {
+			return fmt.Errorf("service %s mounts %q at /run/secrets/%s, the stack files name %q: deploy the stack from these files first (docker stack deploy)", s.Service(svc), got, target, cur)
+		}
+		if !live.StartFirst {
+			return fmt.Errorf("service %s updates stop-first: set deploy.update_config.order: start-first for %s in the stack files, so that a rotation keeps it serving", s.Service(svc), svc)
+		}
+	}
+	return nil
+}
+
+// isVersion tells whether an object is a version of the secret rekey knows (labelled by it): an
+// interrupted rotation leaves services on a version other than the one the stack file names — both
+// rekey's — and its recovery must be allowed to run; a name rekey did not write is refused.
+func (s *SwarmStack) isVersion(ctx context.Context, ms SwarmSecret, name string) bool {
+	obj, found, err := s.Swarm.SecretByName(ctx, name)
+	return err == nil && found && obj.Labels[swarmio.LabelSecret] == s.id(ms)
+}
+
+// swarmCheck refuses the checks that look for a compose project's containers.
+func swarmCheck(c reconcile.Check) error {
+	if c.Kind == reconcile.CheckExec || c.Kind == reconcile.CheckLogs {
+		return fmt.Errorf("%s checks are not supported on Swarm yet (use http or cmd)", c.Kind)
+	}
+	return nil
+}
