@@ -9,6 +9,9 @@ import (
 // --trust-ssh nor --trust-openpgp): it then applies whatever is pushed to ref, and whoever can push
 // there decides which values the stack gets, and can read them back through the stack.
 func UnverifiedWarning(repo, ref string) string {
+	if ref == "" {
+		ref = "the branch it follows (HEAD, or the remote's default branch)"
+	}
 	return fmt.Sprintf("COMMIT VERIFICATION IS OFF: this agent applies every commit pushed to %s at %s, signed or not. "+
 		"Anyone who can push there can set the stack's secrets, and point rekey at files it will write as root. "+
 		"Turn it on: list the SSH keys allowed to sign in a file (e.g. /etc/rekey/trusted-signers) and start the "+

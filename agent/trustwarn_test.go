@@ -21,3 +21,12 @@ func TestWarnUnverified(t *testing.T) {
 		t.Errorf("warning is not one log line:\n%s", got)
 	}
 }
+
+// TestUnverifiedWarningWithoutRef: without --ref the warning names the branch the agent follows in words,
+// never an empty place ("pushed to  at").
+func TestUnverifiedWarningWithoutRef(t *testing.T) {
+	w := UnverifiedWarning("/srv/desired", "")
+	if strings.Contains(w, "to  at") || !strings.Contains(w, "pushed to the branch it follows (HEAD, or the remote's default branch) at /srv/desired") {
+		t.Errorf("warning without a ref: %s", w)
+	}
+}
