@@ -496,3 +496,16 @@ func run(ctx context.Context, dir, name string, args ...string) (string, error) 
 	}
 	return stdout.String(), err
 }
+
+// Docker runs the docker CLI with args in dir (the working directory when empty), within two minutes, and
+// returns its standard output as it is; a failure ends the test with the standard error.
+func Docker(tb testing.TB, dir string, args ...string) string {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	out, err := run(ctx, dir, "docker", args...)
+	if err != nil {
+		tb.Fatalf("docker %s: %v", strings.Join(args, " "), err)
+	}
+	return out
+}
