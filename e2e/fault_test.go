@@ -20,12 +20,14 @@ import (
 // no value is lost (the sources byte-identical to before after a rollback, or holding the new value and
 // nothing else changed after a finish), and rekey's message says what to do next.
 
-// restartAlways makes every demo service come back when the engine restarts, as production stacks do.
+// restartAlways makes every demo service come back when the engine restarts, as production stacks do
+// (proxy: the demo's Caddy, in front of the app, through which the tests reach it).
 const restartAlways = `services:
   db: {restart: always}
   redis: {restart: always}
   app: {restart: always}
   worker: {restart: always}
+  proxy: {restart: always}
 `
 
 // nextStep is what every failing run must tell the operator: the command that finishes the job.
