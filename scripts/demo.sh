@@ -46,7 +46,7 @@ go build -o "$rekey" ./cmd/rekey
 
 step "Copying the example stack and its desired-state repository to $work"
 cp -a examples/demo/stack "$work/stack"
-chmod 600 "$work/stack/.env" "$work/stack/secrets/"*
+chmod 600 "$work/stack/.env" "$work/stack/secrets/"* "$work/stack/caddy/users"
 sed -i "s/^APP_PORT=.*/APP_PORT=$port/" "$work/stack/.env"
 cp -a examples/demo/repo "$work/repo"
 sed -i -e "s#__PROJECT_DIR__#$work/stack#" -e "s#__PROJECT_NAME__#$project#" -e "s#__APP_PORT__#$port#" "$work/repo/rekey.yaml"
