@@ -36,7 +36,7 @@ const b2Load = 4 // concurrent clients
 
 type b2Result struct {
 	requests, failed, authFailedClient, authFailedServer int64
-	took                                                 time.Duration
+	took, slowest                                        time.Duration
 }
 
 func runB2(root, bin string, runs int) error {
@@ -351,6 +351,7 @@ func (o *observer) watch(ctx context.Context, after string) func() int64 {
 // load is the load generator: b2Load clients on loopback, each with keep-alive, one request every 20 ms.
 type load struct {
 	requests, failed, auth atomic.Int64
+	slowest                atomic.Int64 // nanoseconds of the slowest finished request
 	cancel                 context.CancelFunc
 	wg                     sync.WaitGroup
 }
@@ -377,11 +378,17 @@ func startLoad(parent context.Context, port int) *load {
 
 func (l *load) hit(ctx context.Context, c *http.Client, url string) {
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	start := time.Now()
 	resp, err := c.Do(req)
 	if ctx.Err() != nil {
 		return // stopped mid-request: not a failure
 	}
 	l.requests.Add(1)
+	for took := int64(time.Since(start)); ; {
+		if old := l.slowest.Load(); took <= old || l.slowest.CompareAndSwap(old, took) {
+			break
+		}
+	}
 	if err != nil {
 		l.failed.Add(1)
 		return
@@ -399,5 +406,6 @@ func (l *load) hit(ctx context.Context, c *http.Client, url string) {
 func (l *load) stop() b2Result {
 	l.cancel()
 	l.wg.Wait()
-	return b2Result{requests: l.requests.Load(), failed: l.failed.Load(), authFailedClient: l.auth.Load()}
+	return b2Result{requests: l.requests.Load(), failed: l.failed.Load(), authFailedClient: l.auth.Load(),
+		slowest: time.Duration(l.slowest.Load())}
 }

@@ -32,7 +32,11 @@ func TestIsolationUnrelatedRotationLandsDuringAnIncident(t *testing.T) {
 	hook := newPauseHook(t)
 	r := demoRig(t, st, "0s", "  - logs: {deny: [\"WRONGPASS\"]}\n"+hook.check())
 	r.values["redis-password"] = old
-	r.config += redisSecret
+	// The app rolls stop-first here, as it did when it published the port itself: the worker's next job,
+	// and so its WRONGPASS, reaches the new app container within its logs check. Started first, the new
+	// container gets no job before its check ends (the old one serves until it is healthy) and the incident
+	// never reaches the session key's checks.
+	r.config += redisSecret + "services:\n  app: {strategy: stop-first}\n"
 	writeFile(t, filepath.Join(r.repo, "rekey.yaml"), r.config)
 	r.commitValues("manage the redis password")
 	r.mustApply() // adopts what runs: no check runs, so the hook is still armed

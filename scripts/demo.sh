@@ -3,7 +3,10 @@
 # a new session key to its desired-state repository, and let rekey rotate it: stage the new key with the
 # old one as fallback, roll app then worker with health gates and checks, drop the old key, verify. Then
 # rotate the database and Redis passwords: each server accepts the old and the new one while the app
-# moves over, and the old one is revoked once the app verified the new one.
+# moves over, and the old one is revoked once the app verified the new one. Caddy stands in front of the
+# app (the only published port), so the app rolls start-first: a load counter through Caddy stays at
+# 0 failures through the session-key rotation. Caddy's /admin/* basic-auth users file is a bcrypt line
+# rekey derives from the admin-password secret.
 #
 #   scripts/demo.sh            run the demo and tear the stack down at the end
 #   KEEP=1 scripts/demo.sh     leave the stack and the work directory for a look around
@@ -43,7 +46,7 @@ go build -o "$rekey" ./cmd/rekey
 
 step "Copying the example stack and its desired-state repository to $work"
 cp -a examples/demo/stack "$work/stack"
-chmod 600 "$work/stack/.env" "$work/stack/secrets/"*
+chmod 600 "$work/stack/.env" "$work/stack/secrets/"* "$work/stack/caddy/users"
 sed -i "s/^APP_PORT=.*/APP_PORT=$port/" "$work/stack/.env"
 cp -a examples/demo/repo "$work/repo"
 sed -i -e "s#__PROJECT_DIR__#$work/stack#" -e "s#__PROJECT_NAME__#$project#" -e "s#__APP_PORT__#$port#" "$work/repo/rekey.yaml"
@@ -58,6 +61,24 @@ docker compose -p "$project" --project-directory "$work/stack" up -d --wait
 fingerprints() {
   echo "  app    reports: $(docker compose -p "$project" --project-directory "$work/stack" exec -T app /demoapp probe http://127.0.0.1:8080/fingerprint)"
   echo "  worker reports: $(docker compose -p "$project" --project-directory "$work/stack" exec -T worker /demoapp probe http://127.0.0.1:8081/fingerprint)"
+}
+admin() { curl -s -o /dev/null -w '%{http_code}' -u "admin:$1" "http://127.0.0.1:$port/admin/healthz"; }
+# load_start: requests through Caddy (GET /count: a counter in Redis and PostgreSQL), one every 20 ms,
+# until load_stop; load_stop prints how many were served and how many failed.
+load_start() {
+  rm -f "$work/load.stop"
+  (ok=0 failed=0
+   while [[ ! -e "$work/load.stop" ]]; do
+     if curl -fsS -o /dev/null --max-time 5 "http://127.0.0.1:$port/count" 2>/dev/null; then ok=$((ok + 1)); else failed=$((failed + 1)); fi
+     echo "$ok $failed" >"$work/load.count"
+     sleep 0.02
+   done) &
+  load_pid=$!
+}
+load_stop() {
+  touch "$work/load.stop"; wait "$load_pid"
+  read -r ok failed <"$work/load.count"
+  echo "  load through Caddy: $ok requests served, $failed failed"
 }
 ids() { docker compose -p "$project" --project-directory "$work/stack" ps -q | sort | tr '\n' ' '; }
 flags=(--repo "$work/repo" --state-dir "$work/state" --age-key-file "$key")
@@ -74,8 +95,10 @@ git_ log --oneline -n 2
 step "rekey plan: the consumers, their order, every step, values shown only as fingerprints"
 run "$rekey" plan "${flags[@]}"
 
-step "rekey apply"
+step "rekey apply, under load through Caddy (the app rolls start-first: plan says why)"
+load_start
 run "$rekey" apply "${flags[@]}"
+load_stop
 
 step "What the containers loaded now"
 fingerprints
@@ -94,6 +117,14 @@ git_ commit -q -am "Rotate the database and Redis passwords"
 run "$rekey" apply "${flags[@]}"
 echo "  app runs as: $(docker compose -p "$project" --project-directory "$work/stack" exec -T app /demoapp probe http://127.0.0.1:8080/fingerprint | grep -o '"db_user":"[a-z_]*"')"
 echo "  failed logins PostgreSQL logged: $(docker compose -p "$project" --project-directory "$work/stack" logs db | grep -c 'password authentication failed' || true)"
+
+step "The admin password: Caddy's users file is a bcrypt line rekey renders (a derived location)"
+old_admin=demo-only-admin-password-7a3f9c21 new_admin="demo-admin-$(date +%s)"
+echo "  /admin/ with the old password: $(admin "$old_admin")"
+printf '%s' "$new_admin" | run "$rekey" values set --repo "$work/repo" --age-key-file "$key" admin-password
+git_ commit -q -am "Rotate the admin password"
+run "$rekey" apply "${flags[@]}"
+echo "  /admin/ with the old password: $(admin "$old_admin"), with the new one: $(admin "$new_admin")"
 
 step "rekey status"
 run "$rekey" status "${flags[@]}"

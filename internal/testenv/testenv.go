@@ -42,10 +42,12 @@ const (
 	RedisImage = "rekey-demo/redis:dev"
 	// PostgresImage is the PostgreSQL 15 image scripts/build-images.sh builds.
 	PostgresImage = "rekey-demo/postgres:dev"
+	// CaddyImage is Debian's Caddy 2.6, the reverse proxy in front of the demo app.
+	CaddyImage = "rekey-demo/caddy:dev"
 )
 
 // DemoImages are the images examples/demo/stack needs.
-var DemoImages = []string{AppImage, RedisImage, PostgresImage}
+var DemoImages = []string{AppImage, RedisImage, PostgresImage, CaddyImage}
 
 const (
 	commandTimeout = 3 * time.Minute // any single docker/compose command
