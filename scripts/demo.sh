@@ -62,7 +62,8 @@ fingerprints() {
   echo "  app    reports: $(docker compose -p "$project" --project-directory "$work/stack" exec -T app /demoapp probe http://127.0.0.1:8080/fingerprint)"
   echo "  worker reports: $(docker compose -p "$project" --project-directory "$work/stack" exec -T worker /demoapp probe http://127.0.0.1:8081/fingerprint)"
 }
-admin() { curl -s -o /dev/null -w '%{http_code}' -u "admin:$1" "http://127.0.0.1:$port/admin/healthz"; }
+# admin: the status of /admin/ with a password; curl reads it from stdin, never from its argv.
+admin() { printf 'user = "admin:%s"\n' "$1" | curl -s -o /dev/null -w '%{http_code}' --config - "http://127.0.0.1:$port/admin/healthz"; }
 # load_start: requests through Caddy (GET /count: a counter in Redis and PostgreSQL), one every 20 ms,
 # until load_stop; load_stop prints how many were served and how many failed.
 load_start() {
