@@ -64,7 +64,14 @@ func (r *rig) setDemoValue(secret, value string) {
 // adminStatus is the status Caddy answers GET /admin/healthz with, with basic auth when pw is not "".
 func adminStatus(t *testing.T, port int, pw string) int {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodGet, fmt.Sprintf("http://127.0.0.1:%d/admin/healthz", port), nil)
+	return basicAuthStatus(t, fmt.Sprintf("http://127.0.0.1:%d/admin/healthz", port), pw)
+}
+
+// basicAuthStatus is the status a GET of url is answered with, as user admin with password pw (no
+// authorization when pw is ""), retried while the proxy is not listening.
+func basicAuthStatus(t *testing.T, url, pw string) int {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, url, nil)
 	if pw != "" {
 		req.SetBasicAuth("admin", pw)
 	}
@@ -75,7 +82,7 @@ func adminStatus(t *testing.T, port int, pw string) int {
 			return resp.StatusCode
 		}
 		if i == 20 {
-			t.Fatalf("GET /admin/healthz: %v", err)
+			t.Fatalf("GET %s: %v", url, err)
 		}
 		time.Sleep(250 * time.Millisecond)
 	}

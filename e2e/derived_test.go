@@ -10,7 +10,6 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/rekeyhq/rekey/internal/testenv"
 )
@@ -171,19 +170,7 @@ secrets:
 // basicAuth is the status Caddy answers a request with user admin and password pw.
 func basicAuth(t *testing.T, r *rig, pw string) int {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodGet, fmt.Sprintf("http://127.0.0.1:%d/", r.stack.AppPort), nil)
-	req.SetBasicAuth("admin", pw)
-	for i := 0; ; i++ {
-		resp, err := (&http.Client{Timeout: 5 * time.Second}).Do(req)
-		if err == nil {
-			resp.Body.Close()
-			return resp.StatusCode
-		}
-		if i == 20 {
-			t.Fatalf("GET with basic auth: %v", err)
-		}
-		time.Sleep(250 * time.Millisecond)
-	}
+	return basicAuthStatus(t, fmt.Sprintf("http://127.0.0.1:%d/", r.stack.AppPort), pw)
 }
 
 func inodeOf(t *testing.T, path string) uint64 {
