@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -225,10 +226,25 @@ func TestStartFirstUnhealthyKeepsOld(t *testing.T) {
 	}
 }
 
-// TestStartFirstFallsBackOnPublishedPort: the demo app publishes a host port, so rekey rolls it
-// stop-first and plan says why.
+// TestStartFirstFallsBackOnPublishedPort: an app that publishes a host port (the demo's app did before
+// Caddy stood in front of it; here it publishes one more, on a free port) is rolled stop-first, and plan
+// says why.
 func TestStartFirstFallsBackOnPublishedPort(t *testing.T) {
 	r := newRig(t, "0s")
+	compose := filepath.Join(r.stack.Dir, "compose.yaml")
+	text, err := os.ReadFile(compose)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A fixed host port: two containers cannot both bind it (an ephemeral one, "127.0.0.1::8080", they can).
+	port := fmt.Sprintf("    ports: [\"127.0.0.1:%d:8080\"]\n", testenv.FreePort(t))
+	published := strings.Replace(string(text), "\n  app:\n", "\n  app:\n"+port, 1)
+	if published == string(text) {
+		t.Fatal("no app service in the demo's compose.yaml")
+	}
+	if err := os.WriteFile(compose, []byte(published), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	r.values["session-key"] = newSession
 	r.commitValues("rotate")
 	plan := r.rekey("plan")
