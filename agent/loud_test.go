@@ -4,19 +4,14 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"io"
 	"log/slog"
-	"net/http"
-	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/rekeyhq/rekey/app"
 	"github.com/rekeyhq/rekey/config"
 	"github.com/rekeyhq/rekey/gitsync"
-	"github.com/rekeyhq/rekey/notify"
 	"github.com/rekeyhq/rekey/reconcile"
 )
 
@@ -85,21 +80,9 @@ secrets:
 // TestFinalizeFailedAlertsOnceWithTheNextStep: the first finalize-failed alerts with the command to run,
 // the same state at the next runs does not alert again, and the finalize that works sends the recovery.
 func TestFinalizeFailedAlertsOnceWithTheNextStep(t *testing.T) {
-	var mu sync.Mutex
-	var bodies []string
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		b, _ := io.ReadAll(r.Body)
-		mu.Lock()
-		bodies = append(bodies, string(b))
-		mu.Unlock()
-	}))
-	defer srv.Close()
-	n, err := notify.New([]string{"generic+" + srv.URL + "/hook"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	n := newAlertSink(t)
 	m := testMonitor(t)
-	m.notifier = n
+	m.notifier = n.Notifier
 	s := serverSession(t)
 	stuck := reconcile.Result{Secret: "redis_password", Outcome: reconcile.OutcomeFinalizeFailed, Txn: "t1",
 		Reason: "revoke the old value on cache: WRONGPASS"}
@@ -115,13 +98,7 @@ func TestFinalizeFailedAlertsOnceWithTheNextStep(t *testing.T) {
 		t.Errorf("alert reason %q lacks the next step or the cause", reason)
 	}
 	m.reconciled(s, []reconcile.Result{{Secret: "redis_password", Outcome: reconcile.OutcomeFinalized, Txn: "t1"}}, nil, time.Second)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := n.Close(ctx); err != nil {
-		t.Fatal(err)
-	}
-	mu.Lock()
-	defer mu.Unlock()
+	bodies := n.sent(t)
 	if len(bodies) != 2 || !strings.Contains(bodies[0], "rekey reconcile") || !strings.Contains(bodies[1], "resolved") {
 		t.Fatalf("messages %q, want one alert with the next step and one recovery", bodies)
 	}

@@ -1,37 +1,18 @@
 package agent
 
 import (
-	"context"
-	"io"
-	"net/http"
-	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
-	"github.com/rekeyhq/rekey/notify"
 	"github.com/rekeyhq/rekey/reconcile"
 )
 
 // TestMonitorServerMismatchAlertsOnce: a credential server that refuses Git's value raises one alert, however
 // many scans see it; the scan that finds it accepting again sends one recovery notice; unknown sends none.
 func TestMonitorServerMismatchAlertsOnce(t *testing.T) {
-	var mu sync.Mutex
-	var bodies []string
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		b, _ := io.ReadAll(r.Body)
-		mu.Lock()
-		bodies = append(bodies, string(b))
-		mu.Unlock()
-	}))
-	defer srv.Close()
-	n, err := notify.New([]string{"generic+" + srv.URL + "/hook"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	n := newAlertSink(t)
 	m := testMonitor(t)
-	m.notifier = n
+	m.notifier = n.Notifier
 	s := testSession(t)
 	place := reconcile.Drift{Secret: "token", Place: reconcile.PlaceServer, Name: "db"}
 	scan := func(st reconcile.DriftState, reason string) {
@@ -52,13 +33,7 @@ func TestMonitorServerMismatchAlertsOnce(t *testing.T) {
 	}
 	scan(reconcile.DriftInSync, "")
 	scan(reconcile.DriftInSync, "")
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := n.Close(ctx); err != nil {
-		t.Fatal(err)
-	}
-	mu.Lock()
-	defer mu.Unlock()
+	bodies := n.sent(t)
 	if len(bodies) != 2 {
 		t.Fatalf("sent %d messages, want one alert and one recovery notice: %q", len(bodies), bodies)
 	}
