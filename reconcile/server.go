@@ -134,11 +134,17 @@ func (r *run) unstageHealing(ctx context.Context, st Step) error {
 	if err != nil {
 		return err
 	}
-	next := ""
-	if t := r.sp.Txn; t == nil || t.ToFP == r.sp.ToFP {
-		next, _ = r.e.Values(r.sp.Secret)
+	return r.healing(ctx, st, cr, r.stagedNext(), func() error { return r.unstage(ctx, st) })
+}
+
+// stagedNext is the new value this transaction staged, or "" when Git no longer holds it (a newer commit
+// replaced it while the transaction was open: the value staged is then known to the server only).
+func (r *run) stagedNext() string {
+	if t := r.sp.Txn; t != nil && t.ToFP != r.sp.ToFP {
+		return ""
 	}
-	return r.healing(ctx, st, cr, next, func() error { return r.unstage(ctx, st) })
+	next, _ := r.e.Values(r.sp.Secret)
+	return next
 }
 
 // unstage puts the server back to accepting the value the snapshot holds at the current location.
@@ -160,11 +166,7 @@ func (r *run) unstage(ctx context.Context, st Step) error {
 	if current, err = r.plain(st.From, current); err != nil {
 		return err
 	}
-	// The new value is known only while Git still holds the one this transaction staged.
-	next := ""
-	if t := r.sp.Txn; t == nil || t.ToFP == r.sp.ToFP {
-		next, _ = r.e.Values(r.sp.Secret)
-	}
+	next := r.stagedNext()
 	cr, err := r.credential(st.Server)
 	if err != nil {
 		return err
