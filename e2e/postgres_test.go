@@ -37,12 +37,13 @@ func pgRig(t *testing.T, extra string) *rig {
 	return r
 }
 
-// psql runs SQL as the superuser over the db container's socket.
+// psql runs SQL as the superuser over the db container's socket. The SQL goes on stdin and is never
+// quoted in a failure: it may hold a password (ALTER ROLE … PASSWORD).
 func psql(t *testing.T, r *rig, sql string) string {
 	t.Helper()
-	out, err := r.stack.Exec(t, "db", "psql", "-U", "postgres", "-d", "shop", "-XAtq", "-c", sql)
+	out, err := r.stack.ExecStdin(t, "db", []byte(sql), "psql", "-U", "postgres", "-d", "shop", "-XAtq", "-v", "ON_ERROR_STOP=1")
 	if err != nil {
-		t.Fatalf("psql %q: %v", sql, err)
+		t.Fatalf("psql: %v", err)
 	}
 	return strings.TrimSpace(out)
 }

@@ -243,6 +243,16 @@ func (s *Stack) Exec(tb testing.TB, service string, cmd ...string) (string, erro
 	return run(ctx, s.Dir, "docker", append([]string{"exec", id}, cmd...)...)
 }
 
+// ExecStdin is Exec with stdin as the command's standard input: the way to hand a value (a password in
+// SQL) to a command in a container without putting it in any argv.
+func (s *Stack) ExecStdin(tb testing.TB, service string, stdin []byte, cmd ...string) (string, error) {
+	tb.Helper()
+	id := s.ContainerID(tb, service)
+	ctx, cancel := context.WithTimeout(context.Background(), commandTimeout)
+	defer cancel()
+	return runStdin(ctx, s.Dir, stdin, "docker", append([]string{"exec", "-i", id}, cmd...)...)
+}
+
 // Logs returns the output of the given services (all without names).
 func (s *Stack) Logs(tb testing.TB, services ...string) string {
 	tb.Helper()
@@ -479,8 +489,16 @@ func childEnv() []string {
 // run runs name args in dir with childEnv and returns the standard output;
 // on failure the error carries the standard error.
 func run(ctx context.Context, dir, name string, args ...string) (string, error) {
+	return runStdin(ctx, dir, nil, name, args...)
+}
+
+// runStdin is run with stdin as the standard input (none when nil).
+func runStdin(ctx context.Context, dir string, stdin []byte, name string, args ...string) (string, error) {
 	cmd := exec.CommandContext(ctx, name, args...)
 	cmd.Dir = dir
+	if stdin != nil {
+		cmd.Stdin = bytes.NewReader(stdin)
+	}
 	cmd.Env = childEnv()
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout = &stdout
