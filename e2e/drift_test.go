@@ -41,7 +41,7 @@ func (r *rig) drift(extra ...string) (int, map[string]driftPlace) {
 
 func noHandValues(t *testing.T, res result) {
 	t.Helper()
-	for _, v := range []string{handSession, handToken} {
+	for _, v := range []string{handSession, handToken, handServerPassword} {
 		if strings.Contains(res.stdout, v) || strings.Contains(res.stderr, v) {
 			t.Errorf("rekey output contains a hand-edited value")
 		}
