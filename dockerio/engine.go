@@ -239,10 +239,17 @@ func (e *Engine) Restart(ctx context.Context, id string, timeout time.Duration) 
 // safe passes the text of an engine error through the redactor; errors.Is
 // and errors.As still reach the original.
 func (e *Engine) safe(err error) error {
+	return Safe(err, e.redact)
+}
+
+// Safe is what every engine error becomes before it leaves an adapter (this package's, and swarmio's
+// calls on the same engine): its text passed through redact, errors.Is and errors.As still reaching the
+// cause, and a failed connection marked UnreachableError, which the executor retries once dockerd is back.
+func Safe(err error, redact func(string) string) error {
 	if err == nil {
 		return nil
 	}
-	return unreachable(redactedError{err: err, redact: e.redact})
+	return unreachable(redactedError{err: err, redact: redact})
 }
 
 type redactedError struct {

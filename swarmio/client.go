@@ -1,7 +1,8 @@
 // Package swarmio holds the Docker Swarm side effects rekey needs: versioned secret objects (create,
 // label, list, remove), moving a service's secret references to another object with one service update,
 // waiting for the update to converge, and editing the `name:` of a secret in a stack file. It speaks
-// Docker's and the stack file's terms and imports no rekey package (like dockerio).
+// Docker's and the stack file's terms; of rekey it imports only dockerio, whose Safe makes its engine
+// errors what dockerio's are (redacted, and retryable when the engine did not answer).
 //
 // Secret values travel only in the API request that creates an object (Swarm never returns them); no
 // error carries a value, and engine errors pass through the caller's redaction function.
@@ -13,6 +14,8 @@ import (
 
 	"github.com/docker/docker/api/types/swarm"
 	"github.com/docker/docker/client"
+
+	"github.com/rekeyhq/rekey/dockerio"
 )
 
 // Label keys rekey sets on the secret objects it creates or moves a stack away from.
@@ -69,5 +72,5 @@ func (s *Swarm) wrap(what string, err error) error {
 	if err == nil {
 		return nil
 	}
-	return fmt.Errorf("%s: %s", what, s.redact(err.Error()))
+	return fmt.Errorf("%s: %w", what, dockerio.Safe(err, s.redact))
 }
