@@ -31,29 +31,6 @@ func WriteBack(ctx context.Context, o Options, secret string, who gitsync.Author
 	return c, s.Redact.Error(err)
 }
 
-// RotateFirstDue writes back a new value for the first secret whose rotate_every has passed, and returns
-// its name ("" when none is due) and the commit. The caller applies it before asking for the next one
-// (each write-back commits on top of the previous).
-func RotateFirstDue(ctx context.Context, o Options, who gitsync.Author) (string, gitsync.Commit, error) {
-	s, err := LoadTrusted(ctx, o)
-	if err != nil {
-		return "", gitsync.Commit{}, err
-	}
-	var due []string
-	err = s.withJournal(func(j *journal.Journal) (err error) {
-		due, err = s.dueForRotation(ctx, j, time.Now())
-		return err
-	})
-	if err != nil || len(due) == 0 {
-		return "", gitsync.Commit{}, err
-	}
-	if err := CanWriteBack(s.Options, who); err != nil {
-		return due[0], gitsync.Commit{}, fmt.Errorf("%s is due for rotation but nothing was committed: %w", due[0], err)
-	}
-	c, err := s.guardedWriteBack(ctx, due[0], "rotate_every", who)
-	return due[0], c, s.Redact.Error(err)
-}
-
 // CanWriteBack refuses, before anything is committed, a write-back that commit verification would then
 // refuse to apply.
 func CanWriteBack(o Options, who gitsync.Author) error {
