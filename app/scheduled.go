@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/rekeyhq/rekey/gitsync"
@@ -41,11 +42,15 @@ func ApplyScheduled(ctx context.Context, o Options, who gitsync.Author) (*Sessio
 func (s *Session) writeBackDue(ctx context.Context, j *journal.Journal, who gitsync.Author) (*Session, []Scheduled, error) {
 	held := func(f func(*journal.Journal) error) error { return f(j) }
 	var done []Scheduled
+	written := map[string]bool{}
 	for range maxScheduled {
 		due, err := s.dueForRotation(ctx, j, time.Now())
 		if err != nil {
 			return s, append(done, Scheduled{Err: fmt.Errorf("failed to tell which secrets are due for rotation: %w", err)}), nil
 		}
+		// A secret written back in this run stays "due" when its write-back could not be recorded in
+		// the journal: never commit it twice in one run.
+		due = slices.DeleteFunc(due, func(secret string) bool { return written[secret] })
 		if len(due) == 0 {
 			return s, done, nil
 		}
@@ -57,6 +62,7 @@ func (s *Session) writeBackDue(ctx context.Context, j *journal.Journal, who gits
 		if err != nil {
 			return s, append(done, Scheduled{Secret: due[0], Err: s.Redact.Error(err)}), nil
 		}
+		written[due[0]] = true
 		done = append(done, Scheduled{Secret: due[0], Commit: c})
 		if s, err = s.reload(ctx, j); err != nil {
 			return nil, done, err
