@@ -30,7 +30,11 @@ func (s *Stack) Roll(ctx context.Context, c reconcile.Consumer) error {
 	defer cancel()
 	switch c.Action {
 	case reconcile.Recreate:
-		if spec, ok := s.StartFirst[c.Name]; ok {
+		// The plan's strategy rules (a swap stops its consumers first whatever the service allows); a
+		// roll the plan did not decide (recovering a crashed transaction from its records) follows the
+		// stack's, which also cleans up a start-first roll that a crash cut short.
+		spec, ok := s.StartFirst[c.Name]
+		if ok && c.Strategy != reconcile.StopFirst {
 			return s.startFirst().roll(ctx, c.Name, spec)
 		}
 		return s.Compose.Up(ctx, c.Name)

@@ -367,7 +367,7 @@ func (r *run) roll(ctx context.Context, st Step) error {
 	if err := r.ensureStaged(ctx); err != nil {
 		return err
 	}
-	c := Consumer{Name: st.Consumer, Action: st.Roll}
+	c := Consumer{Name: st.Consumer, Action: st.Roll, Strategy: st.Strategy} // the strategy plan showed
 	r.rolled = append(r.rolled, c)
 	if err := r.record(ctx, Record{Type: RecordIntent, Step: st.String(), Consumer: c.Name, Roll: c.Action}); err != nil {
 		return err
