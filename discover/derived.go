@@ -53,7 +53,8 @@ func containsEscaped(s, value string) bool {
 }
 
 // derivedTemplate is the template that renders written from value, checked to render it back (a URL
-// compared after parsing) and to hold no other secret's value in its literal text.
+// compared after parsing) and to hold no secret's value — its own included, raw or URL-escaped — in its
+// literal text: the template is written to rekey.yaml, which is plaintext.
 func derivedTemplate(written, value string, secrets []*Secret, a, b *Secret) (string, bool) {
 	tmpl, ok := urlTemplate(written, value)
 	if !ok && strings.Contains(written, value) {
@@ -67,8 +68,8 @@ func derivedTemplate(written, value string, secrets []*Secret, a, b *Secret) (st
 		return "", false
 	}
 	for _, s := range secrets {
-		if s != a && s != b && len(s.value) >= 8 && strings.Contains(tmpl, s.value) {
-			return "", false
+		if s != b && len(s.value) >= 8 && holdsValue(tmpl, s.value) {
+			return "", false // rekey.yaml is plaintext: not even the secret's own value, elsewhere in the URL
 		}
 	}
 	f, err := derive.Parse(tmpl, func(string) bool { return false })
@@ -76,6 +77,11 @@ func derivedTemplate(written, value string, secrets []*Secret, a, b *Secret) (st
 		return "", false
 	}
 	return tmpl, true
+}
+
+// holdsValue reports whether text holds value as it is or escaped as a URL would hold it.
+func holdsValue(text, value string) bool {
+	return strings.Contains(text, value) || containsEscaped(text, value)
 }
 
 // urlTemplate replaces the password of a URL's user-info with {{ urlquery .value }} when it is value,

@@ -1,6 +1,7 @@
 package discover
 
 import (
+	"net/url"
 	"strings"
 	"testing"
 )
@@ -22,6 +23,18 @@ func TestDerivedTemplate(t *testing.T) {
 	other := &Secret{Name: "other", value: "other-secret-value"}
 	if _, ok := derivedTemplate("postgres://app:"+pw+"@db/app?key=other-secret-value", pw, []*Secret{a, other}, a, nil); ok {
 		t.Error("a template holding another secret's value was proposed")
+	}
+	// rekey.yaml is plaintext: the secret's own value left elsewhere in the URL, raw or escaped, is no
+	// proposal either.
+	const own = "Sup3rS3cretPassw0rd"
+	b := &Secret{Name: "db", value: own}
+	for _, written := range []string{
+		"postgres://app:" + own + "@db/app?backup_password=" + own,
+		"postgres://app:" + own + "@db/app?x=" + url.QueryEscape(own+"/"),
+	} {
+		if tmpl, ok := derivedTemplate(written, own, []*Secret{b}, b, nil); ok {
+			t.Errorf("proposed %q, which holds the value itself", tmpl)
+		}
 	}
 }
 

@@ -247,6 +247,11 @@ func initFiles(p *composeio.Project, rep *discover.Report) (map[string][]byte, e
 	if err != nil {
 		return nil, fmt.Errorf("rekey init cannot write rekey.yaml (a bug): %w", err)
 	}
+	// rekey.yaml is committed in plaintext: a value in it (a template's literal text, a comment) is a
+	// bug of init's, caught here rather than written.
+	if red := redact.New(slices.Collect(maps.Values(rep.Values()))...).ForReport(); red.String(string(rekeyYAML)) != string(rekeyYAML) {
+		return nil, errors.New("rekey init would write a secret value into rekey.yaml (a bug): the repository files were not written")
+	}
 	return map[string][]byte{
 		app.ConfigFile:      rekeyYAML,
 		".sops.yaml":        []byte(sops.String()),
