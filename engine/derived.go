@@ -98,11 +98,28 @@ func (b *secretBuilder) addDerived(ctx context.Context) error {
 			b.out.Current[j].Form = id
 		}
 	}
-	if b.spec.Server != "" && plain == 0 && len(b.spec.Derived) > 0 && !forms[derive.ID(b.name, 0)].Form.Decodable(derive.Data{Secret: b.value}) {
+	if b.spec.Server != "" && plain == 0 && !forms[derive.ID(b.name, 0)].Form.Decodable(derive.Data{Secret: b.value}) {
 		return b.errorf("derived.0", "secret %s: its server needs the current value read back from the stack, and derived %s cannot give it back: give the secret a plain location (env or file), or list first a derived URL whose password is urlquery .value",
 			b.name, b.spec.Derived[0].Where())
 	}
-	return nil
+	return b.loginWritten(forms)
+}
+
+// loginWritten refuses a secret whose server's logins take turns when nothing writes the login the new
+// value was staged on: no login_env, and no derived location with {{ .login }} (a URL that keeps the
+// user written out would pair the new password with the old login, and every rotation would fail).
+func (b *secretBuilder) loginWritten(forms derive.Set) error {
+	srv := b.in.Config.Servers[b.spec.Server]
+	if srv == nil || !srv.Alternates() || b.spec.LoginEnv != "" {
+		return nil
+	}
+	for i := range b.spec.Derived {
+		if spec := forms[derive.ID(b.name, i)]; spec != nil && spec.Form.UsesLogin() {
+			return nil
+		}
+	}
+	return b.errorf("derived.0", "secret %s: %s logins take turns, and neither login_env nor a derived location ({{ .login }}) writes the login: put {{ .login }} where the user is in the template, or set login_env",
+		b.name, srv.Type)
 }
 
 // probe renders a form with Git's values and refuses what its location cannot hold.

@@ -119,6 +119,7 @@ func TestBuildDerivedBadInput(t *testing.T) {
 		{"{{ .value }}", long, "rekey.yaml:12: secret db-password: derived DATABASE_URL renders 70000 bytes, more than the 65536 a variable may hold"},
 		{"{{ .value }}", "line1\nline2", "rekey.yaml:12: secret db-password: derived DATABASE_URL renders a line break, which the variable cannot hold"},
 		{"{{ base64 .value }}", "pw", "rekey.yaml:11: secret db-password: its server needs the current value read back from the stack, and derived DATABASE_URL cannot give it back"},
+		{"postgres://shop_a:{{ urlquery .value }}@db:5432/app", "pw", "rekey.yaml:11: secret db-password: postgres logins take turns, and neither login_env nor a derived location ({{ .login }}) writes the login"},
 	} {
 		secrets := strings.Replace(derivedSecrets, `"postgres://{{ .login }}:{{ urlquery .value }}@db:5432/app"`, "'"+c.template+"'", 1)
 		_, err := buildDerived(t, secrets, map[string]string{"db-password": c.value, "admin-password": "a"})
