@@ -143,6 +143,22 @@ func TestMatchURLAfterParsing(t *testing.T) {
 	if f.Match(live, d, []string{"shop_a"}) || f.Match(live, Data{Value: "p+w/"}, []string{"shop_b"}) {
 		t.Fatal("another login or password matches")
 	}
+	// Everything but the password and the login must be as the template writes it: another scheme, host,
+	// port, database, parameter or fragment is drift, not an equivalent URL.
+	for _, other := range []string{
+		"mysql://shop_b:p%2Bw%2F%40@db:5432/app?a=1&b=2",
+		"postgres://shop_b:p%2Bw%2F%40@db2:5432/app?a=1&b=2",
+		"postgres://shop_b:p%2Bw%2F%40@db:5433/app?a=1&b=2",
+		"postgres://shop_b:p%2Bw%2F%40@db:5432/other?a=1&b=2",
+		"postgres://shop_b:p%2Bw%2F%40@db:5432/app?a=1&b=3",
+		"postgres://shop_b:p%2Bw%2F%40@db:5432/app?a=1",
+		"postgres://shop_b:p%2Bw%2F%40@db:5432/app?a=1&b=2#x",
+		"postgres://db:5432/app?a=1&b=2",
+	} {
+		if f.Match(other, d, []string{"shop_b"}) {
+			t.Errorf("%s matches the template's URL", other)
+		}
+	}
 	v, login, ok := f.Decode(live, Data{})
 	if !ok || v != "p+w/@" || login != "shop_b" {
 		t.Fatalf("Decode = %q %q %v", v, login, ok)

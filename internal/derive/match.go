@@ -4,6 +4,7 @@ import (
 	"maps"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 
 	"golang.org/x/crypto/bcrypt"
@@ -93,19 +94,7 @@ func urlEqual(a, b string) bool {
 	return strings.EqualFold(ua.Scheme, ub.Scheme) && strings.EqualFold(ua.Host, ub.Host) &&
 		ua.User.Username() == ub.User.Username() && pa == pb &&
 		(ua.User == nil) == (ub.User == nil) && ua.Path == ub.Path && ua.Fragment == ub.Fragment &&
-		ua.Opaque == ub.Opaque && errA == nil && errB == nil && maps.EqualFunc(qa, qb, equalStrings)
-}
-
-func equalStrings(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
+		ua.Opaque == ub.Opaque && errA == nil && errB == nil && maps.EqualFunc(qa, qb, slices.Equal[[]string])
 }
 
 // Decode reads back the value and login a live URL form carries: its password and user name, confirmed
