@@ -2,6 +2,7 @@ package engine
 
 import (
 	"maps"
+	"regexp"
 	"slices"
 	"strings"
 
@@ -123,8 +124,9 @@ func usesInCommand(svc types.ServiceConfig, key string) bool {
 	if svc.HealthCheck != nil {
 		words = append(words, svc.HealthCheck.Test...)
 	}
+	ref := regexp.MustCompile(`\$\{?` + regexp.QuoteMeta(key) + `([^A-Za-z0-9_]|$)`) // $DB is not $DB_HOST
 	for _, w := range words {
-		if strings.Contains(w, "$"+key) || strings.Contains(w, "${"+key) {
+		if ref.MatchString(w) {
 			return true
 		}
 	}

@@ -130,3 +130,28 @@ func composeTypesService(image string) types.ServiceConfig {
 	s.Image = image
 	return s
 }
+
+// TestSwapConsumersStopFirst: a swap stops its consumers while the server switches, so a consumer that
+// could start first is recreated stop-first for that secret, with the reason; restarts are left alone.
+func TestSwapConsumersStopFirst(t *testing.T) {
+	all := map[string]Strategy{"app": {reconcile.StartFirst, "no published port"}, "web": {reconcile.StopFirst, "publishes host port 80"}}
+	consumers := func() []reconcile.Consumer {
+		return []reconcile.Consumer{{Name: "app", Action: reconcile.Recreate}, {Name: "web", Action: reconcile.Recreate}, {Name: "cron", Action: reconcile.Restart}}
+	}
+	overlap := reconcile.Secret{Consumers: consumers()}
+	setStrategies(&overlap, all)
+	if c := overlap.Consumers[0]; c.Strategy != reconcile.StartFirst {
+		t.Errorf("without a swap app is %s, want start-first", c.Strategy)
+	}
+	swap := reconcile.Secret{Swap: true, Consumers: consumers()}
+	setStrategies(&swap, all)
+	if c := swap.Consumers[0]; c.Strategy != reconcile.StopFirst || !strings.Contains(c.Why, "swap") {
+		t.Errorf("with a swap app is %s (%s), want stop-first because of the swap", c.Strategy, c.Why)
+	}
+	if c := swap.Consumers[1]; c.Strategy != reconcile.StopFirst || c.Why != "publishes host port 80" {
+		t.Errorf("web is %s (%s), want its own stop-first reason", c.Strategy, c.Why)
+	}
+	if c := swap.Consumers[2]; c.Strategy != "" {
+		t.Errorf("a restart got a strategy: %s", c.Strategy)
+	}
+}
