@@ -107,8 +107,8 @@ func Marshal(p Proposal) ([]byte, error) {
 func marshalable(c *Config, order []string) error {
 	switch {
 	case len(c.Compose.Command) > 0 || c.HealthTimeout.Duration != 0 || c.Drift != (Drift{}) ||
-		len(c.Alerts.URLs) > 0 || len(c.AllowDestroy) > 0:
-		return errors.New("marshal: only version, compose (project_dir, project_name, files), values, secrets, servers and verify are written")
+		len(c.Alerts.URLs) > 0 || len(c.AllowDestroy) > 0 || len(c.Services) > 0 || c.Swarm != (Swarm{}):
+		return errors.New("marshal: only version, compose (project_dir, project_name, files), values, secrets, servers and verify are written (not services, swarm, drift, alerts, allow_destroy or health_timeout)")
 	case !slices.Equal(slices.Sorted(slices.Values(order)), slices.Sorted(maps.Keys(c.Secrets))):
 		return fmt.Errorf("marshal: the order %v does not name every secret once", order)
 	}

@@ -106,6 +106,8 @@ func TestMarshalRefusesWhatItDoesNotWrite(t *testing.T) {
 		"server":        func(p *Proposal) { p.Config.Secrets["true"].Server = "db" },
 		"service":       func(p *Proposal) { p.Config.Secrets["true"].Consumers = []Consumer{{Service: "app"}} },
 		"allow_destroy": func(p *Proposal) { p.Config.AllowDestroy = []string{"field-key"} },
+		"services":      func(p *Proposal) { p.Config.Services = map[string]*Service{"app": {Strategy: "stop-first"}} },
+		"swarm":         func(p *Proposal) { p.Config.Swarm = Swarm{Stack: "shop"} },
 		"rotate_every":  func(p *Proposal) { p.Config.Secrets["true"].RotateEvery = Duration{time.Hour} },
 		"exec check":    func(p *Proposal) { p.Config.Verify = append(p.Config.Verify, Check{Exec: &ExecCheck{Service: "a"}}) },
 		"missing order": func(p *Proposal) { p.Order = p.Order[1:] },
