@@ -73,15 +73,8 @@ func (e *Engine) WaitHealthy(ctx context.Context, project, service string, timeo
 			if _, ok := first[insp.ID]; !ok {
 				first[insp.ID] = insp.RestartCount
 			}
-			switch {
-			case st.Status == container.StateExited || st.Status == container.StateDead:
-				return fmt.Errorf("service %s is not healthy: %s", service, d)
-			case st.Health != nil && st.Health.Status == container.Unhealthy:
-				return fmt.Errorf("service %s is not healthy: %s", service, d)
-			case insp.RestartCount > first[insp.ID]:
-				d.exitCode = e.lastExitCode(ctx, insp.ID, began, d.exitCode)
-				return fmt.Errorf("service %s is not healthy: %s (restarted by the engine %d times during the wait)",
-					service, d, insp.RestartCount-first[insp.ID])
+			if why := e.failed(ctx, insp, first[insp.ID], began); why != "" {
+				return fmt.Errorf("service %s is not healthy: %s", service, why)
 			}
 			if !st.Running || st.Restarting || st.Paused {
 				delete(stable, insp.ID)
@@ -112,6 +105,26 @@ func (e *Engine) WaitHealthy(ctx context.Context, project, service string, timeo
 		case <-tick.C:
 		}
 	}
+}
+
+// failed says why a container being waited on will not become ready — it exited (or is dead), turned
+// unhealthy (Docker says so only after the healthcheck's retries), or the engine restarted it since the
+// wait began (a crash loop; its exit code then comes from the die events) — or "" while it still may.
+// first is its restart count when the wait began. WaitHealthy and WaitReplicaHealthy share it.
+func (e *Engine) failed(ctx context.Context, insp container.InspectResponse, first int, began time.Time) string {
+	d, st := describe(insp), insp.State
+	switch {
+	case st == nil:
+		return ""
+	case st.Status == container.StateExited || st.Status == container.StateDead:
+		return d.String()
+	case st.Health != nil && st.Health.Status == container.Unhealthy:
+		return d.String()
+	case insp.RestartCount > first:
+		d.exitCode = e.lastExitCode(ctx, insp.ID, began, d.exitCode)
+		return fmt.Sprintf("%s (restarted by the engine %d times during the wait)", d, insp.RestartCount-first)
+	}
+	return ""
 }
 
 func (e *Engine) waitErr(ctx context.Context, service string, timeout time.Duration, last []string) error {

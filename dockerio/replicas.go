@@ -26,7 +26,6 @@ type Replica struct {
 	Number     int    // com.docker.compose.container-number
 	ConfigHash string // com.docker.compose.config-hash: the configuration it was created from
 	Running    bool
-	Health     string // "", starting, healthy, unhealthy
 }
 
 // Replicas lists the containers of a compose service in every state, by container number.
@@ -57,7 +56,7 @@ func (e *Engine) WaitReplicaHealthy(ctx context.Context, id string, timeout time
 	defer cancel()
 	tick := time.NewTicker(e.poll)
 	defer tick.Stop()
-	first, since := -1, time.Time{}
+	first, since, began := -1, time.Time{}, time.Now()
 	for {
 		insp, err := e.cli.ContainerInspect(ctx, id)
 		if err != nil {
@@ -70,14 +69,11 @@ func (e *Engine) WaitReplicaHealthy(ctx context.Context, id string, timeout time
 		if first < 0 {
 			first = insp.RestartCount
 		}
+		if why := e.failed(ctx, insp, first, began); why != "" {
+			return errors.New(why)
+		}
 		switch {
 		case st == nil:
-		case st.Status == container.StateExited || st.Status == container.StateDead:
-			return fmt.Errorf("%s", d)
-		case st.Health != nil && st.Health.Status == container.Unhealthy:
-			return fmt.Errorf("%s", d)
-		case insp.RestartCount > first:
-			return fmt.Errorf("%s (restarted by the engine during the wait)", d)
 		case !st.Running || st.Restarting || st.Paused:
 			since = time.Time{}
 		case st.Health != nil:
