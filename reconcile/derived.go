@@ -86,3 +86,21 @@ func formStates(s Secret, st SecretState) []FormState {
 	}
 	return out
 }
+
+// snapshotValue is the value l carried before the transaction, from the snapshot, decoded from its form
+// when l is a derived location (the old password, not the whole URL), hidden from every text. found is
+// false when the snapshot has no entry for l.
+func (r *run) snapshotValue(ctx context.Context, l Location) (value string, found bool, err error) {
+	saved, err := r.loadStash(ctx)
+	if err != nil {
+		return "", false, err
+	}
+	for _, s := range saved {
+		if s.Path == l.Path && s.Key == l.Key {
+			r.hide(s.Value)
+			value, err = r.plain(l, s.Value)
+			return value, true, err
+		}
+	}
+	return "", false, nil
+}

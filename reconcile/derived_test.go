@@ -165,3 +165,39 @@ func must[T any](v T, err error) T {
 	}
 	return v
 }
+
+// TestDerivedURLPendingRevocationKeepsThePassword: an old value only its operator can revoke is kept for
+// the probes as the password itself, not as the URL that held it (a URL never logs in: the probe would
+// report the revocation seen while the old password still works).
+func TestDerivedURLPendingRevocationKeepsThePassword(t *testing.T) {
+	u := newURLDB(t)
+	u.byHand = true
+	res, _ := u.apply()
+	if len(res) == 0 || res[0].Outcome != OutcomeRotated || res[0].Pending == "" {
+		t.Fatalf("results = %+v, want rotated with a pending revocation", res)
+	}
+	kept, ok := u.stash[pendingKey("db-password", res[0].Pending)]
+	if !ok || string(kept) != `"old-pw"` {
+		t.Fatalf("kept for the probes: %q, want the old password", kept)
+	}
+	if res, _ = u.apply(); len(res) == 0 || res[0].Outcome != OutcomePending {
+		t.Fatalf("results = %+v, want the old password still pending", res)
+	}
+}
+
+// TestDerivedURLHealsWithTheOldPassword: the server restarts onto the old password before the revoke;
+// the heal logs in with the old password read back out of the snapshotted URL (not with the URL) and
+// stages the new one again: rotated in the same apply.
+func TestDerivedURLHealsWithTheOldPassword(t *testing.T) {
+	u := newURLDB(t)
+	ex := u.db.executor()
+	ex.Reader, ex.Writer, ex.Roller = u, u, u
+	restartAt(u.db, ex, "revoke", "old-pw")
+	res, err := Apply(context.Background(), u.desired(), u, ex)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res) != 1 || res[0].Outcome != OutcomeRotated || !strings.Contains(res[0].Note, "staged it again") {
+		t.Fatalf("results = %+v, want rotated after staging the new value again", res)
+	}
+}

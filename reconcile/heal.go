@@ -281,15 +281,9 @@ func (r *run) serverService() (Step, bool) {
 
 // oldValue is the value the current location held before the transaction, from its snapshot.
 func (r *run) oldValue(ctx context.Context) (string, error) {
-	saved, err := r.loadStash(ctx)
-	if err != nil {
-		return "", err
+	v, found, err := r.snapshotValue(ctx, r.sp.Current)
+	if err == nil && !found {
+		err = errors.New("the snapshot has no old value")
 	}
-	for _, s := range saved {
-		if s.Path == r.sp.Current.Path && s.Key == r.sp.Current.Key {
-			r.hide(s.Value)
-			return s.Value, nil
-		}
-	}
-	return "", errors.New("the snapshot has no old value")
+	return v, err
 }

@@ -24,15 +24,9 @@ func pendingKey(secret, fp string) string { return "pending/" + secret + "/" + f
 
 // keepPending records that the old value must be revoked by hand and keeps it, encrypted, for the probes.
 func (r *run) keepPending(ctx context.Context, reason error) error {
-	saved, err := r.loadStash(ctx)
+	old, found, err := r.snapshotValue(ctx, r.sp.Current) // the old value itself, not a URL holding it
 	if err != nil {
 		return err
-	}
-	old, found := "", false
-	for _, s := range saved {
-		if s.Path == r.sp.Current.Path && s.Key == r.sp.Current.Key {
-			old, found = s.Value, true
-		}
 	}
 	fromFP := r.sp.FromFP
 	if t := r.sp.Txn; t != nil && r.sp.Action != ActionRotate {

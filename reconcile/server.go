@@ -149,22 +149,12 @@ func (r *run) stagedNext() string {
 
 // unstage puts the server back to accepting the value the snapshot holds at the current location.
 func (r *run) unstage(ctx context.Context, st Step) error {
-	saved, err := r.loadStash(ctx)
+	current, found, err := r.snapshotValue(ctx, st.From)
 	if err != nil {
 		return err
 	}
-	current, found := "", false
-	for _, s := range saved {
-		if s.Path == st.From.Path && s.Key == st.From.Key {
-			current, found = s.Value, true
-		}
-	}
 	if !found {
 		return fmt.Errorf("the snapshot has no value for %s", st.From)
-	}
-	r.hide(current)
-	if current, err = r.plain(st.From, current); err != nil {
-		return err
 	}
 	next := r.stagedNext()
 	cr, err := r.credential(st.Server)
