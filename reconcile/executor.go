@@ -263,7 +263,7 @@ func (r *run) do(ctx context.Context, st Step) error {
 	case StepVerified:
 		r.res.Outcome = OutcomeVerified
 		if !r.stoppedAt.IsZero() {
-			r.res.Note = fmt.Sprintf("swap: consumers were stopped for %s", r.e.Now().Sub(r.stoppedAt).Round(10*time.Millisecond))
+			r.note(fmt.Sprintf("swap: consumers were stopped for %s", r.e.Now().Sub(r.stoppedAt).Round(10*time.Millisecond)))
 		}
 		if err := r.setPhase(ctx, PhaseVerified, st.After); err != nil {
 			return err

@@ -237,7 +237,7 @@ func (r *run) restage(ctx context.Context, st Step, cr Credential, old, next str
 	if err != nil {
 		return fmt.Errorf("%s had lost the new value and staging it again failed: %w", st.Server, err)
 	}
-	r.healed(st.Server + " had restarted without the new value: rekey staged it again")
+	r.note(st.Server + " had restarted without the new value: rekey staged it again")
 	return nil
 }
 
@@ -253,11 +253,13 @@ func (r *run) recreate(ctx context.Context, svc Step) error {
 	if err != nil {
 		return fmt.Errorf("recreating %s from its sources failed: %w", svc.Consumer, err)
 	}
-	r.healed(svc.Consumer + " accepted neither value of this transaction: rekey recreated it from its sources")
+	r.note(svc.Consumer + " accepted neither value of this transaction: rekey recreated it from its sources")
 	return nil
 }
 
-func (r *run) healed(note string) {
+// note adds to the result's note: the plan's, a heal's, an excused check's, the swap's stop time and a
+// pending revocation all say something the operator should read; none replaces another.
+func (r *run) note(note string) {
 	if r.res.Note != "" {
 		note = r.res.Note + "; " + note
 	}

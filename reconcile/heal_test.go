@@ -329,3 +329,16 @@ func TestHealWaitsForASlowServerBeforeRecreating(t *testing.T) {
 	}
 	d.assertOn(t, "new-pw")
 }
+
+// TestHealNoteSurvivesAPendingRevocation: a heal before the consumers roll and a by-hand revocation at
+// the end both reach the result's note; the later one no longer replaces the earlier.
+func TestHealNoteSurvivesAPendingRevocation(t *testing.T) {
+	d := newDB(t, "old-pw")
+	d.byHand = true
+	ex, _ := healExecutor(d)
+	restartAt(d, ex, "write", "old-pw")
+	res := healApply(t, d, ex)
+	if len(res) != 1 || !strings.Contains(res[0].Note, "staged it again") || !strings.Contains(res[0].Note, "pending revocation") {
+		t.Fatalf("results = %+v, want both the heal and the pending revocation in the note", res)
+	}
+}

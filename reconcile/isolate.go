@@ -98,7 +98,7 @@ func (r *run) verify(st Step) func(error) error {
 			return fmt.Errorf("%w (%s on the same consumer may explain it)", err, why)
 		}
 		note := fmt.Sprintf("%s: %s; not held against this rotation: explained by %s", st, r.text(err), why)
-		r.res.Note = strings.TrimPrefix(r.res.Note+"; "+note, "; ")
+		r.note(note)
 		return nil
 	}
 }

@@ -43,7 +43,7 @@ func (r *run) keepPending(ctx context.Context, reason error) error {
 		return err
 	}
 	r.res.Pending = fromFP
-	r.res.Note = fmt.Sprintf("pending revocation: revoke the old value %s at the provider; rekey checks until it stops working", fromFP)
+	r.note(fmt.Sprintf("pending revocation: revoke the old value %s at the provider; rekey checks until it stops working", fromFP))
 	return r.record(ctx, Record{Type: RecordPending, FromFP: fromFP, Reason: r.text(reason)})
 }
 
