@@ -121,6 +121,9 @@ func (c creds) Stage(_ context.Context, current, next string) (string, error) {
 	if err := d.fail(StepStage); err != nil {
 		return "", err
 	}
+	if !d.accepts[current] { // a real driver logs in with current to stage next beside it
+		return "", errors.New("the current value does not log in")
+	}
 	d.accepts[next] = true
 	return d.login, nil
 }
