@@ -36,6 +36,9 @@ func (s *SwarmStack) preflightSecret(ctx context.Context, sec reconcile.Secret) 
 		}
 	}
 	for _, l := range append(append([]reconcile.Location{}, sec.Current...), sec.Previous...) {
+		if l.Form != "" {
+			return fmt.Errorf("%s is a derived location: on Swarm rekey rotates only a secret's plain file (derived forms are not supported yet)", l)
+		}
 		ms, ok := s.secretAt(l.Path)
 		if !ok || l.Key != "" {
 			return fmt.Errorf("%s is not the file: of a secret the stack's services mount: on Swarm rekey rotates only such secrets (environment variables are not supported yet)", l)

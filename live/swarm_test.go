@@ -90,6 +90,11 @@ func refuseUndeployed(t *testing.T, r *swarmRig) {
 	if err := r.rt.Preflight(ctx, env); err == nil || !strings.Contains(err.Error(), "environment variables are not supported yet") {
 		t.Errorf("preflight of an env location: %v", err)
 	}
+	derived := d
+	derived.Secrets = []reconcile.Secret{{Name: "app_key", Current: []reconcile.Location{{Path: r.keyFile, Form: "app_key#0"}}}}
+	if err := r.rt.Preflight(ctx, derived); err == nil || !strings.Contains(err.Error(), "derived forms are not supported yet") {
+		t.Errorf("preflight of a derived location: %v", err)
+	}
 }
 
 // noOpDeploy: `docker stack deploy` of the files rekey left finds every service as rekey left it.
