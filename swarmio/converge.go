@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/swarm"
 )
 
@@ -53,8 +54,13 @@ func (s *Swarm) localHealthy(ctx context.Context, t swarm.Task) (bool, string) {
 		return true, ""
 	}
 	c, err := s.cli.ContainerInspect(ctx, cs.ContainerID)
-	if err != nil || c.State == nil || c.State.Health == nil {
-		return true, "" // another node's container, or no healthcheck
+	switch {
+	case cerrdefs.IsNotFound(err):
+		return true, "" // another node's container: Swarm's "running" is all there is
+	case err != nil:
+		return false, "inspect failed: " + s.wrap("inspect", err).Error() // not known to be healthy
+	case c.State == nil || c.State.Health == nil:
+		return true, "" // no healthcheck
 	}
 	return c.State.Health.Status == "healthy", "health " + c.State.Health.Status
 }
