@@ -110,5 +110,5 @@ func (s *Session) DriftScanner(eng *dockerio.Engine, j live.RecordReader) *live.
 		}
 	}
 	return &live.DriftScanner{FP: s.FP.Of, Journal: j, Containers: eng, Project: s.Project,
-		Values: s.values, Vars: vars, Forms: s.files(nil).Forms}
+		Values: s.values, Vars: vars, Forms: s.files(nil).Forms, NoConsumers: s.Config.IsSwarm()}
 }

@@ -38,6 +38,9 @@ type DriftScanner struct {
 	Verdicts   *ServerVerdicts // rate limit of the servers' logins; nil asks every scan
 	// Forms reads derived locations (driftforms.go); nil when the desired state has none.
 	Forms *Forms
+	// NoConsumers leaves the consumers out (a Swarm stack: its tasks are not Compose containers, and
+	// Swarm never gives a secret's data back), so they are not all reported unknown.
+	NoConsumers bool
 
 	mu    sync.Mutex
 	uses  map[string]map[string]map[string]composeio.Template // var → service → field → template
@@ -120,8 +123,8 @@ func (s *DriftScanner) observe(ctx context.Context, sec reconcile.Secret) (recon
 	}
 	in.Applied, in.Txn = reconcile.LastApplied(h.Records), reconcile.Replay(h.Records)
 	for _, c := range sec.Consumers {
-		if c.Action == reconcile.NoRoll {
-			continue // a host file: it is one of the sources
+		if c.Action == reconcile.NoRoll || s.NoConsumers {
+			continue // a host file is one of the sources; Swarm's consumers are not scanned
 		}
 		lcs, err := s.consumer(ctx, sec, c, source)
 		if err != nil {

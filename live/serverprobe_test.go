@@ -140,3 +140,21 @@ func TestDriftLeavesServersOutWithoutDrivers(t *testing.T) {
 		t.Fatalf("scan = %+v, %v: want no server place", ds, err)
 	}
 }
+
+// TestDriftNoConsumers: on a Swarm stack the scan leaves the consumers out (no Compose container runs
+// them) instead of calling each one unknown; the sources and servers are still judged.
+func TestDriftNoConsumers(t *testing.T) {
+	s := &DriftScanner{FP: fp, Values: map[string]string{"db-password": gitValue}, NoConsumers: true,
+		Journal: Records{"db-password": {{Secret: "db-password", Type: reconcile.RecordSynced, ToFP: fp(gitValue)}}}}
+	d := reconcile.Desired{Secrets: []reconcile.Secret{{Name: "db-password", DesiredFP: fp(gitValue),
+		Consumers: []reconcile.Consumer{{Name: "api", Action: reconcile.Recreate}}}}}
+	ds, err := s.Scan(context.Background(), d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, dr := range ds {
+		if dr.Place == reconcile.PlaceConsumer {
+			t.Errorf("a consumer was scanned: %+v", dr)
+		}
+	}
+}
