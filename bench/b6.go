@@ -163,7 +163,8 @@ type plannedFault struct {
 }
 
 // planFaults spreads the faults over the run: a Redis restart from a quarter on, a stop/start from the
-// half, the kill from three quarters (each at a Redis iteration, where they hit hardest).
+// half (each at a Redis iteration, where they hit hardest), the kill from three quarters (at the first
+// iteration there: it hits the agent, whatever the secret).
 func planFaults(n int) []plannedFault {
 	return []plannedFault{{faultRestart, max(1, n/4)}, {faultStopStart, max(1, n/2)}, {faultKill, max(1, 3*n/4)}}
 }
