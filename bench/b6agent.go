@@ -98,7 +98,6 @@ type agentView struct {
 	revision   string
 	pending    int64
 	goroutines int64
-	ok         bool
 }
 
 func (a *soakAgent) view() agentView {
@@ -108,7 +107,7 @@ func (a *soakAgent) view() agentView {
 		return agentView{}
 	}
 	defer resp.Body.Close()
-	v := agentView{pending: -1, ok: true}
+	v := agentView{pending: -1}
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
@@ -162,13 +161,6 @@ type serverFault struct {
 	down    time.Duration
 	mu      sync.Mutex
 	cleared time.Time
-}
-
-func (f *serverFault) name() string {
-	if f.down == 0 {
-		return "redis docker restart"
-	}
-	return fmt.Sprintf("redis stop, start %s later", f.down)
 }
 
 func (f *serverFault) inject(s *stack) error {
