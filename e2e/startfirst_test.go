@@ -57,8 +57,9 @@ func (l *proxyLoad) one(ctx context.Context, client *http.Client, url string) {
 			err = fmt.Errorf("status %s", resp.Status)
 		}
 	}
-	if took := int64(time.Since(start)); took > l.slowest.Load() {
-		l.slowest.Store(took)
+	took := int64(time.Since(start))
+	for cur := l.slowest.Load(); took > cur && !l.slowest.CompareAndSwap(cur, took); cur = l.slowest.Load() {
+		// another client stored a larger or smaller value meanwhile: look again
 	}
 	if err != nil {
 		l.failed.Add(1)
