@@ -24,8 +24,21 @@ const demoAdminPassword = "demo-only-admin-password-7a3f9c21"
 // SOPS values encrypted to the demo key), as scripts/demo.sh does.
 func demoRepoRig(t *testing.T) *rig {
 	t.Helper()
+	return demoRepoRigWith(t, "")
+}
+
+// demoRepoRigWith is demoRepoRig with the files of overlay (a directory of examples/demo) copied over the
+// stack before it starts: a variant of the demo stack, e.g. its Redis in the aclfile layout.
+func demoRepoRigWith(t *testing.T, overlay string) *rig {
+	t.Helper()
 	testenv.RequireImages(t)
 	st := testenv.NewStack(t, testenv.DemoStackDir(t))
+	if overlay != "" {
+		src := filepath.Join(testenv.RepoRoot(t), "examples", "demo", overlay) + "/."
+		if out, err := exec.Command("cp", "-a", src, st.Dir).CombinedOutput(); err != nil {
+			t.Fatalf("cp: %v: %s", err, out)
+		}
+	}
 	st.Up(t)
 	root := testenv.RepoRoot(t)
 	repo := t.TempDir()
