@@ -354,11 +354,20 @@ type load struct {
 	slowest                atomic.Int64 // nanoseconds of the slowest finished request
 	cancel                 context.CancelFunc
 	wg                     sync.WaitGroup
+	t0                     time.Time
+	mu                     sync.Mutex
+	events                 []b2Event // every finished request, for B2 through the proxy's plot
+}
+
+// b2Event is one finished request: when it ended (since the load started), how long it took, whether it failed.
+type b2Event struct {
+	end, took time.Duration
+	failed    bool
 }
 
 func startLoad(parent context.Context, port int) *load {
 	ctx, cancel := context.WithCancel(parent)
-	l := &load{cancel: cancel}
+	l := &load{cancel: cancel, t0: time.Now()}
 	url := fmt.Sprintf("http://127.0.0.1:%d/count", port)
 	for range b2Load {
 		l.wg.Go(func() {
@@ -384,23 +393,26 @@ func (l *load) hit(ctx context.Context, c *http.Client, url string) {
 		return // stopped mid-request: not a failure
 	}
 	l.requests.Add(1)
-	for took := int64(time.Since(start)); ; {
-		if old := l.slowest.Load(); took <= old || l.slowest.CompareAndSwap(old, took) {
+	took := time.Since(start)
+	for {
+		if old := l.slowest.Load(); int64(took) <= old || l.slowest.CompareAndSwap(old, int64(took)) {
 			break
 		}
 	}
-	if err != nil {
-		l.failed.Add(1)
-		return
-	}
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, 256))
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		l.failed.Add(1)
-		if strings.Contains(string(body), "auth failed") {
+	failed := err != nil
+	if err == nil {
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 256))
+		resp.Body.Close()
+		if failed = resp.StatusCode != http.StatusOK; failed && strings.Contains(string(body), "auth failed") {
 			l.auth.Add(1)
 		}
 	}
+	if failed {
+		l.failed.Add(1)
+	}
+	l.mu.Lock()
+	l.events = append(l.events, b2Event{end: time.Since(l.t0), took: took, failed: failed})
+	l.mu.Unlock()
 }
 
 func (l *load) stop() b2Result {

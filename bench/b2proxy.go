@@ -8,89 +8,152 @@ import (
 	"time"
 )
 
-// B2 through the reverse proxy (issue #15): the demo stack as it ships, Caddy in front of the app (the only
-// published port), the load generator of B2 driving /count through Caddy. On one fresh stack per strategy
-// and run, three rotations one after the other: the session key (app-key: two rolls of app and worker),
-// the PostgreSQL password, the Redis password. The strategies:
-//   - start-first: rekey's own choice for the app (no published port, container_name or exclusive volume);
-//   - stop-first: the same stack with `services: {app: {strategy: stop-first}}` in rekey.yaml, the
-//     baseline of the same run.
-// Counted per rotation: failed requests (errors and non-200, from the load generator's own count), the
-// slowest request, the failed logins PostgreSQL logged and those Redis's ACL LOG holds.
+// B2 through the reverse proxy (issue #15): the demo stack with its Redis in the aclfile layout
+// (examples/demo/redis-aclfile), Caddy in front of the app (the only published port), the load generator of
+// B2 driving /count through Caddy. Three rotations one after the other (the session key: app-key, two rolls
+// of app and worker; the PostgreSQL password; the Redis password), made four ways:
+//   - start-first: rekey apply, rekey's own choice for the app (no published port, container_name or
+//     exclusive volume);
+//   - stop-first: rekey apply with `services: {app: {strategy: stop-first}}` in rekey.yaml;
+//   - compose and rollout: by hand, without rekey (b2phand.go): `docker compose up -d`, and the
+//     docker-rollout procedure.
+// One stack per method, brought up once and reused by every run of that method (paused while the others
+// run); the order of the methods alternates between runs. Counted per rotation: failed requests (errors and
+// non-200, the load generator's own count), requests held 200 ms or more, the slowest request, the failed
+// logins PostgreSQL logged and those Redis's ACL LOG holds.
 
-var b2pStrategies = []string{"start-first", "stop-first"}
+var b2pMethods = []string{"start-first", "stop-first", "compose", "rollout"}
 
-// b2pRotation is one secret rotated under load: its name in the demo repo and the new value's prefix.
+// b2pRotation is one secret rotated under load: its label and its name in the demo repo.
 type b2pRotation struct{ label, secret string }
 
 var b2pRotations = []b2pRotation{{"app key", "session-key"}, {"PostgreSQL password", "db-password"}, {"Redis password", "redis-password"}}
 
+// b2pHeld is the time from which a served request counts as held (a proxy retry hid a gap).
+const b2pHeld = 200 * time.Millisecond
+
+// b2pResult is one rotation under load. In b2Result, authFailedServer is PostgreSQL's count of failed
+// logins and authFailedClient Redis's.
+type b2pResult struct {
+	b2Result
+	held       int64
+	events     []b2Event
+	start, end time.Duration // the change, since the load started
+}
+
+// b2pStack is one method's stack, with rekey's flags (nil for the procedures by hand).
+type b2pStack struct {
+	s     *stack
+	flags []string
+	obs   *observer
+}
+
 func runB2Proxy(root, bin string, runs int) error {
-	results := map[string][]b2Result{} // strategy + "/" + rotation label
+	stacks := map[string]*b2pStack{}
+	defer func() {
+		for _, st := range stacks {
+			st.s.down()
+		}
+	}()
+	for _, m := range b2pMethods {
+		st, err := b2pSetup(root, bin, m)
+		if st != nil {
+			stacks[m] = st
+		}
+		if err == nil {
+			err = st.s.pause()
+		}
+		if err != nil {
+			return fmt.Errorf("%s: %w", m, err)
+		}
+	}
+	results := map[string][]b2pResult{} // method + "/" + rotation label
 	for i := 0; i < runs; i++ {
-		for _, strategy := range alternate(i, b2pStrategies) {
-			rs, err := measureB2Proxy(root, bin, strategy)
-			if err != nil {
-				return fmt.Errorf("%s: %w", strategy, err)
-			}
-			for j, r := range rs {
-				rot := b2pRotations[j]
-				fmt.Printf("run %d  %-11s %-19s %5d requests  %3d failed  slowest %-6s  failed logins: PostgreSQL %d, Redis %d  apply took %s\n",
-					i+1, strategy, rot.label, r.requests, r.failed, round(r.slowest), r.authFailedServer, r.authFailedClient, round(r.took))
-				results[strategy+"/"+rot.label] = append(results[strategy+"/"+rot.label], r)
+		for _, m := range alternate(i, b2pMethods) {
+			if err := b2pRun(root, bin, i, m, stacks[m], results); err != nil {
+				return fmt.Errorf("run %d, %s: %w", i+1, m, err)
 			}
 		}
 	}
-	fmt.Printf("\nB2 through the proxy (%d clients through Caddy), median (min–max) over %d runs\n", b2Load, runs)
+	b2pReport(runs, results)
+	var panels []b2pPanel
 	for _, rot := range b2pRotations {
-		for _, strategy := range b2pStrategies {
-			var failed, pg, redis, slowest, took []int64
-			for _, r := range results[strategy+"/"+rot.label] {
-				failed, pg, redis = append(failed, r.failed), append(pg, r.authFailedServer), append(redis, r.authFailedClient)
-				slowest, took = append(slowest, int64(r.slowest)), append(took, int64(r.took))
-			}
-			fm, fl, fh := summary(failed)
-			pm, pl, ph := summary(pg)
-			rm, rl, rh := summary(redis)
-			fmt.Printf("  %-19s %-11s failed requests %d (%d–%d); failed logins PostgreSQL %d (%d–%d), Redis %d (%d–%d); slowest request %s; apply %s\n",
-				rot.label, strategy, fm, fl, fh, pm, pl, ph, rm, rl, rh, round(time.Duration(median(slowest))), round(time.Duration(median(took))))
+		for _, m := range b2pMethods {
+			rs := results[m+"/"+rot.label]
+			panels = append(panels, b2pPanel{title: rot.label + " — " + m, res: rs[len(rs)-1]})
 		}
 	}
+	svg := filepath.Join(root, "docs", "b2-proxy.svg")
+	caption := fmt.Sprintf("B2 through the proxy: %d clients through Caddy, run %d of %d (go run ./bench -only b2p)", b2Load, runs, runs)
+	if err := writeB2PlotSVG(svg, caption, len(b2pRotations), len(b2pMethods), panels); err != nil {
+		return err
+	}
+	fmt.Printf("\nplot of run %d: %s\n", runs, svg)
 	return nil
 }
 
-// measureB2Proxy rotates the three secrets, one after the other, on a fresh demo stack under load through
-// Caddy. In b2Result, authFailedServer is PostgreSQL's count and authFailedClient Redis's.
-func measureB2Proxy(root, bin, strategy string) ([]b2Result, error) {
-	s, flags, err := appliedStack(root, bin)
-	if s != nil {
-		defer s.down()
+// b2pSetup brings up method's stack: for rekey, with the demo's desired state applied once (and the app
+// declared stop-first for stop-first); for the procedures by hand, the stack alone.
+func b2pSetup(root, bin, method string) (*b2pStack, error) {
+	s, err := newOverlayStack(root, b2pOverlay)
+	if s == nil || err != nil {
+		return &b2pStack{s: s}, err
 	}
-	if err != nil {
-		return nil, err
-	}
-	if strategy == "stop-first" {
-		if err := stopFirstApp(flags[1]); err != nil {
-			return nil, err
+	st := &b2pStack{s: s, obs: &observer{s: s}}
+	if method == "start-first" || method == "stop-first" {
+		if st.flags, err = s.applied(root, bin); err != nil {
+			return st, err
 		}
 	}
-	redisPW, err := dotenv(s.dir, "REDIS_PASSWORD")
+	if method == "stop-first" {
+		if err := stopFirstApp(st.flags[1]); err != nil {
+			return st, err
+		}
+	}
+	pw, err := dotenv(s.dir, "REDIS_PASSWORD")
 	if err != nil {
-		return nil, err
+		return st, err
 	}
-	obs := &observer{s: s}
-	if err := obs.create(redisPW); err != nil {
-		return nil, err
+	return st, st.obs.create(pw)
+}
+
+// b2pRun is one run of method: its stack resumed, the three rotations, the stack paused again.
+func b2pRun(root, bin string, i int, method string, st *b2pStack, results map[string][]b2pResult) error {
+	if err := st.s.resume(); err != nil {
+		return err
 	}
-	var out []b2Result
 	for _, rot := range b2pRotations {
-		r, err := b2pRotate(root, bin, flags, s, obs, rot)
+		r, err := b2pRotate(root, bin, st, method, rot)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", rot.label, err)
+			return fmt.Errorf("%s: %w", rot.label, err)
 		}
-		out = append(out, r)
+		fmt.Printf("run %d  %-11s %-19s %5d requests  %3d failed  %3d held  slowest %-6s  failed logins: PostgreSQL %d, Redis %d  change took %s\n",
+			i+1, method, rot.label, r.requests, r.failed, r.held, round(r.slowest), r.authFailedServer, r.authFailedClient, round(r.took))
+		results[method+"/"+rot.label] = append(results[method+"/"+rot.label], r)
 	}
-	return out, nil
+	return st.s.pause()
+}
+
+// b2pReport prints the table of docs/benchmarks.md: median (min–max) over the runs.
+func b2pReport(runs int, results map[string][]b2pResult) {
+	fmt.Printf("\nB2 through the proxy (%d clients through Caddy), median (min–max) over %d runs\n\n", b2Load, runs)
+	fmt.Println("| rotation | method | failed requests | failed logins PostgreSQL / Redis | held ≥ 200 ms | slowest request | change took |")
+	fmt.Println("|---|---|---|---|---|---|---|")
+	span := func(xs []int64) string {
+		m, lo, hi := summary(xs)
+		return fmt.Sprintf("%d (%d–%d)", m, lo, hi)
+	}
+	for _, rot := range b2pRotations {
+		for _, m := range b2pMethods {
+			var failed, pg, redis, held, slowest, took []int64
+			for _, r := range results[m+"/"+rot.label] {
+				failed, pg, redis = append(failed, r.failed), append(pg, r.authFailedServer), append(redis, r.authFailedClient)
+				held, slowest, took = append(held, r.held), append(slowest, int64(r.slowest)), append(took, int64(r.took))
+			}
+			fmt.Printf("| %s | %s | %s | %s / %s | %s | %s | %s |\n", rot.label, m, span(failed), span(pg), span(redis), span(held),
+				round(time.Duration(median(slowest))), round(time.Duration(median(took))))
+		}
+	}
 }
 
 // stopFirstApp declares strategy stop-first for the app in the repo's rekey.yaml and commits it.
@@ -110,43 +173,53 @@ func stopFirstApp(repo string) error {
 	return err
 }
 
-// b2pRotate commits a new value of rot's secret and applies it under load: 1 s of load before, 2 s after.
-func b2pRotate(root, bin string, flags []string, s *stack, obs *observer, rot b2pRotation) (b2Result, error) {
-	next := "b2p-" + randHex(16)
+// b2pRotate changes rot's secret under load, by rekey apply or by hand: 1 s of load before, 2 s after.
+func b2pRotate(root, bin string, st *b2pStack, method string, rot b2pRotation) (b2pResult, error) {
+	s, next := st.s, "b2p-"+randHex(16)
 	pgBase, err := s.pgAuthFailures()
 	if err != nil {
-		return b2Result{}, err
+		return b2pResult{}, err
 	}
 	after, err := dotenv(s.dir, "REDIS_PASSWORD")
 	if err != nil {
-		return b2Result{}, err
+		return b2pResult{}, err
 	}
 	if rot.secret == "redis-password" {
 		after = next
 	}
-	_, redisBase, err := obs.failures() // ACL LOG keeps the earlier rotations' entries
+	_, redisBase, err := st.obs.failures() // ACL LOG keeps the earlier rotations' entries
 	if err != nil {
-		return b2Result{}, err
+		return b2pResult{}, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	stopObs := obs.watch(ctx, after)
+	stopObs := st.obs.watch(ctx, after)
 	load := startLoad(ctx, s.port)
 	time.Sleep(time.Second)
 	start := time.Now()
-	err = rekeySecret(root, bin, flags, rot.secret, next)
-	took := time.Since(start)
+	if st.flags != nil {
+		err = rekeySecret(root, bin, st.flags, rot.secret, next)
+	} else {
+		err = handRotate(s, rot, next, method)
+	}
+	end := time.Now()
 	if err != nil {
-		return b2Result{}, err
+		return b2pResult{}, err
 	}
 	time.Sleep(2 * time.Second)
-	r := load.stop()
+	r := b2pResult{b2Result: load.stop(), events: load.events, start: start.Sub(load.t0), end: end.Sub(load.t0)}
+	r.took = end.Sub(start)
+	for _, e := range r.events {
+		if !e.failed && e.took >= b2pHeld {
+			r.held++
+		}
+	}
 	r.authFailedClient = stopObs() - redisBase // Redis's own count
 	pg, err := s.pgAuthFailures()
 	if err != nil {
 		return r, err
 	}
-	r.authFailedServer, r.took = pg-pgBase, took
+	r.authFailedServer = pg - pgBase
 	if r.requests < 10 {
 		return r, fmt.Errorf("the load generator made only %d requests", r.requests)
 	}
