@@ -67,6 +67,7 @@ func runB2Proxy(root, bin string, runs int) error {
 			return fmt.Errorf("%s: %w", m, err)
 		}
 	}
+	began := time.Now()
 	results := map[string][]b2pResult{} // method + "/" + rotation label
 	for i := 0; i < runs; i++ {
 		for _, m := range alternate(i, b2pMethods) {
@@ -76,6 +77,8 @@ func runB2Proxy(root, bin string, runs int) error {
 		}
 	}
 	b2pReport(runs, results)
+	fmt.Printf("\nthe runs took %s (after bringing up the four stacks)\n", round(time.Since(began)))
+	loadAverage()
 	var panels []b2pPanel
 	for _, rot := range b2pRotations {
 		for _, m := range b2pMethods {

@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -54,18 +56,27 @@ func (s *stack) pause() error {
 	return err
 }
 
-// resume unpauses the stack and waits until it is steady again: every container healthy (nothing is
-// recreated), then 20 requests in a row served through the proxy.
+// resume unpauses the stack and waits until it is steady again: every container healthy again (Docker
+// cannot run a healthcheck in a paused container and counts it failed, so a long pause leaves them
+// unhealthy until their next check), then 20 requests in a row served through the proxy.
 func (s *stack) resume() error {
 	if _, err := s.compose("unpause"); err != nil {
 		return err
 	}
-	if _, err := s.compose("up", "-d", "--wait", "--no-recreate"); err != nil {
-		return err
+	deadline := time.Now().Add(time.Minute)
+	for {
+		out, err := s.compose("ps", "--format", "{{.Health}}") // every service of the demo has a healthcheck
+		states := strings.Fields(out)
+		if err == nil && len(states) > 0 && !slices.ContainsFunc(states, func(h string) bool { return h != "healthy" }) {
+			break
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s: not every container healthy within a minute after unpause: %s", s.name, out)
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 	url := fmt.Sprintf("http://127.0.0.1:%d/count", s.port)
 	client := &http.Client{Timeout: 2 * time.Second}
-	deadline := time.Now().Add(time.Minute)
 	for inRow := 0; inRow < 20; {
 		if time.Now().After(deadline) {
 			return fmt.Errorf("%s: the proxy did not serve /count steadily within a minute after unpause", s.name)
