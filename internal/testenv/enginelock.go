@@ -55,3 +55,7 @@ func ShareEngine(tb testing.TB) {
 	}
 	tb.Cleanup(release)
 }
+
+// HoldEngineShared is ShareEngine for code without a testing.TB (the benchmarks' stacks): hold the
+// engine lock shared until release is called, after the stack is down.
+func HoldEngineShared() (release func(), err error) { return holdEngine(false) }
