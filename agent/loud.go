@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
 
 	"github.com/rekeyhq/rekey/app"
 	"github.com/rekeyhq/rekey/gitsync"
@@ -72,6 +73,9 @@ func nextStepText(r reconcile.Result, server string) string {
 		return "the new value is live and the previous one still accepted. Next: fix the cause, then run `rekey reconcile` " +
 			"to finish (the agent retries at every run); `rekey status` shows the open transaction"
 	case reconcile.OutcomeFailed:
+		if _, next, ok := strings.Cut(r.Reason, "Next: "); ok && r.Action == reconcile.ActionHold {
+			return next // an undeclared secret's transaction rekey cannot finish: its reason names the step
+		}
 		return "the rollback did not finish and the transaction is open. Next: fix the cause, then run `rekey reconcile` " +
 			"to finish the rollback; `rekey status` shows the open transaction"
 	}

@@ -142,3 +142,28 @@ func TestStatusShowsAStuckServerNotInSync(t *testing.T) {
 		t.Errorf("sources %+v after the finalize: the server row must go", got.Sources)
 	}
 }
+
+// TestHeldOrphanAlertsWithItsNextStep: an undeclared secret's transaction rekey cannot finish is logged
+// at ERROR and alerted with the next step its reason names first; a secret deferred for it is neither.
+func TestHeldOrphanAlertsWithItsNextStep(t *testing.T) {
+	n := newAlertSink(t)
+	m := testMonitor(t)
+	m.notifier = n.Notifier
+	s := serverSession(t)
+	held := reconcile.Result{Secret: "old-db", Action: reconcile.ActionHold, Outcome: reconcile.OutcomeFailed, Txn: "t1",
+		Reason: "secret old-db is no longer in rekey.yaml and its transaction t1 still needs credential server db. Next: declare a secret on server db again"}
+	deferred := reconcile.Result{Secret: "session", Action: reconcile.ActionDefer, Outcome: reconcile.OutcomeDeferred}
+	m.reconciled(s, []reconcile.Result{held, deferred}, nil, time.Second)
+	var reasons []string
+	for _, inc := range n.Active() {
+		reasons = append(reasons, inc.Secret+": "+inc.Reason)
+	}
+	if len(reasons) != 1 || !strings.HasPrefix(reasons[0], "old-db: declare a secret on server db again. Cause: secret old-db") {
+		t.Errorf("alerts %q: want one, for the orphan, its next step first", reasons)
+	}
+	var buf bytes.Buffer
+	logResults(slog.New(slog.NewTextHandler(&buf, nil)), []reconcile.Result{held, deferred})
+	if !strings.Contains(buf.String(), "level=ERROR msg=secret secret=old-db") || !strings.Contains(buf.String(), "level=INFO msg=secret secret=session") {
+		t.Errorf("log:\n%s\nwant the orphan at ERROR, the deferred secret at INFO", buf.String())
+	}
+}

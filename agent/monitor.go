@@ -374,8 +374,9 @@ func (m *Monitor) reconciled(s *app.Session, results []reconcile.Result, err err
 		case reconcile.OutcomeRefused:
 			m.notify().Raise(notify.Incident{Key: "refused/" + r.Secret, Kind: notify.KindRefused, Secret: r.Secret,
 				State: "refused", Commit: commit, Reason: r.Note})
-		case reconcile.OutcomeHeld, reconcile.OutcomeDrift:
-			// held continues a rolled-back incident; drift is the scan's to report
+		case reconcile.OutcomeHeld, reconcile.OutcomeDrift, reconcile.OutcomeDeferred:
+			// held continues a rolled-back incident; drift is the scan's to report; deferred waits for an
+			// undeclared secret's transaction, which alerts on its own
 		case reconcile.OutcomePending:
 			// the old value still logs in at a provider rekey cannot drive: the operator must revoke it
 		case reconcile.OutcomeRevokedSeen:

@@ -2,7 +2,6 @@ package app
 
 import (
 	"context"
-	"fmt"
 	"net/http"
 	"strings"
 	"time"
@@ -48,7 +47,7 @@ func apply(ctx context.Context, o Options, then func(*Session, *journal.Journal)
 	if err := live.Preflight(s.Desired); err != nil {
 		return nil, nil, s.Redact.Error(err)
 	}
-	if err := refuseOrphans(j, s); err != nil {
+	if err := takeOrphans(j, s); err != nil {
 		return nil, nil, s.Redact.Error(err)
 	}
 	eng, err := dockerio.New(ctx, dockerio.WithHost(s.DockerHost()), dockerio.WithRedactor(s.Redact.String))
@@ -71,7 +70,7 @@ func apply(ctx context.Context, o Options, then func(*Session, *journal.Journal)
 		defer done()
 		observer = o
 	}
-	results, err := reconcile.Apply(ctx, s.Desired, observer, ex)
+	results, err := reconcile.Apply(ctx, s.Desired, orphanObserver{Observer: observer, Journal: j}, ex)
 	if err == nil {
 		// This commit was acted on: later ones must descend from it.
 		err = j.SetApplied(ctx, s.Commit.Hash)
@@ -103,36 +102,6 @@ func (s *Session) servers() map[string]string {
 		}
 	}
 	return m
-}
-
-// refuseOrphans stops apply when the journal holds an unfinished transaction for a secret that is no
-// longer declared: its sources may be half-written, and nothing in the config says how to roll it back.
-func refuseOrphans(j *journal.Journal, s *Session) error {
-	names, err := j.Secrets() // the index: no record is read for a declared secret
-	if err != nil {
-		return err
-	}
-	declared := map[string]bool{}
-	for _, sec := range s.Desired.Secrets {
-		declared[sec.Name] = true
-	}
-	for _, sk := range s.Skipped { // declared, only invalid now: left alone, not an orphan
-		declared[sk.Name] = true
-	}
-	for _, name := range names {
-		if declared[name] {
-			continue
-		}
-		t, err := j.Txn(name)
-		if err != nil {
-			return err
-		}
-		if t != nil {
-			return fmt.Errorf("secret %s has an unfinished transaction %s (%s) but is no longer in %s: put its declaration back and run apply to finish it, then remove it",
-				name, t.ID, t.Phase, ConfigFile)
-		}
-	}
-	return nil
 }
 
 // compose is how the stack's Compose CLI is run for this desired state.

@@ -34,6 +34,9 @@ func nextStep(r reconcile.Result, server, cause string) string {
 	}
 	switch r.Outcome {
 	case reconcile.OutcomeFailed:
+		if _, next, ok := strings.Cut(r.Reason, "Next: "); ok && r.Action == reconcile.ActionHold {
+			return next // an undeclared secret's transaction rekey cannot finish (reconcile/orphan.go)
+		}
 		return fix + ", then run `rekey apply` again to finish the rollback, then `rekey status` to check that no transaction is left open"
 	case reconcile.OutcomeRolledBack:
 		return "rolled back, the old value is in place: " + fix + ", then run `rekey apply`"

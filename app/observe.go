@@ -62,6 +62,9 @@ func Status(ctx context.Context, o Options) (*Session, []SecretStatus, error) {
 		return nil, nil, err
 	}
 	defer j.Close()
+	if err := takeOrphans(j, s); err != nil {
+		s.Desired.Orphans = nil // an orphan of an older rekey: apply refuses it; status still shows the rest
+	}
 	observed, err := s.observe(ctx, j)
 	if err != nil {
 		return nil, nil, err
@@ -81,7 +84,7 @@ func Status(ctx context.Context, o Options) (*Session, []SecretStatus, error) {
 // observe reads what is live, for the use cases that only look.
 func (s *Session) observe(ctx context.Context, j *journal.Journal) (reconcile.Observed, error) {
 	obs := &live.Observer{Files: s.files(nil), FP: s.FP.Of, Journal: j, Now: time.Now}
-	observed, err := obs.Observe(ctx, s.Desired)
+	observed, err := orphanObserver{Observer: obs, Journal: j}.Observe(ctx, s.Desired)
 	if err != nil {
 		return reconcile.Observed{}, s.Redact.Error(err)
 	}

@@ -9,9 +9,9 @@ import (
 	"github.com/rekeyhq/rekey/reconcile"
 )
 
-// TestRefuseOrphans: an unfinished transaction of a secret no longer declared stops apply with the
+// TestTakeOrphansRefusesOldJournals: an unfinished transaction of a secret no longer declared stops apply with the
 // secret, the transaction and what to do; a finished one, or one of a declared or skipped secret, does not.
-func TestRefuseOrphans(t *testing.T) {
+func TestTakeOrphansRefusesOldJournals(t *testing.T) {
 	ctx := context.Background()
 	j, err := journal.Open(t.TempDir())
 	if err != nil {
@@ -29,15 +29,81 @@ func TestRefuseOrphans(t *testing.T) {
 		}
 	}
 	s := &Session{Desired: reconcile.Desired{Secrets: []reconcile.Secret{{Name: "kept"}}}, Skipped: []Skipped{{Name: "skipped"}}}
-	if err := refuseOrphans(j, s); err != nil {
+	if err := takeOrphans(j, s); err != nil {
 		t.Fatalf("nothing orphaned yet: %v", err)
 	}
 	if err := j.Record(ctx, reconcile.Record{Txn: "t4", Secret: "gone-open", Type: reconcile.RecordBegin}); err != nil {
 		t.Fatal(err)
 	}
-	err = refuseOrphans(j, s)
+	err = takeOrphans(j, s)
 	if err == nil || !strings.Contains(err.Error(), "secret gone-open has an unfinished transaction t4") ||
 		!strings.Contains(err.Error(), "put its declaration back") {
 		t.Fatalf("err = %v", err)
 	}
+}
+
+// TestTakeOrphansHandsOnThoseWithAFootprint: an undeclared secret whose open transaction recorded its
+// footprint (through the real journal) no longer stops apply: it goes to the planner as an orphan, and
+// the orphan observer shows its transaction, read again at every round. One whose kept transaction has no
+// footprint is still refused.
+func TestTakeOrphansHandsOnThoseWithAFootprint(t *testing.T) {
+	ctx := context.Background()
+	j, err := journal.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	fp := &reconcile.Footprint{Kind: reconcile.KindToken, Current: []reconcile.FootprintLocation{{Path: "/srv/.env", Key: "TOKEN"}}}
+	for _, r := range []reconcile.Record{
+		{Txn: "t1", Secret: "renamed", Type: reconcile.RecordBegin, Footprint: fp},
+		{Txn: "t1", Secret: "renamed", Type: reconcile.RecordPhase, Phase: reconcile.PhaseRolling},
+	} {
+		if err := j.Record(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s := &Session{Desired: reconcile.Desired{Secrets: []reconcile.Secret{{Name: "kept"}}}}
+	if err := takeOrphans(j, s); err != nil {
+		t.Fatalf("an orphan with a footprint refused: %v", err)
+	}
+	if len(s.Desired.Orphans) != 1 || s.Desired.Orphans[0] != "renamed" {
+		t.Fatalf("orphans = %v, want [renamed]", s.Desired.Orphans)
+	}
+	obs := orphanObserver{Observer: emptyObserver{}, Journal: j}
+	o, err := obs.Observe(ctx, s.Desired)
+	if err != nil {
+		t.Fatal(err)
+	}
+	txn := o.Secrets["renamed"].Txn
+	if txn == nil || txn.Phase != reconcile.PhaseRolling || txn.Footprint == nil || txn.Footprint.Current[0].Key != "TOKEN" {
+		t.Fatalf("observed orphan txn %+v: want rolling, with its footprint", txn)
+	}
+	if err := j.Record(ctx, reconcile.Record{Txn: "t1", Secret: "renamed", Type: reconcile.RecordEnd, Outcome: reconcile.OutcomeRecovered}); err != nil {
+		t.Fatal(err)
+	}
+	if o, _ = obs.Observe(ctx, s.Desired); o.Secrets["renamed"].Txn != nil {
+		t.Fatal("the orphan's ended transaction is still observed open")
+	}
+
+	// A verified rotation of an older rekey, superseded by a newer one that then rolls back, is open again.
+	for _, r := range []reconcile.Record{
+		{Txn: "k1", Secret: "old-kept", Type: reconcile.RecordBegin},
+		{Txn: "k1", Secret: "old-kept", Type: reconcile.RecordPhase, Phase: reconcile.PhaseVerified},
+		{Txn: "k2", Secret: "old-kept", Type: reconcile.RecordBegin, Footprint: fp},
+	} {
+		if err := j.Record(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	err = takeOrphans(j, s)
+	if err == nil || !strings.Contains(err.Error(), "secret old-kept has an unfinished transaction k1") ||
+		!strings.Contains(err.Error(), "put its declaration back") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+type emptyObserver struct{}
+
+func (emptyObserver) Observe(context.Context, reconcile.Desired) (reconcile.Observed, error) {
+	return reconcile.Observed{}, nil
 }

@@ -93,6 +93,10 @@ func idle(p Plan, done []Result) []Result {
 		if len(sp.Steps) > 0 {
 			r.Outcome, r.Reason = OutcomeFailed, "did not converge within one apply"
 		}
+		if sp.Orphan && sp.Action == ActionHold {
+			// An orphan rekey cannot finish: loud, with the next step, while the other secrets go on.
+			r.Txn, r.Outcome, r.Reason, r.Note = sp.Txn.ID, OutcomeFailed, sp.Note, ""
+		}
 		out = append(out, r)
 	}
 	return out

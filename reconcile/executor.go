@@ -126,6 +126,8 @@ func outcomeOf(a Action) Outcome {
 		return OutcomeHeld
 	case ActionDrift:
 		return OutcomeDrift
+	case ActionDefer:
+		return OutcomeDeferred
 	}
 	return OutcomeInSync
 }
@@ -288,7 +290,7 @@ func (r *run) do(ctx context.Context, st Step) error {
 }
 
 func (r *run) begin(ctx context.Context) error {
-	if err := r.record(ctx, Record{Type: RecordBegin, FromFP: r.sp.FromFP, ToFP: r.sp.ToFP}); err != nil {
+	if err := r.record(ctx, Record{Type: RecordBegin, FromFP: r.sp.FromFP, ToFP: r.sp.ToFP, Footprint: r.sp.Footprint}); err != nil {
 		return err
 	}
 	r.phase = PhaseStarted

@@ -40,15 +40,16 @@ func (p probeResult) String() string {
 type healMove int
 
 const (
-	healGiveUp   healMove = iota // nothing rekey can do from what logs in: the step fails
-	healRetry                    // the server holds the state the step needs: the failure passed, run it again
-	healRestage                  // the server lost the new value but accepts the old one: stage the new one again
-	healRecreate                 // recreate the server's service from the sources, which hold the new value
-	healWait                     // the server does not answer: wait for it, then look again
+	healGiveUp      healMove = iota // nothing rekey can do from what logs in: the step fails
+	healRetry                       // the server holds the state the step needs: the failure passed, run it again
+	healRestage                     // the server lost the new value but accepts the old one: stage the new one again
+	healRecreate                    // recreate the server's service from the sources, which hold the new value
+	healWait                        // the server does not answer: wait for it, then look again
+	healWaitHealthy                 // the server answers nothing past the wait: give its own health gate a chance, once, then look again
 )
 
 func (m healMove) String() string {
-	return [...]string{"give up", "retry", "stage the new value again", "recreate the server's service", "wait"}[m]
+	return [...]string{"give up", "retry", "stage the new value again", "recreate the server's service", "wait", "wait for the server's health gate"}[m]
 }
 
 // healCase is what decideHeal looks at.
@@ -60,13 +61,32 @@ type healCase struct {
 	// Away says the server was seen not answering since the step failed (or the step's error says so):
 	// a step that failed while the server was there and in the right state failed for its own reason.
 	Away bool
+	// Swap says the secret swaps without overlap: there is no dual window to stage again.
+	Swap bool
+	// HealthUntried says the server's own health gate has not had its chance in this heal yet: a server
+	// that answers nothing may only be starting (loading its data, recovering).
+	HealthUntried bool
 }
 
 // decideHeal chooses the move for a failed server step. Forward steps (drain, revoke: every consumer
 // runs the new value, which the sources hold) need the server to accept the new value; stage and login
 // need it to accept both (the dual window); unstage (a rollback) needs it to accept the old value, and
-// its drivers log in with whichever value works.
+// its drivers log in with whichever value works. A server that answers nothing is recreated only after
+// its own health gate had a chance: one still starting (loading its data, recovering) is not replaced.
 func decideHeal(c healCase) healMove {
+	m := decideHealMove(c)
+	switch {
+	case m == healRestage && c.Swap:
+		// A swapped secret's server holds one value: there is no dual window to bring back.
+		return healGiveUp
+	case m == healRecreate && c.Next == probeUnknown && c.HealthUntried:
+		return healWaitHealthy
+	}
+	return m
+}
+
+// decideHealMove is decideHeal from the probes alone.
+func decideHealMove(c healCase) healMove {
 	forward := c.Step == StepDrain || c.Step == StepRevoke
 	switch {
 	case c.Step == StepUnstage && (c.Next == probeAccepted || c.Old == probeAccepted):
@@ -93,6 +113,15 @@ func decideHeal(c healCase) healMove {
 		return healRecreate
 	}
 	return healGiveUp
+}
+
+// giveUp is the error of a heal that found nothing to do: what the probes found, and why.
+func giveUp(cause error, server string, c healCase) error {
+	why := "nothing it can do brings the server back to this transaction's state"
+	if c.Swap && c.Next == probeRejected && c.Old == probeAccepted {
+		why = "it accepts the old value, not the new one, and a swapped secret has no dual window to stage again"
+	}
+	return fmt.Errorf("%w (rekey looked at %s: the new value: %s; the old value: %s; %s)", cause, server, c.Next, c.Old, why)
 }
 
 // Time bounds of healing: how long to wait for a server that does not answer, and how long one probe
@@ -136,7 +165,8 @@ func (r *run) heal(ctx context.Context, st Step, cr Credential, next string, cau
 	away := IsRetryable(cause)
 	waitedHealthy := false
 	for {
-		c := healCase{Step: st.Kind, CanRecreate: canRecreate, WaitOver: !time.Now().Before(deadline)}
+		c := healCase{Step: st.Kind, CanRecreate: canRecreate, WaitOver: !time.Now().Before(deadline),
+			Swap: r.sp.Swap, HealthUntried: !waitedHealthy}
 		c.Next = probe(ctx, p, next)
 		if c.Next == probeRejected {
 			c.Old = probe(ctx, p, old)
@@ -151,23 +181,15 @@ func (r *run) heal(ctx context.Context, st Step, cr Credential, next string, cau
 			if st.Kind == StepStage {
 				return nil // staging again is the step itself
 			}
-			if r.sp.Swap {
-				// A swapped secret has no dual window to bring back: its server holds one value.
-				return fmt.Errorf("%w (rekey looked at %s: it accepts the old value, not the new one)", cause, st.Server)
-			}
 			return r.restage(ctx, st, cr, old, next)
+		case healWaitHealthy:
+			waitedHealthy = true
+			_ = r.e.Health.WaitHealthy(ctx, svc.Consumer) // passed or not, the probes say what next
+			continue
 		case healRecreate:
-			if c.Next == probeUnknown && !waitedHealthy {
-				// A server still starting (loading its data, recovering) answers nothing for a while:
-				// give its own health gate a chance before recreating it, once.
-				waitedHealthy = true
-				if r.e.Health.WaitHealthy(ctx, svc.Consumer) == nil {
-					continue
-				}
-			}
 			return r.recreate(ctx, svc)
 		case healGiveUp:
-			return fmt.Errorf("%w (rekey looked at %s: the new value: %s; the old value: %s; nothing it can do brings the server back to this transaction's state)", cause, st.Server, c.Next, c.Old)
+			return giveUp(cause, st.Server, c)
 		}
 		t := time.NewTimer(pause)
 		select {

@@ -40,7 +40,7 @@ func incidents(d Desired, o Observed) []Incident {
 		}
 		out = append(out, inc)
 	}
-	return out
+	return append(out, orphanIncidents(d, o)...)
 }
 
 // withIncidents gives each plan the incidents of the other secrets.

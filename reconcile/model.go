@@ -112,6 +112,9 @@ type Desired struct {
 	Retry bool
 	// Heal is Secret.Heal for every secret (an operator's `rekey apply --heal`).
 	Heal bool
+	// Orphans are secrets no longer declared whose transaction the journal holds open (the observer
+	// gives their Txn): each is finished or rolled back from what its begin record touched (orphan.go).
+	Orphans []string
 }
 
 // Observed is what is live: fingerprints at every location and unfinished transactions.
@@ -191,5 +194,6 @@ type Txn struct {
 	Rolled        []Consumer `json:"rolled,omitempty"` // consumers that may have been rolled (intent recorded), in order
 	FinalizeAfter time.Time  `json:"finalize_after,omitzero"`
 	Started       time.Time  `json:"started"`
-	Kept          *Txn       `json:"kept,omitempty"` // a verified rotation this one supersedes once it verifies
+	Kept          *Txn       `json:"kept,omitempty"`      // a verified rotation this one supersedes once it verifies
+	Footprint     *Footprint `json:"footprint,omitempty"` // what it touches, from its begin record (nil before footprints were recorded)
 }

@@ -19,6 +19,7 @@ const (
 	ActionHold     Action = "hold"     // the last attempt at this value rolled back: wait for a new value or a retry
 	ActionDrift    Action = "drift"    // the live value drifted while Git did not change: report, do not overwrite
 	ActionProbe    Action = "probe"    // check whether old values pending revocation still log in
+	ActionDefer    Action = "defer"    // waits for an undeclared secret's open transaction on the same files, consumers or server (orphan.go)
 )
 
 // StepKind names a step of a plan.
@@ -145,6 +146,11 @@ type SecretPlan struct {
 	Incidents []Incident
 	// Forms are the secret's derived locations as they are live (see derived.go), for plan's output.
 	Forms []FormState
+	// Footprint is what a rotation touches, recorded in its begin record (footprint.go).
+	Footprint *Footprint
+	// Orphan says the secret is no longer declared: the plan finishes or rolls back its open transaction
+	// from the journal (orphan.go).
+	Orphan bool
 }
 
 // Plan is the ordered work for every secret. Secrets are independent transactions.

@@ -18,7 +18,7 @@ func MakePlan(d Desired, o Observed) Plan {
 		sp.Revision = d.Revision
 		p.Secrets = append(p.Secrets, sp)
 	}
-	return p
+	return withOrphans(p, d, o)
 }
 
 func planSecret(s Secret, st SecretState, now time.Time, retry bool) SecretPlan {
@@ -153,7 +153,7 @@ func inSync(s Secret, st SecretState) bool {
 }
 
 func planRotate(sp SecretPlan, s Secret, now time.Time) SecretPlan {
-	sp.Action = ActionRotate
+	sp.Action, sp.Footprint = ActionRotate, footprintOf(s)
 	if s.Server != nil && s.Swap {
 		return planSwap(sp, s)
 	}
@@ -223,6 +223,7 @@ func finalizeSteps(s Secret, snapshot bool) []Step {
 // are rolled, health-gated and verified, inside a normal transaction.
 func planReroll(sp SecretPlan, s Secret, stale []string) SecretPlan {
 	sp.Action, sp.Note = ActionRotate, "heal: roll stale consumers "+strings.Join(stale, ", ")
+	sp.Footprint = footprintOf(s)
 	var cs []Consumer
 	for _, c := range s.Consumers {
 		if slices.Contains(stale, c.Name) {

@@ -44,6 +44,7 @@ const (
 	OutcomeBlocked        Outcome = "blocked"            // a check or the begin record failed, before any change; nothing changed
 	OutcomePending        Outcome = "pending-revocation" // an old credential still works at a provider rekey cannot drive
 	OutcomeRevokedSeen    Outcome = "revocation-seen"    // a pending old credential no longer works
+	OutcomeDeferred       Outcome = "deferred"           // waits for an undeclared secret's open transaction it overlaps; nothing changed
 )
 
 // Record is one journal entry. It never holds a value: only fingerprints.
@@ -63,6 +64,9 @@ type Record struct {
 	FinalizeAfter time.Time  `json:"finalize_after,omitzero"`
 	Outcome       Outcome    `json:"outcome,omitempty"`
 	Reason        string     `json:"reason,omitempty"`
+	// Footprint is what the transaction touches (begin records; footprint.go): recorded before any side
+	// effect, so that the transaction can be finished or rolled back even after its secret left rekey.yaml.
+	Footprint *Footprint `json:"footprint,omitempty"`
 }
 
 // Replay rebuilds the unfinished transaction of one secret from its records, oldest first. It returns nil
@@ -74,7 +78,7 @@ func Replay(records []Record) *Txn {
 		switch r.Type {
 		case RecordBegin:
 			nt := &Txn{ID: r.Txn, Secret: r.Secret, Revision: r.Revision, Phase: PhaseStarted,
-				FromFP: r.FromFP, ToFP: r.ToFP, Started: r.Time}
+				FromFP: r.FromFP, ToFP: r.ToFP, Started: r.Time, Footprint: r.Footprint}
 			if t != nil && t.Phase >= PhaseVerified {
 				nt.Kept = t
 			}

@@ -2,32 +2,29 @@ package testenv
 
 import (
 	"context"
-	"os"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 )
 
 // swarmLock serialises the tests that use a swarm across test processes (`go test ./...` runs packages
-// in parallel): one test leaving the swarm it initialised must not pull it from under another.
+// in parallel): one test leaving the swarm it initialised must not pull it from under another, nor from
+// under a Compose stack (enginelock.go).
 const swarmLock = "/tmp/rekey-swarm-test.lock"
 
-// RequireSwarm calls RequireDocker, takes the swarm test lock for the rest of the test, and makes the
+// RequireSwarm calls RequireDocker, takes the engine lock exclusive for the rest of the test, and makes the
 // engine a single-node swarm manager (advertised on 127.0.0.1) unless it is one. If it initialised the
 // swarm it leaves it when the test ends, failed or not, so that other tests find the engine as it was.
 func RequireSwarm(tb testing.TB) {
 	tb.Helper()
 	RequireDocker(tb)
-	f, err := os.OpenFile(swarmLock, os.O_RDWR|os.O_CREATE, 0o600)
+	// Exclusive: no other swarm test, and no Compose stack of any test, while this one may init and leave
+	// the swarm (a leave breaks the running stacks' DNS: enginelock.go).
+	release, err := holdEngine(true)
 	if err != nil {
 		tb.Fatalf("swarm test lock: %v", err)
 	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
-		f.Close()
-		tb.Fatalf("swarm test lock: %v", err)
-	}
-	tb.Cleanup(func() { f.Close() }) // runs last: after the leave below
+	tb.Cleanup(release) // runs last: after the leave below
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	state, err := run(ctx, "", "docker", "info", "--format", "{{.Swarm.LocalNodeState}}")

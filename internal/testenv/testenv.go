@@ -165,6 +165,7 @@ type Stack struct {
 // output if the test failed). It does not start the stack: call Up.
 func NewStack(tb testing.TB, srcDir string) *Stack {
 	tb.Helper()
+	ShareEngine(tb) // released after the stack's cleanup below: no swarm leave while it runs (enginelock.go)
 	dir := filepath.Join(tb.TempDir(), "stack")
 	if err := copyTemplate(srcDir, dir); err != nil {
 		tb.Fatalf("failed to copy stack template: %v", err)

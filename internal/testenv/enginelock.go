@@ -1,0 +1,61 @@
+package testenv
+
+import (
+	"fmt"
+	"os"
+	"sync"
+	"syscall"
+	"testing"
+)
+
+// Swarm mode and Compose stacks on one engine. `docker swarm leave --force` drops the embedded-DNS
+// records of every container that exists at that moment (moby/moby#45144, reproduced on this project's
+// engine: docs/testing.md): a container created afterwards on a Compose project's network cannot
+// resolve the services that were already running ("lookup db on 127.0.0.11:53: no such host"), and the
+// demo app exits 1 at every start until db and redis are restarted or recreated. `swarm init` alone did
+// not disturb them. So a test that makes the engine a swarm and leaves it again must not overlap with any
+// Compose stack of another test, in this process or another (`go test ./...` runs packages in parallel):
+// Compose stacks hold engineLockFile shared for their whole life, RequireSwarm holds it exclusive.
+//
+// Within one process, a sync.RWMutex comes first: flock locks belong to open files, and an exclusive
+// flock on a second descriptor would wait for ever on this process's own shared one. A swarm test must
+// not bring up a Compose stack (NewStack would wait for its own exclusive lock).
+var engineLockFile = swarmLock // a variable for its own test
+
+var inProcess sync.RWMutex
+
+// holdEngine takes the engine lock, shared or exclusive, until the returned release is called.
+func holdEngine(exclusive bool) (release func(), err error) {
+	lock, unlock, how := inProcess.RLock, inProcess.RUnlock, syscall.LOCK_SH
+	if exclusive {
+		lock, unlock, how = inProcess.Lock, inProcess.Unlock, syscall.LOCK_EX
+	}
+	lock()
+	f, err := os.OpenFile(engineLockFile, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		unlock()
+		return nil, fmt.Errorf("engine lock %s: %w", engineLockFile, err)
+	}
+	if err := syscall.Flock(int(f.Fd()), how); err != nil {
+		f.Close()
+		unlock()
+		return nil, fmt.Errorf("engine lock %s: %w", engineLockFile, err)
+	}
+	return func() { f.Close(); unlock() }, nil
+}
+
+// ShareEngine holds the engine lock shared until the test ends (after every cleanup registered later,
+// such as a stack's `compose down`): no swarm test inits or leaves a swarm on the engine meanwhile.
+// NewStack calls it; code that starts Compose projects without NewStack (bench) should too.
+func ShareEngine(tb testing.TB) {
+	tb.Helper()
+	release, err := holdEngine(false)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(release)
+}
+
+// HoldEngineShared is ShareEngine for code without a testing.TB (the benchmarks' stacks): hold the
+// engine lock shared until release is called, after the stack is down.
+func HoldEngineShared() (release func(), err error) { return holdEngine(false) }
