@@ -31,8 +31,7 @@ func newOverlayStack(root, overlay string) (*stack, error) {
 	if err := setDotenv(s.dir, "APP_PORT", fmt.Sprint(s.port)); err != nil {
 		return s, err
 	}
-	_, err = s.compose("up", "-d", "--wait")
-	return s, err
+	return s, s.up()
 }
 
 // setDotenv replaces the assignment of key in the stack's .env, as an operator editing it by hand would.

@@ -18,12 +18,15 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/rekeyhq/rekey/internal/testenv"
 )
 
 // stack is one copy of the demo stack under a unique project name.
 type stack struct {
 	dir, name string
 	port      int
+	release   func() // the engine lock held shared from up to down (testenv.HoldEngineShared)
 }
 
 func repoRoot() (string, error) {
@@ -108,8 +111,20 @@ func newStack(root string) (*stack, error) {
 	if err := os.WriteFile(env, data, 0o600); err != nil {
 		return nil, err
 	}
+	return s, s.up()
+}
+
+// up starts the stack holding the engine lock shared until down: a Swarm test of the suite running on the
+// same engine meanwhile would otherwise `swarm leave` and drop the stack's DNS records (moby/moby#45144,
+// docs/testing.md), and the stack's next container could not resolve db or redis.
+func (s *stack) up() error {
+	release, err := testenv.HoldEngineShared()
+	if err != nil {
+		return err
+	}
+	s.release = release
 	_, err = s.compose("up", "-d", "--wait")
-	return s, err
+	return err
 }
 
 // applied gives the stack a desired-state repository (the demo's, with the demo key) next to it, applies it
@@ -150,6 +165,10 @@ func (s *stack) compose(args ...string) (string, error) {
 func (s *stack) down() {
 	s.compose("down", "-v", "-t", "1")
 	os.RemoveAll(filepath.Dir(s.dir))
+	if s.release != nil {
+		s.release()
+		s.release = nil
+	}
 }
 
 // fingerprints reads what app and worker loaded; errors while containers are being replaced are retried by
