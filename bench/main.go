@@ -43,7 +43,7 @@ func main() {
 	b6Year := flag.Bool("b6-year", true, "b6: also the year projection (a synthetic 10,000-rotation journal)")
 	profile := flag.String("profile", "", "b3, b5: also run rekey's side in process once more under the CPU profiler, writing DIR/b3.pprof, DIR/b5.pprof")
 	rev := flag.String("rekey-rev", "", "b1, b3: measure rekey as of this commit (default: the working tree)")
-	beforeRev := flag.String("before-rev", "", "b3: also measure `rekey plan` as of this commit, alternating with the rekey measured, in the same run")
+	beforeRev := flag.String("before-rev", "", "b1, b3: also measure rekey as of this commit (b1: start-first; b3: `rekey plan`), alternating with the rekey measured, in the same run")
 	flag.Parse()
 	want := map[string]bool{}
 	for _, b := range strings.Split(*only, ",") {
@@ -69,7 +69,7 @@ func main() {
 		defer os.RemoveAll(filepath.Dir(bin))
 	}
 	var before string
-	if want["b3"] && *beforeRev != "" {
+	if (want["b1"] || want["b3"]) && *beforeRev != "" {
 		if before, err = buildRekey(root, *beforeRev); err != nil {
 			fail(err)
 		}
@@ -84,7 +84,7 @@ func main() {
 	}
 	if want["b1"] {
 		loadAverage()
-		runB1(root, bin, *runs)
+		runB1(root, bin, before, *runs)
 	}
 	if want["b2"] {
 		loadAverage()
