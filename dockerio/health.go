@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
 )
 
 // WaitHealthy waits until every container of the service is ready:
@@ -25,6 +27,12 @@ import (
 // code, health status and the number of consecutive failing probes; never the
 // probe output or logs, which may contain secrets.
 func (e *Engine) WaitHealthy(ctx context.Context, project, service string, timeout time.Duration) error {
+	return e.WaitHealthyExcept(ctx, project, service, timeout, nil)
+}
+
+// WaitHealthyExcept is [Engine.WaitHealthy] for the containers of the service that skip (nil: none)
+// does not name: a start-first roll's old container, stopped and being removed, is not waited for.
+func (e *Engine) WaitHealthyExcept(ctx context.Context, project, service string, timeout time.Duration, skip func(id string) bool) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 
@@ -37,6 +45,7 @@ func (e *Engine) WaitHealthy(ctx context.Context, project, service string, timeo
 	var last []string           // why the last poll was not ready
 
 	began := time.Now()
+	wake := e.wakeOn(ctx, filters.Arg("label", LabelProject+"="+project), filters.Arg("label", LabelService+"="+service))
 	tick := time.NewTicker(e.poll)
 	defer tick.Stop()
 	for {
@@ -46,6 +55,9 @@ func (e *Engine) WaitHealthy(ctx context.Context, project, service string, timeo
 				return e.waitErr(ctx, service, timeout, last)
 			}
 			return fmt.Errorf("failed to wait for service %s: %w", service, err)
+		}
+		if skip != nil {
+			list = slices.DeleteFunc(list, func(c container.Summary) bool { return skip(c.ID) })
 		}
 		if len(list) == 0 {
 			return fmt.Errorf("failed to wait for service %s: no containers in project %s", service, project)
@@ -103,6 +115,7 @@ func (e *Engine) WaitHealthy(ctx context.Context, project, service string, timeo
 		case <-ctx.Done():
 			return e.waitErr(ctx, service, timeout, last)
 		case <-tick.C:
+		case <-wake:
 		}
 	}
 }
