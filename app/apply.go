@@ -72,12 +72,6 @@ func apply(ctx context.Context, o Options, then func(*Session, *journal.Journal)
 		observer = o
 	}
 	results, err := reconcile.Apply(ctx, s.Desired, observer, ex)
-	if st, ok := ex.Roller.(*live.Stack); ok {
-		// Start-first rolls remove their old containers in the background: done before the stack is left.
-		if serr := st.Settle(context.WithoutCancel(ctx)); serr != nil {
-			s.Options.Warn(s.Redact.String(serr.Error()))
-		}
-	}
 	if err == nil {
 		// This commit was acted on: later ones must descend from it.
 		err = j.SetApplied(ctx, s.Commit.Hash)
@@ -163,7 +157,7 @@ func (s *Session) executor(eng *dockerio.Engine, j *journal.Journal) (*reconcile
 		stack.Trace = live.TraceLines(s.Options.Trace)
 	}
 	checks := &live.Checks{Engine: eng, Project: s.Project.Name(), HTTP: &http.Client{Timeout: 5 * time.Second},
-		HostEnv: HostEnv(s.Options.Getenv), Redact: s.Redact.String, LogSettle: time.Second, Skip: stack.Removing}
+		HostEnv: HostEnv(s.Options.Getenv), Redact: s.Redact.String, LogSettle: time.Second}
 	files := s.files(s.Options.Warn) // no symlink below the project directory
 	ex := &reconcile.Executor{
 		Values: s.Value, Reader: files, Writer: files, Stash: j,

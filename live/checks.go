@@ -26,9 +26,6 @@ type Checks struct {
 	// LogSettle is how long a container must have run before a logs check reads its logs, so that
 	// failures that follow a start by a moment are seen.
 	LogSettle time.Duration
-	// Skip names containers that are no longer the service's (Stack.Removing: a start-first roll's
-	// stopped old container, still being removed); nil skips none.
-	Skip func(id string) bool
 }
 
 // Verify runs one check.
@@ -133,11 +130,7 @@ func (k *Checks) logs(ctx context.Context, c reconcile.Check, scope reconcile.Sc
 		if err != nil {
 			return err
 		}
-		for _, ct := range cs {
-			if k.Skip == nil || !k.Skip(ct.ID) {
-				cts = append(cts, ct)
-			}
-		}
+		cts = append(cts, cs...)
 	}
 	// Read only once every container has run for the settle time: a failure that follows a start by a
 	// moment is seen, and a container the health gate already waited for is read at once.

@@ -21,8 +21,6 @@ type Stack struct {
 	StartFirst map[string]StartFirst
 	// Trace receives the phases of each roll (rolltrace.go); nil traces nothing.
 	Trace RollTrace
-
-	removals removals // old containers start-first rolls stopped, being removed (removals.go)
 }
 
 // rollTimeout bounds one recreate or restart; the health gate has its own timeout.
@@ -32,9 +30,6 @@ const rollTimeout = 5 * time.Minute
 func (s *Stack) Roll(ctx context.Context, c reconcile.Consumer) error {
 	ctx, cancel := context.WithTimeout(ctx, rollTimeout)
 	defer cancel()
-	if err := s.removals.wait(ctx, c.Name); err != nil { // the service as its last roll left it
-		return err
-	}
 	switch c.Action {
 	case reconcile.Recreate:
 		// The plan's strategy rules (a swap stops its consumers first whatever the service allows); a
@@ -80,9 +75,6 @@ func (s *Stack) Stop(ctx context.Context, consumer string) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, rollTimeout)
 	defer cancel()
-	if err := s.removals.wait(ctx, consumer); err != nil {
-		return err
-	}
 	cs, err := s.Engine.Containers(ctx, s.Compose.Project, consumer)
 	if err != nil {
 		return err
@@ -104,11 +96,9 @@ func (s *Stack) Containers(ctx context.Context, consumer string) ([]string, erro
 	if err != nil {
 		return nil, err
 	}
-	ids := make([]string, 0, len(cs))
-	for _, c := range cs {
-		if !s.Removing(c.ID) {
-			ids = append(ids, c.ID[:min(12, len(c.ID))])
-		}
+	ids := make([]string, len(cs))
+	for i, c := range cs {
+		ids[i] = c.ID[:min(12, len(c.ID))]
 	}
 	return ids, nil
 }
@@ -118,21 +108,7 @@ func (s *Stack) WaitHealthy(ctx context.Context, consumer string) error {
 	if isHost(consumer) {
 		return nil
 	}
-	return s.Engine.WaitHealthyExcept(ctx, s.Compose.Project, consumer, orDefault(s.HealthTimeout, time.Minute), s.Removing)
-}
-
-// Removing says whether a container is an old one a start-first roll stopped and is still removing:
-// not the service's any more, so health gates, the journal and checks leave it out.
-func (s *Stack) Removing(id string) bool { return s.removals.removing(id) }
-
-// Settle waits until the old containers of start-first rolls are removed, and returns the removals
-// that failed (the containers stay stopped; the service's next roll removes them). Call it before
-// the stack is left: at the end of an apply.
-func (s *Stack) Settle(ctx context.Context) error {
-	if err := s.removals.settle(ctx); err != nil {
-		return fmt.Errorf("failed to remove an old container: %w", err)
-	}
-	return nil
+	return s.Engine.WaitHealthy(ctx, s.Compose.Project, consumer, orDefault(s.HealthTimeout, time.Minute))
 }
 
 // isHost tells host consumers (absolute paths) from compose services.

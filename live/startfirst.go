@@ -52,9 +52,6 @@ type startFirst struct {
 	project string
 	health  time.Duration
 	trace   RollTrace
-	// removals, when set, takes the stopped old containers' removal off the roll (removals.go); nil
-	// removes them before retire returns.
-	removals *removals
 }
 
 func (r startFirst) roll(ctx context.Context, service string, spec StartFirst) error {
@@ -76,10 +73,6 @@ func (r startFirst) roll(ctx context.Context, service string, spec StartFirst) e
 	total := len(all)
 	for len(stale) > 0 {
 		if len(fresh) < want {
-			// Compose counts a stopped container still being removed, and might start it again.
-			if err := r.removals.wait(ctx, service); err != nil {
-				return err
-			}
 			id, err := r.startOne(ctx, service, total+1, all)
 			if err != nil {
 				return err
@@ -199,17 +192,12 @@ func (r startFirst) retire(ctx context.Context, service string, old dockerio.Rep
 		return err
 	}
 	r.trace.since(service, "stop-old", began)
-	remove := func(ctx context.Context, id string) error {
-		began := time.Now()
-		err := r.engine.Remove(ctx, id)
-		r.trace.since(service, "remove-old", began)
+	began = time.Now()
+	if err := r.engine.Remove(ctx, old.ID); err != nil {
 		return err
 	}
-	if r.removals != nil { // stopped, it serves nothing: the roll is over
-		r.removals.start(ctx, service, old.ID, remove)
-		return nil
-	}
-	return remove(ctx, old.ID)
+	r.trace.since(service, "remove-old", began)
+	return nil
 }
 
 func newReplicas(before, after []dockerio.Replica) []dockerio.Replica {
@@ -229,5 +217,5 @@ func newReplicas(before, after []dockerio.Replica) []dockerio.Replica {
 // startFirst is the start-first roller of one service of the stack.
 func (s *Stack) startFirst() startFirst {
 	return startFirst{engine: s.Engine, compose: s.Compose, project: s.Compose.Project, health: orDefault(s.HealthTimeout, time.Minute),
-		trace: s.Trace, removals: &s.removals}
+		trace: s.Trace}
 }
