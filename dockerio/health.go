@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
@@ -27,12 +26,6 @@ import (
 // code, health status and the number of consecutive failing probes; never the
 // probe output or logs, which may contain secrets.
 func (e *Engine) WaitHealthy(ctx context.Context, project, service string, timeout time.Duration) error {
-	return e.WaitHealthyExcept(ctx, project, service, timeout, nil)
-}
-
-// WaitHealthyExcept is [Engine.WaitHealthy] for the containers of the service that skip (nil: none)
-// does not name: a start-first roll's old container, stopped and being removed, is not waited for.
-func (e *Engine) WaitHealthyExcept(ctx context.Context, project, service string, timeout time.Duration, skip func(id string) bool) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 
@@ -55,9 +48,6 @@ func (e *Engine) WaitHealthyExcept(ctx context.Context, project, service string,
 				return e.waitErr(ctx, service, timeout, last)
 			}
 			return fmt.Errorf("failed to wait for service %s: %w", service, err)
-		}
-		if skip != nil {
-			list = slices.DeleteFunc(list, func(c container.Summary) bool { return skip(c.ID) })
 		}
 		if len(list) == 0 {
 			return fmt.Errorf("failed to wait for service %s: no containers in project %s", service, project)
