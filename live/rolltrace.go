@@ -39,23 +39,31 @@ type timeliner interface {
 	Timeline(ctx context.Context, id string) (dockerio.Timeline, error)
 }
 
-// traceTimeline splits the time from `compose up` to healthy as the engine saw it: created → started,
-// started → the first health probe (the healthcheck's interval: Docker probes only after it), and the
-// probe that passed. Only when tracing; an engine that cannot tell is skipped.
-func (r startFirst) traceTimeline(ctx context.Context, service, id string) {
+// traceTimelines splits the time from `compose up` to healthy of each container as the engine saw it:
+// created → started, started → the first health probe (the healthcheck's interval: Docker probes only
+// after it), and the first probe that passed. Only when tracing; an engine that cannot tell is skipped.
+func (r startFirst) traceTimelines(ctx context.Context, service string, ids []string) {
 	tl, ok := r.engine.(timeliner)
 	if r.trace == nil || !ok {
 		return
 	}
-	t, err := tl.Timeline(ctx, id)
-	if err != nil {
+	for _, id := range ids {
+		if t, err := tl.Timeline(ctx, id); err == nil {
+			r.trace.timeline(service, t)
+		}
+	}
+}
+
+func (t RollTrace) timeline(service string, tl dockerio.Timeline) {
+	t.span(service, "create→start", tl.Created, tl.Started)
+	if len(tl.Probes) == 0 {
 		return
 	}
-	r.trace.span(service, "create→start", t.Created, t.Started)
-	if len(t.Probes) == 0 {
-		return
+	t.span(service, "start→first-probe", tl.Started, tl.Probes[0].Start)
+	for _, p := range tl.Probes {
+		if p.ExitCode == 0 {
+			t.span(service, "passing-probe", p.Start, p.End)
+			return
+		}
 	}
-	first, last := t.Probes[0], t.Probes[len(t.Probes)-1]
-	r.trace.span(service, "start→first-probe", t.Started, first.Start)
-	r.trace.span(service, "passing-probe", last.Start, last.End)
 }

@@ -2,9 +2,12 @@ package live
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/rekeyhq/rekey/dockerio"
 )
 
 // TestStartFirstTrace: a traced roll reports each phase once, in order, as "trace <time> <service>
@@ -35,5 +38,22 @@ func TestStartFirstTrace(t *testing.T) {
 	want := "config-hash scale-up healthy drain-exec drain-wait stop-old remove-old"
 	if got := strings.Join(phases, " "); got != want {
 		t.Errorf("phases %q, want %q", got, want)
+	}
+}
+
+// TestTraceTimeline: the engine's timestamps of a new container become the create→start,
+// start→first-probe and passing-probe phases (the first probe that passed, after a failing one).
+func TestTraceTimeline(t *testing.T) {
+	at := time.Date(2026, 12, 7, 11, 0, 0, 0, time.UTC)
+	ms := func(n int) time.Time { return at.Add(time.Duration(n) * time.Millisecond) }
+	var got []string
+	tr := RollTrace(func(service, phase string, began time.Time, took time.Duration) {
+		got = append(got, fmt.Sprintf("%s %s %s", phase, began.Sub(at), took))
+	})
+	tr.timeline("app", dockerio.Timeline{Created: at, Started: ms(200), Probes: []dockerio.Probe{
+		{Start: ms(1200), End: ms(1250), ExitCode: 1}, {Start: ms(2250), End: ms(2290)}, {Start: ms(3290), End: ms(3300)}}})
+	want := "create→start 0s 200ms, start→first-probe 200ms 1s, passing-probe 2.25s 40ms"
+	if strings.Join(got, ", ") != want {
+		t.Errorf("phases %q, want %q", strings.Join(got, ", "), want)
 	}
 }

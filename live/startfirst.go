@@ -71,13 +71,14 @@ func (r startFirst) roll(ctx context.Context, service string, spec StartFirst) e
 	}
 	want := wanted(spec.Replicas, len(fresh), len(stale))
 	total := len(all)
+	var started []string
 	for len(stale) > 0 {
 		if len(fresh) < want {
 			id, err := r.startOne(ctx, service, total+1, all)
 			if err != nil {
 				return err
 			}
-			fresh, total = append(fresh, id), total+1
+			fresh, started, total = append(fresh, id), append(started, id), total+1
 		}
 		old := stale[len(stale)-1] // the highest number first, as compose scales down
 		if err := r.retire(ctx, service, old, spec); err != nil {
@@ -91,6 +92,7 @@ func (r startFirst) roll(ctx context.Context, service string, spec StartFirst) e
 			return err
 		}
 	}
+	r.traceTimelines(ctx, service, started) // after the roll: the trace's inspects do not delay it
 	return nil
 }
 
@@ -150,7 +152,6 @@ func (r startFirst) startOne(ctx context.Context, service string, scale int, bef
 		r.trace.since(service, "healthy", began)
 	}
 	if upErr == nil {
-		r.traceTimeline(ctx, service, added[0].ID)
 		return added[0].ID, nil
 	}
 	cleanup, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
