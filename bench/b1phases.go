@@ -23,7 +23,11 @@ type phaseStats struct{ took, end []time.Duration }
 var (
 	stepLine  = regexp.MustCompile(`^(\d\d:\d\d:\d\d\.\d{3})  \S+\s+(.*?)\s+(ok|failed|skipped)(?: \(([^)]+)\))?(?::.*)?$`)
 	traceLine = regexp.MustCompile(`^rekey: trace (\d\d:\d\d:\d\d\.\d{3}) (\S+) (\S+) (\S+)$`)
-	fpText    = regexp.MustCompile(`hmac:[0-9a-f]+`)
+	// What differs from one run to the next in a step's text: fingerprints, the stack's temporary
+	// directory, the proxy's port.
+	fpText   = regexp.MustCompile(`hmac:[0-9a-f]+`)
+	dirText  = regexp.MustCompile(`/\S*/stack/`)
+	portText = regexp.MustCompile(`127\.0\.0\.1:\d+`)
 )
 
 // add reads one run's log; start is when the webhook was sent, the origin of the ends.
@@ -68,7 +72,9 @@ func parsePhase(line string, start time.Time) (key string, end time.Time, took t
 			return "", time.Time{}, 0, false
 		}
 		d, _ := time.ParseDuration(m[4]) // steps that take no time print none
-		return fpText.ReplaceAllString(m[2], "hmac:…"), at, d, true
+		key := fpText.ReplaceAllString(m[2], "hmac:…")
+		key = portText.ReplaceAllString(dirText.ReplaceAllString(key, ""), "127.0.0.1:PORT")
+		return key, at, d, true
 	}
 	return "", time.Time{}, 0, false
 }

@@ -10,11 +10,12 @@ import (
 func TestPhaseTable(t *testing.T) {
 	start := time.Date(2026, 12, 7, 11, 0, 0, 0, time.Local)
 	log := `rekey: agent listening
-11:00:00.500  session-key      write .env:SESSION_SECRET = hmac:0123abcd (next)   ok (10ms)
+11:00:00.500  session-key      write /tmp/rekey-bench-stack-42/stack/.env:SESSION_SECRET = hmac:0123abcd (next)   ok (10ms)
 rekey: trace 11:00:00.600 app scale-up 400ms
 11:00:02.000  session-key      recreate app (start-first)                         ok (1.5s)
 rekey: trace 11:00:03.000 app scale-up 500ms
 11:00:04.000  session-key      recreate app (start-first)                         ok (1.9s)
+11:00:04.050  session-key      verify http http://127.0.0.1:43475/healthz → 200   ok
 11:00:04.100  session-key      verify logs                                        failed (20ms): logs of x contain "y"
 `
 	var p phaseTable
@@ -28,6 +29,7 @@ rekey: trace 11:00:03.000 app scale-up 500ms
 		{"recreate app (start-first)", 1500 * time.Millisecond, 2 * time.Second},
 		{"  app: scale-up #2", 500 * time.Millisecond, 3500 * time.Millisecond},
 		{"recreate app (start-first) #2", 1900 * time.Millisecond, 4 * time.Second},
+		{"verify http http://127.0.0.1:PORT/healthz → 200", 0, 4050 * time.Millisecond},
 		{"verify logs", 20 * time.Millisecond, 4100 * time.Millisecond},
 	}
 	if len(p.order) != len(want) {
