@@ -5,8 +5,10 @@
 // B1, commit → old value revoked: a new session key is committed to the demo stack's desired-state
 // repository and announced by a signed push webhook to a running `rekey agent`; the clock stops when both
 // consumers run the new key and the app no longer accepts the old one. The floor is what an operator does
-// by hand without any safety: edit .env, then `docker compose up -d --wait --no-deps app worker`. It needs
-// what scripts/setup.sh and scripts/build-images.sh prepare.
+// by hand without any safety: edit .env, then `docker compose up -d --wait --no-deps app worker`. rekey is
+// measured with its own roll strategy (start-first: the demo app sits behind Caddy) and with stop-first
+// declared, and with -before-rev as of another commit too; the agent's REKEY_TRACE log gives the phases of
+// each roll. It needs what scripts/setup.sh and scripts/build-images.sh prepare.
 //
 // B3, plan at scale: `rekey plan` on a generated project of 200 services and 1,000 secrets, wall time and
 // peak RSS, against one compose-go load of the same project, `docker compose config` (when the Docker CLI
