@@ -122,6 +122,9 @@ func (s *Session) executor(eng *dockerio.Engine, j *journal.Journal) (*reconcile
 		return nil, err
 	}
 	stack := &live.Stack{Engine: eng, Compose: s.compose(), HealthTimeout: s.Config.HealthTimeout.Duration, StartFirst: startFirst}
+	if s.Options.Trace != nil {
+		stack.Trace = live.TraceLines(s.Options.Trace)
+	}
 	checks := &live.Checks{Engine: eng, Project: s.Project.Name(), HTTP: &http.Client{Timeout: 5 * time.Second},
 		HostEnv: HostEnv(s.Options.Getenv), Redact: s.Redact.String, LogSettle: time.Second}
 	files := s.files(s.Options.Warn) // no symlink below the project directory

@@ -50,6 +50,9 @@ type Options struct {
 	Progress func(reconcile.Event)
 	// Warn tells the operator something worth knowing that does not stop the use case; nil drops it.
 	Warn func(msg string)
+	// Trace receives one line per phase of each roll (names and timings, never a value); nil traces
+	// nothing. The CLI sets it when REKEY_TRACE is set.
+	Trace func(line string)
 }
 
 // normalized fills the defaults the zero values stand for.

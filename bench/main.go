@@ -5,8 +5,10 @@
 // B1, commit → old value revoked: a new session key is committed to the demo stack's desired-state
 // repository and announced by a signed push webhook to a running `rekey agent`; the clock stops when both
 // consumers run the new key and the app no longer accepts the old one. The floor is what an operator does
-// by hand without any safety: edit .env, then `docker compose up -d --wait --no-deps app worker`. It needs
-// what scripts/setup.sh and scripts/build-images.sh prepare.
+// by hand without any safety: edit .env, then `docker compose up -d --wait --no-deps app worker`. rekey is
+// measured with its own roll strategy (start-first: the demo app sits behind Caddy) and with stop-first
+// declared, and with -before-rev as of another commit too; the agent's REKEY_TRACE log gives the phases of
+// each roll. It needs what scripts/setup.sh and scripts/build-images.sh prepare.
 //
 // B3, plan at scale: `rekey plan` on a generated project of 200 services and 1,000 secrets, wall time and
 // peak RSS, against one compose-go load of the same project, `docker compose config` (when the Docker CLI
@@ -43,7 +45,7 @@ func main() {
 	b6Year := flag.Bool("b6-year", true, "b6: also the year projection (a synthetic 10,000-rotation journal)")
 	profile := flag.String("profile", "", "b3, b5: also run rekey's side in process once more under the CPU profiler, writing DIR/b3.pprof, DIR/b5.pprof")
 	rev := flag.String("rekey-rev", "", "b1, b3: measure rekey as of this commit (default: the working tree)")
-	beforeRev := flag.String("before-rev", "", "b3: also measure `rekey plan` as of this commit, alternating with the rekey measured, in the same run")
+	beforeRev := flag.String("before-rev", "", "b1, b3: also measure rekey as of this commit (b1: start-first; b3: `rekey plan`), alternating with the rekey measured, in the same run")
 	flag.Parse()
 	want := map[string]bool{}
 	for _, b := range strings.Split(*only, ",") {
@@ -69,7 +71,7 @@ func main() {
 		defer os.RemoveAll(filepath.Dir(bin))
 	}
 	var before string
-	if want["b3"] && *beforeRev != "" {
+	if (want["b1"] || want["b3"]) && *beforeRev != "" {
 		if before, err = buildRekey(root, *beforeRev); err != nil {
 			fail(err)
 		}
@@ -84,7 +86,7 @@ func main() {
 	}
 	if want["b1"] {
 		loadAverage()
-		runB1(root, bin, *runs)
+		runB1(root, bin, before, *runs)
 	}
 	if want["b2"] {
 		loadAverage()

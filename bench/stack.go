@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bytes"
-	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
@@ -10,13 +8,11 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/rekeyhq/rekey/internal/testenv"
@@ -201,108 +197,6 @@ func (s *stack) waitFor(value string, within time.Duration) error {
 		time.Sleep(100 * time.Millisecond)
 	}
 	return fmt.Errorf("consumers did not reach the new value within %s", within)
-}
-
-// measureFloor: the operator's hand edit with no staging, no verification and no rollback.
-func measureFloor(root, _ string) (string, time.Duration, error) {
-	s, err := newStack(root)
-	if s != nil {
-		defer s.down()
-	}
-	if err != nil {
-		return "floor", 0, err
-	}
-	value := "floor-" + randHex(16)
-	env := filepath.Join(s.dir, ".env")
-	data, _ := os.ReadFile(env)
-	data = regexp.MustCompile(`(?m)^SESSION_SECRET=.*$`).ReplaceAll(data, []byte("SESSION_SECRET="+value))
-	start := time.Now()
-	if err := os.WriteFile(env, data, 0o600); err != nil {
-		return "floor", 0, err
-	}
-	if _, err := s.compose("up", "-d", "--wait", "--no-deps", "app", "worker"); err != nil {
-		return "floor", 0, err
-	}
-	if err := s.waitFor(value, time.Minute); err != nil {
-		return "floor", 0, err
-	}
-	return "floor", time.Since(start), nil
-}
-
-// measureRekey: commit, signed webhook, and rekey's full transaction with the old key dropped.
-func measureRekey(root, bin string) (string, time.Duration, error) {
-	s, err := newStack(root)
-	if s != nil {
-		defer s.down()
-	}
-	if err != nil {
-		return "rekey", 0, err
-	}
-	base := filepath.Dir(s.dir)
-	repo, key := filepath.Join(base, "repo"), filepath.Join(root, "examples", "demo", "demo-age-key.txt")
-	flags, err := s.applied(root, bin)
-	if err != nil {
-		return "rekey", 0, err
-	}
-	git := func(args ...string) error {
-		_, err := run(repo, "git", append([]string{"-c", "user.name=bench", "-c", "user.email=bench@example.invalid"}, args...)...)
-		return err
-	}
-	state := flags[3]
-	secret := randHex(16)
-	secretFile := filepath.Join(base, "hook.secret")
-	os.WriteFile(secretFile, []byte(secret), 0o600)
-	addr := fmt.Sprintf("127.0.0.1:%d", freePort())
-	agent := exec.Command(bin, append([]string{"agent", "--interval", "1h", "--quiet", "--webhook-addr", addr,
-		"--webhook-secret-file", secretFile}, flags...)...)
-	agent.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
-	var log bytes.Buffer
-	agent.Stdout, agent.Stderr = &log, &log
-	if err := agent.Start(); err != nil {
-		return "rekey", 0, err
-	}
-	defer func() { agent.Process.Signal(syscall.SIGTERM); agent.Wait() }()
-	if _, err := run(root, bin, "reconcile", "--state-dir", state); err != nil { // the start run is over
-		time.Sleep(time.Second)
-		if _, err := run(root, bin, "reconcile", "--state-dir", state); err != nil {
-			return "rekey", 0, err
-		}
-	}
-	value := "rekey-" + randHex(16)
-	set := exec.Command(bin, "values", "set", "--repo", repo, "--age-key-file", key, "session-key")
-	set.Stdin = strings.NewReader(value)
-	if out, err := set.CombinedOutput(); err != nil {
-		return "rekey", 0, fmt.Errorf("values set: %v\n%s", err, out)
-	}
-	if err := git("commit", "-qam", "rotate"); err != nil {
-		return "rekey", 0, err
-	}
-	start := time.Now()
-	if err := postPush(addr, secret); err != nil {
-		return "rekey", 0, err
-	}
-	if err := s.waitFor(value, 2*time.Minute); err != nil {
-		return "rekey", 0, fmt.Errorf("%w\nagent log:\n%s", err, log.String())
-	}
-	return "rekey", time.Since(start), nil
-}
-
-func postPush(addr, secret string) error {
-	body := []byte(`{"ref":"refs/heads/main"}`)
-	mac := hmac.New(sha256.New, []byte(secret))
-	mac.Write(body)
-	req, _ := http.NewRequest(http.MethodPost, "http://"+addr+"/hooks/github", bytes.NewReader(body))
-	req.Header.Set("X-GitHub-Event", "push")
-	req.Header.Set("X-Hub-Signature-256", "sha256="+hex.EncodeToString(mac.Sum(nil)))
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusAccepted {
-		return fmt.Errorf("webhook answered %d", resp.StatusCode)
-	}
-	return nil
 }
 
 func fp(v string) string {

@@ -9,6 +9,7 @@ import (
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
 )
 
 // WaitHealthy waits until every container of the service is ready:
@@ -37,6 +38,7 @@ func (e *Engine) WaitHealthy(ctx context.Context, project, service string, timeo
 	var last []string           // why the last poll was not ready
 
 	began := time.Now()
+	wake := e.wakeOn(ctx, filters.Arg("label", LabelProject+"="+project), filters.Arg("label", LabelService+"="+service))
 	tick := time.NewTicker(e.poll)
 	defer tick.Stop()
 	for {
@@ -103,6 +105,7 @@ func (e *Engine) WaitHealthy(ctx context.Context, project, service string, timeo
 		case <-ctx.Done():
 			return e.waitErr(ctx, service, timeout, last)
 		case <-tick.C:
+		case <-wake:
 		}
 	}
 }

@@ -11,6 +11,7 @@ import (
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
 )
 
 // Compose labels a start-first roll reads.
@@ -54,6 +55,7 @@ func (e *Engine) Replicas(ctx context.Context, project, service string) ([]Repli
 func (e *Engine) WaitReplicaHealthy(ctx context.Context, id string, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	wake := e.wakeOn(ctx, filters.Arg("container", id))
 	tick := time.NewTicker(e.poll)
 	defer tick.Stop()
 	first, since, began := -1, time.Time{}, time.Now()
@@ -89,6 +91,7 @@ func (e *Engine) WaitReplicaHealthy(ctx context.Context, id string, timeout time
 		case <-ctx.Done():
 			return fmt.Errorf("container not healthy after %s: %s: %w", timeout, d, ctx.Err())
 		case <-tick.C:
+		case <-wake:
 		}
 	}
 }

@@ -19,6 +19,8 @@ type Stack struct {
 	StopTimeout   time.Duration
 	// StartFirst names the services recreated start-first (startfirst.go); the others stop-first.
 	StartFirst map[string]StartFirst
+	// Trace receives the phases of each roll (rolltrace.go); nil traces nothing.
+	Trace RollTrace
 }
 
 // rollTimeout bounds one recreate or restart; the health gate has its own timeout.
@@ -37,7 +39,10 @@ func (s *Stack) Roll(ctx context.Context, c reconcile.Consumer) error {
 		if ok && c.Strategy != reconcile.StopFirst {
 			return s.startFirst().roll(ctx, c.Name, spec)
 		}
-		return s.Compose.Up(ctx, c.Name)
+		began := time.Now()
+		err := s.Compose.Up(ctx, c.Name)
+		s.Trace.since(c.Name, "compose-up", began)
+		return err
 	case reconcile.Restart:
 		return s.restart(ctx, c.Name)
 	case reconcile.NoRoll:

@@ -51,13 +51,16 @@ type startFirst struct {
 	compose replicaCompose
 	project string
 	health  time.Duration
+	trace   RollTrace
 }
 
 func (r startFirst) roll(ctx context.Context, service string, spec StartFirst) error {
+	began := time.Now()
 	target, err := r.compose.ConfigHash(ctx, service)
 	if err != nil {
 		return err
 	}
+	r.trace.since(service, "config-hash", began)
 	all, err := r.engine.Replicas(ctx, r.project, service)
 	if err != nil {
 		return err
@@ -68,25 +71,28 @@ func (r startFirst) roll(ctx context.Context, service string, spec StartFirst) e
 	}
 	want := wanted(spec.Replicas, len(fresh), len(stale))
 	total := len(all)
+	var started []string
 	for len(stale) > 0 {
 		if len(fresh) < want {
-			id, err := r.startOne(ctx, service, total+1)
+			id, err := r.startOne(ctx, service, total+1, all)
 			if err != nil {
 				return err
 			}
-			fresh, total = append(fresh, id), total+1
+			fresh, started, total = append(fresh, id), append(started, id), total+1
 		}
 		old := stale[len(stale)-1] // the highest number first, as compose scales down
 		if err := r.retire(ctx, service, old, spec); err != nil {
 			return err
 		}
 		stale, total = stale[:len(stale)-1], total-1
+		all = nil // changed: startOne lists them again
 	}
 	for _, s := range stopped { // an old, stopped container would make `compose up` recreate
 		if err := r.engine.Remove(ctx, s.ID); err != nil {
 			return err
 		}
 	}
+	r.traceTimelines(ctx, service, started) // after the roll: the trace's inspects do not delay it
 	return nil
 }
 
@@ -118,13 +124,18 @@ func wanted(replicas, fresh, stale int) int {
 }
 
 // startOne has Compose start one more container of service and waits until it is healthy. On failure
-// the new container is removed: the old ones never noticed.
-func (r startFirst) startOne(ctx context.Context, service string, scale int) (string, error) {
-	before, err := r.engine.Replicas(ctx, r.project, service)
-	if err != nil {
-		return "", err
+// the new container is removed: the old ones never noticed. before is the service's containers when
+// they were last listed, nil when they may have changed since.
+func (r startFirst) startOne(ctx context.Context, service string, scale int, before []dockerio.Replica) (string, error) {
+	if before == nil {
+		var err error
+		if before, err = r.engine.Replicas(ctx, r.project, service); err != nil {
+			return "", err
+		}
 	}
+	began := time.Now()
 	upErr := r.compose.ScaleUp(ctx, service, scale)
+	r.trace.since(service, "scale-up", began)
 	after, err := r.engine.Replicas(ctx, r.project, service)
 	if err != nil {
 		return "", errors.Join(upErr, err)
@@ -134,9 +145,11 @@ func (r startFirst) startOne(ctx context.Context, service string, scale int) (st
 		upErr = fmt.Errorf("compose started %d containers of %s, want 1", len(added), service)
 	}
 	if upErr == nil {
+		began = time.Now()
 		if err := r.engine.WaitReplicaHealthy(ctx, added[0].ID, r.health); err != nil {
 			upErr = fmt.Errorf("the new container of %s did not become healthy: %w", service, err)
 		}
+		r.trace.since(service, "healthy", began)
 	}
 	if upErr == nil {
 		return added[0].ID, nil
@@ -153,6 +166,7 @@ func (r startFirst) startOne(ctx context.Context, service string, scale int) (st
 
 // retire drains, stops and removes one old container.
 func (r startFirst) retire(ctx context.Context, service string, old dockerio.Replica, spec StartFirst) error {
+	began := time.Now()
 	if len(spec.DrainExec) > 0 {
 		code, _, err := r.engine.Exec(ctx, old.ID, spec.DrainExec, nil)
 		if err == nil && code != 0 {
@@ -161,22 +175,29 @@ func (r startFirst) retire(ctx context.Context, service string, old dockerio.Rep
 		if err != nil {
 			return fmt.Errorf("failed to drain %s (%s) of %s: %w", old.Name, spec.DrainExec[0], service, err)
 		}
+		r.trace.since(service, "drain-exec", began)
 	}
 	if spec.DrainWait > 0 {
+		began = time.Now()
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-time.After(spec.DrainWait):
 		}
+		r.trace.since(service, "drain-wait", began)
 	}
 	// -1: the container's own stop timeout, which compose set from stop_grace_period; the engine sends
 	// the container's stop signal (stop_signal).
+	began = time.Now()
 	if err := r.engine.Stop(ctx, old.ID, -1); err != nil {
 		return err
 	}
+	r.trace.since(service, "stop-old", began)
+	began = time.Now()
 	if err := r.engine.Remove(ctx, old.ID); err != nil {
 		return err
 	}
+	r.trace.since(service, "remove-old", began)
 	return nil
 }
 
@@ -196,5 +217,6 @@ func newReplicas(before, after []dockerio.Replica) []dockerio.Replica {
 
 // startFirst is the start-first roller of one service of the stack.
 func (s *Stack) startFirst() startFirst {
-	return startFirst{engine: s.Engine, compose: s.Compose, project: s.Compose.Project, health: orDefault(s.HealthTimeout, time.Minute)}
+	return startFirst{engine: s.Engine, compose: s.Compose, project: s.Compose.Project, health: orDefault(s.HealthTimeout, time.Minute),
+		trace: s.Trace}
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"path/filepath"
 
 	"github.com/spf13/cobra"
@@ -91,6 +92,9 @@ func (o *options) app(e env) app.Options {
 		GitTokenFile: o.gitTokenFile, GitUsername: o.gitUsername, GitSSHKey: o.gitSSHKey, GitKnownHosts: o.gitKnownHosts,
 		TrustOpenPGP: o.trustOpenPGP, TrustSSH: o.trustSSH, VerifyCommits: o.verifyCommits, AllowRewrite: o.allowRewrite,
 		Getenv: e.getenv, Warn: app.WarnTo(e.stderr)}
+	if e.getenv("REKEY_TRACE") != "" {
+		a.Trace = func(line string) { fmt.Fprintf(e.stderr, "rekey: %s\n", line) }
+	}
 	switch {
 	case o.quiet:
 	case o.isolate: // the agent: its log lines must not be redrawn over

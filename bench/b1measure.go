@@ -1,0 +1,149 @@
+package main
+
+import (
+	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// measureFloor: the operator's hand edit with no staging, no verification and no rollback.
+func measureFloor(root string) (time.Duration, error) {
+	s, err := newStack(root)
+	if s != nil {
+		defer s.down()
+	}
+	if err != nil {
+		return 0, err
+	}
+	value := "floor-" + randHex(16)
+	env := filepath.Join(s.dir, ".env")
+	data, _ := os.ReadFile(env)
+	data = regexp.MustCompile(`(?m)^SESSION_SECRET=.*$`).ReplaceAll(data, []byte("SESSION_SECRET="+value))
+	start := time.Now()
+	if err := os.WriteFile(env, data, 0o600); err != nil {
+		return 0, err
+	}
+	if _, err := s.compose("up", "-d", "--wait", "--no-deps", "app", "worker"); err != nil {
+		return 0, err
+	}
+	if err := s.waitFor(value, time.Minute); err != nil {
+		return 0, err
+	}
+	return time.Since(start), nil
+}
+
+// measureRekey: commit, signed webhook, and rekey's full transaction with the old key dropped. strategy,
+// when set, is declared for both consumers in rekey.yaml (services.<name>.strategy); "" leaves rekey's
+// choice (start-first: the demo app publishes no port). The agent runs with REKEY_TRACE set and without
+// --quiet: its log (returned) holds a timestamped line per step and per phase of each roll.
+func measureRekey(root, bin, strategy string) (time.Duration, string, time.Time, error) {
+	s, err := newStack(root)
+	if s != nil {
+		defer s.down()
+	}
+	if err != nil {
+		return 0, "", time.Time{}, err
+	}
+	base := filepath.Dir(s.dir)
+	repo, key := filepath.Join(base, "repo"), filepath.Join(root, "examples", "demo", "demo-age-key.txt")
+	flags, err := s.applied(root, bin)
+	if err != nil {
+		return 0, "", time.Time{}, err
+	}
+	git := func(args ...string) error {
+		_, err := run(repo, "git", append([]string{"-c", "user.name=bench", "-c", "user.email=bench@example.invalid"}, args...)...)
+		return err
+	}
+	if strategy != "" {
+		if err := declareStrategy(root, bin, repo, strategy, flags, git); err != nil {
+			return 0, "", time.Time{}, err
+		}
+	}
+	state := flags[3]
+	secret := randHex(16)
+	secretFile := filepath.Join(base, "hook.secret")
+	os.WriteFile(secretFile, []byte(secret), 0o600)
+	addr := fmt.Sprintf("127.0.0.1:%d", freePort())
+	agent := exec.Command(bin, append([]string{"agent", "--interval", "1h", "--webhook-addr", addr,
+		"--webhook-secret-file", secretFile}, flags...)...)
+	agent.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "REKEY_TRACE=1"}
+	var log syncBuffer
+	agent.Stdout, agent.Stderr = &log, &log
+	if err := agent.Start(); err != nil {
+		return 0, "", time.Time{}, err
+	}
+	defer func() { agent.Process.Signal(syscall.SIGTERM); agent.Wait() }()
+	if _, err := run(root, bin, "reconcile", "--state-dir", state); err != nil { // the start run is over
+		time.Sleep(time.Second)
+		if _, err := run(root, bin, "reconcile", "--state-dir", state); err != nil {
+			return 0, "", time.Time{}, err
+		}
+	}
+	value := "rekey-" + randHex(16)
+	set := exec.Command(bin, "values", "set", "--repo", repo, "--age-key-file", key, "session-key")
+	set.Stdin = strings.NewReader(value)
+	if out, err := set.CombinedOutput(); err != nil {
+		return 0, "", time.Time{}, fmt.Errorf("values set: %v\n%s", err, out)
+	}
+	if err := git("commit", "-qam", "rotate"); err != nil {
+		return 0, "", time.Time{}, err
+	}
+	mark := log.Len() // the start run's lines are not this rotation's
+	start := time.Now()
+	if err := postPush(addr, secret); err != nil {
+		return 0, "", time.Time{}, err
+	}
+	if err := s.waitFor(value, 2*time.Minute); err != nil {
+		return 0, "", time.Time{}, fmt.Errorf("%w\nagent log:\n%s", err, log.String())
+	}
+	took := time.Since(start)
+	time.Sleep(300 * time.Millisecond) // the transaction's last lines (after the consumers turned)
+	return took, log.String()[mark:], start, nil
+}
+
+// declareStrategy sets services.app and services.worker to strategy in rekey.yaml, commits it and
+// applies it (nothing rolls: no value changed).
+func declareStrategy(root, bin, repo, strategy string, flags []string, git func(...string) error) error {
+	cfg := filepath.Join(repo, "rekey.yaml")
+	data, err := os.ReadFile(cfg)
+	if err != nil {
+		return err
+	}
+	data = append(data, fmt.Sprintf("\nservices:\n  app: {strategy: %s}\n  worker: {strategy: %s}\n", strategy, strategy)...)
+	if err := os.WriteFile(cfg, data, 0o644); err != nil {
+		return err
+	}
+	if err := git("commit", "-qam", "strategy "+strategy); err != nil {
+		return err
+	}
+	_, err = run(root, bin, append([]string{"apply", "--quiet"}, flags...)...)
+	return err
+}
+
+func postPush(addr, secret string) error {
+	body := []byte(`{"ref":"refs/heads/main"}`)
+	mac := hmac.New(sha256.New, []byte(secret))
+	mac.Write(body)
+	req, _ := http.NewRequest(http.MethodPost, "http://"+addr+"/hooks/github", bytes.NewReader(body))
+	req.Header.Set("X-GitHub-Event", "push")
+	req.Header.Set("X-Hub-Signature-256", "sha256="+hex.EncodeToString(mac.Sum(nil)))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted {
+		return fmt.Errorf("webhook answered %d", resp.StatusCode)
+	}
+	return nil
+}
