@@ -18,14 +18,15 @@ func (s *Session) useSwarm(ctx context.Context, obs *live.Observer, ex *reconcil
 		return nil, nil, Transient(err)
 	}
 	var paths []string
+	var locs []reconcile.Location
 	for _, sec := range s.Desired.Secrets {
 		for _, l := range append(append([]reconcile.Location{}, sec.Current...), sec.Previous...) {
-			paths = append(paths, l.Path)
+			paths, locs = append(paths, l.Path), append(locs, l)
 		}
 	}
 	files := live.Files{Root: s.Project.Dir(), Warn: s.Options.Warn}
 	stack := &live.SwarmStack{Swarm: sw, Stack: s.Config.Swarm.Stack, StackFiles: s.Project.Files(), Files: files,
-		Secrets: live.SwarmSecretsOf(s.Project, paths), HealthTimeout: s.Config.HealthTimeout.Duration}
+		Secrets: live.SwarmSecretsOf(s.Project, paths), Env: live.SwarmEnvOf(s.Project, locs), HealthTimeout: s.Config.HealthTimeout.Duration}
 	if err := stack.Preflight(ctx, s.Desired); err != nil {
 		sw.Close()
 		return nil, nil, err
