@@ -26,6 +26,8 @@ func (s *Session) useSwarm(ctx context.Context, obs *live.Observer, ex *reconcil
 	ex.NewID = func() string { txn = newID(); return txn }
 	src := live.SwarmSources{Files: files, Stack: stack, FP: s.FP.Of, Txn: func() string { return txn }}
 	ex.Reader, ex.Writer, ex.Roller, ex.Health = src, src, stack, stack
-	obs.Drift = nil // heal does not re-roll Swarm services yet (rekey drift reports them: app/swarm_drift.go)
+	if obs.Drift != nil { // heal re-rolls the services whose tasks run another value than the files say
+		obs.Drift.Swarm = live.SwarmDrift{Stack: stack, FP: s.FP.Of}
+	}
 	return &live.SwarmObserver{Observer: obs, Stack: stack, Warn: s.Options.Warn}, func() { sw.Close() }, nil
 }

@@ -53,7 +53,7 @@ func TestSwarmEnvStack(t *testing.T) {
 }
 
 // swarmEnvDrift: in sync, then worker updated by hand to another value: exit 6, the worker's task
-// stale, api in sync; a deploy of the files puts it back in sync.
+// stale, api in sync; `rekey apply --heal` re-rolls worker alone and puts it back in sync.
 func swarmEnvDrift(t *testing.T, r *rig, dir, stack string) {
 	code, places := r.drift()
 	if code != 0 {
@@ -90,11 +90,17 @@ func swarmEnvDrift(t *testing.T, r *rig, dir, stack string) {
 	if !found {
 		t.Errorf("worker's hand update is not reported: %+v", places)
 	}
-	// `docker stack deploy` of the files puts worker back: in sync again.
-	swarmCLI(t, dir, "stack", "deploy", "--resolve-image", "never", "-c", "stack.yaml", stack)
+	// `rekey apply --heal` re-rolls worker from the files: in sync again, api untouched.
+	apiTasks := taskIDsOf(t, stack+"_api")
+	if res := r.rekey("apply", "--heal"); res.code != 0 {
+		t.Fatalf("apply --heal exited %d\n%s%s", res.code, res.stdout, res.stderr)
+	}
 	waitUpdated(t, stack+"_worker")
 	if got := taskEnv(t, stack+"_worker"); got != r.values["token"] {
-		t.Errorf("worker's task does not run the value of the files after stack deploy")
+		t.Errorf("worker's task does not run the value of the files after apply --heal")
+	}
+	if got := taskIDsOf(t, stack+"_api"); got != apiTasks {
+		t.Errorf("heal replaced api's task, which was in sync")
 	}
 	if code, places := r.drift(); code != 0 {
 		t.Errorf("drift after deploying the files exited %d: %+v", code, places)
