@@ -51,6 +51,9 @@ func (s *Session) ScanDrift(ctx context.Context, eng *dockerio.Engine, recs live
 	for i := range drift { // reasons may quote an engine error
 		drift[i].Reason = s.Redact.String(drift[i].Reason)
 	}
+	if s.Config.IsSwarm() {
+		swarmReasons(drift)
+	}
 	return drift, nil
 }
 

@@ -47,3 +47,19 @@ type swarmUnreachable struct{ err error }
 func (u swarmUnreachable) Consumer(_ context.Context, _ reconcile.Secret, c reconcile.Consumer, _ string) ([]reconcile.LiveConsumer, error) {
 	return []reconcile.LiveConsumer{{Consumer: c.Name, Err: u.err.Error()}}, nil
 }
+
+// swarmReasons says what a stale consumer means on Swarm: a task (or the service's spec) references
+// another object or sets another value than the stack files and Git say — a service updated by hand, or
+// a task still on an older spec — rather than a container started before its source changed.
+func swarmReasons(ds []reconcile.Drift) {
+	for i, d := range ds {
+		if d.Place != reconcile.PlaceConsumer || d.State != reconcile.DriftStaleConsumer {
+			continue
+		}
+		what := "task " + d.Container
+		if d.Container == "spec" {
+			what = "the service's spec"
+		}
+		ds[i].Reason = what + " runs another value than the stack files and Git say (a service update by hand, or a task of an older spec): rekey apply --heal or docker stack deploy puts it back"
+	}
+}
