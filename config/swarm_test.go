@@ -40,8 +40,8 @@ func TestSwarmStack(t *testing.T) {
 // naming the file and line.
 func TestSwarmRefusals(t *testing.T) {
 	cases := map[string]struct{ from, to, want string }{
-		"bad stack":  {"stack: shop", "stack: Shop Stack", "rekey.yaml:6: swarm.stack must be"},
-		"no stack":   {"stack: shop", "{}", "rekey.yaml:5: swarm.stack must be"},
+		"bad stack": {"stack: shop", "stack: Shop Stack", "rekey.yaml:6: swarm.stack must be"},
+		"no stack":  {"stack: shop", "{}", "rekey.yaml:5: swarm.stack must be"},
 		"server": {"file: secrets/app_key", "file: secrets/app_key\n    server: cache\nservers:\n  cache: {type: redis, service: redis}",
 			"secret app-key: credential servers are not supported on Swarm yet"},
 		"swap":      {"file: secrets/app_key", "file: secrets/app_key\n    strategy: swap", "swap strategy is not supported on Swarm"},
