@@ -33,6 +33,9 @@ func Drift(ctx context.Context, o Options) (*Session, []reconcile.Drift, error) 
 func (s *Session) ScanDrift(ctx context.Context, eng *dockerio.Engine, recs live.Records, verdicts *live.ServerVerdicts) ([]reconcile.Drift, error) {
 	sc := s.DriftScanner(eng, recs)
 	sc.Verdicts = verdicts
+	if s.Config.IsSwarm() {
+		defer s.scanSwarm(ctx, sc)()
+	}
 	// A driver that cannot be built (an admin password missing from the values) makes its servers unknown
 	// rather than failing the scan of every other place.
 	creds, err := live.NewCredentials(s.Config, s.Value, eng, s.Project.Name(), HostEnv(s.Options.Getenv))
@@ -47,6 +50,9 @@ func (s *Session) ScanDrift(ctx context.Context, eng *dockerio.Engine, recs live
 	}
 	for i := range drift { // reasons may quote an engine error
 		drift[i].Reason = s.Redact.String(drift[i].Reason)
+	}
+	if s.Config.IsSwarm() {
+		swarmReasons(drift)
 	}
 	return drift, nil
 }

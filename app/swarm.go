@@ -5,7 +5,6 @@ import (
 
 	"github.com/rekeyhq/rekey/live"
 	"github.com/rekeyhq/rekey/reconcile"
-	"github.com/rekeyhq/rekey/swarmio"
 )
 
 // useSwarm sets the Swarm runtime of a config naming a stack (swarm.stack) in the executor and wraps
@@ -13,19 +12,11 @@ import (
 // say (live.SwarmStack.Preflight). The runtime's checks stay live.Checks: http and cmd checks need no
 // container, and exec and logs checks are refused on Swarm. Close releases the Swarm client.
 func (s *Session) useSwarm(ctx context.Context, obs *live.Observer, ex *reconcile.Executor) (reconcile.Observer, func(), error) {
-	sw, err := swarmio.New(ctx, s.DockerHost(), s.Redact.String)
+	stack, err := s.swarmStack(ctx)
 	if err != nil {
-		return nil, nil, Transient(err)
+		return nil, nil, err
 	}
-	var paths []string
-	for _, sec := range s.Desired.Secrets {
-		for _, l := range append(append([]reconcile.Location{}, sec.Current...), sec.Previous...) {
-			paths = append(paths, l.Path)
-		}
-	}
-	files := live.Files{Root: s.Project.Dir(), Warn: s.Options.Warn}
-	stack := &live.SwarmStack{Swarm: sw, Stack: s.Config.Swarm.Stack, StackFiles: s.Project.Files(), Files: files,
-		Secrets: live.SwarmSecretsOf(s.Project, paths), HealthTimeout: s.Config.HealthTimeout.Duration}
+	sw, files := stack.Swarm, stack.Files
 	if err := stack.Preflight(ctx, s.Desired); err != nil {
 		sw.Close()
 		return nil, nil, err
@@ -35,6 +26,8 @@ func (s *Session) useSwarm(ctx context.Context, obs *live.Observer, ex *reconcil
 	ex.NewID = func() string { txn = newID(); return txn }
 	src := live.SwarmSources{Files: files, Stack: stack, FP: s.FP.Of, Txn: func() string { return txn }}
 	ex.Reader, ex.Writer, ex.Roller, ex.Health = src, src, stack, stack
-	obs.Drift = nil // the drift scan reads compose containers; not on Swarm yet
+	if obs.Drift != nil { // heal re-rolls the services whose tasks run another value than the files say
+		obs.Drift.Swarm = live.SwarmDrift{Stack: stack, FP: s.FP.Of}
+	}
 	return &live.SwarmObserver{Observer: obs, Stack: stack, Warn: s.Options.Warn}, func() { sw.Close() }, nil
 }

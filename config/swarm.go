@@ -31,8 +31,6 @@ func (c *Config) validateSwarm(p *problems) {
 	for _, name := range c.Names() {
 		s := c.Secrets[name]
 		switch {
-		case s.Env != nil:
-			p.add("secrets."+name+".env", "secret %s: on Swarm rekey rotates file secrets only (an environment variable is not supported yet)", name)
 		case s.Server != "":
 			p.add("secrets."+name+".server", "secret %s: credential servers are not supported on Swarm yet (the driver must reach the server's node; see docs/swarm.md)", name)
 		case s.Strategy == "swap":

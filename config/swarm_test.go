@@ -26,6 +26,10 @@ func TestSwarmStack(t *testing.T) {
 	if !c.IsSwarm() || c.Swarm.Stack != "shop" {
 		t.Errorf("swarm = %+v", c.Swarm)
 	}
+	// An environment-variable secret: its value lives in an env_file the stack's services name.
+	if env, err := Parse("rekey.yaml", []byte(strings.Replace(swarmGood, "file: secrets/app_key", "env: {value: APP_KEY}", 1))); err != nil || env.Secrets["app-key"].Env == nil {
+		t.Errorf("an env secret on Swarm: %v", err)
+	}
 	plain, err := Parse("rekey.yaml", []byte(strings.Replace(swarmGood, "swarm:\n  stack: shop\n", "", 1)))
 	if err != nil || plain.IsSwarm() {
 		t.Errorf("without swarm: %v, IsSwarm %v", err, plain != nil && plain.IsSwarm())
@@ -36,9 +40,8 @@ func TestSwarmStack(t *testing.T) {
 // naming the file and line.
 func TestSwarmRefusals(t *testing.T) {
 	cases := map[string]struct{ from, to, want string }{
-		"bad stack":  {"stack: shop", "stack: Shop Stack", "rekey.yaml:6: swarm.stack must be"},
-		"no stack":   {"stack: shop", "{}", "rekey.yaml:5: swarm.stack must be"},
-		"env secret": {"file: secrets/app_key", "env: {value: APP_KEY}", "rekey.yaml:11: secret app-key: on Swarm rekey rotates file secrets only"},
+		"bad stack": {"stack: shop", "stack: Shop Stack", "rekey.yaml:6: swarm.stack must be"},
+		"no stack":  {"stack: shop", "{}", "rekey.yaml:5: swarm.stack must be"},
 		"server": {"file: secrets/app_key", "file: secrets/app_key\n    server: cache\nservers:\n  cache: {type: redis, service: redis}",
 			"secret app-key: credential servers are not supported on Swarm yet"},
 		"swap":      {"file: secrets/app_key", "file: secrets/app_key\n    strategy: swap", "swap strategy is not supported on Swarm"},

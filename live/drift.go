@@ -41,6 +41,8 @@ type DriftScanner struct {
 	// NoConsumers leaves the consumers out (a Swarm stack: its tasks are not Compose containers, and
 	// Swarm never gives a secret's data back), so they are not all reported unknown.
 	NoConsumers bool
+	// Swarm, when set, reads the consumers of a Swarm stack: its services' specs and tasks (SwarmDrift).
+	Swarm SwarmConsumers
 
 	mu    sync.Mutex
 	uses  map[string]map[string]map[string]composeio.Template // var → service → field → template
@@ -123,16 +125,29 @@ func (s *DriftScanner) observe(ctx context.Context, sec reconcile.Secret) (recon
 	}
 	in.Applied, in.Txn = reconcile.LastApplied(h.Records), reconcile.Replay(h.Records)
 	for _, c := range sec.Consumers {
-		if c.Action == reconcile.NoRoll || s.NoConsumers {
+		if c.Action == reconcile.NoRoll || (s.NoConsumers && s.Swarm == nil) {
 			continue // a host file is one of the sources; Swarm's consumers are not scanned
 		}
-		lcs, err := s.consumer(ctx, sec, c, source)
+		lcs, err := s.consumerOf(ctx, sec, c, source)
 		if err != nil {
 			return in, err
 		}
 		in.Consumers = append(in.Consumers, lcs...)
 	}
 	return in, nil
+}
+
+// SwarmConsumers reads what the tasks of a Swarm service run of a secret (SwarmDrift).
+type SwarmConsumers interface {
+	Consumer(ctx context.Context, sec reconcile.Secret, c reconcile.Consumer, desired string) ([]reconcile.LiveConsumer, error)
+}
+
+// consumerOf reads a consumer: a Swarm service's tasks, or a Compose service's containers.
+func (s *DriftScanner) consumerOf(ctx context.Context, sec reconcile.Secret, c reconcile.Consumer, source string) ([]reconcile.LiveConsumer, error) {
+	if s.Swarm != nil {
+		return s.Swarm.Consumer(ctx, sec, c, s.Values[sec.Name])
+	}
+	return s.consumer(ctx, sec, c, source)
 }
 
 // consumer reads every running container of one service.

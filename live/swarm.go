@@ -52,14 +52,16 @@ type SwarmStack struct {
 	Stack         string   // the name given to docker stack deploy
 	StackFiles    []string // absolute, in override order: the last one naming a secret's object wins
 	Secrets       []SwarmSecret
-	Files         Files // reads the stack files (no symlink below the project directory)
+	Env           []SwarmEnv // the managed variables (swarm_env.go)
+	Files         Files      // reads the stack files (no symlink below the project directory)
 	HealthTimeout time.Duration
 }
 
 // Service is the Swarm service name of a compose service of the stack.
 func (s *SwarmStack) Service(consumer string) string { return s.Stack + "_" + consumer }
 
-// Roll points the consumer's references to every managed secret at the object its stack file names now.
+// Roll points the consumer's references to every managed secret at the object its stack file names now,
+// and sets every managed variable to its env_file's value, in one service update.
 func (s *SwarmStack) Roll(ctx context.Context, c reconcile.Consumer) error {
 	if c.Action == reconcile.NoRoll {
 		return nil
@@ -76,12 +78,16 @@ func (s *SwarmStack) Roll(ctx context.Context, c reconcile.Consumer) error {
 		}
 		to[target] = name
 	}
-	if len(to) == 0 {
+	env, err := s.envFor(ctx, c.Name)
+	if err != nil {
+		return err
+	}
+	if len(to) == 0 && len(env) == 0 {
 		return fmt.Errorf("service %s mounts none of the secrets rekey rotates on stack %s", c.Name, s.Stack)
 	}
 	ctx, cancel := context.WithTimeout(ctx, rollTimeout)
 	defer cancel()
-	_, err := s.Swarm.PointSecrets(ctx, s.Service(c.Name), to)
+	_, err = s.Swarm.UpdateService(ctx, s.Service(c.Name), swarmio.Change{Secrets: to, Env: env})
 	return err
 }
 

@@ -10,8 +10,8 @@ import (
 )
 
 // Preflight checks, before anything changes, that every secret of d is one the Swarm runtime rotates
-// today (a file secret the stack mounts, no credential server, checks that do not need a compose
-// container) and that every consumer service runs as the stack files say, with start-first updates.
+// today (a file secret the stack mounts or a variable of an env_file its services name, no credential
+// server, checks that do not need a compose container) and that every consumer service runs as the stack files say, with start-first updates.
 // Each problem is one line naming the secret and what to change.
 func (s *SwarmStack) Preflight(ctx context.Context, d reconcile.Desired) error {
 	var errs []error
@@ -39,9 +39,18 @@ func (s *SwarmStack) preflightSecret(ctx context.Context, sec reconcile.Secret) 
 		if l.Form != "" {
 			return fmt.Errorf("%s is a derived location: on Swarm rekey rotates only a secret's plain file (derived forms are not supported yet)", l)
 		}
+		if l.Key != "" {
+			if err := s.preflightEnv(ctx, l); err != nil {
+				return err
+			}
+			if err := preflightEnvConsumers(sec); err != nil {
+				return err
+			}
+			continue
+		}
 		ms, ok := s.secretAt(l.Path)
-		if !ok || l.Key != "" {
-			return fmt.Errorf("%s is not the file: of a secret the stack's services mount: on Swarm rekey rotates only such secrets (environment variables are not supported yet)", l)
+		if !ok {
+			return fmt.Errorf("%s is not the file: of a secret the stack's services mount: on Swarm rekey rotates only such secrets and variables of env_files", l)
 		}
 		if err := s.preflightMounts(ctx, ms); err != nil {
 			return err

@@ -20,10 +20,14 @@ type SwarmSources struct {
 	Txn func() string
 }
 
-// WriteValue writes a managed secret's file, its object and its stack file's pointer.
+// WriteValue writes a managed secret's file, its object and its stack file's pointer, or a managed
+// variable in its env_file.
 func (s SwarmSources) WriteValue(ctx context.Context, l reconcile.Location, value string) error {
+	if l.Key != "" {
+		return s.writeEnv(ctx, l, value)
+	}
 	sec, ok := s.Stack.secretAt(l.Path)
-	if !ok || l.Key != "" {
+	if !ok {
 		return fmt.Errorf("%s is not the file: of a secret the services of stack %s mount: on Swarm rekey rotates such secrets only", l, s.Stack.Stack)
 	}
 	return s.put(ctx, sec, value)

@@ -62,6 +62,7 @@ func TestSwarmRotation(t *testing.T) {
 	t.Run("stack deploy afterwards changes nothing", func(t *testing.T) { noOpDeploy(t, r) })
 	t.Run("rollback on a failing healthcheck", func(t *testing.T) { rollbackOnUnhealthy(t, r, next, newName) })
 	t.Run("preflight refuses a stack not deployed from its files", func(t *testing.T) { refuseUndeployed(t, r) })
+	t.Run("drift", func(t *testing.T) { fileDrift(t, r, next) })
 }
 
 // refuseUndeployed: when the stack file names an object the services do not use and rekey does not
@@ -87,7 +88,7 @@ func refuseUndeployed(t *testing.T, r *swarmRig) {
 	}
 	env := d
 	env.Secrets = []reconcile.Secret{{Name: "app_key", Current: []reconcile.Location{{Path: r.keyFile, Key: "APP_KEY"}}}}
-	if err := r.rt.Preflight(ctx, env); err == nil || !strings.Contains(err.Error(), "environment variables are not supported yet") {
+	if err := r.rt.Preflight(ctx, env); err == nil || !strings.Contains(err.Error(), "is not an env_file: of the stack's services") {
 		t.Errorf("preflight of an env location: %v", err)
 	}
 	derived := d

@@ -9,8 +9,8 @@ import (
 	"github.com/docker/docker/api/types/swarm"
 )
 
-// converged tells whether the service's update is over and its tasks run its current secrets, healthy;
-// why says what is still awaited. A failed update is an error.
+// converged tells whether the service's update is over and its tasks run its current secrets and
+// environment, healthy; why says what is still awaited. A failed update is an error.
 func (s *Swarm) converged(ctx context.Context, service string) (done bool, why string, err error) {
 	svc, _, err := s.cli.ServiceInspectWithRaw(ctx, service, swarm.ServiceInspectOptions{})
 	if err != nil {
@@ -28,7 +28,7 @@ func (s *Swarm) converged(ctx context.Context, service string) (done bool, why s
 	if err != nil {
 		return false, "", err
 	}
-	want := secretIDs(svc.Spec.TaskTemplate.ContainerSpec)
+	want, wantEnv := secretIDs(svc.Spec.TaskTemplate.ContainerSpec), envOf(svc.Spec.TaskTemplate.ContainerSpec)
 	if m := svc.Spec.Mode.Replicated; m != nil && m.Replicas != nil && uint64(len(tasks)) != *m.Replicas {
 		return false, fmt.Sprintf("%d of %d tasks scheduled", len(tasks), *m.Replicas), nil
 	}
@@ -36,7 +36,7 @@ func (s *Swarm) converged(ctx context.Context, service string) (done bool, why s
 		if t.Status.State != swarm.TaskStateRunning {
 			return false, fmt.Sprintf("task %s is %s", short(t.ID), t.Status.State), nil
 		}
-		if !slices.Equal(secretIDs(t.Spec.ContainerSpec), want) {
+		if !slices.Equal(secretIDs(t.Spec.ContainerSpec), want) || !slices.Equal(envOf(t.Spec.ContainerSpec), wantEnv) {
 			return false, fmt.Sprintf("task %s runs an older spec", short(t.ID)), nil
 		}
 		if ok, state := s.localHealthy(ctx, t); !ok {
@@ -76,6 +76,14 @@ func secretIDs(cs *swarm.ContainerSpec) []string {
 	}
 	slices.Sort(ids)
 	return ids
+}
+
+// envOf is a container spec's environment (a task keeps the one of the spec it was created from).
+func envOf(cs *swarm.ContainerSpec) []string {
+	if cs == nil {
+		return nil
+	}
+	return cs.Env
 }
 
 func short(id string) string { return id[:min(12, len(id))] }

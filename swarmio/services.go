@@ -3,7 +3,6 @@ package swarmio
 import (
 	"context"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/docker/docker/api/types/filters"
@@ -15,6 +14,7 @@ type Service struct {
 	Name       string
 	StartFirst bool              // its update config starts a new task before stopping the old one
 	Targets    map[string]string // secret file target (as in /run/secrets/<target>) → object name
+	Env        []string          // the container spec's environment, NAME=VALUE
 	Version    uint64
 }
 
@@ -29,6 +29,7 @@ func (s *Swarm) Service(ctx context.Context, name string) (Service, error) {
 		out.StartFirst = true
 	}
 	if cs := svc.Spec.TaskTemplate.ContainerSpec; cs != nil {
+		out.Env = cs.Env
 		for _, ref := range cs.Secrets {
 			if ref.File != nil {
 				out.Targets[ref.File.Name] = ref.SecretName
@@ -44,50 +45,7 @@ func (s *Swarm) Service(ctx context.Context, name string) (Service, error) {
 // reference already points there. A target the service does not mount is an error: the stack changed
 // under rekey's feet.
 func (s *Swarm) PointSecrets(ctx context.Context, service string, to map[string]string) (bool, error) {
-	svc, _, err := s.cli.ServiceInspectWithRaw(ctx, service, swarm.ServiceInspectOptions{})
-	if err != nil {
-		return false, s.wrap("failed to inspect service "+service, err)
-	}
-	spec := svc.Spec
-	cs := spec.TaskTemplate.ContainerSpec
-	if cs == nil {
-		return false, fmt.Errorf("service %s has no container spec", service)
-	}
-	refs := slices.Clone(cs.Secrets)
-	changed := false
-	for target, name := range to {
-		i := slices.IndexFunc(refs, func(r *swarm.SecretReference) bool { return r.File != nil && r.File.Name == target })
-		if i < 0 {
-			return false, fmt.Errorf("service %s mounts no secret at /run/secrets/%s: deploy the stack first", service, target)
-		}
-		if refs[i].SecretName == name {
-			continue
-		}
-		obj, found, err := s.SecretByName(ctx, name)
-		if err != nil {
-			return false, err
-		}
-		if !found {
-			return false, fmt.Errorf("secret object %s for service %s is missing", name, service)
-		}
-		ref := *refs[i]
-		ref.SecretID, ref.SecretName = obj.ID, obj.Name
-		refs[i], changed = &ref, true
-	}
-	if !changed {
-		return false, nil
-	}
-	newCS := *cs
-	newCS.Secrets = refs
-	spec.TaskTemplate.ContainerSpec = &newCS
-	// No registry query: the image reference stays as the stack deployed it (no digest pinned), so a
-	// later `docker stack deploy --resolve-image never` of the same files finds the same spec.
-	resp, err := s.cli.ServiceUpdate(ctx, svc.ID, svc.Version, spec, swarm.ServiceUpdateOptions{QueryRegistry: false})
-	if err != nil {
-		return false, s.wrap("failed to update service "+service, err)
-	}
-	_ = resp.Warnings // the digest warning for local images; nothing rekey acts on
-	return true, nil
+	return s.UpdateService(ctx, service, Change{Secrets: to})
 }
 
 // TaskContainers lists the container IDs of the service's tasks that should be running.
