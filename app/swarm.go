@@ -30,7 +30,7 @@ func (s *Session) useSwarm(ctx context.Context, obs *live.Observer, ex *reconcil
 		sw.Close()
 		return nil, nil, err
 	}
-	if err := s.useSwarmServers(sw, ex); err != nil { // app/swarm_servers.go
+	if err := s.useSwarmServers(ctx, sw, ex); err != nil { // app/swarm_servers.go
 		sw.Close()
 		return nil, nil, err
 	}

@@ -217,3 +217,25 @@ func (s *Swarm) removeRelay(name string) {
 		time.Sleep(200 * time.Millisecond)
 	}
 }
+
+// SweepRelays removes the jobs and stdin objects of relays older than RelayTimeout: what a rekey killed
+// in the middle of a relay left (a live relay removes its own). Errors are ignored: the next run tries
+// again, and an object still in use cannot be removed anyway.
+func (s *Swarm) SweepRelays(ctx context.Context) {
+	f := filters.NewArgs(filters.Arg("label", LabelRelay))
+	old := time.Now().Add(-RelayTimeout)
+	if svcs, err := s.cli.ServiceList(ctx, swarm.ServiceListOptions{Filters: f}); err == nil {
+		for _, svc := range svcs {
+			if svc.CreatedAt.Before(old) {
+				_ = s.cli.ServiceRemove(ctx, svc.ID)
+			}
+		}
+	}
+	if secs, err := s.cli.SecretList(ctx, swarm.SecretListOptions{Filters: f}); err == nil {
+		for _, sec := range secs {
+			if sec.CreatedAt.Before(old) {
+				_ = s.cli.SecretRemove(ctx, sec.ID)
+			}
+		}
+	}
+}
