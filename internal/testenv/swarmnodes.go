@@ -173,3 +173,12 @@ func (s *SwarmNodes) remove(tb testing.TB) {
 		tb.Errorf("removing network %s: %v", s.network, err)
 	}
 }
+
+// ExecStdin is Exec with stdin as the command's standard input (docker exec -i): how a test hands a
+// value to a command on a node without putting it in argv.
+func (s *SwarmNodes) ExecStdin(tb testing.TB, i int, stdin []byte, cmd ...string) (string, error) {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	return runStdin(ctx, "", stdin, "docker", append([]string{"exec", "-i", s.Nodes[i].Container}, cmd...)...)
+}
