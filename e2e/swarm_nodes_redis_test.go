@@ -23,6 +23,7 @@ const swarmRedisStack = `services:
       - source: users
         target: /etc/redis/users.conf
     deploy:
+      endpoint_mode: dnsrr # no virtual IP: this kernel has no IPVS
       placement: {constraints: ["node.hostname == node2"]}
   client:
     image: rekey-demo/redis:dev

@@ -36,6 +36,7 @@ const swarmDBStack = `services:
       timeout: 2s
       retries: 30
     deploy:
+      endpoint_mode: dnsrr # no virtual IP: this kernel has no IPVS (CONFIG_IP_VS), which VIPs need
       placement: {constraints: ["node.hostname == node2"]}
   client:
     image: rekey-demo/postgres:dev
@@ -243,13 +244,23 @@ func rekeyOn(r *rig, host string, args ...string) result {
 	return res
 }
 
-// waitReplicas waits until every service of the multi-node swarm runs its one task.
+// waitReplicas waits until every service of the multi-node swarm runs its one task; on a timeout it
+// shows the services' tasks and logs.
 func waitReplicas(t *testing.T, sw *testenv.SwarmNodes, services ...string) {
 	t.Helper()
 	for _, svc := range services {
-		waitFor(t, 120*time.Second, svc+" running", func() bool {
-			return strings.TrimSpace(sw.Docker(t, "", "service", "ls", "--filter", "name="+svc, "--format", "{{.Replicas}}")) == "1/1"
-		})
+		deadline := time.Now().Add(90 * time.Second)
+		for strings.TrimSpace(sw.Docker(t, "", "service", "ls", "--filter", "name="+svc, "--format", "{{.Replicas}}")) != "1/1" {
+			if time.Now().After(deadline) {
+				var diag strings.Builder
+				for _, s := range services {
+					fmt.Fprintf(&diag, "--- %s tasks:\n%s--- %s log:\n%s\n", s,
+						sw.Docker(t, "", "service", "ps", "--no-trunc", "--format", "{{.Node}} {{.CurrentState}} {{.Error}}", s), s, tail(serviceLogs(t, sw, s), 15))
+				}
+				t.Fatalf("%s is not running after 90s\n%s", svc, diag.String())
+			}
+			time.Sleep(500 * time.Millisecond)
+		}
 	}
 }
 
@@ -285,4 +296,10 @@ func serviceLogs(t *testing.T, sw *testenv.SwarmNodes, service string) string {
 	defer cancel()
 	out, _ := exec.CommandContext(ctx, "docker", "--host", sw.Host, "service", "logs", "--raw", service).CombinedOutput()
 	return string(out)
+}
+
+// tail is the last n lines of text.
+func tail(text string, n int) string {
+	lines := strings.Split(strings.TrimRight(text, "\n"), "\n")
+	return strings.Join(lines[max(0, len(lines)-n):], "\n")
 }
