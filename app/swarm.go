@@ -23,7 +23,7 @@ func (s *Session) useSwarm(ctx context.Context, obs *live.Observer, ex *reconcil
 			paths = append(paths, l.Path)
 		}
 	}
-	files := live.Files{Root: s.Project.Dir(), Warn: s.Options.Warn}
+	files := s.files(s.Options.Warn) // with the derived forms (app/forms.go): SwarmSources writes them too
 	stack := &live.SwarmStack{Swarm: sw, Stack: s.Config.Swarm.Stack, StackFiles: s.Project.Files(), Files: files,
 		Secrets: live.SwarmSecretsOf(s.Project, paths), HealthTimeout: s.Config.HealthTimeout.Duration}
 	if err := stack.Preflight(ctx, s.Desired); err != nil {

@@ -128,7 +128,7 @@ secrets:
 	if got := auth(oldPassword); got == "PONG" {
 		t.Errorf("the old password still logs in after the rotation")
 	}
-	if log := serviceLogs(t, sw, stack+"_client"); strings.Contains(log, "auth failed") {
+	if log := serviceLogs(t, sw, stack+"_client", "--since", start.UTC().Format(time.RFC3339)); strings.Contains(log, "auth failed") {
 		t.Errorf("the client failed to authenticate during the rotation:\n%s", log)
 	}
 }

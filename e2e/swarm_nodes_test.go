@@ -169,7 +169,8 @@ secrets:
 	if log := serviceLogs(t, sw, stack+"_db"); strings.Contains(log, "password authentication failed") {
 		t.Errorf("PostgreSQL logged a failed login during the rotation:\n%s", log)
 	}
-	if log := serviceLogs(t, sw, stack+"_client"); strings.Contains(log, "login failed") {
+	// From the rotation on (before it, the client tried while the database was starting).
+	if log := serviceLogs(t, sw, stack+"_client", "--since", start.UTC().Format(time.RFC3339)); strings.Contains(log, "login failed") {
 		t.Errorf("the client failed a login during the rotation:\n%s", log)
 	}
 	// The old login is revoked only after the client verified the new one: while rekey verified, both
@@ -290,11 +291,13 @@ func taskContainerOn(t *testing.T, sw *testenv.SwarmNodes, i int, service string
 	return out[1]
 }
 
-func serviceLogs(t *testing.T, sw *testenv.SwarmNodes, service string) string {
+// serviceLogs is the service's log through the manager (extra: options of docker service logs).
+func serviceLogs(t *testing.T, sw *testenv.SwarmNodes, service string, extra ...string) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	out, _ := exec.CommandContext(ctx, "docker", "--host", sw.Host, "service", "logs", "--raw", service).CombinedOutput()
+	args := append(append([]string{"--host", sw.Host, "service", "logs", "--raw"}, extra...), service)
+	out, _ := exec.CommandContext(ctx, "docker", args...).CombinedOutput()
 	return string(out)
 }
 
