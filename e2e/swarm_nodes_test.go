@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -151,6 +152,7 @@ secrets:
 	}
 	t.Logf("rekey apply (PostgreSQL on node2, client on node1): %s", took.Round(time.Millisecond))
 	t.Logf("apply output:\n%s", res.stdout)
+	logRelays(t, sw, start, time.Now())
 
 	ctr := taskContainerOn(t, sw, 0, stack+"_client")
 	if got := strings.TrimSpace(sw.Exec(t, 0, "docker", "exec", ctr, "cat", "/run/secrets/db_url")); got != wantURL("shop_b", newPassword) {
@@ -305,4 +307,40 @@ func serviceLogs(t *testing.T, sw *testenv.SwarmNodes, service string, extra ...
 func tail(text string, n int) string {
 	lines := strings.Split(strings.TrimRight(text, "\n"), "\n")
 	return strings.Join(lines[max(0, len(lines)-n):], "\n")
+}
+
+// logRelays logs how many relay jobs ran between since and until and how long each lived (created to
+// removed), from the manager's service events.
+func logRelays(t *testing.T, sw *testenv.SwarmNodes, since, until time.Time) {
+	t.Helper()
+	out := sw.Docker(t, "", "events", "--since", fmt.Sprint(since.Unix()), "--until", fmt.Sprint(until.Unix()+1),
+		"--filter", "type=service", "--format", "{{.TimeNano}} {{.Action}} {{.Actor.Attributes.name}}")
+	created := map[string]int64{}
+	var lives []time.Duration
+	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+		f := strings.Fields(l)
+		if len(f) != 3 || !strings.HasPrefix(f[2], "rekey-relay-") {
+			continue
+		}
+		var ns int64
+		fmt.Sscan(f[0], &ns)
+		switch f[1] {
+		case "create":
+			created[f[2]] = ns
+		case "remove":
+			if c, ok := created[f[2]]; ok {
+				lives = append(lives, time.Duration(ns-c))
+			}
+		}
+	}
+	var total time.Duration
+	for _, d := range lives {
+		total += d
+	}
+	if len(lives) == 0 {
+		t.Logf("no relay job events seen")
+		return
+	}
+	t.Logf("%d relay jobs, %s in all, %s each on average (min %s, max %s)", len(lives), total.Round(time.Millisecond),
+		(total / time.Duration(len(lives))).Round(time.Millisecond), slices.Min(lives).Round(time.Millisecond), slices.Max(lives).Round(time.Millisecond))
 }
