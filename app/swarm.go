@@ -21,6 +21,10 @@ func (s *Session) useSwarm(ctx context.Context, obs *live.Observer, ex *reconcil
 		sw.Close()
 		return nil, nil, err
 	}
+	if err := s.useSwarmServers(ctx, sw, ex); err != nil { // app/swarm_servers.go
+		sw.Close()
+		return nil, nil, err
+	}
 	var txn string
 	newID := ex.NewID
 	ex.NewID = func() string { txn = newID(); return txn }

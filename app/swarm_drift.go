@@ -23,7 +23,7 @@ func (s *Session) swarmStack(ctx context.Context) (*live.SwarmStack, error) {
 		}
 	}
 	return &live.SwarmStack{Swarm: sw, Stack: s.Config.Swarm.Stack, StackFiles: s.Project.Files(),
-		Files:   live.Files{Root: s.Project.Dir(), Warn: s.Options.Warn},
+		Files:   s.files(s.Options.Warn), // with the derived forms (app/forms.go): SwarmSources writes them too
 		Secrets: live.SwarmSecretsOf(s.Project, paths), Env: live.SwarmEnvOf(s.Project, locs),
 		HealthTimeout: s.Config.HealthTimeout.Duration}, nil
 }

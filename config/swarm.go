@@ -10,6 +10,9 @@ import (
 type Swarm struct {
 	// Stack is the name given to docker stack deploy: services are <stack>_<service>.
 	Stack string `yaml:"stack"`
+	// RelayImage is the rekey image a credential server's commands run from, as a one-off job on the
+	// server's node (docs/swarm.md#credential-servers-on-any-node); it must be present on that node.
+	RelayImage string `yaml:"relay_image"`
 }
 
 // IsSwarm tells whether the config names a Swarm stack.
@@ -32,7 +35,7 @@ func (c *Config) validateSwarm(p *problems) {
 		s := c.Secrets[name]
 		switch {
 		case s.Server != "":
-			p.add("secrets."+name+".server", "secret %s: credential servers are not supported on Swarm yet (the driver must reach the server's node; see docs/swarm.md)", name)
+			c.validateSwarmServer(p, name, s.Server)
 		case s.Strategy == "swap":
 			p.add("secrets."+name+".strategy", "secret %s: the swap strategy is not supported on Swarm yet", name)
 		case len(s.Consumers) > 0:

@@ -43,7 +43,7 @@ func TestSwarmRefusals(t *testing.T) {
 		"bad stack": {"stack: shop", "stack: Shop Stack", "rekey.yaml:6: swarm.stack must be"},
 		"no stack":  {"stack: shop", "{}", "rekey.yaml:5: swarm.stack must be"},
 		"server": {"file: secrets/app_key", "file: secrets/app_key\n    server: cache\nservers:\n  cache: {type: redis, service: redis}",
-			"secret app-key: credential servers are not supported on Swarm yet"},
+			"secret app-key: server cache is reached on its node by a one-off job: set swarm.relay_image"},
 		"swap":      {"file: secrets/app_key", "file: secrets/app_key\n    strategy: swap", "swap strategy is not supported on Swarm"},
 		"consumers": {"file: secrets/app_key", "file: secrets/app_key\n    consumers: [{service: api}]", "declared consumers are not supported on Swarm"},
 	}

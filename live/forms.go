@@ -29,13 +29,22 @@ func (f *Forms) data(value, login, existing string) derive.Data {
 // WriteForm implements reconcile.FormWriter: it renders the form at l from value and login (keeping a
 // bcrypt cost, and a hash that verifies value, from what l holds) and writes it in place.
 func (fs Files) WriteForm(ctx context.Context, l reconcile.Location, value, login string) error {
-	spec, err := fs.Forms.spec(l)
+	out, err := fs.renderForm(ctx, l, value, login)
 	if err != nil {
 		return err
 	}
+	return fs.WriteValue(ctx, reconcile.Location{Path: l.Path, Key: l.Key}, out)
+}
+
+// renderForm renders the form at l from value and login, as WriteForm writes it.
+func (fs Files) renderForm(ctx context.Context, l reconcile.Location, value, login string) (string, error) {
+	spec, err := fs.Forms.spec(l)
+	if err != nil {
+		return "", err
+	}
 	existing, err := fs.ReadValue(ctx, l)
 	if err != nil {
-		return err
+		return "", err
 	}
 	if login == "" {
 		login = spec.DefaultLogin()
@@ -44,7 +53,7 @@ func (fs Files) WriteForm(ctx context.Context, l reconcile.Location, value, logi
 		if _, live, ok := spec.Form.Decode(existing, fs.Forms.data("", "", "")); ok {
 			login = live
 		} else {
-			return fmt.Errorf("derived %s: the server did not say which login the value is for, and %s does not show it", spec.Where, l)
+			return "", fmt.Errorf("derived %s: the server did not say which login the value is for, and %s does not show it", spec.Where, l)
 		}
 	}
 	out, err := spec.Form.Render(fs.Forms.data(value, login, existing))
@@ -52,9 +61,9 @@ func (fs Files) WriteForm(ctx context.Context, l reconcile.Location, value, logi
 		err = spec.Check(out)
 	}
 	if err != nil {
-		return fmt.Errorf("secret %s: %w", spec.Secret, err)
+		return "", fmt.Errorf("secret %s: %w", spec.Secret, err)
 	}
-	return fs.WriteValue(ctx, reconcile.Location{Path: l.Path, Key: l.Key}, out)
+	return out, nil
 }
 
 // DecodeForm implements reconcile.FormDecoder: the value a URL form carries as its password.

@@ -10,8 +10,10 @@ import (
 )
 
 // Preflight checks, before anything changes, that every secret of d is one the Swarm runtime rotates
-// today (a file secret the stack mounts or a variable of an env_file its services name, no credential
-// server, checks that do not need a compose container) and that every consumer service runs as the stack files say, with start-first updates.
+// today (a file secret the stack mounts — its plain value or a derived form —, a variable of an env_file
+// its services name, a credential server reached by relay jobs that does not read the secret itself,
+// checks that do not need a compose container) and that every consumer service runs as the stack files
+// say, with start-first updates.
 // Each problem is one line naming the secret and what to change.
 func (s *SwarmStack) Preflight(ctx context.Context, d reconcile.Desired) error {
 	var errs []error
@@ -25,10 +27,12 @@ func (s *SwarmStack) Preflight(ctx context.Context, d reconcile.Desired) error {
 
 func (s *SwarmStack) preflightSecret(ctx context.Context, sec reconcile.Secret) error {
 	switch {
-	case sec.Server != nil:
-		return errors.New("credential servers are not supported on Swarm yet (a driver must reach the server's node; see docs/swarm.md)")
-	case len(sec.Logins) > 0 || sec.Swap:
-		return errors.New("alternating logins and the swap strategy are not supported on Swarm yet")
+	case sec.Server != nil && sec.Server.Service != "":
+		return fmt.Errorf("server %s reads the secret itself (it is rolled after the revoke): not supported on Swarm yet", sec.Server.Name)
+	case len(sec.Logins) > 0:
+		return errors.New("login_env is an environment variable: on Swarm put the login in a derived file (e.g. a database URL) instead")
+	case sec.Swap:
+		return errors.New("the swap strategy is not supported on Swarm yet")
 	}
 	for _, c := range sec.Checks {
 		if err := swarmCheck(c); err != nil {
@@ -36,10 +40,10 @@ func (s *SwarmStack) preflightSecret(ctx context.Context, sec reconcile.Secret) 
 		}
 	}
 	for _, l := range append(append([]reconcile.Location{}, sec.Current...), sec.Previous...) {
-		if l.Form != "" {
-			return fmt.Errorf("%s is a derived location: on Swarm rekey rotates only a secret's plain file (derived forms are not supported yet)", l)
-		}
 		if l.Key != "" {
+			if l.Form != "" {
+				return fmt.Errorf("%s is a derived variable: on Swarm rekey rotates derived forms in files only (not in env_files yet)", l)
+			}
 			if err := s.preflightEnv(ctx, l); err != nil {
 				return err
 			}

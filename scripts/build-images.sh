@@ -6,10 +6,12 @@
 #   rekey-demo/mariadb:dev   MariaDB 10.11 from Debian bookworm, the same way
 #   rekey-demo/smtp:dev      an SMTP relay with AUTH (aiosmtpd) from Debian bookworm, the same way
 #   rekey-demo/caddy:dev     Caddy 2.6 from Debian bookworm, the same way (the reference reverse proxy)
+#   rekey-demo/swarmnode:dev Docker (docker.io) from Debian bookworm, the same way: a Docker-in-Docker
+#                            node of the multi-node test swarm (internal/testenv/swarmnodes.go)
 # An image is skipped when it exists and its rekey.source label matches what it
 # would be built from now; --force rebuilds regardless.
 #
-# usage: scripts/build-images.sh [--force] [app] [redis] [postgres] [mariadb] [smtp] [caddy]   (default: all)
+# usage: scripts/build-images.sh [--force] [app] [redis] [postgres] [mariadb] [smtp] [caddy] [swarmnode]   (default: all)
 # Environment: DEBIAN_MIRROR, DEBIAN_SECURITY_MIRROR (default deb.debian.org).
 set -euo pipefail
 
@@ -22,6 +24,7 @@ POSTGRES_IMAGE=rekey-demo/postgres:dev
 MARIADB_IMAGE=rekey-demo/mariadb:dev
 SMTP_IMAGE=rekey-demo/smtp:dev
 CADDY_IMAGE=rekey-demo/caddy:dev
+SWARMNODE_IMAGE=rekey-demo/swarmnode:dev
 DEBIAN_MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 DEBIAN_SECURITY_MIRROR=${DEBIAN_SECURITY_MIRROR:-http://deb.debian.org/debian-security}
 
@@ -33,15 +36,15 @@ targets=()
 for arg in "$@"; do
 	case $arg in
 	--force | -f) force=1 ;;
-	app | redis | postgres | mariadb | smtp | caddy) targets+=("$arg") ;;
+	app | redis | postgres | mariadb | smtp | caddy | swarmnode) targets+=("$arg") ;;
 	-h | --help)
-		sed -n '2,13p' "$0"
+		sed -n '2,15p' "$0"
 		exit 0
 		;;
-	*) die "unknown argument: $arg (usage: $0 [--force] [app] [redis] [postgres] [mariadb] [smtp] [caddy])" ;;
+	*) die "unknown argument: $arg (usage: $0 [--force] [app] [redis] [postgres] [mariadb] [smtp] [caddy] [swarmnode])" ;;
 	esac
 done
-[ ${#targets[@]} -gt 0 ] || targets=(app redis postgres mariadb smtp caddy)
+[ ${#targets[@]} -gt 0 ] || targets=(app redis postgres mariadb smtp caddy swarmnode)
 
 docker info >/dev/null 2>&1 || die "docker is not reachable; run scripts/setup.sh first"
 
@@ -261,6 +264,21 @@ build_caddy() {
 	)
 	# passwd: the package's postinst creates a caddy user with groupadd/useradd.
 	debian_image "$CADDY_IMAGE" "$dir" "v1 bookworm essential caddy passwd merged-usr" caddy,passwd 'caddy version'
+}
+
+build_swarmnode() {
+	local dir=examples/demo/images/swarmnode
+	mm_args=(
+		--customize-hook="upload $dir/entrypoint.sh /usr/local/bin/swarmnode-entrypoint"
+		--customize-hook='chmod 0755 "$1/usr/local/bin/swarmnode-entrypoint"'
+	)
+	import_changes=(
+		'VOLUME /var/lib/docker'
+		'EXPOSE 2375 2377'
+		'ENTRYPOINT ["/usr/local/bin/swarmnode-entrypoint"]'
+	)
+	debian_image "$SWARMNODE_IMAGE" "$dir" "v1 bookworm essential docker.io iptables ca-certificates procps merged-usr" \
+		docker.io,iptables,ca-certificates,procps 'dockerd --version'
 }
 
 total=$SECONDS

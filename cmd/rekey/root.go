@@ -66,6 +66,7 @@ func newRoot(e env) *cobra.Command {
 		root.AddCommand(c)
 	}
 	root.AddCommand(docsCmd(e))
+	root.AddCommand(swarmExecCmd(e)) // hidden: the relay job of a credential server on another node
 	root.SetHelpCommandGroupID("setup")
 	return root
 }
