@@ -15,9 +15,9 @@ import (
 )
 
 // B7, Swarm: on a single-node swarm (the host engine, `docker swarm init --advertise-addr 127.0.0.1`,
-// left again at the end), two copies of a two-service stack (b7StackFile: app with 2 replicas and a port
-// published through the routing mesh, admin with 1; both mount the file secret webhook_token) run side by
-// side for the whole benchmark. Each run rotates the secret once on each copy, in alternating order:
+// left again at the end), two copies of a two-service stack (b7StackFile: app with 2 replicas behind a
+// Caddy proxy whose port is published, admin with 1; both mount the file secret webhook_token) run side
+// by side for the whole benchmark. Each run rotates the secret once on each copy, in alternating order:
 //   - rekey: a new value is committed to the desired-state repository (not timed), then `rekey apply`
 //     through the CLI (a direct apply, no agent); the clock runs from the apply's start until the old
 //     secret object is gone (rekey removes it after both services verified the new one);
@@ -26,15 +26,15 @@ import (
 //     for app then admin (the CLI waits for each update to converge), `docker secret rm OLD`; the clock
 //     runs from the create until the rm returned. No stack file is edited (a later `docker stack deploy`
 //     would put the old object back), nothing is verified or rolled back.
-// Throughout each rotation (from 1 s before to 2 s after) meshLoad drives the app through the routing
-// mesh on loopback; counted: failed requests, the slowest request. After each rotation every task of
+// Throughout each rotation (from 1 s before to 2 s after) proxyLoad drives the app through the proxy on
+// loopback; counted: failed requests, the slowest request. After each rotation every task of
 // both services is asked (inside its container) which value it runs.
 
 const b7Before, b7After = time.Second, 2 * time.Second
 
 type b7Run struct {
 	took  time.Duration
-	load  meshResult
+	load  proxyResult
 	steps string // the hand side's steps, or rekey's
 }
 
@@ -84,7 +84,7 @@ func runB7(root, bin string, runs int) error {
 		return err
 	}
 	for _, s := range stacks {
-		if err := waitMesh(s.port, time.Minute); err != nil {
+		if err := waitProxy(s.port, time.Minute); err != nil {
 			return err
 		}
 	}
@@ -123,7 +123,7 @@ func rotateRekey(root, bin string, s *swarmStack, repo *b7Repo) (b7Run, error) {
 	if err := repo.commit(next); err != nil {
 		return b7Run{}, err
 	}
-	load := startMeshLoad(s.port, next)
+	load := startProxyLoad(s.port, next)
 	time.Sleep(b7Before)
 	start := time.Now()
 	out, err := run(root, bin, append([]string{"apply", "--quiet"}, repo.flags()...)...)
@@ -152,7 +152,7 @@ func rotateRekey(root, bin string, s *swarmStack, repo *b7Repo) (b7Run, error) {
 func rotateHand(s *swarmStack, i int) (b7Run, error) {
 	old, next := s.current, "b7-hand-"+randHex(16)
 	name := fmt.Sprintf("%s_webhook_token_h%d", s.name, i+1)
-	load := startMeshLoad(s.port, next)
+	load := startProxyLoad(s.port, next)
 	time.Sleep(b7Before)
 	start := time.Now()
 	var steps []string
@@ -189,8 +189,8 @@ func rotateHand(s *swarmStack, i int) (b7Run, error) {
 	return b7Run{took: took, load: res, steps: "(" + strings.Join(steps, ", ") + ")"}, s.waitValue(next, 30*time.Second)
 }
 
-// waitMesh waits until the app answers through the routing mesh on loopback.
-func waitMesh(port int, within time.Duration) error {
+// waitProxy waits until the app answers through the proxy on loopback.
+func waitProxy(port int, within time.Duration) error {
 	deadline := time.Now().Add(within)
 	client := &http.Client{Timeout: 2 * time.Second}
 	for {
@@ -202,7 +202,7 @@ func waitMesh(port int, within time.Duration) error {
 			}
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("the app does not answer through the routing mesh on 127.0.0.1:%d: %v", port, err)
+			return fmt.Errorf("the app does not answer through the proxy on 127.0.0.1:%d: %v", port, err)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
@@ -222,7 +222,7 @@ func reasons(errs map[string]int) string {
 
 func reportB7(results map[string][]b7Run) {
 	fmt.Println()
-	fmt.Println("B7 Swarm: commit → old secret object removed, two services (2 + 1 tasks), load through the routing mesh")
+	fmt.Println("B7 Swarm: commit → old secret object removed, two services (2 + 1 tasks), load through the proxy")
 	for _, side := range []string{"rekey", "hand"} {
 		var took, slowest []time.Duration
 		var failed, requests []int64

@@ -12,10 +12,10 @@ import (
 	"time"
 )
 
-// meshLoad is B7's load: b2Load clients on loopback, each with keep-alive, one GET /fingerprint every
-// 20 ms to the app's port published through Swarm's routing mesh (ingress). A request fails on a
+// proxyLoad is B7's load: b2Load clients on loopback, each with keep-alive, one GET /fingerprint every
+// 20 ms to the app through the stack's proxy (its published port). A request fails on a
 // transport error, a non-200 answer, or after 3 s. It also counts the answers that carry the new value.
-type meshLoad struct {
+type proxyLoad struct {
 	requests, failed, onNew atomic.Int64
 	slowest                 atomic.Int64 // nanoseconds
 	newFP                   string
@@ -25,9 +25,9 @@ type meshLoad struct {
 	errs                    map[string]int // failure reasons, for the report
 }
 
-func startMeshLoad(port int, newValue string) *meshLoad {
+func startProxyLoad(port int, newValue string) *proxyLoad {
 	ctx, cancel := context.WithCancel(context.Background())
-	l := &meshLoad{cancel: cancel, newFP: fp(newValue), errs: map[string]int{}}
+	l := &proxyLoad{cancel: cancel, newFP: fp(newValue), errs: map[string]int{}}
 	url := fmt.Sprintf("http://127.0.0.1:%d/fingerprint", port)
 	for range b2Load {
 		l.wg.Go(func() {
@@ -46,7 +46,7 @@ func startMeshLoad(port int, newValue string) *meshLoad {
 	return l
 }
 
-func (l *meshLoad) hit(ctx context.Context, c *http.Client, url string) {
+func (l *proxyLoad) hit(ctx context.Context, c *http.Client, url string) {
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	start := time.Now()
 	resp, err := c.Do(req)
@@ -75,26 +75,26 @@ func (l *meshLoad) hit(ctx context.Context, c *http.Client, url string) {
 	}
 }
 
-func (l *meshLoad) fail(reason string) {
+func (l *proxyLoad) fail(reason string) {
 	l.failed.Add(1)
 	l.mu.Lock()
 	l.errs[reason]++
 	l.mu.Unlock()
 }
 
-// meshResult is one rotation under load.
-type meshResult struct {
+// proxyResult is one rotation under load.
+type proxyResult struct {
 	requests, failed, onNew int64
 	slowest                 time.Duration
 	errs                    map[string]int
 }
 
-func (l *meshLoad) stop() meshResult {
+func (l *proxyLoad) stop() proxyResult {
 	l.cancel()
 	l.wg.Wait()
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return meshResult{requests: l.requests.Load(), failed: l.failed.Load(), onNew: l.onNew.Load(),
+	return proxyResult{requests: l.requests.Load(), failed: l.failed.Load(), onNew: l.onNew.Load(),
 		slowest: time.Duration(l.slowest.Load()), errs: l.errs}
 }
 

@@ -16,10 +16,14 @@ import (
 	"github.com/rekeyhq/rekey/sopsio"
 )
 
-// b7StackFile is B7's two-service stack (the demo app's web mode, which reads its webhook token from a
-// file and reports the token's fingerprint on /fingerprint): app publishes its port through the routing
-// mesh and runs 2 replicas; admin runs 1 and mounts the same secret at another target. Both update
-// start-first, one task at a time, and are health-gated by Swarm (healthcheck every second).
+// b7StackFile is B7's stack: app (the demo app's web mode, which reads its webhook token from a file and
+// reports the token's fingerprint on /fingerprint) runs 2 replicas; admin runs 1 and mounts the same secret
+// at another target. Both update start-first, one task at a time, health-gated by Swarm (healthcheck every
+// second). Clients reach app through proxy, the reference Caddy of docs/proxies.md (upstream app:8080,
+// resolved through Swarm's DNS at each new connection: app's endpoint mode is dnsrr, so the answer lists
+// its running tasks), whose port is published in host mode. Not through the routing mesh: on this machine
+// Swarm's ingress and VIP load balancing (IPVS) do not work (docs/benchmarks.md, B7), so no service here
+// uses a VIP.
 const b7StackFile = `services:
   app:
     image: rekey-demo/app:dev
@@ -30,11 +34,6 @@ const b7StackFile = `services:
     secrets:
       - source: webhook_token
         target: webhook_token
-    ports:
-      - target: 8080
-        published: PORT
-        protocol: tcp
-        mode: ingress
     stop_grace_period: 5s
     healthcheck:
       test: ["CMD", "/demoapp", "probe", "http://127.0.0.1:8080/healthz"]
@@ -43,6 +42,7 @@ const b7StackFile = `services:
       retries: 3
     deploy:
       replicas: 2
+      endpoint_mode: dnsrr
       update_config: {parallelism: 1, delay: 0s, order: start-first, failure_action: pause, monitor: 2s}
   admin:
     image: rekey-demo/app:dev
@@ -62,7 +62,16 @@ const b7StackFile = `services:
       retries: 3
     deploy:
       replicas: 1
+      endpoint_mode: dnsrr
       update_config: {parallelism: 1, delay: 0s, order: start-first, failure_action: pause, monitor: 2s}
+  proxy:
+    image: rekey-demo/caddy:dev
+    environment:
+      UPSTREAM: app:8080
+    ports:
+      - {target: 80, published: PORT, mode: host}
+    deploy:
+      endpoint_mode: dnsrr
 secrets:
   webhook_token:
     name: STACK_webhook_token_v1

@@ -19,7 +19,7 @@ import (
 // examples/swarm/README.md says (a FROM-scratch rekey image, on a manager, the Docker socket, the stack's
 // directory, the state dir and a bare repository mounted, its age key and auth files as Swarm secrets),
 // next to the two-service app-key stack on a single-node swarm. A signed commit pushed to the bare
-// repository and announced by a signed webhook through the routing mesh is rotated by the agent: both
+// repository and announced by a signed webhook on its published port is rotated by the agent: both
 // services' running tasks read the new value from /run/secrets, the old object is removed, `rekey
 // reconcile` on the host reports it in sync, the status page and the metrics answer (with basic auth
 // only), and the agent's log holds no value and ends with a clean stop.
@@ -52,11 +52,11 @@ func TestSwarmAgentService(t *testing.T) {
 	sha := r.git("rev-parse", "HEAD")
 	body := []byte(fmt.Sprintf(`{"ref":"refs/heads/main","after":%q}`, sha))
 	if code := postHook(t, a.hook, body, "not-the-webhook-secret"); code != http.StatusUnauthorized {
-		t.Fatalf("badly signed webhook through the routing mesh: status %d, want 401", code)
+		t.Fatalf("badly signed webhook: status %d, want 401", code)
 	}
 	start := time.Now()
 	if code := postHook(t, a.hook, body, a.hookSecret); code != http.StatusAccepted {
-		t.Fatalf("signed webhook through the routing mesh: status %d, want 202", code)
+		t.Fatalf("signed webhook: status %d, want 202", code)
 	}
 	want := r.values["app-key"]
 	waitFor(t, 3*time.Minute, "both services' tasks on the new value and the old object removed", func() bool {
@@ -83,12 +83,12 @@ func TestSwarmAgentService(t *testing.T) {
 // agentService is the agent's stack: where its listeners are published and with which credentials.
 type agentService struct {
 	stack, service                  string
-	hook, status, metrics           string // 127.0.0.1:PORT, published through the routing mesh
+	hook, status, metrics           string // 127.0.0.1:PORT, published in host mode
 	hookSecret, statusAuth, metAuth string
 }
 
 // deployAgentStack deploys examples/swarm/agent.stack.yaml with the rig's paths and waits until the
-// status page answers through the routing mesh.
+// status page answers on its published port.
 func deployAgentStack(t *testing.T, r *rig, image, name, dir, bare, keys, trusted string) *agentService {
 	t.Helper()
 	a := &agentService{stack: name, service: name + "_agent", hook: freeAddr(t), status: freeAddr(t), metrics: freeAddr(t),
@@ -110,7 +110,7 @@ func deployAgentStack(t *testing.T, r *rig, image, name, dir, bare, keys, truste
 	file := filepath.Join(testenv.RepoRoot(t), "examples", "swarm", "agent.stack.yaml")
 	pkgRun(t, 2*time.Minute, "", env, "docker", "stack", "deploy", "--resolve-image", "never", "-c", file, name)
 	t.Cleanup(func() { a.remove(t) })
-	waitFor(t, 2*time.Minute, "the agent's status page through the routing mesh", func() bool {
+	waitFor(t, 2*time.Minute, "the agent's status page on its published port", func() bool {
 		code, _ := a.get("http://"+a.status+"/", a.statusAuth)
 		return code == http.StatusOK
 	})
