@@ -25,6 +25,10 @@
 // B5, decrypt: sopsio.Decrypt of a 1,000-entry SOPS/age values file in process, against the sops CLI
 // built from the module cache (skipped, with the reason, when it cannot be built). No Docker engine.
 //
+// B7, Swarm: on a single-node swarm, `rekey apply` of a file secret of a two-service stack until the old
+// secret object is removed, against Docker's hand procedure (secret create, service update per service,
+// secret rm), with failed requests through the routing mesh during each (b7swarm.go). Docker needed.
+//
 // Results go to stdout; the figures in docs/benchmarks.md come from it.
 package main
 
@@ -40,7 +44,7 @@ import (
 
 func main() {
 	runs := flag.Int("runs", 5, "repetitions of each measurement")
-	only := flag.String("only", "b1,b2,b3,b4,b5", "comma-separated benchmarks to run: b1, b2, b2p, b3, b4, b5, b6")
+	only := flag.String("only", "b1,b2,b3,b4,b5", "comma-separated benchmarks to run: b1, b2, b2p, b3, b4, b5, b6, b7")
 	b6Rotations := flag.Int("b6-rotations", 20, "b6: iterations of the soak (0: no soak)")
 	b6Year := flag.Bool("b6-year", true, "b6: also the year projection (a synthetic 10,000-rotation journal)")
 	profile := flag.String("profile", "", "b3, b5: also run rekey's side in process once more under the CPU profiler, writing DIR/b3.pprof, DIR/b5.pprof")
@@ -50,8 +54,8 @@ func main() {
 	want := map[string]bool{}
 	for _, b := range strings.Split(*only, ",") {
 		b = strings.ToLower(strings.TrimSpace(b))
-		if b != "b1" && b != "b2" && b != "b2p" && b != "b3" && b != "b4" && b != "b5" && b != "b6" {
-			fail(fmt.Errorf("-only: unknown benchmark %q (want b1, b2, b2p, b3, b4, b5, b6)", b))
+		if b != "b1" && b != "b2" && b != "b2p" && b != "b3" && b != "b4" && b != "b5" && b != "b6" && b != "b7" {
+			fail(fmt.Errorf("-only: unknown benchmark %q (want b1, b2, b2p, b3, b4, b5, b6, b7)", b))
 		}
 		want[b] = true
 	}
@@ -63,7 +67,7 @@ func main() {
 		fail(err)
 	}
 	var bin string
-	if want["b1"] || want["b2"] || want["b2p"] || want["b3"] || want["b4"] || want["b6"] {
+	if want["b1"] || want["b2"] || want["b2p"] || want["b3"] || want["b4"] || want["b6"] || want["b7"] {
 		if bin, err = buildRekey(root, *rev); err != nil {
 			fail(err)
 		}
@@ -122,6 +126,12 @@ func main() {
 		loadAverage()
 		if err := runB6(root, bin, *runs, *b6Rotations, *b6Year); err != nil {
 			fail(fmt.Errorf("b6: %w", err))
+		}
+	}
+	if want["b7"] {
+		loadAverage()
+		if err := runB7(root, bin, *runs); err != nil {
+			fail(fmt.Errorf("b7: %w", err))
 		}
 	}
 	loadAverage()
