@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/rekeyhq/rekey/internal/testenv"
 	"io"
 	"net"
 	"net/http"
@@ -16,6 +15,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/rekeyhq/rekey/internal/testenv"
 )
 
 // B2, interruption under load: the demo's Redis password, then its PostgreSQL password, changed three ways,
@@ -369,12 +370,20 @@ func startLoad(parent context.Context, port int) *load {
 	ctx, cancel := context.WithCancel(parent)
 	l := &load{cancel: cancel, t0: time.Now()}
 	url := fmt.Sprintf("http://127.0.0.1:%d/count", port)
+	startClients(ctx, &l.wg, func(c *http.Client) { l.hit(ctx, c, url) })
+	return l
+}
+
+// startClients starts b2Load clients on wg, each with its own keep-alive connection (3 s per request, 1 s
+// to connect), calling hit every 20 ms until ctx ends: the load of B2 and B7.
+func startClients(ctx context.Context, wg *sync.WaitGroup, hit func(*http.Client)) {
 	for range b2Load {
-		l.wg.Go(func() {
+		wg.Go(func() {
 			client := &http.Client{Timeout: 3 * time.Second, Transport: &http.Transport{
 				DialContext: (&net.Dialer{Timeout: time.Second}).DialContext, MaxIdleConnsPerHost: 1}}
+			defer client.CloseIdleConnections()
 			for ctx.Err() == nil {
-				l.hit(ctx, client, url)
+				hit(client)
 				select {
 				case <-ctx.Done():
 				case <-time.After(20 * time.Millisecond):
@@ -382,7 +391,6 @@ func startLoad(parent context.Context, port int) *load {
 			}
 		})
 	}
-	return l
 }
 
 func (l *load) hit(ctx context.Context, c *http.Client, url string) {

@@ -29,20 +29,7 @@ func startProxyLoad(port int, newValue string) *proxyLoad {
 	ctx, cancel := context.WithCancel(context.Background())
 	l := &proxyLoad{cancel: cancel, newFP: fp(newValue), errs: map[string]int{}}
 	url := fmt.Sprintf("http://127.0.0.1:%d/fingerprint", port)
-	for range b2Load {
-		l.wg.Go(func() {
-			client := &http.Client{Timeout: 3 * time.Second, Transport: &http.Transport{
-				DialContext: (&net.Dialer{Timeout: time.Second}).DialContext, MaxIdleConnsPerHost: 1}}
-			defer client.CloseIdleConnections()
-			for ctx.Err() == nil {
-				l.hit(ctx, client, url)
-				select {
-				case <-ctx.Done():
-				case <-time.After(20 * time.Millisecond):
-				}
-			}
-		})
-	}
+	startClients(ctx, &l.wg, func(c *http.Client) { l.hit(ctx, c, url) })
 	return l
 }
 
