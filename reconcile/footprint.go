@@ -1,6 +1,7 @@
 package reconcile
 
 import (
+	"path/filepath"
 	"slices"
 	"strings"
 )
@@ -73,7 +74,9 @@ func (sc *Footprint) secret(name string) Secret {
 
 // sharedWith names what s shares with the transaction of this footprint, "" when nothing: a file (any key
 // in it: a rollback may put a whole file back), a consumer (the server's own service counts as one) or
-// the credential server. A nil footprint (a begin record of an older rekey) shares everything.
+// the credential server. A nil footprint (a begin record of an older rekey) shares everything. Paths are
+// compared cleaned: an absolute file or host_file is taken as written, so a renamed secret may spell the
+// same file another way (/srv/app/./key, /srv/app//key).
 func (sc *Footprint) sharedWith(s Secret) string {
 	if sc == nil {
 		return "what it touched is not recorded (begun by an older rekey)"
@@ -81,12 +84,12 @@ func (sc *Footprint) sharedWith(s Secret) string {
 	var shared []string
 	files := map[string]bool{}
 	for _, l := range locations(sc.secret("")) {
-		files[l.Path] = true
+		files[filepath.Clean(l.Path)] = true
 	}
 	for _, l := range locations(s) {
-		if files[l.Path] {
+		if p := filepath.Clean(l.Path); files[p] {
 			shared = append(shared, "file "+l.Path)
-			delete(files, l.Path)
+			delete(files, p)
 		}
 	}
 	mine := consumersOf(sc.Consumers, sc.Server)

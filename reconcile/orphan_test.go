@@ -297,3 +297,16 @@ func TestFootprintSharedWith(t *testing.T) {
 		t.Errorf("server's service: %q", got)
 	}
 }
+
+// TestFootprintSharedWithSpellings: the same file spelled another way (an absolute path is kept as
+// written in rekey.yaml) is still a shared file.
+func TestFootprintSharedWithSpellings(t *testing.T) {
+	host := footprintOf(Secret{Current: []Location{{Path: "/etc/app/token"}},
+		Consumers: []Consumer{{Name: "/etc/app/token", Action: NoRoll}}})
+	for _, spelled := range []string{"/etc/app/./token", "/etc//app/token", "/etc/app/../app/token"} {
+		renamed := Secret{Current: []Location{{Path: spelled}}, Consumers: []Consumer{{Name: spelled, Action: NoRoll}}}
+		if got := host.sharedWith(renamed); got != "file "+spelled {
+			t.Errorf("%s: shared %q, want the file", spelled, got)
+		}
+	}
+}
