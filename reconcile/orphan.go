@@ -69,7 +69,12 @@ func deferOverlapping(sp SecretPlan, s Secret, open []orphanTxn) SecretPlan {
 		return sp
 	}
 	for _, ot := range open {
-		shared := ot.txn.Footprint.sharedWith(s)
+		shared := ""
+		// A kept rotation (verified, keeping its previous value) opens again when the one superseding it
+		// rolls back, and finishes from its own footprint: what it touches counts too.
+		for k := ot.txn; k != nil && shared == ""; k = k.Kept {
+			shared = k.Footprint.sharedWith(s)
+		}
 		if shared == "" {
 			continue
 		}

@@ -310,3 +310,19 @@ func TestFootprintSharedWithSpellings(t *testing.T) {
 		}
 	}
 }
+
+// TestOrphanKeptRotationDefersToo: an orphan's rotation that supersedes a kept one (verified, its
+// previous value kept) rolls back to it, and the kept one then clears its previous location: a declared
+// secret touching only the kept rotation's file waits as well.
+func TestOrphanKeptRotationDefersToo(t *testing.T) {
+	kept := &Txn{ID: "k", Phase: PhaseVerified, FinalizeAfter: t0.Add(time.Hour), Footprint: footprintOf(sessionKey(time.Hour))}
+	moved := Secret{Kind: KindToken, Current: []Location{mailLoc}, Consumers: []Consumer{{Name: "mailer", Action: Restart}}}
+	txn := &Txn{ID: "t", Phase: PhaseRolling, Footprint: footprintOf(moved), Kept: kept}
+	other := Secret{Name: "other", Kind: KindToken, Current: []Location{{Path: env, Key: "SESSION_SECRET_PREVIOUS"}},
+		Consumers: []Consumer{{Name: "api", Action: Recreate}}, DesiredFP: fp("x")}
+	d := Desired{Secrets: []Secret{other}, Orphans: []string{"gone"}}
+	o := Observed{Now: t0, Secrets: map[string]SecretState{"gone": {Txn: txn}}}
+	if sp := MakePlan(d, o).Secrets[0]; sp.Action != ActionDefer || !strings.Contains(sp.Note, "file "+env) {
+		t.Errorf("other: %s (%s), want deferred for the kept rotation's file", sp.Action, sp.Note)
+	}
+}
