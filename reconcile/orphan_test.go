@@ -3,6 +3,8 @@ package reconcile
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"maps"
 	"slices"
 	"strings"
@@ -324,5 +326,83 @@ func TestOrphanKeptRotationDefersToo(t *testing.T) {
 	o := Observed{Now: t0, Secrets: map[string]SecretState{"gone": {Txn: txn}}}
 	if sp := MakePlan(d, o).Secrets[0]; sp.Action != ActionDefer || !strings.Contains(sp.Note, "file "+env) {
 		t.Errorf("other: %s (%s), want deferred for the kept rotation's file", sp.Action, sp.Note)
+	}
+}
+
+// TestOrphanValuesNeverShow: an orphan's values are no declared secret's, so the session's redactor does
+// not know them: the value it rotated to, read back to retire the old one, is hidden from every text by
+// the run itself, even when the server's error quotes it.
+func TestOrphanValuesNeverShow(t *testing.T) {
+	d := newDB(t, "old-pw")
+	d.crashAt = 14
+	if _, crashed := d.apply(); !crashed {
+		t.Fatal("no crash")
+	}
+	if txn := d.txnOf("db-password"); txn == nil || txn.Phase != PhaseVerified {
+		t.Fatalf("after the kill: %+v, want verified", txn)
+	}
+	d.crashAt = 0
+	d.failAt[StepRevoke] = errors.New(`ERROR: role "shop" password "new-pw" rejected`)
+	otherLoc := Location{Path: "/srv/shop/other.env", Key: "OTHER_DB"}
+	d.files[otherLoc] = "other-pw"
+	other := Secret{Name: "other-db", Kind: KindToken, Current: []Location{otherLoc},
+		Consumers: []Consumer{{Name: "admin", Action: Restart}}, DesiredFP: fp("other-pw"), Server: &Server{Name: "db"}}
+	ex := d.executor()
+	ex.HealWait = time.Millisecond
+	ex.Values = func(s string) (string, bool) { return map[string]string{"other-db": "other-pw"}[s], s == "other-db" }
+	des := Desired{Revision: "c0ffee", Secrets: []Secret{other}, Orphans: []string{"db-password"}}
+	res, err := Apply(context.Background(), des, orphanView{d.world}, ex)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := resultOf(t, res, "db-password", OutcomeFinalizeFailed)
+	// (this world's fingerprints hold the value, fp:new-pw: the step's name is not what is checked)
+	if strings.Contains(r.Reason, `"new-pw"`) || !strings.Contains(r.Reason, `"[redacted]"`) {
+		t.Errorf("reason %q: the orphan's value must be redacted", r.Reason)
+	}
+	for _, rec := range d.records {
+		if strings.Contains(rec.Reason, `"new-pw"`) {
+			t.Errorf("journal record %s %s: %q holds the orphan's value", rec.Type, rec.Step, rec.Reason)
+		}
+	}
+}
+
+// quotingWriter fails to write one value back, quoting it as a careless tool would.
+type quotingWriter struct {
+	*world
+	refuse string
+}
+
+func (q quotingWriter) WriteValue(ctx context.Context, l Location, v string) error {
+	if v == q.refuse {
+		return fmt.Errorf("cannot write %s=%s: read-only file system", l.Key, v)
+	}
+	return q.world.WriteValue(ctx, l, v)
+}
+
+// TestOrphanRestoreHidesTheOldValue: the old value an orphan's rollback puts back comes from its
+// snapshot, which the session's redactor never read: an error quoting it is redacted by the run.
+func TestOrphanRestoreHidesTheOldValue(t *testing.T) {
+	w := newWorld(t, "old-value")
+	w.crashAt = 11
+	if _, crashed := w.apply(desired(0), values); !crashed {
+		t.Fatal("no crash")
+	}
+	w.crashAt = 0
+	ex := w.executor(map[string]string{})
+	ex.Writer = quotingWriter{world: w, refuse: "old-value"}
+	d := Desired{Revision: "c0ffee", Orphans: []string{"session-key"}}
+	res, err := Apply(context.Background(), d, orphanView{w}, ex)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := resultOf(t, res, "session-key", OutcomeFailed)
+	if strings.Contains(r.Reason, "=old-value") || !strings.Contains(r.Reason, "=[redacted]") {
+		t.Errorf("reason %q: the orphan's old value must be redacted", r.Reason)
+	}
+	for _, rec := range w.records {
+		if strings.Contains(rec.Reason, "=old-value") {
+			t.Errorf("journal record %s: %q holds the orphan's old value", rec.Type, rec.Reason)
+		}
 	}
 }

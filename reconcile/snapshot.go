@@ -173,6 +173,9 @@ func (r *run) restore(ctx context.Context) error {
 		return err
 	}
 	r.snap = snap
+	for _, s := range snap.Values {
+		r.hide(s.Value) // an orphan's old value is no declared secret's: the session's redactor may not know it
+	}
 	var errs []error
 	whole := map[string]bool{}
 	for _, fc := range snap.Files {
