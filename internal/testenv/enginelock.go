@@ -3,6 +3,7 @@ package testenv
 import (
 	"fmt"
 	"os"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -19,7 +20,7 @@ import (
 //
 // Within one process, a sync.RWMutex comes first: flock locks belong to open files, and an exclusive
 // flock on a second descriptor would wait for ever on this process's own shared one. A swarm test must
-// not bring up a Compose stack (NewStack would wait for its own exclusive lock).
+// not bring up a Compose stack, nor a test with a stack a swarm: either fails at once (holdFor).
 var engineLockFile = swarmLock // a variable for its own test
 
 var inProcess sync.RWMutex
@@ -49,11 +50,80 @@ func holdEngine(exclusive bool) (release func(), err error) {
 // NewStack calls it; code that starts Compose projects without NewStack (bench) should too.
 func ShareEngine(tb testing.TB) {
 	tb.Helper()
-	release, err := holdEngine(false)
+	holdFor(tb, false)
+}
+
+// testHolds are the engine locks the tests of this process hold, by test name. A test asks for the lock
+// again while it (or its parent or subtest: t.Run waits for the subtest) holds it: asked the other way,
+// it would wait for itself for ever, so it fails at once; asked the same way, it shares its first hold
+// (a second RLock would wait behind any test queued for the exclusive lock, which waits for the first).
+var testHolds = struct {
+	sync.Mutex
+	by map[string]*testHold
+}{by: map[string]*testHold{}}
+
+type testHold struct {
+	exclusive bool
+	n         int // the holds of the test and its relatives on this one lock
+	release   func()
+}
+
+// related says whether one test is the other, or runs inside it.
+func related(a, b string) bool {
+	return a == b || strings.HasPrefix(a, b+"/") || strings.HasPrefix(b, a+"/")
+}
+
+// holdFor takes the engine lock for tb until it ends (ShareEngine, RequireSwarm).
+func holdFor(tb testing.TB, exclusive bool) {
+	tb.Helper()
+	testHolds.Lock()
+	for name, h := range testHolds.by {
+		if !related(name, tb.Name()) {
+			continue
+		}
+		if h.exclusive != exclusive {
+			testHolds.Unlock()
+			tb.Fatalf("engine lock: %s asks for it %s while %s holds it %s: it would wait for itself for ever (a swarm test must not start a Compose stack, nor a test with a stack a swarm)",
+				tb.Name(), lockKind(exclusive), name, lockKind(h.exclusive))
+			return
+		}
+		h.n++
+		testHolds.Unlock()
+		tb.Cleanup(func() { drop(name, h) })
+		return
+	}
+	testHolds.Unlock()
+	release, err := holdEngine(exclusive)
 	if err != nil {
 		tb.Fatal(err)
+		return
 	}
-	tb.Cleanup(release)
+	h := &testHold{exclusive: exclusive, n: 1, release: release}
+	testHolds.Lock()
+	testHolds.by[tb.Name()] = h
+	testHolds.Unlock()
+	tb.Cleanup(func() { drop(tb.Name(), h) })
+}
+
+// drop ends one hold of h, and releases the lock with the last.
+func drop(name string, h *testHold) {
+	testHolds.Lock()
+	h.n--
+	last := h.n == 0
+	if last {
+		delete(testHolds.by, name)
+	}
+	testHolds.Unlock()
+	if last {
+		h.release()
+	}
+}
+
+func lockKind(exclusive bool) string {
+	if exclusive {
+		return "exclusive"
+	}
+	return "shared"
 }
 
 // HoldEngineShared is ShareEngine for code without a testing.TB (the benchmarks' stacks): hold the

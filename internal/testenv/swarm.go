@@ -20,11 +20,7 @@ func RequireSwarm(tb testing.TB) {
 	RequireDocker(tb)
 	// Exclusive: no other swarm test, and no Compose stack of any test, while this one may init and leave
 	// the swarm (a leave breaks the running stacks' DNS: enginelock.go).
-	release, err := holdEngine(true)
-	if err != nil {
-		tb.Fatalf("swarm test lock: %v", err)
-	}
-	tb.Cleanup(release) // runs last: after the leave below
+	holdFor(tb, true) // released last: after the leave below
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	state, err := run(ctx, "", "docker", "info", "--format", "{{.Swarm.LocalNodeState}}")
