@@ -40,6 +40,8 @@ type Session struct {
 	Skipped []Skipped // invalid secrets left out (Options.Isolate only)
 
 	values map[string]string // the decrypted values file: handed out one value at a time (Value)
+	// redacted are the values Redact hides, so that an orphan's live values can be added (orphans.go).
+	redacted []string
 }
 
 // Skipped is a secret left out because its declaration or value is invalid.
@@ -145,7 +147,8 @@ func (s *Session) read(ctx context.Context) error {
 	if err != nil {
 		return s.Redact.Error(err)
 	}
-	s.Redact = redact.New(append(append(secrets, live...), s.formValues()...)...)
+	s.redacted = append(append(secrets, live...), s.formValues()...)
+	s.Redact = redact.New(s.redacted...)
 	return nil
 }
 

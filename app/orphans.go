@@ -3,8 +3,11 @@ package app
 import (
 	"context"
 	"fmt"
+	"slices"
 
+	"github.com/rekeyhq/rekey/internal/redact"
 	"github.com/rekeyhq/rekey/journal"
+	"github.com/rekeyhq/rekey/live"
 	"github.com/rekeyhq/rekey/reconcile"
 )
 
@@ -44,8 +47,31 @@ func takeOrphans(j *journal.Journal, s *Session) error {
 			}
 		}
 		s.Desired.Orphans = append(s.Desired.Orphans, name)
+		s.redactOrphan(t)
 	}
 	return nil
+}
+
+// redactOrphan adds to Redact the values live at an orphan's locations: they are no declared secret's,
+// so read did not see them, and its rollback or finish handles them (a driver, a roll, a restore may
+// quote them). Best effort: a location that cannot be read now holds nothing to show.
+func (s *Session) redactOrphan(t *reconcile.Txn) {
+	files := live.Files{} // only the last path component checked for a symlink: a read, never a write
+	if s.Project != nil {
+		files.Root = s.Project.Dir()
+	}
+	var more []string
+	for k := t; k != nil; k = k.Kept {
+		for _, l := range slices.Concat(k.Footprint.Current, k.Footprint.Previous) {
+			if v, err := files.ReadValue(context.Background(), reconcile.Location(l)); err == nil && v != "" {
+				more = append(more, v)
+			}
+		}
+	}
+	if len(more) > 0 {
+		s.redacted = append(s.redacted, more...)
+		s.Redact = redact.New(s.redacted...)
+	}
 }
 
 // txnReader reads a secret's unfinished transaction from the journal.

@@ -2,9 +2,12 @@ package app
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/rekeyhq/rekey/internal/redact"
 	"github.com/rekeyhq/rekey/journal"
 	"github.com/rekeyhq/rekey/reconcile"
 )
@@ -106,4 +109,34 @@ type emptyObserver struct{}
 
 func (emptyObserver) Observe(context.Context, reconcile.Desired) (reconcile.Observed, error) {
 	return reconcile.Observed{}, nil
+}
+
+// TestTakeOrphansRedactsTheirLiveValues: the values at an orphan's locations are no declared secret's,
+// so reading the desired state did not give them to the redactor; taking the orphan does, before its
+// rollback or finish quotes one in an error or a log.
+func TestTakeOrphansRedactsTheirLiveValues(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	env := filepath.Join(dir, ".env")
+	if err := os.WriteFile(env, []byte("TOKEN=orphan-new-value\nOTHER=x\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	j, err := journal.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	fp := &reconcile.Footprint{Kind: reconcile.KindToken, Current: []reconcile.FootprintLocation{{Path: env, Key: "TOKEN"}}}
+	if err := j.Record(ctx, reconcile.Record{Txn: "t1", Secret: "gone", Type: reconcile.RecordBegin, Footprint: fp}); err != nil {
+		t.Fatal(err)
+	}
+	s := &Session{redacted: []string{"declared-value"}}
+	s.Redact = redact.New(s.redacted...)
+	if err := takeOrphans(j, s); err != nil {
+		t.Fatal(err)
+	}
+	got := s.Redact.String("stage failed: orphan-new-value, declared-value")
+	if strings.Contains(got, "orphan-new-value") || strings.Contains(got, "declared-value") {
+		t.Errorf("redacted: %q, want both values hidden", got)
+	}
 }
