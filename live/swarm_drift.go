@@ -132,10 +132,17 @@ func (r *swarmReading) fp(ctx context.Context, run swarmio.Running) (string, err
 		return "", err
 	case !found:
 		return "object " + id + " removed", nil
-	case obj.Labels[swarmio.LabelSecret] == r.d.Stack.id(r.sec) && obj.Labels[swarmio.LabelFingerprint] != "":
-		return obj.Labels[swarmio.LabelFingerprint], nil
-	case obj.Name == r.pointer:
-		return r.source, nil
 	}
-	return "object " + obj.Name, nil // one rekey did not write: no value rekey can vouch for
+	return r.objectFP(obj), nil
+}
+
+// objectFP fingerprints what a secret object holds of the secret.
+func (r *swarmReading) objectFP(obj swarmio.Secret) string {
+	switch {
+	case obj.Labels[swarmio.LabelSecret] == r.d.Stack.id(r.sec) && obj.Labels[swarmio.LabelFingerprint] != "":
+		return obj.Labels[swarmio.LabelFingerprint]
+	case obj.Name == r.pointer:
+		return r.source
+	}
+	return "object " + obj.Name // one rekey did not write: no value rekey can vouch for
 }
