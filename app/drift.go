@@ -38,7 +38,7 @@ func (s *Session) ScanDrift(ctx context.Context, eng *dockerio.Engine, recs live
 	}
 	// A driver that cannot be built (an admin password missing from the values) makes its servers unknown
 	// rather than failing the scan of every other place.
-	creds, err := live.NewCredentials(s.Config, s.Value, eng, s.Project.Name(), HostEnv(s.Options.Getenv))
+	creds, err := s.driftCredentials(eng, sc)
 	if err != nil {
 		sc.ServersErr = err
 	} else {

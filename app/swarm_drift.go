@@ -2,7 +2,9 @@ package app
 
 import (
 	"context"
+	"errors"
 
+	"github.com/rekeyhq/rekey/dockerio"
 	"github.com/rekeyhq/rekey/live"
 	"github.com/rekeyhq/rekey/reconcile"
 	"github.com/rekeyhq/rekey/swarmio"
@@ -39,6 +41,23 @@ func (s *Session) scanSwarm(ctx context.Context, sc *live.DriftScanner) func() {
 	}
 	sc.Swarm = live.SwarmDrift{Stack: stack, FP: s.FP.Of}
 	return func() { stack.Swarm.Close() }
+}
+
+// driftCredentials are the drivers a drift scan asks whether Git's value logs in. On Swarm they are
+// apply's, through relay jobs on the servers' nodes (a server's task is no Compose container, which the
+// local drivers look for), once the swarm could be read; sc.Swarm is set by scanSwarm.
+func (s *Session) driftCredentials(eng *dockerio.Engine, sc *live.DriftScanner) (*live.Credentials, error) {
+	if !s.Config.IsSwarm() {
+		return live.NewCredentials(s.Config, s.Value, eng, s.Project.Name(), HostEnv(s.Options.Getenv))
+	}
+	d, ok := sc.Swarm.(live.SwarmDrift)
+	if !ok {
+		if u, ok := sc.Swarm.(swarmUnreachable); ok {
+			return nil, u.err
+		}
+		return nil, errors.New("the swarm was not read")
+	}
+	return live.NewSwarmCredentials(s.Config, s.Value, d.Stack.Swarm, s.Config.Swarm.Stack, s.Config.Swarm.RelayImage)
 }
 
 // swarmUnreachable reports every consumer unknown, with why the swarm could not be read.

@@ -42,6 +42,8 @@ func TestSwarmServerRefusals(t *testing.T) {
 		"no relay image": {"  relay_image: rekey:dev\n", "", "rekey.yaml:5: secret db-password: server db is reached on its node by a one-off job: set swarm.relay_image"},
 		"http server": {"db: {type: postgres, service: db, user: shop}", "db: {type: http, url: \"https://api.example.com/keys\", header: \"Authorization: Bearer {value}\"}",
 			"rekey.yaml:14: secret db-password: http servers are not supported on Swarm yet (postgres, redis and mariadb are)"},
+		"consumers": {"    server: db\n", "    server: db\n    consumers: [{service: api}]\n",
+			"secret db-password: declared consumers are not supported on Swarm yet"},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {

@@ -192,6 +192,11 @@ secrets:
 	if res := rekeyOn(r, sw.Host, "plan"); res.code != 0 || !strings.Contains(res.stdout, "in-sync") {
 		t.Errorf("plan after the rotation exited %d\n%s%s", res.code, res.stdout, res.stderr)
 	}
+	// Drift judges the client's derived URL by the value it carries and asks the server on node2 through
+	// a relay: everything in sync.
+	if res := rekeyOn(r, sw.Host, "drift"); res.code != 0 {
+		t.Errorf("drift after the rotation exited %d\n%s%s", res.code, res.stdout, res.stderr)
+	}
 }
 
 // relayImage imports the rekey binary under test as a FROM-scratch image (the relay jobs' image) and

@@ -62,6 +62,7 @@ type swarmReading struct {
 	vars            []string    // set for a variable secret
 	values          map[string]string
 	desired, source string // fingerprints: with Git's value, with the sources' values
+	file            string // fingerprint of a file secret's content (a derived file's form, not its value)
 }
 
 func (d SwarmDrift) reader(ctx context.Context, sec reconcile.Secret, c reconcile.Consumer, desired string) (*swarmReading, error) {
@@ -80,7 +81,11 @@ func (d SwarmDrift) reader(ctx context.Context, sec reconcile.Secret, c reconcil
 			if err != nil {
 				return nil, err
 			}
-			r.sec, r.target, r.pointer, r.source = ms, ms.Mounts[c.Name], pointer, d.FP(source)
+			r.sec, r.target, r.pointer, r.source, r.file = ms, ms.Mounts[c.Name], pointer, d.FP(source), d.FP(source)
+			if f := d.Stack.Files.Forms; l.Form != "" && f != nil {
+				// A derived file holds a form of the value: judged by the value it carries (driftforms.go).
+				r.source, r.desired = f.carried(l, source, d.FP, sec.DesiredFP), sec.DesiredFP
+			}
 			return r, nil
 		}
 	}
@@ -132,10 +137,20 @@ func (r *swarmReading) fp(ctx context.Context, run swarmio.Running) (string, err
 		return "", err
 	case !found:
 		return "object " + id + " removed", nil
-	case obj.Labels[swarmio.LabelSecret] == r.d.Stack.id(r.sec) && obj.Labels[swarmio.LabelFingerprint] != "":
-		return obj.Labels[swarmio.LabelFingerprint], nil
-	case obj.Name == r.pointer:
-		return r.source, nil
 	}
-	return "object " + obj.Name, nil // one rekey did not write: no value rekey can vouch for
+	return r.objectFP(obj), nil
+}
+
+// objectFP fingerprints what a secret object holds of the secret: an object holding the file's content
+// carries what the file carries.
+func (r *swarmReading) objectFP(obj swarmio.Secret) string {
+	switch {
+	case obj.Labels[swarmio.LabelSecret] == r.d.Stack.id(r.sec) && obj.Labels[swarmio.LabelFingerprint] == r.file:
+		return r.source
+	case obj.Labels[swarmio.LabelSecret] == r.d.Stack.id(r.sec) && obj.Labels[swarmio.LabelFingerprint] != "":
+		return obj.Labels[swarmio.LabelFingerprint]
+	case obj.Name == r.pointer:
+		return r.source
+	}
+	return "object " + obj.Name // one rekey did not write: no value rekey can vouch for
 }

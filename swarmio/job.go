@@ -204,14 +204,19 @@ func (s *Swarm) jobLog(ctx context.Context, jobID string) ([]byte, error) {
 }
 
 // removeRelay removes a relay's job and stdin object, whatever happened (on its own deadline: the
-// caller's context may be over). The object can go once no service refers to it.
+// caller's context may be over). The object can go once no service refers to it; a failed removal of
+// the job (which mounts the node's Docker socket) is tried again with the object's.
 func (s *Swarm) removeRelay(name string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	_ = s.cli.ServiceRemove(ctx, name)
+	jobGone := false
 	for i := 0; i < 50; i++ {
+		if !jobGone {
+			err := s.cli.ServiceRemove(ctx, name)
+			jobGone = err == nil || cerrdefs.IsNotFound(err)
+		}
 		err := s.cli.SecretRemove(ctx, name)
-		if err == nil || cerrdefs.IsNotFound(err) || ctx.Err() != nil {
+		if jobGone && (err == nil || cerrdefs.IsNotFound(err)) || ctx.Err() != nil {
 			return
 		}
 		time.Sleep(200 * time.Millisecond)
