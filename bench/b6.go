@@ -146,6 +146,7 @@ func (k *soak) iterate(rotations int) []b6Iter {
 			it.proc.goroutines, float64(it.journal)/1024, round(it.commitTook), round(it.wall))
 		if !it.converged {
 			fmt.Printf("b6 %d: not in sync after %s; agent log:\n%s\n", i, b6Cap, k.agent.logTail(40))
+			fmt.Printf("b6 %d: the stack's containers and their last lines (before the stack is removed):\n%s\n", i, k.s.stuckReport())
 			if stuck++; stuck >= 2 {
 				fmt.Println("b6: two iterations in a row stuck: stopping the soak")
 				break

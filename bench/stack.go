@@ -218,3 +218,18 @@ func freePort() int {
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port
 }
+
+// stuckReport is what an operator would look at when a benchmark's stack is stuck: every container's
+// state (`compose ps -a`) and the last lines of each service's log (the demo logs fingerprints, never
+// values), kept in the output because the benchmark removes the stack afterwards.
+func (s *stack) stuckReport() string {
+	ps, err := s.compose("ps", "-a", "--format", "table {{.Name}}\t{{.State}}\t{{.Status}}")
+	if err != nil {
+		ps += "\n(compose ps: " + err.Error() + ")"
+	}
+	logs, err := s.compose("logs", "--no-color", "--tail", "15")
+	if err != nil {
+		logs += "\n(compose logs: " + err.Error() + ")"
+	}
+	return ps + "\n" + logs
+}
