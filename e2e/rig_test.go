@@ -173,12 +173,19 @@ func (r *rig) rekey(args ...string) result {
 
 func (r *rig) rekeyOpts(extra []string, args ...string) result {
 	r.t.Helper()
+	return r.rekeyEnv(nil, extra, args...)
+}
+
+// rekeyEnv runs the CLI on the rig with extra flags after the rig's, and env added to its minimal
+// environment (PATH, HOME).
+func (r *rig) rekeyEnv(env, extra []string, args ...string) result {
+	r.t.Helper()
 	full := append(args, "--repo", r.repo, "--state-dir", r.stateDir, "--age-key-file", r.keyFile)
 	full = append(full, extra...)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, rekeyBin, full...)
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
+	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}, env...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()

@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -231,25 +230,7 @@ func relayImage(t *testing.T) string {
 // rekeyOn runs the CLI like rig.rekey, with DOCKER_HOST naming the swarm's manager.
 func rekeyOn(r *rig, host string, args ...string) result {
 	r.t.Helper()
-	full := append(args, "--repo", r.repo, "--state-dir", r.stateDir, "--age-key-file", r.keyFile)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, rekeyBin, full...)
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "DOCKER_HOST=" + host}
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	res := result{stdout: stdout.String(), stderr: stderr.String()}
-	if ee, ok := err.(*exec.ExitError); ok {
-		res.code = ee.ExitCode()
-		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() && ws.Signal() == syscall.SIGKILL {
-			res.killed = true
-		}
-	} else if err != nil {
-		r.t.Fatalf("rekey %v: %v", args, err)
-	}
-	r.checkNoLeak(res)
-	return res
+	return r.rekeyEnv([]string{"DOCKER_HOST=" + host}, nil, args...)
 }
 
 // waitReplicas waits until every service of the multi-node swarm runs its one task; on a timeout it
