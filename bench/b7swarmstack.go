@@ -8,11 +8,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
 	"filippo.io/age"
 
+	"github.com/rekeyhq/rekey/internal/testenv"
 	"github.com/rekeyhq/rekey/sopsio"
 )
 
@@ -91,34 +91,30 @@ type swarmStack struct {
 }
 
 // joinSwarm makes the host engine a single-node swarm manager advertised on 127.0.0.1 (as
-// internal/testenv.RequireSwarm does for the tests, under the same lock file); leave undoes it. An
+// internal/testenv.RequireSwarm does for the tests, holding the same engine lock exclusively); leave undoes it. An
 // engine already in a swarm is used as it is and left in it.
 func joinSwarm() (leave func(), err error) {
-	lock, err := os.OpenFile("/tmp/rekey-swarm-test.lock", os.O_RDWR|os.O_CREATE, 0o600)
+	release, err := testenv.HoldEngineExclusive()
 	if err != nil {
-		return nil, err
-	}
-	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
-		lock.Close()
 		return nil, err
 	}
 	state, err := run("", "docker", "info", "--format", "{{.Swarm.LocalNodeState}}")
 	if err != nil {
-		lock.Close()
+		release()
 		return nil, err
 	}
 	if strings.TrimSpace(state) == "active" {
-		return func() { lock.Close() }, nil
+		return release, nil
 	}
 	if _, err := run("", "docker", "swarm", "init", "--advertise-addr", "127.0.0.1"); err != nil {
-		lock.Close()
+		release()
 		return nil, err
 	}
 	return func() {
 		if out, err := run("", "docker", "swarm", "leave", "--force"); err != nil {
 			fmt.Fprintf(os.Stderr, "bench: docker swarm leave --force: %v\n%s", err, out)
 		}
-		lock.Close()
+		release()
 	}, nil
 }
 

@@ -129,3 +129,7 @@ func lockKind(exclusive bool) string {
 // HoldEngineShared is ShareEngine for code without a testing.TB (the benchmarks' stacks): hold the
 // engine lock shared until release is called, after the stack is down.
 func HoldEngineShared() (release func(), err error) { return holdEngine(false) }
+
+// HoldEngineExclusive is RequireSwarm's lock for code without a testing.TB (the Swarm benchmark): no
+// Compose stack of a test or benchmark runs until release is called, after the swarm is left.
+func HoldEngineExclusive() (release func(), err error) { return holdEngine(true) }
