@@ -141,8 +141,8 @@ func (k *soak) iterate(rotations int) []b6Iter {
 			it.fault = fault + " (missed, moved on)"
 		}
 		iters = append(iters, it)
-		fmt.Printf("b6 %3d %-28s %-26s in sync %-8s %4d/%5d failed, longest gap %-7s rss %5.1f MiB fds %3d goroutines %3d journal %6.0f KiB  (commit %s, iteration %s)\n",
-			it.i, it.kind, it.fault, tookString(it), it.failed, it.requests, round(it.gap), float64(it.proc.rss)/1024, it.proc.fds,
+		fmt.Printf("b6 %3d %-28s %-26s in sync %-8s %4d/%5d failed, longest gap %-7s rss %5.1f MiB (anon %4.1f, heap %4.1f) fds %3d goroutines %3d journal %6.0f KiB  (commit %s, iteration %s)\n",
+			it.i, it.kind, it.fault, tookString(it), it.failed, it.requests, round(it.gap), float64(it.proc.rss)/1024, float64(it.proc.anon)/1024, float64(it.proc.heap)/1024, it.proc.fds,
 			it.proc.goroutines, float64(it.journal)/1024, round(it.commitTook), round(it.wall))
 		if !it.converged {
 			fmt.Printf("b6 %d: not in sync after %s; agent log:\n%s\n", i, b6Cap, k.agent.logTail(40))
@@ -229,8 +229,8 @@ func (k *soak) iteration(i int, fault string) (b6Iter, bool) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	it.proc, it.journal, it.agentStart = k.agent.sample(), fileSize(filepath.Join(k.flags[3], "journal.db")), k.agent.starts
 	time.Sleep(b6Settle)
+	it.proc, it.journal, it.agentStart = k.agent.sampleIdle(), fileSize(filepath.Join(k.flags[3], "journal.db")), k.agent.starts
 	it.requests, it.failed = k.load.requests.Load()-r0, k.load.failed.Load()-f0
 	it.wall, it.gap = time.Since(began), k.gap.window()
 	return it, fault != "" && !injected

@@ -98,6 +98,7 @@ type agentView struct {
 	revision   string
 	pending    int64
 	goroutines int64
+	heapInuse  int64 // bytes: go_memstats_heap_inuse_bytes
 }
 
 func (a *soakAgent) view() agentView {
@@ -123,21 +124,56 @@ func (a *soakAgent) view() agentView {
 			v.pending = int64(n)
 		case name == "go_goroutines":
 			v.goroutines = int64(n)
+		case name == "go_memstats_heap_inuse_bytes":
+			v.heapInuse = int64(n)
 		}
 	}
 	return v
 }
 
-// procSample is the agent process as /proc sees it.
+// procSample is the agent process as /proc sees it, with its Go heap in use as its metrics say.
 type procSample struct {
-	rss, fds, goroutines int64 // RSS in KiB
+	rss, anon, file, heap int64 // KiB: VmRSS, RssAnon, RssFile, heap in use
+	fds, goroutines       int64
 }
 
 func (a *soakAgent) sample() procSample {
 	pid := a.cmd.Process.Pid
-	rss, _, _ := memory(pid)
+	st := procStatus(pid)
 	fds, _ := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
-	return procSample{rss: rss, fds: int64(len(fds)), goroutines: a.view().goroutines}
+	v := a.view()
+	return procSample{rss: st["VmRSS"], anon: st["RssAnon"], file: st["RssFile"], heap: v.heapInuse / 1024,
+		fds: int64(len(fds)), goroutines: v.goroutines}
+}
+
+// sampleIdle samples the agent once it has used no CPU for 300 ms (at most 5 s of waiting): its run, the
+// scan that ends it and its FreeOSMemory are over. A sample taken the moment the metrics say "in sync"
+// lands at a random point of the run's end and measures that run's garbage, not what the agent keeps.
+func (a *soakAgent) sampleIdle() procSample {
+	pid := a.cmd.Process.Pid
+	prev, _ := cpuTicks(pid)
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); {
+		time.Sleep(300 * time.Millisecond)
+		now, err := cpuTicks(pid)
+		if now == prev || err != nil {
+			break
+		}
+		prev = now
+	}
+	return a.sample()
+}
+
+// procStatus reads /proc/PID/status's kB fields (VmRSS, RssAnon, RssFile, …).
+func procStatus(pid int) map[string]int64 {
+	fields := map[string]int64{}
+	data, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	for _, line := range strings.Split(string(data), "\n") {
+		k, v, ok := strings.Cut(line, ":")
+		if v, unit := strings.CutSuffix(strings.TrimSpace(v), " kB"); ok && unit {
+			fields[k], _ = strconv.ParseInt(v, 10, 64)
+		}
+	}
+	return fields
 }
 
 // appFingerprints reads the demo app's /fingerprint over its published port (fingerprints, never values).

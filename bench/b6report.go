@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -84,8 +85,8 @@ func reportTrend(iters []b6Iter) {
 		return
 	}
 	line := func(what string, it b6Iter) {
-		fmt.Printf("  agent after iteration %3d (%s, start %d): rss %.1f MiB, %d fds, %d goroutines\n",
-			it.i, what, it.agentStart, float64(it.proc.rss)/1024, it.proc.fds, it.proc.goroutines)
+		fmt.Printf("  agent after iteration %3d (%s, start %d): rss %.1f MiB (anon %.1f, file %.1f, Go heap in use %.1f), %d fds, %d goroutines\n",
+			it.i, what, it.agentStart, kibToMiB(it.proc.rss), kibToMiB(it.proc.anon), kibToMiB(it.proc.file), kibToMiB(it.proc.heap), it.proc.fds, it.proc.goroutines)
 	}
 	for idx, it := range iters {
 		switch {
@@ -103,7 +104,32 @@ func reportTrend(iters []b6Iter) {
 		fmt.Printf("  agent rss last / first: %+.1f%%; fds %d → %d; goroutines %d → %d\n",
 			100*(float64(last.proc.rss)/float64(first.proc.rss)-1), first.proc.fds, last.proc.fds, first.proc.goroutines, last.proc.goroutines)
 	}
+	n := min(10, len(iters)/2)
+	if n == 0 {
+		return
+	}
+	for _, f := range []struct {
+		name string
+		get  func(procSample) int64
+	}{{"rss", func(p procSample) int64 { return p.rss }}, {"anon", func(p procSample) int64 { return p.anon }},
+		{"file", func(p procSample) int64 { return p.file }}, {"Go heap in use", func(p procSample) int64 { return p.heap }}} {
+		a, b := medianProc(iters[:n], f.get), medianProc(iters[len(iters)-n:], f.get)
+		fmt.Printf("  agent %s, median of the first %d iterations vs the last %d: %.1f → %.1f MiB (%+.1f%%)\n",
+			f.name, n, n, kibToMiB(a), kibToMiB(b), 100*(float64(b)/float64(max(a, 1))-1))
+	}
 }
+
+// medianProc is the median of one field of the iterations' agent samples (KiB).
+func medianProc(iters []b6Iter, get func(procSample) int64) int64 {
+	v := make([]int64, len(iters))
+	for i, it := range iters {
+		v[i] = get(it.proc)
+	}
+	slices.Sort(v)
+	return v[len(v)/2]
+}
+
+func kibToMiB(kib int64) float64 { return float64(kib) / 1024 }
 
 // reportJournal prints journal.db's size at about ten points of the run.
 func reportJournal(iters []b6Iter) {
