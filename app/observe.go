@@ -29,6 +29,9 @@ func Plan(ctx context.Context, o Options) (*Session, reconcile.Plan, error) {
 	if err := s.read(ctx); err != nil {
 		return nil, reconcile.Plan{}, err
 	}
+	if err := takeOrphans(j, s); err != nil { // apply refuses the same, with the same next step
+		return nil, reconcile.Plan{}, err
+	}
 	observed, err := s.observe(ctx, j)
 	if err != nil {
 		return nil, reconcile.Plan{}, err

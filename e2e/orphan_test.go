@@ -45,6 +45,12 @@ func TestRenamedSecretMidTransaction(t *testing.T) {
 	r.values["webhook-token"] = newToken
 	r.commitValues("rename session-key to app-session; a new webhook token")
 
+	// plan shows what apply will do with the orphan, and that the secrets touching the same files wait.
+	plan := r.rekey("plan")
+	if plan.code != 0 || !strings.Contains(plan.stdout, "session-key") || !strings.Contains(plan.stdout, "no longer in rekey.yaml") {
+		t.Errorf("plan (exit %d) does not show the orphan session-key:\n%s\n%s", plan.code, plan.stdout, plan.stderr)
+	}
+
 	res = r.mustApply()
 	for _, want := range []string{"session-key", "recovered", "app-session", "webhook-token", "rotated"} {
 		if !strings.Contains(res.stdout, want) {

@@ -43,12 +43,15 @@ func printPlan(w io.Writer, s *app.Session, p reconcile.Plan) {
 	fmt.Fprintf(w, "desired state: %s at %s (%s)\n", s.Options.Repo, gitsync.Short(s.Commit.Hash), gitsync.Subject(s.Commit.Message))
 	fmt.Fprintf(w, "compose project: %s in %s\n\n", s.Project.Name(), s.Project.Dir())
 	for i, sp := range p.Secrets {
-		sec := s.Desired.Secrets[i]
 		fmt.Fprintln(w, strings.SplitN(reconcile.Plan{Secrets: []reconcile.SecretPlan{sp}}.String(), "\n", 2)[0])
-		fmt.Fprintf(w, "  consumers, in roll order: %s\n", consumerList(sec.Consumers))
-		printForms(w, sp.Forms)
-		for _, n := range app.PlanNotes(sec) {
-			fmt.Fprintf(w, "  %s\n", n)
+		if sec, ok := declaredSecret(s, p, i); ok {
+			fmt.Fprintf(w, "  consumers, in roll order: %s\n", consumerList(sec.Consumers))
+			printForms(w, sp.Forms)
+			for _, n := range app.PlanNotes(sec) {
+				fmt.Fprintf(w, "  %s\n", n)
+			}
+		} else {
+			fmt.Fprintf(w, "  %s\n", sp.Note) // an orphan: what it touches comes from the journal
 		}
 		for j, st := range sp.Steps {
 			fmt.Fprintf(w, "  %d. %s\n", j+1, st)
@@ -86,6 +89,7 @@ type secretPlan struct {
 	Notes     []string              `json:"notes,omitempty"`
 	Steps     []string              `json:"steps"`
 	Forms     []reconcile.FormState `json:"derived,omitempty"`
+	Orphan    bool                  `json:"orphan,omitempty"` // no longer in rekey.yaml; finished or rolled back from the journal
 }
 
 func planJSON(s *app.Session, p reconcile.Plan) planOut {
@@ -96,8 +100,21 @@ func planJSON(s *app.Session, p reconcile.Plan) planOut {
 			steps[j] = st.String()
 		}
 		out.Secrets = append(out.Secrets, secretPlan{Secret: sp.Secret, Kind: sp.Kind, Action: sp.Action,
-			FromFP: sp.FromFP, ToFP: sp.ToFP, Note: sp.Note, Consumers: s.Desired.Secrets[i].Consumers,
-			Server: s.Desired.Secrets[i].Server, Notes: app.PlanNotes(s.Desired.Secrets[i]), Steps: steps, Forms: sp.Forms})
+			FromFP: sp.FromFP, ToFP: sp.ToFP, Note: sp.Note, Steps: steps, Forms: sp.Forms, Orphan: sp.Orphan})
+		if sec, ok := declaredSecret(s, p, i); ok {
+			last := &out.Secrets[len(out.Secrets)-1]
+			last.Consumers, last.Server, last.Notes = sec.Consumers, sec.Server, app.PlanNotes(sec)
+		}
 	}
 	return out
+}
+
+// declaredSecret is the declaration behind the plan's i-th secret. The planner appends the orphans
+// (secrets no longer in rekey.yaml whose transaction is still open) after the declared ones: they have
+// none.
+func declaredSecret(s *app.Session, p reconcile.Plan, i int) (reconcile.Secret, bool) {
+	if p.Secrets[i].Orphan || i >= len(s.Desired.Secrets) {
+		return reconcile.Secret{}, false
+	}
+	return s.Desired.Secrets[i], true
 }
