@@ -17,6 +17,9 @@ import (
 
 // soakAgent is `rekey agent` as an operator runs it (logs to a file, metrics on loopback, a short
 // interval), restartable after a kill -9 as a service manager would.
+// b6Retention is -b6-retention: the agent's --journal-retention when above 0.
+var b6Retention int
+
 type soakAgent struct {
 	bin, metrics, logPath string
 	args                  []string
@@ -29,6 +32,9 @@ func newSoakAgent(bin, dir string, flags []string, interval time.Duration) (*soa
 	a := &soakAgent{bin: bin, metrics: fmt.Sprintf("127.0.0.1:%d", freePort()), logPath: filepath.Join(dir, "agent.log")}
 	a.args = append([]string{"agent", "--interval", interval.String(), "--drift-interval", interval.String(),
 		"--metrics-addr", a.metrics}, flags...)
+	if b6Retention > 0 {
+		a.args = append(a.args, "--journal-retention", strconv.Itoa(b6Retention))
+	}
 	return a, a.start()
 }
 

@@ -9,8 +9,12 @@ import (
 
 func reportB6(iters []b6Iter, rotations int, total b2Result, before, after latency) {
 	fmt.Println()
-	fmt.Printf("B6 soak: %d of %d iterations, agent --interval %s, %d requests, %d failed in all\n",
-		len(iters), rotations, b6Interval, total.requests, total.failed)
+	retention := "its default"
+	if b6Retention > 0 {
+		retention = fmt.Sprint(b6Retention)
+	}
+	fmt.Printf("B6 soak: %d of %d iterations, agent --interval %s, --journal-retention %s, %d requests, %d failed in all\n",
+		len(iters), rotations, b6Interval, retention, total.requests, total.failed)
 	clean := map[string][]time.Duration{}
 	failed := map[string][]int64{}
 	gaps := map[string][]time.Duration{}

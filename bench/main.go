@@ -46,6 +46,7 @@ func main() {
 	runs := flag.Int("runs", 5, "repetitions of each measurement")
 	only := flag.String("only", "b1,b2,b3,b4,b5", "comma-separated benchmarks to run: b1, b2, b2p, b3, b4, b5, b6, b7")
 	b6Rotations := flag.Int("b6-rotations", 20, "b6: iterations of the soak (0: no soak)")
+	flag.IntVar(&b6Retention, "b6-retention", 0, "b6: the agent's --journal-retention (0: its default), to see the journal flat once every secret sits at it")
 	b6Year := flag.Bool("b6-year", true, "b6: also the year projection (a synthetic 10,000-rotation journal)")
 	profile := flag.String("profile", "", "b3, b5: also run rekey's side in process once more under the CPU profiler, writing DIR/b3.pprof, DIR/b5.pprof")
 	rev := flag.String("rekey-rev", "", "b1, b3: measure rekey as of this commit (default: the working tree)")
