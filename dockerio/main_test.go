@@ -19,6 +19,8 @@ import (
 
 	"github.com/docker/docker/api/types/build"
 	"github.com/docker/docker/api/types/image"
+
+	"github.com/rekeyhq/rekey/internal/testenv"
 )
 
 // Shared fixtures, set up by TestMain.
@@ -48,6 +50,15 @@ func run(m *testing.M) int {
 		return m.Run()
 	}
 	defer e.Close()
+	// These tests run containers and Compose projects on the engine for as long as the package runs: hold
+	// the engine lock shared, as testenv's stacks do, so that no test of another package stops dockerd or
+	// leaves a swarm meanwhile (internal/testenv/enginelock.go).
+	release, err := testenv.HoldEngineShared()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "dockerio tests: %v\n", err)
+		return 1
+	}
+	defer release()
 	testComposer = findCompose()
 	if testComposer == nil && os.Getenv("CI") != "" {
 		fmt.Fprintln(os.Stderr, "dockerio tests need the Compose CLI in CI (docker compose plugin, or REKEY_TEST_COMPOSE)")

@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/rekeyhq/rekey/internal/testenv"
 )
 
 // dockerdLog is where a dockerd started by these tests logs, as scripts/setup.sh does.
@@ -26,9 +28,13 @@ type dockerdRunner struct {
 }
 
 // newDockerdRunner finds how the running engine was started, and registers a cleanup that leaves one
-// running (and answering) whatever happens to the test.
+// running (and answering) whatever happens to the test. The test must hold the engine lock exclusive
+// from before its first stack (testenv.HoldEngineExclusiveFor): stopping dockerd stops every stack on it.
+// Asking again here shares that hold, and makes a test that forgot it fail at once (it holds its stack's
+// shared hold) instead of breaking the stacks of other tests.
 func newDockerdRunner(t *testing.T) *dockerdRunner {
 	t.Helper()
+	testenv.HoldEngineExclusiveFor(t)
 	d := &dockerdRunner{t: t}
 	if _, err := os.Stat("/run/systemd/system"); err == nil && exec.Command("systemctl", "is-active", "--quiet", "docker").Run() == nil {
 		d.systemd = true

@@ -48,6 +48,10 @@ func TestFaultDockerdDownDuringRoll(t *testing.T) { dockerdFault(t, 5*time.Secon
 // dockerdFault stops dockerd when the rotation sits between its two rolls, lets rekey go on, and starts
 // dockerd again after down.
 func dockerdFault(t *testing.T, down time.Duration) {
+	// The restart stops every container on the engine: no stack of another test or benchmark, in this
+	// process or another, may run meanwhile. Taken first, held until after every cleanup (the stack's
+	// down, dockerd answering again); the test's own stack shares it.
+	testenv.HoldEngineExclusiveFor(t)
 	hook := newPauseHook(t)
 	r := faultRig(t, restartAlways, hook.check())
 	dockerd := newDockerdRunner(t) // after the stack: its cleanup runs first, so the stack can be removed

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The project's one test command: prepares the machine (scripts/setup.sh),
 # builds the demo/test images (scripts/build-images.sh), then vets and tests
-# every package from the repository root, the Swarm tests last and alone.
+# every package from the repository root, the Swarm and dockerd fault tests last and alone.
 # Extra arguments are flags for `go test` (the package list is always ./...), e.g.
 #   scripts/test.sh -run TestDemoStack -v
 set -euo pipefail
@@ -21,7 +21,9 @@ go vet ./...
 # container running at that moment (moby/moby#45144; docs/testing.md, "Swarm tests and Compose stacks"),
 # so no other test's Compose stack may run meanwhile. internal/testenv's engine lock enforces it too;
 # running them apart also keeps a waiting Swarm test from holding one of `go test`'s parallel slots.
-swarm='^TestSwarm'
+# The dockerd fault tests (e2e/fault_test.go) stop the engine itself: they hold the same lock exclusive
+# and run apart with the Swarm tests, for the same reasons.
+alone='^(TestSwarm|TestFaultDockerd)'
 user_run=false
 for a in "$@"; do
   case "$a" in -run|-run=*|-test.run|-test.run=*) user_run=true ;; esac
@@ -30,9 +32,9 @@ if $user_run; then # the caller chose the tests: one invocation, as asked (the e
   log "go test -count=1 -timeout 60m $* ./..."
   go test -count=1 -timeout 60m "$@" ./...
 else
-  log "go test -count=1 -timeout 60m -skip '$swarm' $* ./..."
-  go test -count=1 -timeout 60m -skip "$swarm" "$@" ./...
-  log "go test -count=1 -timeout 30m -run '$swarm' $* ./... (the Swarm tests, alone)"
-  go test -count=1 -timeout 30m -run "$swarm" "$@" ./...
+  log "go test -count=1 -timeout 60m -skip '$alone' $* ./..."
+  go test -count=1 -timeout 60m -skip "$alone" "$@" ./...
+  log "go test -count=1 -timeout 30m -run '$alone' $* ./... (the Swarm and dockerd fault tests, alone)"
+  go test -count=1 -timeout 30m -run "$alone" "$@" ./...
 fi
 log "done in $((SECONDS - start))s"

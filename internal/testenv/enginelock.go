@@ -18,9 +18,17 @@ import (
 // Compose stack of another test, in this process or another (`go test ./...` runs packages in parallel):
 // Compose stacks hold engineLockFile shared for their whole life, RequireSwarm holds it exclusive.
 //
+// A test that stops or restarts dockerd (e2e's dockerd fault tests) holds it exclusive too: a restart
+// stops every container of every stack, and a stack of another test or benchmark beside it breaks.
+//
 // Within one process, a sync.RWMutex comes first: flock locks belong to open files, and an exclusive
-// flock on a second descriptor would wait for ever on this process's own shared one. A swarm test must
-// not bring up a Compose stack, nor a test with a stack a swarm: either fails at once (holdFor).
+// flock on a second descriptor would wait for ever on this process's own shared one. A test holding the
+// lock exclusive may bring up Compose stacks (the exclusive hold covers them); a test with a stack may not
+// then ask for it exclusive: that fails at once (holdFor).
+//
+// The file is not /tmp/rekey-docker.lock, the lock people and scripts take around whole `go test` runs
+// (`flock /tmp/rekey-docker.lock go test …`): a test process started under it takes this one inside it,
+// always in that order, so neither waits for itself.
 var engineLockFile = swarmLock // a variable for its own test
 
 var inProcess sync.RWMutex
@@ -53,10 +61,21 @@ func ShareEngine(tb testing.TB) {
 	holdFor(tb, false)
 }
 
+// HoldEngineExclusiveFor holds the engine lock exclusive until the test ends (after every cleanup
+// registered later): no Compose stack of another test or benchmark, in this process or another, and no
+// swarm test runs meanwhile. A test that stops or restarts dockerd calls it first, before its own stacks
+// (NewStack then shares this hold); called after a stack of the test, it fails at once.
+func HoldEngineExclusiveFor(tb testing.TB) {
+	tb.Helper()
+	holdFor(tb, true)
+}
+
 // testHolds are the engine locks the tests of this process hold, by test name. A test asks for the lock
-// again while it (or its parent or subtest: t.Run waits for the subtest) holds it: asked the other way,
-// it would wait for itself for ever, so it fails at once; asked the same way, it shares its first hold
-// (a second RLock would wait behind any test queued for the exclusive lock, which waits for the first).
+// again while it (or its parent or subtest: t.Run waits for the subtest) holds it. Asked exclusive while
+// held shared, it would wait for itself for ever, so it fails at once. Otherwise it shares its first hold:
+// asked the same way (a second RLock would wait behind any test queued for the exclusive lock, which
+// waits for the first), or shared while held exclusive (the exclusive hold covers a stack; an RLock
+// would wait for the test's own Lock).
 var testHolds = struct {
 	sync.Mutex
 	by map[string]*testHold
@@ -73,7 +92,7 @@ func related(a, b string) bool {
 	return a == b || strings.HasPrefix(a, b+"/") || strings.HasPrefix(b, a+"/")
 }
 
-// holdFor takes the engine lock for tb until it ends (ShareEngine, RequireSwarm).
+// holdFor takes the engine lock for tb until it ends (ShareEngine, RequireSwarm, HoldEngineExclusiveFor).
 func holdFor(tb testing.TB, exclusive bool) {
 	tb.Helper()
 	testHolds.Lock()
@@ -81,10 +100,10 @@ func holdFor(tb testing.TB, exclusive bool) {
 		if !related(name, tb.Name()) {
 			continue
 		}
-		if h.exclusive != exclusive {
+		if exclusive && !h.exclusive {
 			testHolds.Unlock()
-			tb.Fatalf("engine lock: %s asks for it %s while %s holds it %s: it would wait for itself for ever (a swarm test must not start a Compose stack, nor a test with a stack a swarm)",
-				tb.Name(), lockKind(exclusive), name, lockKind(h.exclusive))
+			tb.Fatalf("engine lock: %s asks for it exclusive while %s holds it shared: it would wait for itself for ever (a test with a Compose stack must not then start a swarm or stop dockerd: take the exclusive lock first, before any stack)",
+				tb.Name(), name)
 			return
 		}
 		h.n++
@@ -117,13 +136,6 @@ func drop(name string, h *testHold) {
 	if last {
 		h.release()
 	}
-}
-
-func lockKind(exclusive bool) string {
-	if exclusive {
-		return "exclusive"
-	}
-	return "shared"
 }
 
 // HoldEngineShared is ShareEngine for code without a testing.TB (the benchmarks' stacks): hold the

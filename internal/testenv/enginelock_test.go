@@ -102,9 +102,23 @@ func (f *fakeTB) Fatalf(format string, args ...any) {
 	runtime.Goexit()
 }
 func (f *fakeTB) end() {
-	for i := len(f.cleanups) - 1; i >= 0; i-- {
-		f.cleanups[i]()
+	f.mu.Lock()
+	cleanups := f.cleanups
+	f.cleanups = nil // once: a test also ends its fakes when it fails (endOnFailure)
+	f.mu.Unlock()
+	for i := len(cleanups) - 1; i >= 0; i-- {
+		cleanups[i]()
 	}
+}
+
+// endOnFailure ends the fakes when t ends, if t has not: a failed test must not leave the engine lock
+// held, so that the next test fails on its own instead of waiting for ever.
+func endOnFailure(t *testing.T, fakes ...*fakeTB) {
+	t.Cleanup(func() {
+		for i := len(fakes) - 1; i >= 0; i-- {
+			fakes[i].end()
+		}
+	})
 }
 
 // within runs f on its own goroutine, as a test body, and reports whether it returned (or failed) in time.
