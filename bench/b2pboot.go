@@ -47,7 +47,7 @@ func b2pBootCompose(boot time.Duration) string {
 }
 
 // b2pBootStack adds the boot delay to the stack in dir before it starts: compose.b2p-boot.yaml, and
-// COMPOSE_FILE in .env naming the files compose reads by default, then that one.
+// COMPOSE_FILE in .env naming the files compose reads by default, then that one (absolute paths).
 func b2pBootStack(dir string, boot time.Duration) error {
 	if err := os.WriteFile(filepath.Join(dir, b2pBootFile), []byte(b2pBootCompose(boot)), 0o644); err != nil {
 		return err
@@ -59,7 +59,13 @@ func b2pBootStack(dir string, boot time.Duration) error {
 	if err != nil {
 		return err
 	}
-	_, err = fmt.Fprintf(f, "\n# bench -b2p-boot: the app boots in %s\nCOMPOSE_FILE=compose.yaml:compose.override.yaml:%s\n", boot, b2pBootFile)
+	// Absolute paths: docker compose resolves relative ones in COMPOSE_FILE against its working directory,
+	// not --project-directory, and the bench's psql runs it from the repository.
+	var files []string
+	for _, f := range []string{"compose.yaml", "compose.override.yaml", b2pBootFile} {
+		files = append(files, filepath.Join(dir, f))
+	}
+	_, err = fmt.Fprintf(f, "\n# bench -b2p-boot: the app boots in %s\nCOMPOSE_FILE=%s\n", boot, strings.Join(files, ":"))
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
