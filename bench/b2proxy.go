@@ -49,6 +49,17 @@ type b2pStack struct {
 }
 
 func runB2Proxy(root, bin string, runs int) error {
+	boot := *b2pBoot // the flag is declared in b2pboot.go
+	if boot < 0 || boot > 5*time.Minute {
+		return fmt.Errorf("-b2p-boot %s: want 0 to 5m (the demo app's bounds)", boot)
+	}
+	if boot > 0 {
+		if err := buildB2pBootImage(root); err != nil {
+			return err
+		}
+		defer run(root, "docker", "rmi", b2pBootImage)
+		fmt.Printf("the app boots in %s in every stack: DEMOAPP_BOOT_DELAY=%s, image %s built from the working tree\n", boot, boot, b2pBootImage)
+	}
 	stacks := map[string]*b2pStack{}
 	defer func() {
 		for _, st := range stacks {
@@ -56,7 +67,7 @@ func runB2Proxy(root, bin string, runs int) error {
 		}
 	}()
 	for _, m := range b2pMethods {
-		st, err := b2pSetup(root, bin, m)
+		st, err := b2pSetup(root, bin, m, boot)
 		if st != nil {
 			stacks[m] = st
 		}
@@ -71,12 +82,12 @@ func runB2Proxy(root, bin string, runs int) error {
 	results := map[string][]b2pResult{} // method + "/" + rotation label
 	for i := 0; i < runs; i++ {
 		for _, m := range alternate(i, b2pMethods) {
-			if err := b2pRun(root, bin, i, m, stacks[m], results); err != nil {
+			if err := b2pRun(root, bin, i, m, stacks[m], boot, results); err != nil {
 				return fmt.Errorf("run %d, %s: %w", i+1, m, err)
 			}
 		}
 	}
-	b2pReport(runs, results)
+	b2pReport(runs, boot, results)
 	fmt.Printf("\nthe runs took %s (after bringing up the four stacks)\n", round(time.Since(began)))
 	loadAverage()
 	var panels []b2pPanel
@@ -88,6 +99,10 @@ func runB2Proxy(root, bin string, runs int) error {
 	}
 	svg := filepath.Join(root, "docs", "b2-proxy.svg")
 	caption := fmt.Sprintf("B2 through the proxy: %d clients through Caddy, run %d of %d (go run ./bench -only b2p)", b2Load, runs, runs)
+	if boot > 0 {
+		svg = filepath.Join(root, "docs", "b2-proxy-boot.svg")
+		caption = fmt.Sprintf("B2 through the proxy, the app booting in %s: %d clients through Caddy, run %d of %d (go run ./bench -only b2p -b2p-boot %s)", boot, b2Load, runs, runs, boot)
+	}
 	if err := writeB2PlotSVG(svg, caption, len(b2pRotations), len(b2pMethods), panels); err != nil {
 		return err
 	}
@@ -96,11 +111,16 @@ func runB2Proxy(root, bin string, runs int) error {
 }
 
 // b2pSetup brings up method's stack: for rekey, with the demo's desired state applied once (and the app
-// declared stop-first for stop-first); for the procedures by hand, the stack alone.
-func b2pSetup(root, bin, method string) (*b2pStack, error) {
-	s, err := newOverlayStack(root, b2pOverlay)
+// declared stop-first for stop-first); for the procedures by hand, the stack alone. The app boots in boot.
+func b2pSetup(root, bin, method string, boot time.Duration) (*b2pStack, error) {
+	s, err := newOverlayStack(root, b2pOverlay, boot)
 	if s == nil || err != nil {
 		return &b2pStack{s: s}, err
+	}
+	if boot > 0 {
+		if err := checkBooting(s, boot); err != nil {
+			return &b2pStack{s: s}, err
+		}
 	}
 	st := &b2pStack{s: s, obs: &observer{s: s}}
 	if method == "start-first" || method == "stop-first" {
@@ -120,8 +140,9 @@ func b2pSetup(root, bin, method string) (*b2pStack, error) {
 	return st, st.obs.create(pw)
 }
 
-// b2pRun is one run of method: its stack resumed, the three rotations, the stack paused again.
-func b2pRun(root, bin string, i int, method string, st *b2pStack, results map[string][]b2pResult) error {
+// b2pRun is one run of method: its stack resumed, the three rotations, the stack paused again. With a boot
+// delay, the app container the rotations leave must have booted with it too.
+func b2pRun(root, bin string, i int, method string, st *b2pStack, boot time.Duration, results map[string][]b2pResult) error {
 	if err := st.s.resume(); err != nil {
 		return err
 	}
@@ -134,12 +155,17 @@ func b2pRun(root, bin string, i int, method string, st *b2pStack, results map[st
 			i+1, method, rot.label, r.requests, r.failed, r.held, round(r.slowest), r.authFailedServer, r.authFailedClient, round(r.took))
 		results[method+"/"+rot.label] = append(results[method+"/"+rot.label], r)
 	}
+	if boot > 0 {
+		if err := checkBooting(st.s, boot); err != nil {
+			return err
+		}
+	}
 	return st.s.pause()
 }
 
 // b2pReport prints the table of docs/benchmarks.md: median (min–max) over the runs.
-func b2pReport(runs int, results map[string][]b2pResult) {
-	fmt.Printf("\nB2 through the proxy (%d clients through Caddy), median (min–max) over %d runs\n\n", b2Load, runs)
+func b2pReport(runs int, boot time.Duration, results map[string][]b2pResult) {
+	fmt.Printf("\nB2 through the proxy (%d clients through Caddy, app boot %s), median (min–max) over %d runs\n\n", b2Load, boot, runs)
 	fmt.Println("| rotation | method | failed requests | failed logins PostgreSQL / Redis | held ≥ 200 ms | slowest request | change took |")
 	fmt.Println("|---|---|---|---|---|---|---|")
 	span := func(xs []int64) string {

@@ -15,8 +15,9 @@ import (
 // (examples/demo/redis-aclfile), so a Redis password rotation changes Redis live and never recreates it.
 const b2pOverlay = "examples/demo/redis-aclfile"
 
-// newOverlayStack is newStack with the files of overlay copied over the demo stack before it starts.
-func newOverlayStack(root, overlay string) (*stack, error) {
+// newOverlayStack is newStack with the files of overlay copied over the demo stack before it starts, and
+// with a boot delay of the app when boot > 0 (b2pboot.go).
+func newOverlayStack(root, overlay string, boot time.Duration) (*stack, error) {
 	dir, err := os.MkdirTemp("", "rekey-bench-stack-")
 	if err != nil {
 		return nil, err
@@ -30,6 +31,11 @@ func newOverlayStack(root, overlay string) (*stack, error) {
 	}
 	if err := setDotenv(s.dir, "APP_PORT", fmt.Sprint(s.port)); err != nil {
 		return s, err
+	}
+	if boot > 0 {
+		if err := b2pBootStack(s.dir, boot); err != nil {
+			return s, err
+		}
 	}
 	return s, s.up()
 }

@@ -5,6 +5,9 @@
 //	demoapp web     HTTP server on :8080 that verifies HMAC-signed jobs with
 //	                SESSION_SECRET (and SESSION_SECRET_PREVIOUS during a
 //	                rotation) and reads a webhook token from a secret file.
+//	                Optional: DEMOAPP_BOOT_DELAY (a Go duration, default 0)
+//	                waits that long after the startup work before
+//	                listening, to model an app that takes seconds to boot.
 //	demoapp worker  posts a signed job to APP_URL/jobs every 500 ms and
 //	                serves its own health on :8081.
 //	demoapp probe URL
@@ -22,10 +25,10 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
 	"log"
+	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -94,29 +97,13 @@ func checkSecret(name, value string) error {
 	return nil
 }
 
-// serve runs srv until SIGTERM/SIGINT, then shuts it down. The program is PID 1
-// in its container, so without a handler the signals would be ignored and
-// every stop would wait for the kill timeout.
-func serve(srv *http.Server) error {
+// serve runs srv until SIGTERM/SIGINT, then shuts it down; it listens only after bootDelay
+// (DEMOAPP_BOOT_DELAY, boot.go). The program is PID 1 in its container, so without a handler the signals
+// would be ignored and every stop would wait for the kill timeout.
+func serve(srv *http.Server, bootDelay time.Duration) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	errc := make(chan error, 1)
-	go func() { errc <- srv.ListenAndServe() }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	log.Printf("shutting down")
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil {
-		return err
-	}
-	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
+	return serveContext(ctx, srv, bootDelay, net.Listen)
 }
 
 // probe performs a GET and reports the outcome through the exit code.

@@ -21,16 +21,17 @@ const defaultWebhookTokenFile = "/run/secrets/webhook_token"
 
 // webConfig is what the web mode reads at startup.
 type webConfig struct {
-	Current      string // SESSION_SECRET
-	Previous     string // SESSION_SECRET_PREVIOUS, "" = none
-	WebhookToken string // content of WEBHOOK_TOKEN_FILE, "" = none
-	RedisAddr    string // REDIS_ADDR: accepted jobs are counted there, "" = not
-	RedisUser    string // REDIS_USER, "" = the default user
-	RedisPass    string // REDIS_PASSWORD, "" = no AUTH
-	DBAddr       string // DB_ADDR (host:port): hits are counted in PostgreSQL there too, "" = not
-	DBUser       string // DB_USER: the login role, which rotations alternate
-	DBPass       string // DB_PASSWORD
-	DBName       string // DB_NAME
+	Current      string        // SESSION_SECRET
+	Previous     string        // SESSION_SECRET_PREVIOUS, "" = none
+	WebhookToken string        // content of WEBHOOK_TOKEN_FILE, "" = none
+	RedisAddr    string        // REDIS_ADDR: accepted jobs are counted there, "" = not
+	RedisUser    string        // REDIS_USER, "" = the default user
+	RedisPass    string        // REDIS_PASSWORD, "" = no AUTH
+	DBAddr       string        // DB_ADDR (host:port): hits are counted in PostgreSQL there too, "" = not
+	DBUser       string        // DB_USER: the login role, which rotations alternate
+	DBPass       string        // DB_PASSWORD
+	DBName       string        // DB_NAME
+	BootDelay    time.Duration // DEMOAPP_BOOT_DELAY: the wait before listening (boot.go), 0 = none
 }
 
 // loadWebConfig reads and validates the web mode's configuration.
@@ -49,6 +50,11 @@ func loadWebConfig(getenv func(string) string) (webConfig, error) {
 	if err := checkSecret("SESSION_SECRET", cfg.Current); err != nil {
 		return cfg, err
 	}
+	delay, err := parseBootDelay(getenv(bootDelayEnv))
+	if err != nil {
+		return cfg, err
+	}
+	cfg.BootDelay = delay
 	if cfg.Previous != "" && len(cfg.Previous) < minSecretLen {
 		return cfg, errors.New("SESSION_SECRET_PREVIOUS is too short")
 	}
@@ -215,7 +221,7 @@ func runWeb(getenv func(string) string) int {
 		Handler:           newWebHandler(cfg, db, log.Default()),
 		ReadHeaderTimeout: 5 * time.Second,
 	}
-	if err := serve(srv); err != nil {
+	if err := serve(srv, cfg.BootDelay); err != nil {
 		log.Printf("fatal: %v", err)
 		return 1
 	}

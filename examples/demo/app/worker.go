@@ -161,7 +161,7 @@ func runWorker(getenv func(string) string) int {
 	go w.loop(ctx, 500*time.Millisecond)
 
 	srv := &http.Server{Addr: ":8081", Handler: w.handler(), ReadHeaderTimeout: 5 * time.Second}
-	if err := serve(srv); err != nil {
+	if err := serve(srv, 0); err != nil {
 		log.Printf("fatal: %v", err)
 		return 1
 	}
