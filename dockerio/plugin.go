@@ -25,12 +25,13 @@ const maxDockerConfig = 1 << 20
 //
 // `docker compose` starts the docker CLI, which starts the plugin twice (once for its metadata, once for
 // the command): 30–40 ms a call, against about 10 ms for the plugin alone, and a start-first roll makes
-// two calls. Compose v2 runs the same way standalone (its first argument "compose" is dropped, the rest
-// parsed as under the docker CLI), with the same environment: DOCKER_HOST, DOCKER_CONFIG and the
-// current context are read by the plugin itself.
+// two calls. Compose v2 and later run standalone (`docker-compose -p P … up`, the documented standalone
+// install) as under the docker CLI, with the same environment: DOCKER_HOST, DOCKER_CONFIG and the
+// current context are read by the plugin itself. (Not `docker-compose compose …`, the docker CLI's own
+// argv: Compose v5 started standalone reads that as `docker compose compose`.)
 func defaultCommand(env []string) []string {
 	if p := composePlugin(env); p != "" {
-		return []string{p, "compose"}
+		return []string{p}
 	}
 	return []string{"docker", "compose"}
 }

@@ -58,7 +58,7 @@ func TestComposePluginIsFoundWhereTheDockerCLILooks(t *testing.T) {
 	if got := composePlugin(env); got != user {
 		t.Errorf("a plugin under HOME: %q, want it before the system's, %q", got, user)
 	}
-	if got := defaultCommand(env); !slices.Equal(got, []string{user, "compose"}) {
+	if got := defaultCommand(env); !slices.Equal(got, []string{user}) {
 		t.Errorf("default command: %v", got)
 	}
 	// DOCKER_CONFIG replaces HOME/.docker: its cli-plugins has none, so the system's is next.
@@ -118,8 +118,8 @@ func TestComposePluginExtraDirsAndInvalidCandidates(t *testing.T) {
 	}
 }
 
-// Run uses the plugin when no command is configured, with "compose" as its first argument as the docker
-// CLI passes it; a configured command always wins.
+// Run uses the plugin when no command is configured, started standalone (no "compose" first: Compose
+// v5 would read `docker compose compose`); a configured command always wins.
 func TestComposeRunsThePluginUnlessACommandIsConfigured(t *testing.T) {
 	if _, err := os.Stat("/bin/sh"); err != nil {
 		t.Skip("no /bin/sh to run the fake plugin")
@@ -137,7 +137,7 @@ func TestComposeRunsThePluginUnlessACommandIsConfigured(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := "compose\n-p\np\n--project-directory\n" + dir + "\n-f\ncompose.yaml\nconfig\n--hash\napp\n"
+	want := "-p\np\n--project-directory\n" + dir + "\n-f\ncompose.yaml\nconfig\n--hash\napp\n"
 	if string(got) != want {
 		t.Errorf("plugin arguments:\n%s\nwant:\n%s", got, want)
 	}
