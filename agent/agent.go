@@ -1,6 +1,7 @@
 // Package agent runs rekey continuously: it reconciles on a timer and whenever something says the desired
-// state may have moved (a push webhook, a change in a local repository, `rekey reconcile`). Triggers that
-// arrive while a reconcile runs are coalesced into one more run; runs never overlap.
+// state may have moved (a push webhook, a change in a local repository, `rekey reconcile`). A trigger
+// that finds the agent quiet runs at once; triggers that arrive while a reconcile runs, or within the
+// settle delay after it, are coalesced into one more run after that delay; runs never overlap.
 package agent
 
 import (
@@ -38,6 +39,8 @@ type Agent struct {
 	scanWake     chan struct{} // capacity 1, like wake
 	scanReasons  []string      // guarded by mu
 
+	lastRun time.Time // when the last reconcile ended; zero before the first (only Run's goroutine)
+
 	retryBase time.Duration // first retry after a transient failure; doubles up to the interval
 	failures  int           // consecutive transient failures
 	retry     *time.Timer
@@ -59,8 +62,11 @@ type Option func(*Agent)
 // WithInterval sets how often the agent reconciles without a trigger (default one minute).
 func WithInterval(d time.Duration) Option { return func(a *Agent) { a.interval = d } }
 
-// WithSettle sets how long a trigger waits for more to arrive before the run starts, so that a burst of
-// events (a push touching many files) makes one run (default 200 ms).
+// WithSettle sets the settle delay (default 200 ms). A reconcile trigger that arrives when no run ended
+// within it runs at once; triggers during a run or within the delay after it make one more run, the
+// delay after the run ended, so that a burst of events (a push moving many refs) makes at most two runs
+// and runs never follow each other closer than the delay. A drift scan waits the delay after its
+// trigger, so that it does not read a file still being written.
 func WithSettle(d time.Duration) Option { return func(a *Agent) { a.settle = d } }
 
 // WithRetry sets the first retry delay after a transient failure (default 5 s); it doubles on every
@@ -144,7 +150,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		// A pending reconcile goes first: it ends with a scan of its own.
 		select {
 		case <-a.wake:
-			if !a.sleep(ctx, a.settle) {
+			if !a.sleep(ctx, a.runDelay()) {
 				a.release(ctx.Err())
 				return nil
 			}
@@ -162,7 +168,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		case <-scanTick:
 			a.TriggerScan("interval")
 		case <-a.wake:
-			if !a.sleep(ctx, a.settle) {
+			if !a.sleep(ctx, a.runDelay()) {
 				a.release(ctx.Err())
 				return nil
 			}
@@ -210,6 +216,7 @@ func (a *Agent) runOnce(ctx context.Context) {
 	if err != nil {
 		level = slog.LevelWarn
 	}
+	a.lastRun = time.Now()
 	a.log.Log(ctx, level, "reconciled", "reasons", joinReasons(reasons), "duration", time.Since(start).Round(time.Millisecond), "error", errString(err))
 	a.scheduleRetry(err)
 	for _, w := range waiters {
@@ -246,6 +253,16 @@ func (a *Agent) release(err error) {
 	for _, w := range waiters {
 		w <- err
 	}
+}
+
+// runDelay is how long a woken reconcile waits before it starts: nothing when the agent has been quiet
+// for the settle delay (a lone trigger, the webhook of a push, runs at once), else what is left of the
+// delay since the last run ended (triggers during or right after a run ride together in the next).
+func (a *Agent) runDelay() time.Duration {
+	if a.lastRun.IsZero() {
+		return 0
+	}
+	return a.settle - time.Since(a.lastRun)
 }
 
 func (a *Agent) sleep(ctx context.Context, d time.Duration) bool {

@@ -128,6 +128,8 @@ func (s *Session) executor(eng *dockerio.Engine, j *journal.Journal) (*reconcile
 	checks := &live.Checks{Engine: eng, Project: s.Project.Name(), HTTP: &http.Client{Timeout: 5 * time.Second},
 		HostEnv: HostEnv(s.Options.Getenv), Redact: s.Redact.String, LogSettle: time.Second}
 	files := s.files(s.Options.Warn) // no symlink below the project directory
+	// Every write of this run goes through files, so the shared config hashes are never stale.
+	files.Written = stack.ShareConfigHashes()
 	ex := &reconcile.Executor{
 		Values: s.Value, Reader: files, Writer: files, Stash: j,
 		Roller: stack, Health: stack, Verifier: checks, Journal: j,

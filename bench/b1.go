@@ -9,7 +9,7 @@ import (
 type b1Side struct {
 	name    string
 	short   string                                           // in the ratios
-	measure func() (time.Duration, string, time.Time, error) // time, the agent's log, when the clock started
+	measure func() (time.Duration, string, time.Time, error) // time, the agent's log, when the clock started (the commit)
 	times   []time.Duration
 	phases  *phaseTable
 }
@@ -53,7 +53,7 @@ func runB1(root, bin, before string, runs int) {
 	}
 	for _, s := range sides[1:] {
 		if !s.phases.empty() {
-			fmt.Printf("\nphases of %s (median over %d runs; ends from the webhook)\n", s.name, len(s.times))
+			fmt.Printf("\nphases of %s (median over %d runs; ends from the commit)\n", s.name, len(s.times))
 			s.phases.print()
 		}
 	}

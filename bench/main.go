@@ -3,7 +3,8 @@
 //	go run ./bench [-runs 5] [-only b1,b3,b4,b5] [-rekey-rev COMMIT] [-before-rev COMMIT] [-profile DIR]
 //
 // B1, commit → old value revoked: a new session key is committed to the demo stack's desired-state
-// repository and announced by a signed push webhook to a running `rekey agent`; the clock stops when both
+// repository (the clock starts) and announced by a signed push webhook to a running `rekey agent`, which
+// also watches the repository; the clock stops when both
 // consumers run the new key and the app no longer accepts the old one. The floor is what an operator does
 // by hand without any safety: edit .env, then `docker compose up -d --wait --no-deps app worker`. rekey is
 // measured with its own roll strategy (start-first: the demo app sits behind Caddy) and with stop-first

@@ -31,7 +31,7 @@ const (
 // directory, so a variable exported only in the user's shell does not
 // override .env here.
 type Compose struct {
-	Command []string // the CLI; default ["docker", "compose"]
+	Command []string // the CLI; default: the Compose plugin `docker compose` would run, else ["docker", "compose"]
 	Dir     string   // --project-directory; also the working directory
 	Project string   // -p
 	Files   []string // -f, in order
@@ -85,15 +85,15 @@ func (c Compose) Config(ctx context.Context) ([]byte, error) {
 // stdout. On failure the error carries the last lines of its stderr, passed
 // through Redact. Never put a secret in args.
 func (c Compose) Run(ctx context.Context, args ...string) ([]byte, error) {
-	command := c.Command
-	if len(command) == 0 {
-		command = []string{"docker", "compose"}
-	}
 	env := append([]string(nil), c.Env...)
 	pathVar, ok := lookupEnv(env, "PATH")
 	if !ok {
 		pathVar = DefaultPath
 		env = append(env, "PATH="+pathVar)
+	}
+	command := c.Command
+	if len(command) == 0 {
+		command = defaultCommand(env)
 	}
 	bin, err := lookPath(command[0], pathVar)
 	if err != nil {

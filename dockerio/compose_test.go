@@ -138,8 +138,9 @@ func TestComposeUpNeedsServices(t *testing.T) {
 	}
 }
 
-// The default command is `docker compose` found through the PATH in Env (not
-// the process's PATH); the docker CLI finds the plugin under HOME.
+// The default command is the Compose plugin `docker compose` would run (under
+// HOME, else the system's), run directly; without HOME it is `docker compose`,
+// found through the PATH in Env (not the process's PATH).
 func TestComposeDefaultCommand(t *testing.T) {
 	needDocker(t)
 	t.Parallel()

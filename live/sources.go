@@ -39,6 +39,9 @@ type Files struct {
 	Warn func(string)
 	// Forms renders and reads back derived locations (forms.go); nil when the desired state has none.
 	Forms *Forms
+	// Written, if set, is called before and after every write to a file, whether it succeeds or not
+	// (Stack.ShareConfigHashes: what was computed from the sources is out of date).
+	Written func()
 }
 
 // ReadValue returns the value at l, "" when the file or variable is missing.
@@ -175,6 +178,10 @@ func (fs Files) WriteFile(_ context.Context, path string, data []byte) error {
 
 // write replaces the content of path in place, or creates it 0600.
 func (fs Files) write(path string, data []byte) error {
+	if fs.Written != nil {
+		fs.Written()
+		defer fs.Written()
+	}
 	if len(data) > MaxEnvFile {
 		return fmt.Errorf("%s would be larger than %s, the limit for a file rekey reads", path, fsx.Size(MaxEnvFile))
 	}

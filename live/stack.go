@@ -21,6 +21,8 @@ type Stack struct {
 	StartFirst map[string]StartFirst
 	// Trace receives the phases of each roll (rolltrace.go); nil traces nothing.
 	Trace RollTrace
+
+	hashes *configHashes // set by ShareConfigHashes (confighash.go)
 }
 
 // rollTimeout bounds one recreate or restart; the health gate has its own timeout.

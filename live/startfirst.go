@@ -217,6 +217,6 @@ func newReplicas(before, after []dockerio.Replica) []dockerio.Replica {
 
 // startFirst is the start-first roller of one service of the stack.
 func (s *Stack) startFirst() startFirst {
-	return startFirst{engine: s.Engine, compose: s.Compose, project: s.Compose.Project, health: orDefault(s.HealthTimeout, time.Minute),
+	return startFirst{engine: s.Engine, compose: s.rollCompose(), project: s.Compose.Project, health: orDefault(s.HealthTimeout, time.Minute),
 		trace: s.Trace}
 }
