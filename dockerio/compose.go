@@ -99,15 +99,18 @@ func (c Compose) Run(ctx context.Context, args ...string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Each flag and its value in one argument: the Compose plugin started standalone rewrites its argv
+	// first (v2 drops the first argument not starting with "-" when it is "compose"), so with `-p compose`
+	// a project named compose lost its name and every call failed.
 	full := append([]string(nil), command[1:]...)
 	if c.Project != "" {
-		full = append(full, "-p", c.Project)
+		full = append(full, "--project-name="+c.Project)
 	}
 	if c.Dir != "" {
-		full = append(full, "--project-directory", c.Dir)
+		full = append(full, "--project-directory="+c.Dir)
 	}
 	for _, f := range c.Files {
-		full = append(full, "-f", f)
+		full = append(full, "--file="+f)
 	}
 	full = append(full, args...)
 

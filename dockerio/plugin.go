@@ -55,6 +55,11 @@ func composePlugin(env []string) string {
 	if err != nil {
 		return ""
 	}
+	for _, d := range extra {
+		if !filepath.IsAbs(d) { // the docker CLI resolves it against its working directory; ours differs
+			return ""
+		}
+	}
 	dirs := append(append(extra, filepath.Join(configDir, "cli-plugins")), systemPluginDirs...)
 	for _, d := range dirs {
 		p := filepath.Join(d, "docker-compose")

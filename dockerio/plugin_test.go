@@ -92,6 +92,10 @@ func TestComposePluginExtraDirsAndInvalidCandidates(t *testing.T) {
 	if got := composePlugin(env); got != inExtra {
 		t.Errorf("cliPluginsExtraDirs: %q, want %q first", got, inExtra)
 	}
+	writeConfig(`{"cliPluginsExtraDirs": ["relative/plugins"]}`)
+	if got := composePlugin(env); got != "" {
+		t.Errorf("a relative extra directory: %q, want \"\" (docker compose, which resolves it in its own directory)", got)
+	}
 	writeConfig("")
 	if got := composePlugin(env); got != filepath.Join(sys, "docker-compose") {
 		t.Errorf("an empty config.json: %q, want the system's", got)
@@ -137,7 +141,7 @@ func TestComposeRunsThePluginUnlessACommandIsConfigured(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := "-p\np\n--project-directory\n" + dir + "\n-f\ncompose.yaml\nconfig\n--hash\napp\n"
+	want := "--project-name=p\n--project-directory=" + dir + "\n--file=compose.yaml\nconfig\n--hash\napp\n"
 	if string(got) != want {
 		t.Errorf("plugin arguments:\n%s\nwant:\n%s", got, want)
 	}
@@ -158,5 +162,47 @@ func TestComposeRunsThePluginUnlessACommandIsConfigured(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(plugins, "args")); err == nil {
 		t.Error("the plugin ran although a command is configured")
+	}
+}
+
+// TestAProjectNamedComposeSurvivesThePluginsArgvRewrite: Compose v2 started standalone drops the first
+// argument not starting with "-" when it is "compose" (cmd/compatibility.Convert). With "-p compose" that
+// argument was the project's name, and every call of a project in a directory named compose failed.
+func TestAProjectNamedComposeSurvivesThePluginsArgvRewrite(t *testing.T) {
+	if _, err := os.Stat("/bin/sh"); err != nil {
+		t.Skip("no /bin/sh to run the fake plugin")
+	}
+	fakeSystemDirs(t)
+	home := t.TempDir()
+	plugins := filepath.Join(home, ".docker", "cli-plugins")
+	if err := os.MkdirAll(plugins, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// v2's rewrite, then the subcommand is the first argument left that does not start with "-".
+	script := `#!/bin/sh
+dropped=false
+for a in "$@"; do
+  shift
+  case "$a" in
+    -*) set -- "$@" "$a" ;;
+    compose) if $dropped; then set -- "$@" "$a"; else dropped=true; fi ;;
+    *) dropped=true; set -- "$@" "$a" ;;
+  esac
+done
+for a in "$@"; do case "$a" in -*) ;; *) printf '%s\n' "$a" > "${0%/*}/subcommand"; break ;; esac; done
+`
+	if err := os.WriteFile(filepath.Join(plugins, "docker-compose"), []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	c := Compose{Dir: filepath.Join(t.TempDir(), "compose"), Project: "compose", Env: []string{"HOME=" + home, "PATH=/nonexistent"}}
+	if err := os.Mkdir(c.Dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Run(context.Background(), "config", "--hash", "app"); err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(filepath.Join(plugins, "subcommand"))
+	if err != nil || string(got) != "config\n" {
+		t.Errorf("the plugin saw the subcommand %q (%v), want config", got, err)
 	}
 }
