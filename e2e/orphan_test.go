@@ -1,6 +1,8 @@
 package e2e
 
 import (
+	"encoding/json"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -49,6 +51,22 @@ func TestRenamedSecretMidTransaction(t *testing.T) {
 	plan := r.rekey("plan")
 	if plan.code != 0 || !strings.Contains(plan.stdout, "session-key") || !strings.Contains(plan.stdout, "no longer in rekey.yaml") {
 		t.Errorf("plan (exit %d) does not show the orphan session-key:\n%s\n%s", plan.code, plan.stdout, plan.stderr)
+	}
+	var planned struct {
+		Secrets []struct {
+			Secret, Action string
+			Orphan         bool
+		}
+	}
+	if err := json.Unmarshal([]byte(r.rekey("plan", "--output", "json").stdout), &planned); err != nil {
+		t.Fatalf("plan --output json: %v", err)
+	}
+	actions := map[string]string{}
+	for _, sp := range planned.Secrets {
+		actions[sp.Secret] = fmt.Sprintf("%s orphan=%v", sp.Action, sp.Orphan)
+	}
+	if actions["session-key"] != "recover orphan=true" || !strings.HasSuffix(actions["app-session"], " orphan=false") {
+		t.Errorf("plan --output json: %v; want session-key recovered as an orphan, app-session declared", actions)
 	}
 
 	res = r.mustApply()

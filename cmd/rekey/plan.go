@@ -50,9 +50,7 @@ func printPlan(w io.Writer, s *app.Session, p reconcile.Plan) {
 			for _, n := range app.PlanNotes(sec) {
 				fmt.Fprintf(w, "  %s\n", n)
 			}
-		} else {
-			fmt.Fprintf(w, "  %s\n", sp.Note) // an orphan: what it touches comes from the journal
-		}
+		} // an orphan: its header's note says what apply does with it, from the journal
 		for j, st := range sp.Steps {
 			fmt.Fprintf(w, "  %d. %s\n", j+1, st)
 		}
