@@ -26,7 +26,7 @@ type Runbook struct {
 	Subject    string   // its first line
 	Project    string   // the compose project
 	ProjectDir string   // its directory
-	Compose    []string // the compose command with -p, --project-directory and -f, as rekey runs it
+	Compose    []string // the compose command with -p, --project-directory and -f, for a human to type
 	StateDir   string
 	KeyFile    string
 	RekeyFlags []string // the flags that point rekey at this repo, state dir and key
