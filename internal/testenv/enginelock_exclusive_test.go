@@ -1,7 +1,6 @@
 package testenv
 
 import (
-	"bufio"
 	"errors"
 	"os/exec"
 	"path/filepath"
@@ -152,22 +151,7 @@ func TestEngineLockExclusiveWaitsForStacks(t *testing.T) {
 	dockerd.end()
 
 	// A stack of another process (another package's test binary) holding the engine for a second.
-	flock, err := exec.LookPath("flock")
-	if err != nil {
-		t.Fatalf("flock (util-linux) holds the lock from another process: %v", err)
-	}
-	child := exec.Command(flock, "--shared", engineLockFile, "-c", "echo held; sleep 1")
-	out, err := child.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := child.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer child.Wait()
-	if line, _ := bufio.NewReader(out).ReadString('\n'); line != "held\n" {
-		t.Fatalf("child said %q", line)
-	}
+	defer heldByAnotherProcess(t).Wait()
 	second := &fakeTB{name: "TestFaultDockerdDown"}
 	endOnFailure(t, second)
 	start := time.Now()

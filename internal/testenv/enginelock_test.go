@@ -50,22 +50,7 @@ func TestEngineLockExcludesSwarmFromStacks(t *testing.T) {
 	}
 
 	// Another process holding it shared (another package's test binary running a stack).
-	flock, err := exec.LookPath("flock")
-	if err != nil {
-		t.Fatalf("flock (util-linux) holds the lock from another process: %v", err)
-	}
-	child := exec.Command(flock, "-s", engineLockFile, "-c", "echo held; sleep 1")
-	out, err := child.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := child.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer child.Wait()
-	if line, _ := bufio.NewReader(out).ReadString('\n'); line != "held\n" {
-		t.Fatalf("child said %q", line)
-	}
+	defer heldByAnotherProcess(t).Wait()
 	start := time.Now()
 	release, err := holdEngine(true)
 	if err != nil {
@@ -174,4 +159,27 @@ func TestEngineLockNeverWaitsForItself(t *testing.T) {
 		t.Fatal("the swarm lock was not taken once the stacks ended")
 	}
 	swarm.end()
+}
+
+// heldByAnotherProcess starts flock holding the engine lock shared for a second from another process
+// (another package's test binary running a stack) and returns once it holds it. Wait for it.
+func heldByAnotherProcess(t *testing.T) *exec.Cmd {
+	t.Helper()
+	flock, err := exec.LookPath("flock")
+	if err != nil {
+		t.Fatalf("flock (util-linux) holds the lock from another process: %v", err)
+	}
+	child := exec.Command(flock, "--shared", engineLockFile, "-c", "echo held; sleep 1")
+	out, err := child.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := child.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if line, _ := bufio.NewReader(out).ReadString('\n'); line != "held\n" {
+		child.Wait()
+		t.Fatalf("child said %q", line)
+	}
+	return child
 }
