@@ -171,8 +171,11 @@ secrets:
 		t.Errorf("PostgreSQL logged a failed login during the rotation:\n%s", log)
 	}
 	// From the rotation on (before it, the client tried while the database was starting).
-	if log := serviceLogs(t, sw, stack+"_client", "--since", start.UTC().Format(time.RFC3339)); strings.Contains(log, "login failed") {
+	log := serviceLogs(t, sw, stack+"_client", "--since", start.UTC().Format(time.RFC3339))
+	if failed, unresolved := clientLoginFailures(log); len(failed) > 0 {
 		t.Errorf("the client failed a login during the rotation:\n%s", log)
+	} else if unresolved > 0 {
+		t.Logf("the client's new task could not resolve db %d time(s) at its start (the overlay's service discovery on node1, not a login refused)", unresolved)
 	}
 	// The old login is revoked only after the client verified the new one: while rekey verified, both
 	// roles could log in and the client's new task logged in as shop_b.
@@ -329,4 +332,23 @@ func logRelays(t *testing.T, sw *testenv.SwarmNodes, since, until time.Time) {
 	}
 	t.Logf("%d relay jobs, %s in all, %s each on average (min %s, max %s)", len(lives), total.Round(time.Millisecond),
 		(total / time.Duration(len(lives))).Round(time.Millisecond), slices.Min(lives).Round(time.Millisecond), slices.Max(lives).Round(time.Millisecond))
+}
+
+// clientLoginFailures splits the client's failed logins: those whose psql error is that the name db did
+// not resolve (a task just started on node1 may ask the overlay's DNS before the swarm told that node of
+// db's task: seen once in CI, the new client task's first attempt) and every other one (a refused
+// password, a refused or reset connection), which fail the test.
+func clientLoginFailures(log string) (failed []string, unresolved int) {
+	lines := strings.Split(log, "\n")
+	for i, line := range lines {
+		if !strings.Contains(line, "client: login failed") {
+			continue
+		}
+		if i > 0 && strings.Contains(lines[i-1], "could not translate host name") {
+			unresolved++
+			continue
+		}
+		failed = append(failed, line)
+	}
+	return failed, unresolved
 }
