@@ -33,7 +33,8 @@ const swarmRedisStack = `services:
       - |
         trap 'exit 0' TERM INT
         while :; do
-          [ "$$(REDISCLI_AUTH=$$(cat /run/secrets/redis_password) redis-cli --no-auth-warning --user app -h cache ping 2>&1)" = PONG ] || echo 'client: auth failed' >&2
+          out=$$(REDISCLI_AUTH=$$(cat /run/secrets/redis_password) redis-cli --no-auth-warning --user app -h cache ping 2>&1)
+          [ "$$out" = PONG ] || echo "client: auth failed: $$out" >&2
           sleep 0.2 & wait $$!
         done
     stop_grace_period: 2s
@@ -128,7 +129,10 @@ secrets:
 	if got := auth(oldPassword); got == "PONG" {
 		t.Errorf("the old password still logs in after the rotation")
 	}
-	if log := serviceLogs(t, sw, stack+"_client", "--since", start.UTC().Format(time.RFC3339)); strings.Contains(log, "auth failed") {
+	log := serviceLogs(t, sw, stack+"_client", "--since", start.UTC().Format(time.RFC3339))
+	if failed, unresolved := clientFailures(log, "client: auth failed"); len(failed) > 0 {
 		t.Errorf("the client failed to authenticate during the rotation:\n%s", log)
+	} else if unresolved > 0 {
+		t.Logf("the client's new task could not resolve cache %d time(s) at its start (the overlay's service discovery on node1, not a login refused)", unresolved)
 	}
 }
