@@ -337,9 +337,9 @@ func logRelays(t *testing.T, sw *testenv.SwarmNodes, since, until time.Time) {
 // clientFailures splits the client's failures (lines holding marker) into those whose error is that a
 // service's name did not resolve, on the failure's line or the line before it, and every other one (a
 // refused password, a refused or reset connection), which fail a test. A task that Swarm just started on
-// node1 in place of the node's only task on the overlay (a stop-first update) may ask the overlay's DNS
-// before the node learned the other services again: seen in CI for both the PostgreSQL and the Redis
-// client, right after rekey rolled them.
+// node1 (the client's start-first update) may ask the embedded DNS for a service on node2 before node1's
+// resolver has it: seen in CI once for the PostgreSQL client ("could not translate host name") and once
+// for the Redis one, right after rekey rolled them, with the servers' own logs showing no failed login.
 func clientFailures(log, marker string) (failed []string, unresolved int) {
 	lines := strings.Split(log, "\n")
 	for i, line := range lines {
