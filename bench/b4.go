@@ -250,19 +250,6 @@ func cpuTicks(pid int) (int64, error) {
 
 // memory returns the current and peak resident set of a process, in KiB.
 func memory(pid int) (rss, hwm int64, err error) {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, 0, err
-	}
-	for _, line := range strings.Split(string(data), "\n") {
-		k, v, _ := strings.Cut(line, ":")
-		n, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-		switch k {
-		case "VmRSS":
-			rss = n
-		case "VmHWM":
-			hwm = n
-		}
-	}
-	return rss, hwm, nil
+	st, err := procStatus(pid)
+	return st["VmRSS"], st["VmHWM"], err
 }

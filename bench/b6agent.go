@@ -145,7 +145,7 @@ type procSample struct {
 
 func (a *soakAgent) sample() procSample {
 	pid := a.cmd.Process.Pid
-	st := procStatus(pid)
+	st, _ := procStatus(pid) // a process gone reads as zeros
 	fds, _ := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
 	v := a.view()
 	return procSample{rss: st["VmRSS"], anon: st["RssAnon"], file: st["RssFile"], heap: v.heapInuse / 1024,
@@ -169,17 +169,20 @@ func (a *soakAgent) sampleIdle() procSample {
 	return a.sample()
 }
 
-// procStatus reads /proc/PID/status's kB fields (VmRSS, RssAnon, RssFile, …).
-func procStatus(pid int) map[string]int64 {
+// procStatus reads /proc/PID/status's kB fields (VmRSS, VmHWM, RssAnon, RssFile, …).
+func procStatus(pid int) (map[string]int64, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return nil, err
+	}
 	fields := map[string]int64{}
-	data, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	for _, line := range strings.Split(string(data), "\n") {
 		k, v, ok := strings.Cut(line, ":")
 		if v, unit := strings.CutSuffix(strings.TrimSpace(v), " kB"); ok && unit {
 			fields[k], _ = strconv.ParseInt(v, 10, 64)
 		}
 	}
-	return fields
+	return fields, nil
 }
 
 // appFingerprints reads the demo app's /fingerprint over its published port (fingerprints, never values).
