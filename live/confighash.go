@@ -46,20 +46,17 @@ func (h *configHashes) hash(ctx context.Context, c hashLister, service string, a
 		}
 	}
 	got, err := c.ConfigHashes(ctx, names...)
+	keep := err == nil
 	if err != nil && len(names) > 1 {
 		// Another service's trouble (a profile not enabled, a name compose refuses) is not this roll's:
 		// ask for this one alone, and keep nothing.
 		got, err = c.ConfigHashes(ctx, service)
-		if err != nil {
-			return "", err
-		}
-		return got[service], nil
 	}
 	if err != nil {
 		return "", err
 	}
 	h.mu.Lock()
-	if h.gen == gen { // no write while compose ran: the hashes are of the sources as they are
+	if keep && h.gen == gen { // no write while compose ran: the hashes are of the sources as they are
 		h.hashes = got
 	}
 	h.mu.Unlock()
