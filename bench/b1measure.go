@@ -43,9 +43,8 @@ func measureFloor(root string) (time.Duration, error) {
 }
 
 // measureRekey: commit, signed webhook, and rekey's full transaction with the old key dropped, timed
-// from the commit. strategy,
-// when set, is declared for both consumers in rekey.yaml (services.<name>.strategy); "" leaves rekey's
-// choice (start-first: the demo app publishes no port). The agent runs with REKEY_TRACE set and without
+// from the commit. strategy, when set, is declared for both consumers in rekey.yaml
+// (services.<name>.strategy); "" leaves rekey's choice (start-first: the demo app publishes no port). The agent runs with REKEY_TRACE set and without
 // --quiet: its log (returned) holds a timestamped line per step and per phase of each roll.
 func measureRekey(root, bin, strategy string) (time.Duration, string, time.Time, error) {
 	s, err := newStack(root)
