@@ -37,3 +37,39 @@ func TestReadValuesMatchesReadValue(t *testing.T) {
 		t.Errorf("B = %q, want the interpolated 12", all[reconcile.Location{Path: env, Key: "B"}])
 	}
 }
+
+// TestFilesReportReplacedValues: a write that changes a variable reports the value it replaced (as the
+// file's reader decodes it), one that writes the same value reports nothing, and putting a file back
+// reports a restore.
+func TestFilesReportReplacedValues(t *testing.T) {
+	dir := t.TempDir()
+	env := filepath.Join(dir, ".env")
+	if err := os.WriteFile(env, []byte("A='old value'\nB=b\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var replaced []string
+	restored := 0
+	files := Files{Root: dir, Replaced: func(old string) { replaced = append(replaced, old) }, Restored: func() { restored++ }}
+	ctx := context.Background()
+	if err := files.WriteValue(ctx, reconcile.Location{Path: env, Key: "A"}, "new"); err != nil {
+		t.Fatal(err)
+	}
+	if err := files.WriteValue(ctx, reconcile.Location{Path: env, Key: "B"}, "b"); err != nil {
+		t.Fatal(err)
+	}
+	if err := files.WriteValue(ctx, reconcile.Location{Path: env, Key: "C"}, "c"); err != nil {
+		t.Fatal(err)
+	}
+	if len(replaced) != 2 || replaced[0] != "old value" || replaced[1] != "" {
+		t.Errorf("replaced %q, want [old value] then the absent C's empty value", replaced)
+	}
+	if restored != 0 {
+		t.Errorf("restored %d times by value writes", restored)
+	}
+	if err := files.WriteFile(ctx, env, []byte("A='old value'\nB=b\n")); err != nil {
+		t.Fatal(err)
+	}
+	if restored != 1 {
+		t.Errorf("restored %d times, want 1", restored)
+	}
+}
