@@ -22,7 +22,8 @@ type Stack struct {
 	// Trace receives the phases of each roll (rolltrace.go); nil traces nothing.
 	Trace RollTrace
 
-	hashes *configHashes // set by ShareConfigHashes (confighash.go)
+	hashes   *configHashes   // set by ShareConfigHashes (confighash.go)
+	replaced *replacedValues // set by StartAhead (rollahead.go)
 }
 
 // rollTimeout bounds one recreate or restart; the health gate has its own timeout.
