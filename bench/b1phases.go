@@ -21,7 +21,7 @@ type phaseTable struct {
 type phaseStats struct{ took, end []time.Duration }
 
 var (
-	stepLine  = regexp.MustCompile(`^(\d\d:\d\d:\d\d\.\d{3})  \S+\s+(.*?)\s+(ok|failed|skipped)(?: \(([^)]+)\))?(?::.*)?$`)
+	stepLine  = regexp.MustCompile(`^(\d\d:\d\d:\d\d\.\d{3})  (\S+)\s+(.*?)\s+(ok|failed|skipped)(?: \(([^)]+)\))?(?::.*)?$`)
 	traceLine = regexp.MustCompile(`^rekey: trace (\d\d:\d\d:\d\d\.\d{3}) (\S+) (\S+) (\S+)$`)
 	// What differs from one run to the next in a step's text: fingerprints, the stack's temporary
 	// directory, the proxy's port.
@@ -71,8 +71,8 @@ func parsePhase(line string, start time.Time) (key string, end time.Time, took t
 		if err != nil {
 			return "", time.Time{}, 0, false
 		}
-		d, _ := time.ParseDuration(m[4]) // steps that take no time print none
-		key := fpText.ReplaceAllString(m[2], "hmac:…")
+		d, _ := time.ParseDuration(m[5]) // steps that take no time print none
+		key := fpText.ReplaceAllString(m[3], "hmac:…")
 		key = portText.ReplaceAllString(dirText.ReplaceAllString(key, ""), "127.0.0.1:PORT")
 		return key, at, d, true
 	}

@@ -51,6 +51,7 @@ func main() {
 	b6Year := flag.Bool("b6-year", true, "b6: also the year projection (a synthetic 10,000-rotation journal)")
 	profile := flag.String("profile", "", "b3, b5: also run rekey's side in process once more under the CPU profiler, writing DIR/b3.pprof, DIR/b5.pprof")
 	rev := flag.String("rekey-rev", "", "b1, b3: measure rekey as of this commit (default: the working tree)")
+	flag.StringVar(&b1ObserverMode, "b1-observer", observerHTTP, "b1: how the clock's end is seen: http (the default: once the tool is done, GET each running app/worker container's /fingerprint every 20 ms) or exec (sessions 1-4: `docker compose exec … probe` polled)")
 	beforeRev := flag.String("before-rev", "", "b1, b3: also measure rekey as of this commit (b1: start-first; b3: `rekey plan`), alternating with the rekey measured, in the same run")
 	flag.Parse()
 	want := map[string]bool{}
