@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/rekeyhq/rekey/dockerio"
+	"github.com/rekeyhq/rekey/reconcile"
 )
 
 // A start-first roll must know the hash Compose gives the service's configuration before it knows that
@@ -16,8 +17,9 @@ import (
 // was created with a value rekey has just replaced in the sources, they are stale whatever the hash: the
 // roll then starts the new container while Compose computes the hash (the container's start takes several
 // times longer), and checks the hash before it waits for the new container's health. The hash still
-// rules: when it says that the roll would not have started this container after all, or Compose failed,
-// the container is removed before anything waited for it, and the roll goes on from the hash alone.
+// rules: when it says that the roll would not have started this container after all, the container is
+// removed before anything waited for it and the roll goes on from the hash alone; when Compose failed to
+// compute it, the container is removed and the roll fails, as it would have without the early start.
 
 // errStartNotNeeded: the hash says the containers a start was made ahead for were not stale after all.
 var errStartNotNeeded = errors.New("the configuration hash does not call for a new container")
@@ -44,7 +46,9 @@ func (r startFirst) target(ctx context.Context, service string, spec StartFirst,
 		done <- hashed{h, err, time.Since(began)}
 	}()
 	var got hashed
+	confirmed := false
 	confirm := func() error {
+		confirmed = true
 		got = <-done
 		if r.trace != nil {
 			r.trace(service, "config-hash", began, got.took)
@@ -58,10 +62,36 @@ func (r startFirst) target(ctx context.Context, service string, spec StartFirst,
 		return nil
 	}
 	id, err := r.startOne(ctx, service, len(all)+1, all, confirm)
-	if err == errStartNotNeeded { // removed again (a failed removal comes joined, and fails the roll)
+	switch {
+	case err == errStartNotNeeded: // removed again (a failed removal comes joined, and fails the roll)
 		return got.hash, "", nil
+	case err != nil && !confirmed:
+		// The start failed before the hash was looked at. If the hash says the roll would not have made
+		// it, its failure is not the roll's: remove whatever it left, and go on from the hash.
+		if got = <-done; got.err == nil && !firstStart(all, got.hash, spec) {
+			if rerr := r.removeAdded(ctx, service, all); rerr != nil {
+				return "", "", errors.Join(err, rerr)
+			}
+			return got.hash, "", nil
+		}
 	}
 	return got.hash, id, err
+}
+
+// removeAdded removes the containers of service that are not in before, even when ctx is done.
+func (r startFirst) removeAdded(ctx context.Context, service string, before []dockerio.Replica) error {
+	cleanup, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
+	after, err := r.engine.Replicas(cleanup, r.project, service)
+	if err != nil {
+		return err
+	}
+	for _, c := range newReplicas(before, after) {
+		if err := r.engine.Remove(cleanup, c.ID); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func running(all []dockerio.Replica) []dockerio.Replica {
@@ -74,51 +104,93 @@ func running(all []dockerio.Replica) []dockerio.Replica {
 	return out
 }
 
-// replacedValues remembers the values rekey replaced in the stack's sources during a run, as digests
-// (never the values), until a source is put back whole from a snapshot: after that, a running container
-// holding one may be current again.
+// replacedValues remembers, as digests (never the values), the values writes of this run replaced and
+// what each written location holds now, until a source is put back whole from a snapshot (after that, a
+// running container holding one may be current again). A container is stale for sure when one of its
+// variables holds a value that was replaced and that no written location holds now: a value put back by a
+// value-level restore, or moved from current to previous, still holds somewhere and says nothing.
 type replacedValues struct {
-	mu      sync.Mutex
-	digests map[[sha256.Size]byte]bool
+	mu  sync.Mutex
+	was map[[sha256.Size]byte]bool               // values replaced
+	now map[reconcile.Location][sha256.Size]byte // what each written location holds
 }
 
-// add records a value that a write replaced. An empty one says nothing: many variables are empty.
-func (v *replacedValues) add(old string) {
-	if old == "" {
-		return
-	}
+// add records that a write at l replaced old with value. An empty old value says nothing: many variables
+// are empty.
+func (v *replacedValues) add(l reconcile.Location, old, value string) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	if v.digests == nil {
-		v.digests = map[[sha256.Size]byte]bool{}
+	if v.was == nil {
+		v.was, v.now = map[[sha256.Size]byte]bool{}, map[reconcile.Location][sha256.Size]byte{}
 	}
-	v.digests[sha256.Sum256([]byte(old))] = true
+	if old != "" {
+		v.was[sha256.Sum256([]byte(old))] = true
+	}
+	v.now[l] = sha256.Sum256([]byte(value))
 }
 
-// reset forgets every value: a source was restored.
+// reset forgets everything: a source was restored whole.
 func (v *replacedValues) reset() {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	v.digests = nil
+	v.was, v.now = nil, nil
 }
 
-// heldBy reports whether a container's environment holds a replaced value as one of its variables.
+// heldBy reports whether a container's environment holds a value replaced and held by no written location.
 func (v *replacedValues) heldBy(env map[string]string) bool {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	for _, value := range env {
-		if value != "" && v.digests[sha256.Sum256([]byte(value))] {
+		if value == "" {
+			continue
+		}
+		d := sha256.Sum256([]byte(value))
+		if v.was[d] && !v.holdsNow(d) {
 			return true
 		}
 	}
 	return false
 }
 
+func (v *replacedValues) holdsNow(d [sha256.Size]byte) bool {
+	for _, held := range v.now {
+		if held == d {
+			return true
+		}
+	}
+	return false
+}
+
+func (v *replacedValues) empty() bool {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return len(v.was) == 0
+}
+
+// envReader reads a container's configured environment (dockerio.Engine).
+type envReader interface {
+	Env(ctx context.Context, id string) (map[string]string, error)
+}
+
+// stale reports whether every running container holds a replaced value (none running: no).
+func (v *replacedValues) stale(ctx context.Context, e envReader, running []dockerio.Replica) bool {
+	if len(running) == 0 || v.empty() {
+		return false
+	}
+	for _, c := range running {
+		env, err := e.Env(ctx, c.ID)
+		if err != nil || !v.heldBy(env) {
+			return false
+		}
+	}
+	return true
+}
+
 // StartAhead lets the start-first rolls of s start their first new container while Compose computes the
 // configuration's hash, when every running container of the service holds a value replaced since. It
 // returns what the stack's sources must call: replaced after a write that replaced a value (Files.Replaced),
 // restored after a file was put back from a snapshot (Files.Restored).
-func (s *Stack) StartAhead() (replaced func(old string), restored func()) {
+func (s *Stack) StartAhead() (replaced func(l reconcile.Location, old, value string), restored func()) {
 	if s.replaced == nil {
 		s.replaced = &replacedValues{}
 	}
@@ -128,14 +200,8 @@ func (s *Stack) StartAhead() (replaced func(old string), restored func()) {
 // staleAhead reports whether every running container of service holds a value replaced since it was
 // created, when the roll would otherwise wait for a Compose run to tell (the hash is not already known).
 func (s *Stack) staleAhead(ctx context.Context, service string, running []dockerio.Replica) bool {
-	if s.replaced == nil || len(running) == 0 || s.hashes.known(service) {
+	if s.replaced == nil || s.hashes.known(service) {
 		return false
 	}
-	for _, c := range running {
-		env, err := s.Engine.Env(ctx, c.ID)
-		if err != nil || !s.replaced.heldBy(env) {
-			return false
-		}
-	}
-	return true
+	return s.replaced.stale(ctx, s.Engine, running)
 }

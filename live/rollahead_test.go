@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/rekeyhq/rekey/dockerio"
+	"github.com/rekeyhq/rekey/reconcile"
 )
 
 // rollAhead rolls f's service with the running containers expected stale (ahead says so).
@@ -105,26 +106,105 @@ func TestStartAheadHashFails(t *testing.T) {
 }
 
 // TestReplacedValues: a container is known stale when one of its variables holds a value a write
-// replaced; empty values say nothing, and a restore forgets everything.
+// replaced and no written location holds now; empty values say nothing, and a restore forgets everything.
 func TestReplacedValues(t *testing.T) {
+	cur, prev := reconcile.Location{Path: "/s/.env", Key: "KEY"}, reconcile.Location{Path: "/s/.env", Key: "KEY_PREVIOUS"}
+	oldApp := map[string]string{"KEY": "k-old", "KEY_PREVIOUS": "k-older", "EMPTY": ""}
 	var v replacedValues
-	env := map[string]string{"KEY": "k-old", "EMPTY": "", "OTHER": "x"}
-	if v.heldBy(env) {
+	if v.heldBy(oldApp) {
 		t.Fatal("held before anything was replaced")
 	}
-	v.add("")
-	if v.heldBy(env) {
-		t.Error("an empty value replaced makes a container with an empty variable stale")
+	// Staged: previous k-older → k-old, current k-old → k-new.
+	v.add(prev, "k-older", "k-old")
+	v.add(cur, "k-old", "k-new")
+	if !v.heldBy(oldApp) {
+		t.Error("a container holding a replaced value (k-older) is not seen stale")
 	}
-	v.add("k-old")
-	if !v.heldBy(env) {
-		t.Error("a container holding a replaced value is not seen stale")
+	if v.heldBy(map[string]string{"KEY": "k-old"}) {
+		t.Error("k-old is held now (as previous), yet a container holding only it is seen stale")
 	}
-	if v.heldBy(map[string]string{"KEY": "k-new"}) {
-		t.Error("a container holding only the new value is seen stale")
+	// Previous dropped: k-old → "".
+	v.add(prev, "k-old", "")
+	if !v.heldBy(map[string]string{"KEY": "k-new", "KEY_PREVIOUS": "k-old"}) {
+		t.Error("after previous was dropped, a container still holding it is not seen stale")
+	}
+	if v.heldBy(map[string]string{"KEY": "k-new", "KEY_PREVIOUS": "", "EMPTY": ""}) {
+		t.Error("a container holding only the new value and empty ones is seen stale")
+	}
+	// Put back value by value (a rollback that could not restore the whole file): nothing is stale.
+	v.add(cur, "k-new", "k-old")
+	v.add(prev, "", "k-older")
+	if v.heldBy(oldApp) {
+		t.Error("after the values were put back, the old container is seen stale")
 	}
 	v.reset()
-	if v.heldBy(env) {
+	if !v.empty() || v.heldBy(oldApp) {
 		t.Error("still stale after a restore")
+	}
+}
+
+// envOf is the environment of fake containers by ID.
+type envOf map[string]map[string]string
+
+func (e envOf) Env(_ context.Context, id string) (map[string]string, error) {
+	env, ok := e[id]
+	if !ok {
+		return nil, errors.New("no such container")
+	}
+	return env, nil
+}
+
+// TestStaleNeedsEveryRunningContainer: the roll starts ahead only when every running container holds a
+// replaced value; one that does not, or cannot be inspected, or none running, or nothing replaced: no.
+func TestStaleNeedsEveryRunningContainer(t *testing.T) {
+	l := reconcile.Location{Path: "/s/.env", Key: "KEY"}
+	var v replacedValues
+	env := envOf{"a": {"KEY": "k-old"}, "b": {"KEY": "k-old"}, "c": {"KEY": "k-new"}}
+	a, b, c, gone := dockerio.Replica{ID: "a"}, dockerio.Replica{ID: "b"}, dockerio.Replica{ID: "c"}, dockerio.Replica{ID: "gone"}
+	ctx := context.Background()
+	if v.stale(ctx, env, []dockerio.Replica{a}) {
+		t.Error("stale with nothing replaced")
+	}
+	v.add(l, "k-old", "k-new")
+	for _, tc := range []struct {
+		running []dockerio.Replica
+		want    bool
+	}{{[]dockerio.Replica{a, b}, true}, {[]dockerio.Replica{a, c}, false}, {[]dockerio.Replica{a, gone}, false}, {nil, false}} {
+		if got := v.stale(ctx, env, tc.running); got != tc.want {
+			t.Errorf("running %v: stale %v, want %v", tc.running, got, tc.want)
+		}
+	}
+}
+
+// TestStaleAheadNotWhenTheHashIsKnown: a service whose hash is already kept (the second consumer of a
+// phase) has no Compose run to hide: no container is inspected.
+func TestStaleAheadNotWhenTheHashIsKnown(t *testing.T) {
+	s := &Stack{} // no engine: inspecting a container would panic
+	s.ShareConfigHashes()
+	replaced, _ := s.StartAhead()
+	replaced(reconcile.Location{Path: "/s/.env", Key: "KEY"}, "k-old", "k-new")
+	s.hashes.hashes = map[string]string{"worker": "h"}
+	if s.staleAhead(context.Background(), "worker", []dockerio.Replica{{ID: "w1", Running: true}}) {
+		t.Error("starts ahead of a hash already known")
+	}
+}
+
+// TestStartAheadFailedStartNotNeeded: when the start made ahead fails before the hash is known and the
+// hash then says the roll would not have made it, the roll goes on from the hash (nothing to do here),
+// as it would have without the early start; when the hash calls for it, its failure is the roll's.
+func TestStartAheadFailedStartNotNeeded(t *testing.T) {
+	f := &fakeService{hash: "same", scaleErr: errors.New("compose up failed")}
+	f.add("same", true)
+	if err := rollAhead(f, StartFirst{}); err != nil {
+		t.Fatalf("roll failed on a start it did not need: %v", err)
+	}
+	if len(f.ctrs) != 1 || f.ctrs[0].ID != "same-c1" || !f.ctrs[0].Running {
+		t.Errorf("containers %+v", f.ctrs)
+	}
+	f = &fakeService{hash: "old", scaleErr: errors.New("compose up failed")}
+	f.add("old", true)
+	f.hash = "new"
+	if err := rollAhead(f, StartFirst{}); err == nil || !strings.Contains(err.Error(), "compose up failed") {
+		t.Fatalf("err = %v, want the start's failure", err)
 	}
 }

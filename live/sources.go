@@ -42,9 +42,10 @@ type Files struct {
 	// Written, if set, is called before and after every write to a file, whether it succeeds or not
 	// (Stack.ShareConfigHashes: what was computed from the sources is out of date).
 	Written func()
-	// Replaced, if set, is called with the value a variable held after WriteValue gave it another one;
-	// Restored after WriteFile put a file back (Stack.StartAhead: which containers are stale for sure).
-	Replaced func(old string)
+	// Replaced, if set, is called after WriteValue gave a variable in a dotenv or env file another value
+	// (old, as the file's reader decoded it, and the value written); Restored after WriteFile put a file
+	// back (Stack.StartAhead: which containers are stale for sure).
+	Replaced func(l reconcile.Location, old, value string)
 	Restored func()
 }
 
@@ -173,7 +174,7 @@ func (fs Files) WriteValue(_ context.Context, l reconcile.Location, value string
 		return err
 	}
 	if fs.Replaced != nil && old != value {
-		fs.Replaced(old)
+		fs.Replaced(l, old, value)
 	}
 	return nil
 }

@@ -49,7 +49,8 @@ func TestFilesReportReplacedValues(t *testing.T) {
 	}
 	var replaced []string
 	restored := 0
-	files := Files{Root: dir, Replaced: func(old string) { replaced = append(replaced, old) }, Restored: func() { restored++ }}
+	replace := func(l reconcile.Location, old, value string) { replaced = append(replaced, l.Key+":"+old+"→"+value) }
+	files := Files{Root: dir, Replaced: replace, Restored: func() { restored++ }}
 	ctx := context.Background()
 	if err := files.WriteValue(ctx, reconcile.Location{Path: env, Key: "A"}, "new"); err != nil {
 		t.Fatal(err)
@@ -60,8 +61,8 @@ func TestFilesReportReplacedValues(t *testing.T) {
 	if err := files.WriteValue(ctx, reconcile.Location{Path: env, Key: "C"}, "c"); err != nil {
 		t.Fatal(err)
 	}
-	if len(replaced) != 2 || replaced[0] != "old value" || replaced[1] != "" {
-		t.Errorf("replaced %q, want [old value] then the absent C's empty value", replaced)
+	if len(replaced) != 2 || replaced[0] != "A:old value→new" || replaced[1] != "C:→c" {
+		t.Errorf("replaced %q, want A's old value (decoded) then the absent C's empty one", replaced)
 	}
 	if restored != 0 {
 		t.Errorf("restored %d times by value writes", restored)

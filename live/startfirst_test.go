@@ -26,6 +26,7 @@ type fakeService struct {
 	// the hash first fails); hashErr fails ConfigHash.
 	hashAfterStart chan struct{}
 	hashErr        error
+	scaleErr       error // ScaleUp fails, having started a container (compose may fail after the create)
 	startOnce      sync.Once
 	mu             sync.Mutex // ConfigHash runs beside ScaleUp when the roll starts ahead
 }
@@ -109,6 +110,9 @@ func (f *fakeService) ScaleUp(ctx context.Context, service string, replicas int)
 	id := f.add(f.hash, true)
 	f.mu.Unlock()
 	f.note("start " + id)
+	if f.scaleErr != nil {
+		return f.scaleErr
+	}
 	if f.hashAfterStart != nil {
 		f.startOnce.Do(func() { close(f.hashAfterStart) })
 	}
