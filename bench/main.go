@@ -4,8 +4,9 @@
 //
 // B1, commit → old value revoked: a new session key is committed to the demo stack's desired-state
 // repository (the clock starts) and announced by a signed push webhook to a running `rekey agent`, which
-// also watches the repository; the clock stops when both
-// consumers run the new key and the app no longer accepts the old one. The floor is what an operator does
+// also watches the repository; the clock stops at the first look, once the tool has said it is done
+// (`up --wait` returned; the agent logged the transaction committed), where both consumers run the new key
+// and the app no longer accepts the old one (-b1-observer, docs/benchmarks.md). The floor is what an operator does
 // by hand without any safety: edit .env, then `docker compose up -d --wait --no-deps app worker`. rekey is
 // measured with its own roll strategy (start-first: the demo app sits behind Caddy) and with stop-first
 // declared, and with -before-rev as of another commit too; the agent's REKEY_TRACE log gives the phases of
