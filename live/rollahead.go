@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/rekeyhq/rekey/dockerio"
-	"github.com/rekeyhq/rekey/reconcile"
 )
 
 // A start-first roll must know the hash Compose gives the service's configuration before it knows that
@@ -104,57 +103,46 @@ func running(all []dockerio.Replica) []dockerio.Replica {
 	return out
 }
 
-// replacedValues remembers, as digests (never the values), the values writes of this run replaced and
-// what each written location holds now, until a source is put back whole from a snapshot (after that, a
-// running container holding one may be current again). A container is stale for sure when one of its
-// variables holds a value that was replaced and that no written location holds now: a value put back by a
-// value-level restore, or moved from current to previous, still holds somewhere and says nothing.
+// replacedValues remembers, as digests (never the values), the values writes of this run replaced. A
+// container holding one of them as a variable was created before the write: stale for sure. A write that
+// puts a replaced value back (a rollback restoring value by value) or a whole file restored from a
+// snapshot makes old containers possibly current again: everything is forgotten.
 type replacedValues struct {
 	mu  sync.Mutex
-	was map[[sha256.Size]byte]bool               // values replaced
-	now map[reconcile.Location][sha256.Size]byte // what each written location holds
+	was map[[sha256.Size]byte]bool
 }
 
-// add records that a write at l replaced old with value. An empty old value says nothing: many variables
-// are empty.
-func (v *replacedValues) add(l reconcile.Location, old, value string) {
+// add records that a write replaced old with value. An empty old value says nothing: many variables are
+// empty.
+func (v *replacedValues) add(old, value string) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
+	if value != "" && v.was[sha256.Sum256([]byte(value))] {
+		v.was = nil // put back
+		return
+	}
+	if old == "" {
+		return
+	}
 	if v.was == nil {
-		v.was, v.now = map[[sha256.Size]byte]bool{}, map[reconcile.Location][sha256.Size]byte{}
+		v.was = map[[sha256.Size]byte]bool{}
 	}
-	if old != "" {
-		v.was[sha256.Sum256([]byte(old))] = true
-	}
-	v.now[l] = sha256.Sum256([]byte(value))
+	v.was[sha256.Sum256([]byte(old))] = true
 }
 
 // reset forgets everything: a source was restored whole.
 func (v *replacedValues) reset() {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	v.was, v.now = nil, nil
+	v.was = nil
 }
 
-// heldBy reports whether a container's environment holds a value replaced and held by no written location.
+// heldBy reports whether a container's environment holds a replaced value.
 func (v *replacedValues) heldBy(env map[string]string) bool {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	for _, value := range env {
-		if value == "" {
-			continue
-		}
-		d := sha256.Sum256([]byte(value))
-		if v.was[d] && !v.holdsNow(d) {
-			return true
-		}
-	}
-	return false
-}
-
-func (v *replacedValues) holdsNow(d [sha256.Size]byte) bool {
-	for _, held := range v.now {
-		if held == d {
+		if value != "" && v.was[sha256.Sum256([]byte(value))] {
 			return true
 		}
 	}
@@ -190,7 +178,7 @@ func (v *replacedValues) stale(ctx context.Context, e envReader, running []docke
 // configuration's hash, when every running container of the service holds a value replaced since. It
 // returns what the stack's sources must call: replaced after a write that replaced a value (Files.Replaced),
 // restored after a file was put back from a snapshot (Files.Restored).
-func (s *Stack) StartAhead() (replaced func(l reconcile.Location, old, value string), restored func()) {
+func (s *Stack) StartAhead() (replaced func(old, value string), restored func()) {
 	if s.replaced == nil {
 		s.replaced = &replacedValues{}
 	}

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/rekeyhq/rekey/dockerio"
-	"github.com/rekeyhq/rekey/reconcile"
 )
 
 // rollAhead rolls f's service with the running containers expected stale (ahead says so).
@@ -105,38 +104,38 @@ func TestStartAheadHashFails(t *testing.T) {
 	}
 }
 
-// TestReplacedValues: a container is known stale when one of its variables holds a value a write
-// replaced and no written location holds now; empty values say nothing, and a restore forgets everything.
+// TestReplacedValues: a container is known stale when one of its variables holds a value a write of the
+// run replaced; empty values say nothing; a write putting a replaced value back, or a restore, forgets
+// everything.
 func TestReplacedValues(t *testing.T) {
-	cur, prev := reconcile.Location{Path: "/s/.env", Key: "KEY"}, reconcile.Location{Path: "/s/.env", Key: "KEY_PREVIOUS"}
-	oldApp := map[string]string{"KEY": "k-old", "KEY_PREVIOUS": "k-older", "EMPTY": ""}
+	oldApp := map[string]string{"KEY": "k-old", "KEY_PREVIOUS": "", "EMPTY": ""}
 	var v replacedValues
 	if v.heldBy(oldApp) {
 		t.Fatal("held before anything was replaced")
 	}
-	// Staged: previous k-older → k-old, current k-old → k-new.
-	v.add(prev, "k-older", "k-old")
-	v.add(cur, "k-old", "k-new")
+	// Staged (previous first, as the executor writes): previous "" → k-old, current k-old → k-new.
+	v.add("", "k-old")
+	if v.heldBy(oldApp) || v.heldBy(map[string]string{"EMPTY": ""}) {
+		t.Error("an empty value replaced makes containers stale")
+	}
+	v.add("k-old", "k-new")
 	if !v.heldBy(oldApp) {
-		t.Error("a container holding a replaced value (k-older) is not seen stale")
-	}
-	if v.heldBy(map[string]string{"KEY": "k-old"}) {
-		t.Error("k-old is held now (as previous), yet a container holding only it is seen stale")
-	}
-	// Previous dropped: k-old → "".
-	v.add(prev, "k-old", "")
-	if !v.heldBy(map[string]string{"KEY": "k-new", "KEY_PREVIOUS": "k-old"}) {
-		t.Error("after previous was dropped, a container still holding it is not seen stale")
+		t.Error("a container holding the replaced k-old is not seen stale")
 	}
 	if v.heldBy(map[string]string{"KEY": "k-new", "KEY_PREVIOUS": "", "EMPTY": ""}) {
 		t.Error("a container holding only the new value and empty ones is seen stale")
 	}
-	// Put back value by value (a rollback that could not restore the whole file): nothing is stale.
-	v.add(cur, "k-new", "k-old")
-	v.add(prev, "", "k-older")
-	if v.heldBy(oldApp) {
-		t.Error("after the values were put back, the old container is seen stale")
+	// Previous dropped: k-old → "". The container of the staged roll holds it.
+	v.add("k-old", "")
+	if !v.heldBy(map[string]string{"KEY": "k-new", "KEY_PREVIOUS": "k-old"}) {
+		t.Error("after previous was dropped, a container still holding it is not seen stale")
 	}
+	// Put back value by value (a rollback that could not restore the whole file): nothing is stale.
+	v.add("k-new", "k-old")
+	if !v.empty() || v.heldBy(oldApp) {
+		t.Error("after a replaced value was put back, the old container is seen stale")
+	}
+	v.add("k-old", "k-new")
 	v.reset()
 	if !v.empty() || v.heldBy(oldApp) {
 		t.Error("still stale after a restore")
@@ -157,7 +156,6 @@ func (e envOf) Env(_ context.Context, id string) (map[string]string, error) {
 // TestStaleNeedsEveryRunningContainer: the roll starts ahead only when every running container holds a
 // replaced value; one that does not, or cannot be inspected, or none running, or nothing replaced: no.
 func TestStaleNeedsEveryRunningContainer(t *testing.T) {
-	l := reconcile.Location{Path: "/s/.env", Key: "KEY"}
 	var v replacedValues
 	env := envOf{"a": {"KEY": "k-old"}, "b": {"KEY": "k-old"}, "c": {"KEY": "k-new"}}
 	a, b, c, gone := dockerio.Replica{ID: "a"}, dockerio.Replica{ID: "b"}, dockerio.Replica{ID: "c"}, dockerio.Replica{ID: "gone"}
@@ -165,7 +163,7 @@ func TestStaleNeedsEveryRunningContainer(t *testing.T) {
 	if v.stale(ctx, env, []dockerio.Replica{a}) {
 		t.Error("stale with nothing replaced")
 	}
-	v.add(l, "k-old", "k-new")
+	v.add("k-old", "k-new")
 	for _, tc := range []struct {
 		running []dockerio.Replica
 		want    bool
@@ -182,7 +180,7 @@ func TestStaleAheadNotWhenTheHashIsKnown(t *testing.T) {
 	s := &Stack{} // no engine: inspecting a container would panic
 	s.ShareConfigHashes()
 	replaced, _ := s.StartAhead()
-	replaced(reconcile.Location{Path: "/s/.env", Key: "KEY"}, "k-old", "k-new")
+	replaced("k-old", "k-new")
 	s.hashes.hashes = map[string]string{"worker": "h"}
 	if s.staleAhead(context.Background(), "worker", []dockerio.Replica{{ID: "w1", Running: true}}) {
 		t.Error("starts ahead of a hash already known")

@@ -45,7 +45,7 @@ type Files struct {
 	// Replaced, if set, is called after WriteValue gave a variable in a dotenv or env file another value
 	// (old, as the file's reader decoded it, and the value written); Restored after WriteFile put a file
 	// back (Stack.StartAhead: which containers are stale for sure).
-	Replaced func(l reconcile.Location, old, value string)
+	Replaced func(old, value string)
 	Restored func()
 }
 
@@ -174,7 +174,7 @@ func (fs Files) WriteValue(_ context.Context, l reconcile.Location, value string
 		return err
 	}
 	if fs.Replaced != nil && old != value {
-		fs.Replaced(l, old, value)
+		fs.Replaced(old, value)
 	}
 	return nil
 }

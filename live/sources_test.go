@@ -49,7 +49,7 @@ func TestFilesReportReplacedValues(t *testing.T) {
 	}
 	var replaced []string
 	restored := 0
-	replace := func(l reconcile.Location, old, value string) { replaced = append(replaced, l.Key+":"+old+"→"+value) }
+	replace := func(old, value string) { replaced = append(replaced, old+"→"+value) }
 	files := Files{Root: dir, Replaced: replace, Restored: func() { restored++ }}
 	ctx := context.Background()
 	if err := files.WriteValue(ctx, reconcile.Location{Path: env, Key: "A"}, "new"); err != nil {
@@ -61,7 +61,7 @@ func TestFilesReportReplacedValues(t *testing.T) {
 	if err := files.WriteValue(ctx, reconcile.Location{Path: env, Key: "C"}, "c"); err != nil {
 		t.Fatal(err)
 	}
-	if len(replaced) != 2 || replaced[0] != "A:old value→new" || replaced[1] != "C:→c" {
+	if len(replaced) != 2 || replaced[0] != "old value→new" || replaced[1] != "→c" {
 		t.Errorf("replaced %q, want A's old value (decoded) then the absent C's empty one", replaced)
 	}
 	if restored != 0 {
