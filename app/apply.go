@@ -130,8 +130,6 @@ func (s *Session) executor(eng *dockerio.Engine, j *journal.Journal) (*reconcile
 	files := s.files(s.Options.Warn) // no symlink below the project directory
 	// Every write of this run goes through files, so the shared config hashes are never stale.
 	files.Written = stack.ShareConfigHashes()
-	// and the start-first rolls learn which containers hold a value this run replaced (live/rollahead.go).
-	files.Replaced, files.Restored = stack.StartAhead()
 	ex := &reconcile.Executor{
 		Values: s.Value, Reader: files, Writer: files, Stash: j,
 		Roller: stack, Health: stack, Verifier: checks, Journal: j,

@@ -136,8 +136,8 @@ func (r *rig) rotateUnderLoad(value string) (res result, ok, failed int64, slowe
 	r.values["session-key"] = value
 	r.commitValues("rotate the session key")
 	load := startLoad(fmt.Sprintf("http://127.0.0.1:%d/fingerprint", r.stack.AppPort), 4)
-	time.Sleep(500 * time.Millisecond)                        // the load is steady before the roll starts
-	res = r.rekeyEnv([]string{"REKEY_TRACE=1"}, nil, "apply") // the phases of each roll, on stderr
+	time.Sleep(500 * time.Millisecond) // the load is steady before the roll starts
+	res = r.rekey("apply")
 	time.Sleep(500 * time.Millisecond)
 	ok, failed, slowest, firstErr = load.stop()
 	return res, ok, failed, slowest, firstErr
@@ -171,11 +171,6 @@ func TestStartFirstBehindProxy(t *testing.T) {
 	}
 	if !strings.Contains(res.stderr, "recreate app (start-first") {
 		t.Errorf("apply does not report the strategy:\n%s", res.stderr)
-	}
-	// Both rolls of app (the new key staged, then the previous one dropped) follow a write that replaced a
-	// value the running container holds: each starts its new container while Compose computes the hash.
-	if hashes, ahead := startsAhead(t, res.stderr, "app"); hashes != 2 || ahead != 2 {
-		t.Errorf("%d of %d config hashes of app computed while its new container started, want 2 of 2:\n%s", ahead, hashes, res.stderr)
 	}
 	after := r.stack.ContainerID(t, "app") // fails unless exactly one app container remains
 	if after == before {

@@ -30,17 +30,6 @@ func (h *configHashes) forget() {
 	h.hashes = nil
 }
 
-// known reports whether service's hash is kept (a nil cache keeps none).
-func (h *configHashes) known(service string) bool {
-	if h == nil {
-		return false
-	}
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	_, ok := h.hashes[service]
-	return ok
-}
-
 // hash is service's config hash: kept, else computed with every service of all in one Compose run.
 func (h *configHashes) hash(ctx context.Context, c hashLister, service string, all []string) (string, error) {
 	h.mu.Lock()

@@ -42,11 +42,6 @@ type Files struct {
 	// Written, if set, is called before and after every write to a file, whether it succeeds or not
 	// (Stack.ShareConfigHashes: what was computed from the sources is out of date).
 	Written func()
-	// Replaced, if set, is called after WriteValue gave a variable in a dotenv or env file another value
-	// (old, as the file's reader decoded it, and the value written); Restored after WriteFile put a file
-	// back (Stack.StartAhead: which containers are stale for sure).
-	Replaced func(old, value string)
-	Restored func()
 }
 
 // ReadValue returns the value at l, "" when the file or variable is missing.
@@ -163,20 +158,10 @@ func (fs Files) WriteValue(_ context.Context, l reconcile.Location, value string
 	if err != nil {
 		return fmt.Errorf("failed to parse %s: %w", l.Path, err)
 	}
-	var old string
-	if fs.Replaced != nil {
-		old, _ = f.Get(l.Key) // before Set: Get decodes the whole file, so only when someone asks
-	}
 	if err := f.Set(l.Key, value); err != nil {
 		return fmt.Errorf("failed to set %s in %s: %w", l.Key, l.Path, err)
 	}
-	if err := fs.write(l.Path, f.Bytes()); err != nil {
-		return err
-	}
-	if fs.Replaced != nil && old != value {
-		fs.Replaced(old, value)
-	}
-	return nil
+	return fs.write(l.Path, f.Bytes())
 }
 
 // ReadFile returns the whole content of the file at path, for a transaction's snapshot: exists is
@@ -188,9 +173,6 @@ func (fs Files) ReadFile(_ context.Context, path string) (data []byte, exists bo
 
 // WriteFile puts data back as the whole content of the file at path, in place, for a restore.
 func (fs Files) WriteFile(_ context.Context, path string, data []byte) error {
-	if fs.Restored != nil {
-		defer fs.Restored() // whether it succeeded or not: the file may be anything now
-	}
 	return fs.write(path, data)
 }
 

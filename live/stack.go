@@ -22,8 +22,7 @@ type Stack struct {
 	// Trace receives the phases of each roll (rolltrace.go); nil traces nothing.
 	Trace RollTrace
 
-	hashes   *configHashes   // set by ShareConfigHashes (confighash.go)
-	replaced *replacedValues // set by StartAhead (rollahead.go)
+	hashes *configHashes // set by ShareConfigHashes (confighash.go)
 }
 
 // rollTimeout bounds one recreate or restart; the health gate has its own timeout.

@@ -52,17 +52,16 @@ type startFirst struct {
 	project string
 	health  time.Duration
 	trace   RollTrace
-	// ahead, when set, reports whether the running containers of a service are known to be stale before
-	// the hash says so: the roll then starts the first new one while the hash is computed (rollahead.go).
-	ahead func(ctx context.Context, service string, running []dockerio.Replica) bool
 }
 
 func (r startFirst) roll(ctx context.Context, service string, spec StartFirst) error {
-	all, err := r.engine.Replicas(ctx, r.project, service)
+	began := time.Now()
+	target, err := r.compose.ConfigHash(ctx, service)
 	if err != nil {
 		return err
 	}
-	target, ahead, err := r.target(ctx, service, spec, all)
+	r.trace.since(service, "config-hash", began)
+	all, err := r.engine.Replicas(ctx, r.project, service)
 	if err != nil {
 		return err
 	}
@@ -75,13 +74,10 @@ func (r startFirst) roll(ctx context.Context, service string, spec StartFirst) e
 	var started []string
 	for len(stale) > 0 {
 		if len(fresh) < want {
-			id := ahead // the first start may have been made while the hash was computed (rollahead.go)
-			if id == "" {
-				if id, err = r.startOne(ctx, service, total+1, all, nil); err != nil {
-					return err
-				}
+			id, err := r.startOne(ctx, service, total+1, all)
+			if err != nil {
+				return err
 			}
-			ahead = ""
 			fresh, started, total = append(fresh, id), append(started, id), total+1
 		}
 		old := stale[len(stale)-1] // the highest number first, as compose scales down
@@ -98,13 +94,6 @@ func (r startFirst) roll(ctx context.Context, service string, spec StartFirst) e
 	}
 	r.traceTimelines(ctx, service, started) // after the roll: the trace's inspects do not delay it
 	return nil
-}
-
-// firstStart reports whether a roll of containers all on target begins by starting one more container:
-// what a start made ahead of the hash must equal.
-func firstStart(all []dockerio.Replica, target string, spec StartFirst) bool {
-	fresh, stale, _ := split(all, target)
-	return len(stale) > 0 && len(fresh) < wanted(spec.Replicas, len(fresh), len(stale))
 }
 
 // split sorts a service's containers: running on the target configuration, running on another one, and
@@ -136,9 +125,8 @@ func wanted(replicas, fresh, stale int) int {
 
 // startOne has Compose start one more container of service and waits until it is healthy. On failure
 // the new container is removed: the old ones never noticed. before is the service's containers when
-// they were last listed, nil when they may have changed since. confirm, when set, runs once the new
-// container exists, before the health wait: an error from it removes the container like a failed start.
-func (r startFirst) startOne(ctx context.Context, service string, scale int, before []dockerio.Replica, confirm func() error) (string, error) {
+// they were last listed, nil when they may have changed since.
+func (r startFirst) startOne(ctx context.Context, service string, scale int, before []dockerio.Replica) (string, error) {
 	if before == nil {
 		var err error
 		if before, err = r.engine.Replicas(ctx, r.project, service); err != nil {
@@ -155,9 +143,6 @@ func (r startFirst) startOne(ctx context.Context, service string, scale int, bef
 	added := newReplicas(before, after)
 	if upErr == nil && len(added) != 1 {
 		upErr = fmt.Errorf("compose started %d containers of %s, want 1", len(added), service)
-	}
-	if upErr == nil && confirm != nil {
-		upErr = confirm()
 	}
 	if upErr == nil {
 		began = time.Now()
@@ -232,10 +217,6 @@ func newReplicas(before, after []dockerio.Replica) []dockerio.Replica {
 
 // startFirst is the start-first roller of one service of the stack.
 func (s *Stack) startFirst() startFirst {
-	r := startFirst{engine: s.Engine, compose: s.rollCompose(), project: s.Compose.Project, health: orDefault(s.HealthTimeout, time.Minute),
+	return startFirst{engine: s.Engine, compose: s.rollCompose(), project: s.Compose.Project, health: orDefault(s.HealthTimeout, time.Minute),
 		trace: s.Trace}
-	if s.replaced != nil {
-		r.ahead = s.staleAhead
-	}
-	return r
 }

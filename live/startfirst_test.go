@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -22,13 +21,6 @@ type fakeService struct {
 	drainCode int
 	log       []string
 	minUp     int // the fewest running containers seen after the roll started
-	// hashAfterStart, when set, makes ConfigHash wait until a container was started (a roll that computes
-	// the hash first fails); hashErr fails ConfigHash.
-	hashAfterStart chan struct{}
-	hashErr        error
-	scaleErr       error // ScaleUp fails, having started a container (compose may fail after the create)
-	startOnce      sync.Once
-	mu             sync.Mutex // ConfigHash runs beside ScaleUp when the roll starts ahead
 }
 
 func (f *fakeService) running() int {
@@ -90,32 +82,14 @@ func (f *fakeService) Remove(ctx context.Context, id string) error {
 }
 
 func (f *fakeService) ConfigHash(ctx context.Context, service string) (string, error) {
-	if f.hashAfterStart != nil {
-		select {
-		case <-f.hashAfterStart:
-		case <-time.After(2 * time.Second):
-			return "", errors.New("the hash was asked for before any container was started")
-		}
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.hash, f.hashErr
+	return f.hash, nil
 }
 
 func (f *fakeService) ScaleUp(ctx context.Context, service string, replicas int) error {
 	if replicas != len(f.ctrs)+1 {
 		return fmt.Errorf("scale %d with %d containers: compose would start more than one", replicas, len(f.ctrs))
 	}
-	f.mu.Lock()
-	id := f.add(f.hash, true)
-	f.mu.Unlock()
-	f.note("start " + id)
-	if f.scaleErr != nil {
-		return f.scaleErr
-	}
-	if f.hashAfterStart != nil {
-		f.startOnce.Do(func() { close(f.hashAfterStart) })
-	}
+	f.note("start " + f.add(f.hash, true))
 	return nil
 }
 
