@@ -28,7 +28,7 @@ func runB1(root, bin, before string, runs int) {
 		return end, "", time.Time{}, err
 	}}
 	sides := []*b1Side{floor,
-		rekeySide("rekey start-first (webhook → staged, rolled, verified, previous dropped)", "start-first", bin, root, ""),
+		rekeySide("rekey start-first (commit → staged, rolled, verified, previous dropped)", "start-first", bin, root, ""),
 		rekeySide("rekey stop-first (the same, strategy: stop-first declared)", "stop-first", bin, root, "stop-first")}
 	if before != "" {
 		sides = append(sides, rekeySide("rekey start-first, -before-rev build", "before, start-first", before, root, ""))
@@ -55,7 +55,7 @@ func runB1(root, bin, before string, runs int) {
 	for _, s := range sides[1:] {
 		ratio(s.short+" / floor", median(s.clocks()), median(floor.clocks()))
 	}
-	fmt.Println("  medians from the clock's start: clock = its end; done = the tool said done; held = the end state seen (http: the first look after done)")
+	fmt.Println("  medians from the clock's start: clock = its end; done = the tool said done; held = the end state seen (http: the first look after done where it holds)")
 	for _, s := range sides {
 		med := func(f func(b1End) time.Duration) time.Duration { return round(median(s.each(f))) }
 		fmt.Printf("  %-22s clock %8s  done %8s  held %8s\n", s.short,

@@ -40,6 +40,32 @@ func TestB1Holds(t *testing.T) {
 	}
 }
 
+// TestB1Before: before a clock starts the observer must see an app and a worker, all answering, none on
+// the value about to be written.
+func TestB1Before(t *testing.T) {
+	app := b1Obs{service: "app", name: "p-app-1", fps: map[string]string{"session_key": "old"}}
+	worker := b1Obs{service: "worker", name: "p-worker-1", fps: map[string]string{"session_key": "old"}}
+	turned := b1Obs{service: "worker", name: "p-worker-1", fps: map[string]string{"session_key": "new"}}
+	silent := b1Obs{service: "worker", name: "p-worker-1", err: errors.New("no route to host")}
+	cases := []struct {
+		name string
+		obs  []b1Obs
+		why  string // "" = ready
+	}{
+		{"ready", []b1Obs{app, worker}, ""},
+		{"no worker", []b1Obs{app}, "no running container of worker"},
+		{"no app", []b1Obs{worker}, "no running container of app"},
+		{"unreachable", []b1Obs{app, silent}, "does not answer the observer"},
+		{"already on the new key", []b1Obs{app, turned}, "already reports the new key"},
+	}
+	for _, c := range cases {
+		err := b1Before("new", c.obs)
+		if (err == nil) != (c.why == "") || (err != nil && !strings.Contains(err.Error(), c.why)) {
+			t.Errorf("%s: %v, want %q", c.name, err, c.why)
+		}
+	}
+}
+
 const (
 	b1Begin     = "17:00:01.100  session-key      begin                                            ok (5ms)\n"
 	b1Roll      = "17:00:02.900  session-key      recreate app (start-first)                       ok (1.6s)\n"

@@ -31,7 +31,13 @@ func measureFloor(root string) (b1End, error) {
 		return b1End{}, err
 	}
 	defer o.close()
+	// Each rekey side applies its desired state and starts its agent after the stack came up, seconds
+	// before its clock; the floor's stack settles as long before its own.
+	time.Sleep(b1Settle)
 	value := "floor-" + randHex(16)
+	if err := o.ready(fp(value)); err != nil {
+		return b1End{}, err
+	}
 	env := filepath.Join(s.dir, ".env")
 	data, _ := os.ReadFile(env)
 	data = regexp.MustCompile(`(?m)^SESSION_SECRET=.*$`).ReplaceAll(data, []byte("SESSION_SECRET="+value))
@@ -100,6 +106,9 @@ func measureRekey(root, bin, strategy string) (b1End, string, time.Time, error) 
 	agent := exec.Command(bin, append([]string{"agent", "--interval", "1h", "--webhook-addr", addr,
 		"--webhook-secret-file", secretFile}, flags...)...)
 	agent.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "REKEY_TRACE=1"}
+	if tz, ok := os.LookupEnv("TZ"); ok { // the driver reads the agent's step times in its own zone
+		agent.Env = append(agent.Env, "TZ="+tz)
+	}
 	var log syncBuffer
 	agent.Stdout, agent.Stderr = &log, &log
 	if err := agent.Start(); err != nil {
@@ -116,15 +125,19 @@ func measureRekey(root, bin, strategy string) (b1End, string, time.Time, error) 
 	// (the interval's run is once a minute by default); not right after the reconcile above.
 	time.Sleep(300 * time.Millisecond)
 	value := "rekey-" + randHex(16)
+	if err := o.ready(fp(value)); err != nil {
+		return b1End{}, "", time.Time{}, err
+	}
+	// The clock starts before the operator's edit (`values set`: the floor's edit of .env is inside its
+	// clock too) and the commit: the agent watches the local repository and starts its run as soon as the
+	// ref moves (a quiet agent runs a trigger at once), before the webhook that follows.
+	mark := log.Len() // the start run's lines are not this rotation's
+	start := time.Now()
 	set := exec.Command(bin, "values", "set", "--repo", repo, "--age-key-file", key, "session-key")
 	set.Stdin = strings.NewReader(value)
 	if out, err := set.CombinedOutput(); err != nil {
 		return b1End{}, "", time.Time{}, fmt.Errorf("values set: %v\n%s", err, out)
 	}
-	// The clock starts before the commit: the agent watches the local repository and starts its run as
-	// soon as the ref moves (a quiet agent runs a trigger at once), before the webhook that follows.
-	mark := log.Len() // the start run's lines are not this rotation's
-	start := time.Now()
 	if err := git("commit", "-qam", "rotate"); err != nil {
 		return b1End{}, "", time.Time{}, err
 	}
@@ -186,7 +199,7 @@ func postPush(addr, secret string) error {
 	req, _ := http.NewRequest(http.MethodPost, "http://"+addr+"/hooks/github", bytes.NewReader(body))
 	req.Header.Set("X-GitHub-Event", "push")
 	req.Header.Set("X-Hub-Signature-256", "sha256="+hex.EncodeToString(mac.Sum(nil)))
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
 	if err != nil {
 		return err
 	}

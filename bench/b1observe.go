@@ -32,6 +32,9 @@ const (
 // b1ObserverMode is the -b1-observer flag.
 var b1ObserverMode = observerHTTP
 
+// b1Settle is how long the floor's stack runs before its clock starts (see measureFloor).
+const b1Settle = 2 * time.Second
+
 // b1Tick is how often the driver looks at the agent's log and, once the tool is done, at the consumers.
 const b1Tick = 20 * time.Millisecond
 
@@ -84,7 +87,11 @@ func newHTTPObserver(project string) (*httpObserver, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	cli.NegotiateAPIVersion(ctx) // now, not in the clock's first look
+	if _, err := cli.Ping(ctx); err != nil { // and the version negotiated now, not in the clock's first look
+		cli.Close()
+		return nil, fmt.Errorf("docker engine: %w", err)
+	}
+	cli.NegotiateAPIVersion(ctx)
 	// No keep-alive: a container that stopped must not be answered for by a pooled connection.
 	web := &http.Client{Timeout: 500 * time.Millisecond, Transport: &http.Transport{DisableKeepAlives: true}}
 	return &httpObserver{cli: cli, web: web, project: project}, nil
@@ -183,4 +190,40 @@ func firstName(names []string) string {
 		return "?"
 	}
 	return names[0]
+}
+
+// ready checks, before a clock starts, that the observer sees the stack: at least one app and one worker,
+// every one answering, none on the value about to be written (want its fingerprint). Without it, an
+// observer that cannot reach the containers would only show as a timeout. exec (o nil): nothing to check.
+func (o *httpObserver) ready(want string) error {
+	if o == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	obs, err := o.look(ctx)
+	if err != nil {
+		return err
+	}
+	return b1Before(want, obs)
+}
+
+// b1Before is ready's verdict over one look.
+func b1Before(want string, obs []b1Obs) error {
+	count := map[string]int{}
+	for _, ob := range obs {
+		count[ob.service]++
+		switch {
+		case ob.err != nil:
+			return fmt.Errorf("before the clock, %s (%s) does not answer the observer: %w", ob.name, ob.service, ob.err)
+		case ob.fps["session_key"] == want:
+			return fmt.Errorf("before the clock, %s (%s) already reports the new key", ob.name, ob.service)
+		}
+	}
+	for _, svc := range []string{"app", "worker"} {
+		if count[svc] == 0 {
+			return fmt.Errorf("before the clock, the observer sees no running container of %s", svc)
+		}
+	}
+	return nil
 }
