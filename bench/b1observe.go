@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -53,9 +54,7 @@ type b1Obs struct {
 // each, every one answered, every app reports the new key and no previous one, every worker the new key.
 // want is the new value's fingerprint. The reason says what does not hold yet (fingerprints only).
 func b1Holds(want string, obs []b1Obs) (bool, string) {
-	count := map[string]int{}
 	for _, o := range obs {
-		count[o.service]++
 		switch {
 		case o.err != nil:
 			return false, fmt.Sprintf("%s (%s) did not answer: %v", o.name, o.service, o.err)
@@ -65,12 +64,20 @@ func b1Holds(want string, obs []b1Obs) (bool, string) {
 			return false, fmt.Sprintf("%s (app) still reports session_key_previous %q", o.name, o.fps["session_key_previous"])
 		}
 	}
-	for _, svc := range []string{"app", "worker"} {
-		if count[svc] == 0 {
-			return false, "no running container of " + svc
-		}
+	if svc := missingService(obs); svc != "" {
+		return false, "no running container of " + svc
 	}
 	return true, ""
+}
+
+// missingService is the first of app and worker with no running container in obs, "" when both have one.
+func missingService(obs []b1Obs) string {
+	for _, svc := range []string{"app", "worker"} {
+		if !slices.ContainsFunc(obs, func(o b1Obs) bool { return o.service == svc }) {
+			return svc
+		}
+	}
+	return ""
 }
 
 // httpObserver looks at one stack's consumers through the Docker API and their own HTTP endpoints.
@@ -210,9 +217,7 @@ func (o *httpObserver) ready(want string) error {
 
 // b1Before is ready's verdict over one look.
 func b1Before(want string, obs []b1Obs) error {
-	count := map[string]int{}
 	for _, ob := range obs {
-		count[ob.service]++
 		switch {
 		case ob.err != nil:
 			return fmt.Errorf("before the clock, %s (%s) does not answer the observer: %w", ob.name, ob.service, ob.err)
@@ -220,10 +225,8 @@ func b1Before(want string, obs []b1Obs) error {
 			return fmt.Errorf("before the clock, %s (%s) already reports the new key", ob.name, ob.service)
 		}
 	}
-	for _, svc := range []string{"app", "worker"} {
-		if count[svc] == 0 {
-			return fmt.Errorf("before the clock, the observer sees no running container of %s", svc)
-		}
+	if svc := missingService(obs); svc != "" {
+		return fmt.Errorf("before the clock, the observer sees no running container of %s", svc)
 	}
 	return nil
 }
