@@ -9,7 +9,7 @@ import (
 type b1Side struct {
 	name    string
 	short   string                                   // in the ratios
-	measure func() (b1End, string, time.Time, error) // the ends, the agent's log, when the clock started (the commit)
+	measure func() (b1End, string, time.Time, error) // the ends, the agent's log, when the clock started
 	ends    []b1End
 	phases  *phaseTable
 }
@@ -64,7 +64,7 @@ func runB1(root, bin, before string, runs int) {
 	}
 	for _, s := range sides[1:] {
 		if !s.phases.empty() {
-			fmt.Printf("\nphases of %s (median over %d runs; ends from the commit)\n", s.name, len(s.ends))
+			fmt.Printf("\nphases of %s (median over %d runs; ends from the clock's start)\n", s.name, len(s.ends))
 			s.phases.print()
 		}
 	}

@@ -16,6 +16,10 @@ import (
 	"time"
 )
 
+// b1Settle is how long the floor's stack runs before its clock starts: each rekey side applies its desired
+// state and starts its agent after its stack came up, seconds before its own clock.
+const b1Settle = 2 * time.Second
+
 // measureFloor: the operator's hand edit with no staging, no verification and no rollback. The tool is
 // done when `docker compose up -d --wait` returns.
 func measureFloor(root string) (b1End, error) {
@@ -31,8 +35,6 @@ func measureFloor(root string) (b1End, error) {
 		return b1End{}, err
 	}
 	defer o.close()
-	// Each rekey side applies its desired state and starts its agent after the stack came up, seconds
-	// before its clock; the floor's stack settles as long before its own.
 	time.Sleep(b1Settle)
 	value := "floor-" + randHex(16)
 	if err := o.ready(fp(value)); err != nil {
@@ -65,11 +67,12 @@ func measureFloor(root string) (b1End, error) {
 	return end, nil
 }
 
-// measureRekey: commit, signed webhook, and rekey's full transaction with the old key dropped, timed
-// from the commit. strategy, when set, is declared for both consumers in rekey.yaml
-// (services.<name>.strategy); "" leaves rekey's choice (start-first: the demo app publishes no port). The agent runs with REKEY_TRACE set and without
-// --quiet: its log (returned) holds a timestamped line per step and per phase of each roll. The tool is
-// done when the log shows the transaction's committed step.
+// measureRekey: `values set`, commit, signed webhook, and rekey's full transaction with the old key
+// dropped, timed from before `values set`. strategy, when set, is declared for both consumers in
+// rekey.yaml (services.<name>.strategy); "" leaves rekey's choice (start-first: the demo app publishes no
+// port). The agent runs with REKEY_TRACE set and without --quiet: its log (returned) holds a timestamped
+// line per step and per phase of each roll. The tool is done when the log shows the transaction's
+// committed step.
 func measureRekey(root, bin, strategy string) (b1End, string, time.Time, error) {
 	s, err := newStack(root)
 	if s != nil {
@@ -153,8 +156,8 @@ func measureRekey(root, bin, strategy string) (b1End, string, time.Time, error) 
 }
 
 // rekeyEnd waits for the end of a rekey side's clock. http: untilHeld, the agent's committed step then
-// the consumers. exec (o nil): sessions 1 to 4's rule, the probe polled from the commit until it sees the
-// new key; the committed step is then read from the log, after the clock, for its time alone.
+// the consumers. exec (o nil): sessions 1 to 4's rule, the probe polled from the webhook on until it sees
+// the new key; the committed step is then read from the log, after the clock, for its time alone.
 func rekeyEnd(s *stack, o *httpObserver, log *syncBuffer, mark int, start time.Time, value string) (b1End, error) {
 	deadline := start.Add(2 * time.Minute)
 	done := agentDone(log, mark, "session-key", start, realClock{}, 10*time.Second)

@@ -23,8 +23,8 @@ import (
 //     milliseconds per look, no process started. It looks only once the tool has said it is done, then
 //     every 20 ms until the state holds (untilHeld).
 //   - exec: the observer of sessions 1 to 4, stack.waitFor: `docker compose exec … /demoapp probe` in app
-//     and then in worker, then 100 ms of sleep (~0.3–0.4 s a look), polled from the commit on for rekey and
-//     from `up --wait`'s return for the floor.
+//     and then in worker, then 100 ms of sleep (~0.3–0.4 s a look), polled from the webhook on for rekey
+//     and from `up --wait`'s return for the floor.
 const (
 	observerHTTP = "http"
 	observerExec = "exec"
@@ -32,9 +32,6 @@ const (
 
 // b1ObserverMode is the -b1-observer flag.
 var b1ObserverMode = observerHTTP
-
-// b1Settle is how long the floor's stack runs before its clock starts (see measureFloor).
-const b1Settle = 2 * time.Second
 
 // b1Tick is how often the driver looks at the agent's log and, once the tool is done, at the consumers.
 const b1Tick = 20 * time.Millisecond

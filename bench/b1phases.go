@@ -30,7 +30,8 @@ var (
 	portText = regexp.MustCompile(`127\.0\.0\.1:\d+`)
 )
 
-// add reads one run's log; start is when the clock started (before the commit), the origin of the ends.
+// add reads one run's log; start is when the clock started (before `values set` and the commit), the
+// origin of the ends.
 func (p *phaseTable) add(log string, start time.Time) {
 	if p.stats == nil {
 		p.stats = map[string]*phaseStats{}

@@ -2,8 +2,8 @@
 //
 //	go run ./bench [-runs 5] [-only b1,b3,b4,b5] [-rekey-rev COMMIT] [-before-rev COMMIT] [-profile DIR]
 //
-// B1, commit → old value revoked: a new session key is committed to the demo stack's desired-state
-// repository (the clock starts) and announced by a signed push webhook to a running `rekey agent`, which
+// B1, commit → old value revoked: a new session key is set (the clock starts) and committed to the demo
+// stack's desired-state repository, and announced by a signed push webhook to a running `rekey agent`, which
 // also watches the repository; the clock stops at the first look, once the tool has said it is done
 // (`up --wait` returned; the agent logged the transaction committed), where both consumers run the new key
 // and the app no longer accepts the old one (-b1-observer, docs/benchmarks.md). The floor is what an operator does
