@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"fmt"
 	"os/exec"
-	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
@@ -15,8 +14,7 @@ import (
 // TestEngineLockExcludesSwarmFromStacks: the exclusive engine lock (RequireSwarm) waits for a shared one
 // (a Compose stack) held in this process and in another one, and shared ones do not wait for each other.
 func TestEngineLockExcludesSwarmFromStacks(t *testing.T) {
-	engineLockFile = filepath.Join(t.TempDir(), "engine.lock")
-	t.Cleanup(func() { engineLockFile = swarmLock })
+	useTempEngineLock(t)
 
 	stack, err := holdEngine(false)
 	if err != nil {
@@ -123,8 +121,7 @@ func within(d time.Duration, f func()) bool {
 // shared again (a second stack, a subtest's stack) shares the first hold, even while a swarm test of the
 // same process queues for the exclusive lock (a second RLock would wait behind it, and it for the first).
 func TestEngineLockNeverWaitsForItself(t *testing.T) {
-	engineLockFile = filepath.Join(t.TempDir(), "engine.lock")
-	t.Cleanup(func() { engineLockFile = swarmLock })
+	useTempEngineLock(t)
 
 	stack := &fakeTB{name: "TestStack"}
 	ShareEngine(stack)
